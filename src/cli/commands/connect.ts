@@ -1,0 +1,64 @@
+// `postern connect`: the one-liner. Creates the socket if needed, enrolls a connector for it
+// (credentials kept under the user's config dir), runs it in the foreground, prints the URL.
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { defaultConfigDir } from '../paths.js';
+import { runConnector } from '../run-connector.js';
+import { enroll, readCredentials, writeCredentials } from '../../connector/credentials.js';
+import { parseConnectorConfig } from '../../connector/config.js';
+import { PosternError, isPosternError } from '../../errors.js';
+import { stringify } from 'yaml';
+
+interface SocketView {
+  name: string;
+  type: string;
+  url: string;
+}
+
+export function registerConnect(program: Command, context: () => CliContext): void {
+  program.command('connect')
+    .description('publish a local service in one command: creates the socket, enrolls, runs the connector')
+    .requiredOption('--name <name>', 'socket name: reached at https://<name>.<domain>/')
+    .option('--port <port>', 'local port of the service')
+    .option('--host <host>', 'local host of the service', '127.0.0.1')
+    .option('--upstream <url>', 'full upstream URL instead of --host/--port (http://, https:// or tcp://)')
+    .option('--type <type>', 'http, https or tls', 'http')
+    .option('--proxy <url>', 'reach the edge through this HTTP proxy (WebSocket fallback)')
+    .action(async (options: { name: string; port?: string; host: string; upstream?: string; type: string; proxy?: string }) => {
+      const ctx = context();
+      const upstream = options.upstream ?? upstreamFrom(options);
+      const client = ctx.client();
+      let socket: SocketView;
+      try {
+        socket = await client.get<SocketView>(`/api/v1/sockets/${encodeURIComponent(options.name)}`);
+      } catch (err) {
+        if (!isPosternError(err, 'not_found')) throw err;
+        socket = await client.post<SocketView>('/api/v1/sockets', { name: options.name, type: options.type, upstream });
+        process.stderr.write(`created socket ${socket.name} (${socket.type})\n`);
+      }
+      if (socket.type !== options.type) throw new PosternError('conflict', `socket "${socket.name}" exists with type ${socket.type}, not ${options.type}`);
+      const credentialsPath = join(defaultConfigDir(), 'connectors', `${options.name}.json`);
+      let credentials = await readCredentials(credentialsPath);
+      if (!credentials || credentials.server !== client.serverUrl.origin) {
+        const { token } = await client.post<{ token: string }>('/api/v1/connectors/tokens', { name: `connect-${options.name}`, ttl_seconds: 600 });
+        credentials = await enroll(client.serverUrl.origin, token, `connect-${options.name}`);
+        await writeCredentials(credentialsPath, credentials);
+      }
+      const config = parseConnectorConfig(stringify({
+        server: credentials.server,
+        credentials: credentialsPath,
+        sockets: [{ name: options.name, type: options.type, upstream }],
+      }), 'connect');
+      await runConnector(config, { ...(options.proxy ? { proxy: options.proxy } : {}), json: ctx.json, urls: { [socket.name]: socket.url } });
+    });
+}
+
+function upstreamFrom(options: { port?: string; host: string; type: string }): string {
+  const port = Number(options.port);
+  if (!options.port || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new PosternError('bad_request', '--port must be a TCP port (1-65535), or pass --upstream');
+  }
+  const scheme = options.type === 'tls' ? 'tcp' : options.type === 'https' ? 'https' : 'http';
+  return `${scheme}://${options.host}:${port}`;
+}

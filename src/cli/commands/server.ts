@@ -1,0 +1,43 @@
+// `postern server`: control plane and edge in one process (or one role), until Ctrl-C.
+import type { Command } from 'commander';
+import { resolveServerSettings } from '../server-config.js';
+import type { ServerFlags } from '../server-config.js';
+import { startServer } from '../server-runtime.js';
+import { createLogger } from '../logger.js';
+import { onShutdownSignal } from '../signals.js';
+
+export function registerServer(program: Command): void {
+  program.command('server')
+    .description('run the control plane and the edge (one TLS port for API, sockets and tunnels)')
+    .option('--config <file>', 'YAML settings file (POSTERN_CONFIG)')
+    .option('--listen <host:port>', 'address of the TLS port (POSTERN_LISTEN, default 127.0.0.1:8443)')
+    .option('--domain <name>', 'sockets are <name>.<domain> (POSTERN_DOMAIN, default localhost)')
+    .option('--data-dir <dir>', 'CA, admin token and SQLite file (POSTERN_DATA_DIR)')
+    .option('--db <sqlite-path|postgres-url>', 'store (POSTERN_DB, default <data-dir>/postern.db)')
+    .option('--role <all|control|edge>', 'which parts to run (POSTERN_ROLE, default all)')
+    .option('--public-port <port>', 'port users see, when a load balancer maps it (POSTERN_PUBLIC_PORT)')
+    .option('--connector-cert-ttl <duration>', 'lifetime of connector certificates (default 24h)')
+    .action(async (flags: ServerFlags) => {
+      const settings = resolveServerSettings(flags);
+      const logger = createLogger('info');
+      const server = await startServer(settings, logger);
+      const lines = [
+        '',
+        `Postern is running at ${server.url}  (role: ${settings.role}, store: ${settings.db.startsWith('postgres') ? 'PostgreSQL' : settings.db})`,
+        '',
+        `  CA certificate   ${server.caFile}   (clients trust this: curl --cacert …)`,
+        `  Admin token      ${server.adminTokenFile}${server.adminTokenCreated ? '   (new: this is the first admin login)' : ''}`,
+        '',
+        'Try it (in another terminal, from this directory):',
+        '  npx postern connect --port 3000 --name myapp --type http     # publish http://127.0.0.1:3000',
+        `  curl --cacert ${server.caFile} https://myapp.${settings.domain}${server.url.replace(/^https:\/\/[^:/]+/, '')}/`,
+        '  npx postern socket ls',
+        '',
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+      onShutdownSignal(async () => {
+        logger.info('shutting down');
+        await server.close();
+      });
+    });
+}

@@ -1,0 +1,96 @@
+// `postern socket …`: create, list, show, update and delete sockets through the API.
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { printFields, printJson, printTable } from '../output.js';
+import { PosternError } from '../../errors.js';
+
+interface SocketView {
+  id: string;
+  name: string;
+  type: string;
+  upstream: string | null;
+  description: string;
+  tags: Record<string, string>;
+  url: string;
+  online: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+function parseTags(values: string[] | undefined): Record<string, string> | undefined {
+  if (!values) return undefined;
+  const tags: Record<string, string> = {};
+  for (const value of values) {
+    const eq = value.indexOf('=');
+    if (eq <= 0) throw new PosternError('bad_request', `--tag "${value}" must be key=value`);
+    tags[value.slice(0, eq)] = value.slice(eq + 1);
+  }
+  return tags;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function showSocket(ctx: CliContext, socket: SocketView): void {
+  if (ctx.json) return printJson(socket);
+  printFields({ ...socket, online: socket.online ? 'yes' : 'no' }, ['name', 'type', 'url', 'upstream', 'online', 'description', 'tags', 'id', 'createdAt', 'updatedAt']);
+}
+
+export function registerSocket(program: Command, context: () => CliContext): void {
+  const socket = program.command('socket').description('manage sockets (a service published through Postern)');
+  socket.command('create')
+    .description('create a socket')
+    .requiredOption('--name <name>', 'DNS label: the socket is reached at <name>.<domain>')
+    .option('--type <type>', 'http, https or tls', 'http')
+    .option('--upstream <url>', 'what the connector dials, e.g. http://127.0.0.1:3000 (informational)')
+    .option('--description <text>', 'free text')
+    .option('--tag <key=value>', 'a tag (repeatable)', collect)
+    .action(async (options: { name: string; type: string; upstream?: string; description?: string; tag?: string[] }) => {
+      const ctx = context();
+      const created = await ctx.client().post<SocketView>('/api/v1/sockets', {
+        name: options.name, type: options.type,
+        ...(options.upstream ? { upstream: options.upstream } : {}),
+        ...(options.description ? { description: options.description } : {}),
+        ...(options.tag ? { tags: parseTags(options.tag) } : {}),
+      });
+      showSocket(ctx, created);
+    });
+  socket.command('ls')
+    .description('list sockets')
+    .action(async () => {
+      const ctx = context();
+      const { sockets } = await ctx.client().get<{ sockets: SocketView[] }>('/api/v1/sockets');
+      if (ctx.json) return printJson(sockets);
+      printTable(sockets.map((s) => ({ ...s, online: s.online ? 'yes' : 'no' })), ['name', 'type', 'url', 'upstream', 'online']);
+    });
+  socket.command('show <name>')
+    .description('show one socket')
+    .action(async (name: string) => {
+      const ctx = context();
+      showSocket(ctx, await ctx.client().get<SocketView>(`/api/v1/sockets/${encodeURIComponent(name)}`));
+    });
+  socket.command('update <name>')
+    .description('change a socket')
+    .option('--type <type>', 'http, https or tls')
+    .option('--upstream <url>', 'what the connector dials (informational)')
+    .option('--description <text>', 'free text')
+    .option('--tag <key=value>', 'replace tags (repeatable)', collect)
+    .action(async (name: string, options: { type?: string; upstream?: string; description?: string; tag?: string[] }) => {
+      const ctx = context();
+      const patch = {
+        ...(options.type ? { type: options.type } : {}),
+        ...(options.upstream ? { upstream: options.upstream } : {}),
+        ...(options.description !== undefined ? { description: options.description } : {}),
+        ...(options.tag ? { tags: parseTags(options.tag) } : {}),
+      };
+      if (Object.keys(patch).length === 0) throw new PosternError('bad_request', 'nothing to change: pass --type, --upstream, --description or --tag');
+      showSocket(ctx, await ctx.client().patch<SocketView>(`/api/v1/sockets/${encodeURIComponent(name)}`, patch));
+    });
+  socket.command('delete <name>')
+    .description('delete a socket')
+    .action(async (name: string) => {
+      const ctx = context();
+      await ctx.client().delete(`/api/v1/sockets/${encodeURIComponent(name)}`);
+      if (ctx.json) printJson({ deleted: name });
+      else process.stdout.write(`deleted socket ${name}\n`);
+    });
+}

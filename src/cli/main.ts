@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// The `postern` command: global options, the command tree, and one-line errors with a
+// non-zero exit for every failure (bad flags, bad config, API problems).
+import { Command, CommanderError } from 'commander';
+import { resolveContext } from './context.js';
+import type { GlobalOptions } from './context.js';
+import { registerServer } from './commands/server.js';
+import { registerSocket } from './commands/socket.js';
+import { registerConnector } from './commands/connector.js';
+import { registerConnect } from './commands/connect.js';
+import { errorMessage, isPosternError } from '../errors.js';
+import { VERSION } from './server-runtime.js';
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`postern: ${message.trim()}\n`);
+  process.exit(code);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('postern')
+    .description('Postern: zero-trust access to private services, no VPN')
+    .version(VERSION)
+    .option('--server <url>', 'control plane URL (POSTERN_SERVER)')
+    .option('--token <token>', 'API token (POSTERN_TOKEN)')
+    .option('--ca-file <file>', 'CA certificate to trust (POSTERN_CA)')
+    .option('--data-dir <dir>', 'local server data dir (POSTERN_DATA_DIR)')
+    .option('--json', 'machine-readable output')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => fail(text.replace(/^error: /, '').split('\n')[0] ?? text, 2) });
+  const context = () => resolveContext(program.opts<GlobalOptions>());
+  registerServer(program);
+  registerSocket(program, context);
+  registerConnector(program, context);
+  registerConnect(program, context);
+  return program;
+}
+
+process.on('unhandledRejection', (err) => fail(errorMessage(err)));
+
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exit(err.exitCode);
+  }
+  fail(isPosternError(err) ? err.message : errorMessage(err));
+}

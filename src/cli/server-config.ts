@@ -1,0 +1,92 @@
+// `postern server` settings: flags > POSTERN_* env > YAML file > defaults, validated once
+// into an immutable value with one-line errors that name the setting.
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { PosternError, errorMessage } from '../errors.js';
+import { formatZodIssue } from '../connector/config.js';
+import { dataFiles, defaultDataDir } from './paths.js';
+
+const listenSchema = z.string().transform((value, ctx) => {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not host:port (e.g. 127.0.0.1:8443)` });
+    return z.NEVER;
+  }
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+});
+
+const durationSchema = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration such as 30m, 24h or 7d').transform(parseDuration);
+
+const fileSchema = z.object({
+  listen: z.string().optional(),
+  domain: z.string().optional(),
+  data_dir: z.string().optional(),
+  db: z.string().optional(),
+  role: z.string().optional(),
+  public_port: z.number().int().optional(),
+  connector_cert_ttl: z.string().optional(),
+}).strict();
+
+const settingsSchema = z.object({
+  listen: listenSchema,
+  domain: z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i, 'must be a DNS name such as localhost or postern.example.com').transform((d) => d.toLowerCase()),
+  dataDir: z.string().min(1),
+  db: z.string().min(1),
+  role: z.enum(['all', 'control', 'edge']),
+  publicPort: z.number().int().min(1).max(65535).optional(),
+  connectorCertTtl: durationSchema,
+});
+
+export type ServerSettings = z.infer<typeof settingsSchema>;
+
+export interface ServerFlags {
+  config?: string;
+  listen?: string;
+  domain?: string;
+  dataDir?: string;
+  db?: string;
+  role?: string;
+  publicPort?: string;
+  connectorCertTtl?: string;
+}
+
+export function resolveServerSettings(flags: ServerFlags, env: NodeJS.ProcessEnv = process.env): ServerSettings {
+  const configPath = flags.config ?? env.POSTERN_CONFIG;
+  const file = configPath ? readConfigFile(configPath) : {};
+  const dataDir = resolve(flags.dataDir ?? env.POSTERN_DATA_DIR ?? file.data_dir ?? defaultDataDir(env));
+  const publicPort = flags.publicPort ?? env.POSTERN_PUBLIC_PORT ?? file.public_port;
+  const raw = {
+    listen: flags.listen ?? env.POSTERN_LISTEN ?? file.listen ?? '127.0.0.1:8443',
+    domain: flags.domain ?? env.POSTERN_DOMAIN ?? file.domain ?? 'localhost',
+    dataDir,
+    db: flags.db ?? env.POSTERN_DB ?? file.db ?? join(dataDir, dataFiles.database),
+    role: flags.role ?? env.POSTERN_ROLE ?? file.role ?? 'all',
+    ...(publicPort !== undefined ? { publicPort: Number(publicPort) } : {}),
+    connectorCertTtl: flags.connectorCertTtl ?? env.POSTERN_CONNECTOR_CERT_TTL ?? file.connector_cert_ttl ?? '24h',
+  };
+  const result = settingsSchema.safeParse(raw);
+  if (!result.success) throw new PosternError('config_invalid', formatZodIssue(result.error).replace(/^dataDir/, 'data-dir').replace(/^connectorCertTtl/, 'connector-cert-ttl').replace(/^publicPort/, 'public-port'));
+  return result.data;
+}
+
+function readConfigFile(path: string): z.infer<typeof fileSchema> {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, 'utf8'));
+  } catch (cause) {
+    throw new PosternError('config_invalid', `${path}: ${errorMessage(cause).split('\n')[0]}`, { cause });
+  }
+  const result = fileSchema.safeParse(raw ?? {});
+  if (!result.success) throw new PosternError('config_invalid', `${path}: ${formatZodIssue(result.error)}`);
+  return result.data;
+}
+
+export function parseDuration(text: string): number {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (!match) throw new PosternError('config_invalid', `"${text}" is not a duration such as 30m, 24h or 7d`);
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Number(match[1]) * unit;
+}

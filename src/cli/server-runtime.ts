@@ -1,0 +1,128 @@
+// Composition root of `postern server`: opens the store, loads the CA, bootstraps the admin
+// token, and starts the control API and the edge on one TLS port, as the role asks.
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { ServerSettings } from './server-config.js';
+import { dataFiles } from './paths.js';
+import { ChangeFeed, SnapshotCache, openStore } from '../store/index.js';
+import type { Store } from '../store/types.js';
+import { CertificateAuthority, createKeyCipher, loadOrCreateMasterKey } from '../ca/index.js';
+import { TunnelHub } from '../tunnel/edge-side.js';
+import { EdgeServer } from '../edge/server.js';
+import { createApi } from '../control/api.js';
+import { generateApiToken, hashToken } from '../identity/tokens.js';
+
+export const VERSION = '0.1.0';
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  readonly caFile: string;
+  readonly adminTokenFile: string;
+  readonly adminTokenCreated: boolean;
+  close(): Promise<void>;
+}
+
+export async function startServer(settings: ServerSettings, logger: Logger): Promise<RunningServer> {
+  await mkdir(settings.dataDir, { recursive: true, mode: 0o700 });
+  const store = await openStore(settings.db, { logger });
+  const closers: (() => Promise<void>)[] = [() => store.close()];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close().catch((err) => logger.warn({ err }, 'error while shutting down'));
+  };
+  try {
+    const cipher = createKeyCipher(await loadOrCreateMasterKey(settings.dataDir));
+    const ca = await CertificateAuthority.loadOrCreate(store.secrets, cipher);
+    const caFile = join(settings.dataDir, dataFiles.ca);
+    await writeFile(caFile, ca.certificatePem, { mode: 0o644 });
+
+    const feed = new ChangeFeed(store, { logger });
+    const snapshots = new SnapshotCache(store, feed, { logger });
+    await feed.start();
+    await snapshots.start();
+    closers.push(async () => {
+      feed.stop();
+      snapshots.stop();
+    });
+
+    const { token: adminTokenCreated, file: adminTokenFile } = await ensureAdminToken(store, settings.dataDir);
+    const edgeId = `edge-${randomBytes(3).toString('hex')}`;
+    const hub = new TunnelHub({
+      edgeId,
+      logger,
+      authorizeSockets: (_connectorId, sockets) => {
+        const current = snapshots.current();
+        const accepted: string[] = [];
+        const rejected: { name: string; reason: string }[] = [];
+        for (const { name, type } of sockets) {
+          const record = current.sockets.get(name);
+          if (!record) rejected.push({ name, reason: `socket "${name}" does not exist (create it with \`postern socket create\`)` });
+          else if ((record.type === 'tls') !== (type === 'tls')) rejected.push({ name, reason: `socket "${name}" is of type ${record.type}, the connector serves it as ${type}` });
+          else accepted.push(name);
+        }
+        return { accepted, rejected };
+      },
+    });
+    // Sockets created or deleted after a connector said hello are routed (or not) at once;
+    // revoked connectors are cut at once.
+    snapshots.onUpdate((next) => {
+      hub.reauthorize();
+      for (const tunnel of hub.list()) {
+        const connector = next.connectors.get(tunnel.connectorId);
+        if (!connector || connector.revokedAt) hub.disconnectConnector(tunnel.connectorId);
+      }
+    });
+
+    const publicPort = settings.publicPort ?? settings.listen.port;
+    const portSuffix = publicPort === 443 ? '' : `:${publicPort}`;
+    const socketUrl = (name: string) => `https://${name}.${settings.domain}${portSuffix}/`;
+    const api = settings.role === 'edge' ? undefined : await createApi({
+      store, ca, hub: settings.role === 'all' ? hub : undefined, logger, socketUrl, version: VERSION,
+      connectorCertLifetimeMs: settings.connectorCertTtl,
+    });
+    if (api) closers.push(() => api.app.close());
+
+    const edge = new EdgeServer({
+      host: settings.listen.host,
+      port: settings.listen.port,
+      domain: settings.domain,
+      ca,
+      hub,
+      logger,
+      view: () => {
+        const current = snapshots.current();
+        return { socket: (name) => current.sockets.get(name), connector: (id) => current.connectors.get(id) };
+      },
+      ...(api ? { controlHandler: api.handler } : {}),
+    });
+    const address = await edge.start();
+    closers.push(async () => {
+      await hub.close(1_000);
+      await edge.close();
+    });
+    const url = `https://${settings.domain}${settings.listen.port === 443 ? '' : `:${settings.publicPort ?? address.port}`}`;
+    await writeFile(join(settings.dataDir, dataFiles.server), JSON.stringify({ url, pid: process.pid, caFile, role: settings.role }, null, 2) + '\n', { mode: 0o600 });
+    logger.info({ url, role: settings.role, db: store.dialect, edgeId }, 'postern server started');
+    return { url, port: address.port, caFile, adminTokenFile, adminTokenCreated, close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** Makes sure `<dataDir>/admin.token` holds a valid admin token, minting one when it does not. */
+async function ensureAdminToken(store: Store, dataDir: string): Promise<{ token: boolean; file: string }> {
+  const file = join(dataDir, dataFiles.adminToken);
+  const existing = await readFile(file, 'utf8').then((text) => text.trim(), () => undefined);
+  if (existing) {
+    const record = await store.apiTokens.findByHash(hashToken(existing));
+    if (record && !record.revokedAt && record.role === 'admin') return { token: false, file };
+  }
+  const token = generateApiToken();
+  await store.apiTokens.create({ name: 'first-admin', tokenHash: hashToken(token), role: 'admin' });
+  await writeFile(file, token + '\n', { mode: 0o600 });
+  await chmod(file, 0o600);
+  return { token: true, file };
+}

@@ -1,0 +1,83 @@
+// The connector's YAML file: where the edge is, where its credentials live, and the sockets it
+// serves with their upstreams. Upstreams come only from here — never from the edge.
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { PosternError, errorMessage } from '../errors.js';
+import { socketNameSchema } from '../store/names.js';
+
+const upstreamUrl = z.string().refine((value) => {
+  try {
+    return ['http:', 'https:', 'tcp:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}, 'must be a URL such as http://127.0.0.1:3000 or tcp://127.0.0.1:22');
+
+export const connectorSocketSchema = z.object({
+  name: socketNameSchema,
+  type: z.enum(['http', 'https', 'tls']).default('http'),
+  upstream: upstreamUrl,
+  /** For https upstreams with self-signed certificates. */
+  upstream_tls_verify: z.boolean().default(true),
+}).strict();
+
+export const connectorConfigSchema = z.object({
+  server: z.string().url(),
+  credentials: z.string().min(1).default('connector-credentials.json'),
+  token: z.string().optional(),
+  ca_file: z.string().optional(),
+  proxy: z.string().url().optional(),
+  connections: z.number().int().min(1).max(16).default(2),
+  sockets: z.array(connectorSocketSchema).min(1),
+}).strict();
+
+export type ConnectorConfig = z.infer<typeof connectorConfigSchema>;
+export type ConnectorSocket = z.infer<typeof connectorSocketSchema>;
+
+/** One line naming the field: `sockets[0].upstream: must be a URL …`. */
+export function formatZodIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid';
+  const path = issue.path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), '');
+  return path ? `${path}: ${issue.message}` : issue.message;
+}
+
+export function parseConnectorConfig(text: string, source: string): ConnectorConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (cause) {
+    throw new PosternError('config_invalid', `${source}: not valid YAML: ${errorMessage(cause).split('\n')[0]}`, { cause });
+  }
+  const result = connectorConfigSchema.safeParse(raw);
+  if (!result.success) throw new PosternError('config_invalid', `${source}: ${formatZodIssue(result.error)}`);
+  const names = new Set<string>();
+  for (const socket of result.data.sockets) {
+    if (names.has(socket.name)) throw new PosternError('config_invalid', `${source}: sockets: "${socket.name}" is listed twice`);
+    names.add(socket.name);
+    const scheme = new URL(socket.upstream).protocol;
+    if (socket.type === 'tls' ? scheme !== 'tcp:' : scheme === 'tcp:') {
+      throw new PosternError('config_invalid', `${source}: sockets: "${socket.name}" of type ${socket.type} cannot use a ${scheme} upstream`);
+    }
+  }
+  return result.data;
+}
+
+/** Reads the file; relative paths inside it are taken relative to the file. */
+export async function loadConnectorConfig(path: string): Promise<ConnectorConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new PosternError('config_invalid', `cannot read ${path}: ${(cause as NodeJS.ErrnoException).code ?? errorMessage(cause)}`, { cause });
+  }
+  const config = parseConnectorConfig(text, path);
+  const base = dirname(resolve(path));
+  return {
+    ...config,
+    credentials: resolve(base, config.credentials),
+    ...(config.ca_file ? { ca_file: resolve(base, config.ca_file) } : {}),
+  };
+}

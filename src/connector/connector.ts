@@ -1,0 +1,138 @@
+// The connector process: enrolls once, then keeps ≥2 tunnels to the edge through the
+// supervisor, serves the sockets its config names, and renews its certificate at half life.
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { ConnectorConfig } from './config.js';
+import { createUpstreamHandler } from './upstream.js';
+import { enroll, readCredentials, renew, renewalTime, writeCredentials } from './credentials.js';
+import type { ConnectorCredentials } from './credentials.js';
+import { ConnectorTunnel } from '../tunnel/connector-side.js';
+import { dialTunnel } from '../tunnel/dial.js';
+import { TunnelSupervisor } from '../tunnel/supervisor.js';
+import type { SupervisorClock } from '../tunnel/supervisor.js';
+import { PosternError, errorMessage } from '../errors.js';
+
+export const CONNECTOR_VERSION = '0.1.0';
+
+export interface ConnectorOptions {
+  config: ConnectorConfig;
+  logger: Logger;
+  /** Overrides the config's proxy; `websocket: true` uses the WebSocket transport without one. */
+  proxy?: string;
+  websocket?: boolean;
+  clock?: SupervisorClock;
+}
+
+interface WelcomeMessage {
+  accepted: string[];
+  rejected: { name: string; reason: string }[];
+}
+
+/** Events: `ready` (first tunnel welcomed, with the accepted sockets), `renewed`. */
+export class Connector extends EventEmitter {
+  private credentials!: ConnectorCredentials;
+  private supervisor?: TunnelSupervisor;
+  private renewTimer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(private readonly options: ConnectorOptions) {
+    super();
+  }
+
+  get id(): string {
+    return this.credentials.connectorId;
+  }
+
+  get connectedTunnels(): number {
+    return this.supervisor?.connectedCount ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const { config, logger } = this.options;
+    this.credentials = await this.loadOrEnroll();
+    const server = new URL(this.credentials.server);
+    const proxy = this.options.proxy ?? config.proxy;
+    const handler = createUpstreamHandler(config.sockets, logger);
+    const hello = {
+      connectorId: this.credentials.connectorId,
+      version: CONNECTOR_VERSION,
+      sockets: config.sockets.map(({ name, type }) => ({ name, type })),
+    };
+    this.supervisor = new TunnelSupervisor({
+      connections: config.connections,
+      logger,
+      ...(this.options.clock ? { clock: this.options.clock } : {}),
+      connect: async () => {
+        const transport = await dialTunnel({
+          edge: { host: server.hostname, port: Number(server.port || 443) },
+          credentials: this.credentials,
+          ...(proxy ? { proxy: new URL(proxy) } : {}),
+          ...(this.options.websocket ? { websocket: true } : {}),
+        });
+        const link = new ConnectorTunnel(transport, { hello, onStream: handler, logger });
+        link.once('welcome', (welcome: WelcomeMessage) => {
+          for (const { name, reason } of welcome.rejected) logger.warn({ socket: name, reason }, 'edge refused to route this socket to us');
+          this.emit('ready', welcome.accepted);
+        });
+        link.start();
+        return link;
+      },
+    });
+    this.supervisor.start();
+    this.scheduleRenewal();
+  }
+
+  private async loadOrEnroll(): Promise<ConnectorCredentials> {
+    const { config, logger } = this.options;
+    const existing = await readCredentials(config.credentials);
+    if (existing) return existing;
+    if (!config.token) {
+      throw new PosternError('config_invalid', `no credentials at ${config.credentials} and no join token: create one with \`postern connector token create\``);
+    }
+    const credentials = await enroll(config.server, config.token, hostname());
+    await writeCredentials(config.credentials, credentials);
+    logger.info({ connector: credentials.connectorId, credentials: config.credentials }, 'enrolled');
+    return credentials;
+  }
+
+  private scheduleRenewal(): void {
+    if (this.stopped) return;
+    const delay = Math.max(1_000, renewalTime(this.credentials.certPem).getTime() - Date.now());
+    this.renewTimer = setTimeout(() => void this.renewNow(), Math.min(delay, 2 ** 31 - 1));
+    this.renewTimer.unref();
+  }
+
+  /** Renews the certificate now; new tunnel connections use it, running ones keep going. */
+  async renewNow(): Promise<void> {
+    try {
+      this.credentials = await renew(this.credentials);
+      await writeCredentials(this.options.config.credentials, this.credentials);
+      this.options.logger.info('certificate renewed');
+      this.emit('renewed');
+    } catch (err) {
+      this.options.logger.warn({ err: errorMessage(err) }, 'certificate renewal failed; retrying in a minute');
+      this.renewTimer = setTimeout(() => void this.renewNow(), 60_000);
+      this.renewTimer.unref();
+      return;
+    }
+    this.scheduleRenewal();
+  }
+
+  /** Graceful stop: running streams get `graceMs` to finish. */
+  async drain(graceMs = 10_000): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.renewTimer);
+    await this.supervisor?.drain(graceMs);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.renewTimer);
+    this.supervisor?.stop();
+  }
+
+  get certificatePem(): string {
+    return this.credentials.certPem;
+  }
+}

@@ -1,0 +1,205 @@
+// The control plane's HTTP API under /api/v1: sockets, connectors and their enrollment,
+// live tunnels, the CA, and the OpenAPI document. Errors answer as problem+json.
+import http from 'node:http';
+import Fastify, { LogController } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Store } from '../store/types.js';
+import type { CertificateAuthority } from '../ca/authority.js';
+import type { TunnelHub } from '../tunnel/edge-side.js';
+import { caPin } from './client.js';
+import { createRouteTable } from './routes.js';
+import type { AuthMode } from './routes.js';
+import { PosternError, isPosternError } from '../errors.js';
+import { bearerToken, generateSecret, hashToken } from '../identity/tokens.js';
+import { socketNameSchema } from '../store/names.js';
+import { renderHome } from './home.js';
+
+export interface ApiOptions {
+  store: Store;
+  ca: CertificateAuthority;
+  hub?: TunnelHub;
+  logger: Logger;
+  /** Public URL of a socket, e.g. https://grafana.localhost:8443/ */
+  socketUrl: (name: string) => string;
+  connectorCertLifetimeMs: number;
+  now?: () => Date;
+  version: string;
+}
+
+const socketType = z.enum(['http', 'https', 'tls']);
+const tags = z.record(z.string().regex(/^[a-z0-9_.-]{1,63}$/i), z.string().max(255));
+const createSocketBody = z.object({
+  name: socketNameSchema,
+  type: socketType.default('http'),
+  upstream: z.string().max(2048).nullable().optional(),
+  description: z.string().max(1000).optional(),
+  tags: tags.optional(),
+}).strict();
+const updateSocketBody = z.object({
+  type: socketType.optional(),
+  upstream: z.string().max(2048).nullable().optional(),
+  description: z.string().max(1000).optional(),
+  tags: tags.optional(),
+}).strict();
+const nameParams = z.object({ name: socketNameSchema });
+const idParams = z.object({ id: z.string().min(1).max(100) });
+const socketView = z.object({
+  id: z.string(), name: z.string(), type: socketType, upstream: z.string().nullable(), description: z.string(),
+  tags: z.record(z.string(), z.string()), url: z.string(), online: z.boolean(), createdAt: z.string(), updatedAt: z.string(),
+});
+const tokenBody = z.object({
+  name: z.string().regex(/^[a-zA-Z0-9_.-]{1,63}$/).optional(),
+  ttl_seconds: z.number().int().min(60).max(30 * 24 * 3600).default(3600),
+}).strict();
+const enrollBody = z.object({ token: z.string().min(1).max(200), csr: z.string().min(1).max(20_000), name: z.string().max(200).optional() }).strict();
+const renewBody = z.object({ csr: z.string().min(1).max(20_000) }).strict();
+const issuedView = z.object({ connectorId: z.string(), name: z.string(), certificate: z.string(), ca: z.string(), notAfter: z.string() });
+
+export async function createApi(options: ApiOptions): Promise<{ app: FastifyInstance; handler: http.RequestListener }> {
+  const { store, ca, logger } = options;
+  const now = options.now ?? (() => new Date());
+  let handler!: http.RequestListener;
+  const app = Fastify({
+    loggerInstance: logger.child({ component: 'api' }) as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+    serverFactory: (h) => {
+      handler = h;
+      return http.createServer();
+    },
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const problem = isPosternError(err)
+      ? { status: err.httpStatus, code: err.code, detail: err.message }
+      : (err as { statusCode?: number }).statusCode && (err as { statusCode: number }).statusCode < 500
+        ? { status: (err as { statusCode: number }).statusCode, code: 'bad_request', detail: (err as Error).message }
+        : { status: 500, code: 'internal', detail: 'internal error (see the server log)' };
+    if (problem.status >= 500) request.log.error({ err }, 'API request failed');
+    else request.log.info({ code: problem.code, url: request.url }, problem.detail);
+    void reply.code(problem.status).type('application/problem+json').send({
+      type: `https://postern.dev/errors/${problem.code}`, title: problem.detail, status: problem.status, detail: problem.detail, code: problem.code,
+    });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).type('application/problem+json').send({ type: 'https://postern.dev/errors/not_found', title: 'Not found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}`, code: 'not_found' });
+  });
+
+  const authenticate = async (request: FastifyRequest, mode: AuthMode): Promise<void> => {
+    if (mode === 'public') return;
+    if (mode === 'connector') {
+      connectorFromCertificate(request);
+      return;
+    }
+    const token = bearerToken(request.headers.authorization);
+    if (!token) throw new PosternError('unauthenticated', 'missing bearer token: pass --token or set POSTERN_TOKEN');
+    const record = await store.apiTokens.findByHash(hashToken(token));
+    if (!record || record.revokedAt) throw new PosternError('unauthenticated', 'the token is not valid (unknown or revoked)');
+  };
+
+  const connectorFromCertificate = (request: FastifyRequest): string => {
+    const socket = request.raw.socket as TLSSocket;
+    if (!socket.authorized) throw new PosternError('certificate_invalid', 'a valid connector certificate is required');
+    const id = socket.getPeerCertificate().subject?.CN;
+    if (typeof id !== 'string') throw new PosternError('certificate_invalid', 'the certificate names no connector');
+    return id;
+  };
+
+  const present = (record: Awaited<ReturnType<Store['sockets']['get']>> & object) => ({
+    ...record,
+    url: options.socketUrl(record.name),
+    online: options.hub?.isOnline(record.name) ?? false,
+  });
+
+  const routes = createRouteTable(app, authenticate);
+
+  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(renderHome(options.version)));
+  routes.add({ method: 'GET', url: '/api/v1/health', summary: 'Liveness and the store revision', auth: 'public',
+    response: z.object({ status: z.literal('ok'), revision: z.number() }),
+    handler: async () => ({ status: 'ok' as const, revision: await store.currentRevision() }) });
+  routes.add({ method: 'GET', url: '/api/v1/ca', summary: 'The CA certificate clients and connectors trust', auth: 'public',
+    response: z.object({ certificate: z.string(), pin: z.string() }),
+    handler: async () => ({ certificate: ca.certificatePem, pin: caPin(ca.certificatePem) }) });
+  routes.add({ method: 'GET', url: '/api/v1/openapi.json', summary: 'This document', auth: 'public',
+    handler: async () => routes.openApi({ title: 'Postern API', version: options.version }) });
+
+  routes.add({ method: 'GET', url: '/api/v1/sockets', summary: 'List sockets', auth: 'admin',
+    response: z.object({ sockets: z.array(socketView) }),
+    handler: async () => ({ sockets: (await store.sockets.list()).map(present) }) });
+  routes.add({ method: 'POST', url: '/api/v1/sockets', summary: 'Create a socket', auth: 'admin', body: createSocketBody, response: socketView, status: 201,
+    handler: async ({ body }) => present(await store.sockets.create({ ...body, upstream: body.upstream ?? null })) });
+  routes.add({ method: 'GET', url: '/api/v1/sockets/:name', summary: 'Show a socket', auth: 'admin', params: nameParams, response: socketView,
+    handler: async ({ params }) => {
+      const record = await store.sockets.get(params.name);
+      if (!record) throw new PosternError('not_found', `socket "${params.name}" does not exist`);
+      return present(record);
+    } });
+  routes.add({ method: 'PATCH', url: '/api/v1/sockets/:name', summary: 'Update a socket', auth: 'admin', params: nameParams, body: updateSocketBody, response: socketView,
+    handler: async ({ params, body }) => present(await store.sockets.update(params.name, body)) });
+  routes.add({ method: 'DELETE', url: '/api/v1/sockets/:name', summary: 'Delete a socket', auth: 'admin', params: nameParams,
+    handler: async ({ params }) => {
+      await store.sockets.delete(params.name);
+      return undefined;
+    } });
+
+  routes.add({ method: 'GET', url: '/api/v1/connectors', summary: 'List connectors and their live tunnels', auth: 'admin',
+    handler: async () => {
+      const tunnels = options.hub?.list() ?? [];
+      return { connectors: (await store.connectors.list()).map((c) => ({ ...c, tunnels: tunnels.filter((t) => t.connectorId === c.id) })) };
+    } });
+  routes.add({ method: 'DELETE', url: '/api/v1/connectors/:id', summary: 'Revoke a connector and cut its tunnels', auth: 'admin', params: idParams,
+    handler: async ({ params }) => {
+      if (!(await store.connectors.get(params.id))) throw new PosternError('not_found', `connector "${params.id}" does not exist`);
+      await store.connectors.revoke(params.id, now().toISOString());
+      options.hub?.disconnectConnector(params.id);
+      return undefined;
+    } });
+  routes.add({ method: 'POST', url: '/api/v1/connectors/tokens', summary: 'Create a one-time join token', auth: 'admin', body: tokenBody, status: 201,
+    response: z.object({ id: z.string(), token: z.string(), name: z.string(), expiresAt: z.string() }),
+    handler: async ({ body }) => {
+      const secret = generateSecret();
+      const expiresAt = new Date(now().getTime() + body.ttl_seconds * 1000).toISOString();
+      const name = body.name ?? `connector-${secret.slice(0, 6).toLowerCase()}`;
+      const record = await store.joinTokens.create({ tokenHash: hashToken(secret), connectorName: name, expiresAt });
+      return { id: record.id, token: `pjt1.${secret}.${caPin(ca.certificatePem)}`, name, expiresAt };
+    } });
+  routes.add({ method: 'GET', url: '/api/v1/connectors/tokens', summary: 'List join tokens (never their secrets)', auth: 'admin',
+    handler: async () => ({ tokens: (await store.joinTokens.list()).map(({ tokenHash: _hash, ...rest }) => rest) }) });
+  routes.add({ method: 'POST', url: '/api/v1/connectors/enroll', summary: 'Exchange a join token and a CSR for a connector certificate', auth: 'public',
+    body: enrollBody, response: issuedView, status: 201,
+    handler: async ({ body }) => {
+      const secret = body.token.startsWith('pjt1.') ? body.token.split('.')[1] ?? '' : body.token;
+      const tokenHash = hashToken(secret);
+      const token = (await store.joinTokens.list()).find((t) => t.tokenHash === tokenHash);
+      if (!token) throw new PosternError('token_invalid', 'join token is not valid');
+      const connector = await store.connectors.create({ name: token.connectorName });
+      try {
+        await store.joinTokens.consume(tokenHash, connector.id, now().toISOString());
+      } catch (err) {
+        await store.connectors.delete(connector.id);
+        throw err;
+      }
+      const issued = await ca.signCsr({ csrPem: body.csr, commonName: connector.id, uris: [`spiffe://postern/connector/${connector.id}`], lifetimeMs: options.connectorCertLifetimeMs, usage: 'client' });
+      await store.connectors.recordCertificate(connector.id, issued.serial, issued.notAfter.toISOString());
+      logger.info({ connector: connector.id, name: connector.name }, 'connector enrolled');
+      return { connectorId: connector.id, name: connector.name, certificate: issued.certPem, ca: ca.certificatePem, notAfter: issued.notAfter.toISOString() };
+    } });
+  routes.add({ method: 'POST', url: '/api/v1/connectors/renew', summary: 'Renew a connector certificate (mutual TLS with the current one)', auth: 'connector',
+    body: renewBody, response: issuedView,
+    handler: async ({ body, request }) => {
+      const id = connectorFromCertificate(request);
+      const connector = await store.connectors.get(id);
+      if (!connector || connector.revokedAt) throw new PosternError('certificate_invalid', 'this connector is revoked or unknown');
+      const issued = await ca.signCsr({ csrPem: body.csr, commonName: connector.id, uris: [`spiffe://postern/connector/${connector.id}`], lifetimeMs: options.connectorCertLifetimeMs, usage: 'client' });
+      await store.connectors.recordCertificate(connector.id, issued.serial, issued.notAfter.toISOString());
+      return { connectorId: connector.id, name: connector.name, certificate: issued.certPem, ca: ca.certificatePem, notAfter: issued.notAfter.toISOString() };
+    } });
+  routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'admin',
+    handler: async () => ({ tunnels: options.hub?.list() ?? [] }) });
+
+  await app.ready();
+  return { app, handler };
+}

@@ -1,0 +1,135 @@
+// A small client for Postern's API, shared by the CLI and the connector: JSON over HTTPS,
+// trusting only the CA it is given, bearer or mTLS auth, problem+json errors as PosternError.
+import https from 'node:https';
+import { createHash, X509Certificate } from 'node:crypto';
+import { PosternError, errorMessage } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+
+export interface ApiClientOptions {
+  server: string;
+  caPem?: string;
+  token?: string;
+  clientCert?: { certPem: string; keyPem: string };
+  timeoutMs?: number;
+}
+
+interface Problem {
+  title?: string;
+  detail?: string;
+  code?: ErrorCode;
+}
+
+export class ApiClient {
+  private readonly base: URL;
+
+  constructor(private readonly options: ApiClientOptions) {
+    try {
+      this.base = new URL(options.server);
+    } catch {
+      throw new PosternError('config_invalid', `server "${options.server}" is not a URL`);
+    }
+    if (this.base.protocol !== 'https:') throw new PosternError('config_invalid', `server "${options.server}" must be an https:// URL`);
+  }
+
+  get serverUrl(): URL {
+    return this.base;
+  }
+
+  get<T>(path: string): Promise<T> {
+    return this.request<T>('GET', path);
+  }
+
+  post<T>(path: string, body?: unknown): Promise<T> {
+    return this.request<T>('POST', path, body ?? {});
+  }
+
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PATCH', path, body);
+  }
+
+  delete<T>(path: string): Promise<T> {
+    return this.request<T>('DELETE', path);
+  }
+
+  request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const url = new URL(path, this.base);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (payload) headers['content-type'] = 'application/json';
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    return new Promise<T>((resolve, reject) => {
+      const req = https.request(url, {
+        method,
+        headers,
+        ...(this.options.caPem ? { ca: this.options.caPem } : {}),
+        ...(this.options.clientCert ? { cert: this.options.clientCert.certPem, key: this.options.clientCert.keyPem } : {}),
+        timeout: this.options.timeoutMs ?? 15_000,
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const json = parseJson(text);
+          if ((res.statusCode ?? 500) >= 400) {
+            const problem = (json ?? {}) as Problem;
+            return reject(new PosternError(problem.code ?? 'internal', problem.detail ?? problem.title ?? `HTTP ${res.statusCode} from ${url.host}`));
+          }
+          resolve((res.statusCode === 204 ? undefined : json) as T);
+        });
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', (err) => reject(new PosternError('store_unavailable', `cannot reach ${url.origin}: ${describe(err)}`, { cause: err, retryable: true })));
+      req.end(payload);
+    });
+  }
+}
+
+function parseJson(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { detail: text.slice(0, 200) };
+  }
+}
+
+function describe(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ECONNREFUSED') return 'connection refused (is `postern server` running?)';
+  if (code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'DEPTH_ZERO_SELF_SIGNED_CERT') {
+    return 'the server certificate is not signed by the expected Postern CA (pass --ca-file)';
+  }
+  return errorMessage(err);
+}
+
+/** SHA-256 of the certificate's DER, base64url: the pin a join token carries. */
+export function caPin(caPem: string): string {
+  return createHash('sha256').update(new X509Certificate(caPem).raw).digest('base64url');
+}
+
+/**
+ * Fetches the CA from an untrusted connection and accepts it only if it matches the pin,
+ * so a join token alone is enough to trust the right server (no CA file to copy around).
+ */
+export async function fetchPinnedCa(server: string, pin: string): Promise<string> {
+  const url = new URL('/api/v1/ca', server);
+  const text = await new Promise<string>((resolve, reject) => {
+    const req = https.get(url, { rejectUnauthorized: false, timeout: 15_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk.length + body.length > 1_000_000 ? '' : chunk));
+      res.on('end', () => resolve(body));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', (err) => reject(new PosternError('store_unavailable', `cannot reach ${url.origin}: ${describe(err)}`, { cause: err, retryable: true })));
+  });
+  let caPem: string;
+  try {
+    caPem = (JSON.parse(text) as { certificate: string }).certificate;
+    if (caPin(caPem) === pin) return caPem;
+  } catch {
+    throw new PosternError('certificate_invalid', `${url.origin} did not return a CA certificate`);
+  }
+  throw new PosternError('certificate_invalid', `the CA of ${url.origin} does not match the join token's pin: wrong server, or someone in between`);
+}

@@ -1,0 +1,101 @@
+// A tiny route table over fastify: every route declares its zod schemas once; they validate
+// the request and produce the OpenAPI document, so the docs cannot drift from the code.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { PosternError } from '../errors.js';
+import { formatZodIssue } from '../connector/config.js';
+
+export type AuthMode = 'admin' | 'public' | 'connector';
+
+export interface RouteSpec<B extends z.ZodType, P extends z.ZodType> {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  url: string;
+  summary: string;
+  auth: AuthMode;
+  body?: B;
+  params?: P;
+  response?: z.ZodType;
+  status?: number;
+  handler: (input: { body: z.infer<B>; params: z.infer<P>; request: FastifyRequest; reply: FastifyReply }) => Promise<unknown>;
+}
+
+export interface RouteTable {
+  add<B extends z.ZodType = z.ZodUndefined, P extends z.ZodType = z.ZodObject<{}>>(spec: RouteSpec<B, P>): void;
+  openApi(info: { title: string; version: string }): unknown;
+}
+
+export function parseWith<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new PosternError('bad_request', `${what}: ${formatZodIssue(result.error)}`);
+  return result.data;
+}
+
+export function createRouteTable(app: FastifyInstance, authenticate: (request: FastifyRequest, mode: AuthMode) => Promise<void>): RouteTable {
+  const specs: RouteSpec<z.ZodType, z.ZodType>[] = [];
+  return {
+    add(spec) {
+      specs.push(spec as unknown as RouteSpec<z.ZodType, z.ZodType>);
+      app.route({
+        method: spec.method,
+        url: spec.url,
+        handler: async (request, reply) => {
+          await authenticate(request, spec.auth);
+          const body = spec.body ? parseWith(spec.body, request.body ?? {}, 'body') : undefined;
+          const params = spec.params ? parseWith(spec.params, request.params, 'path') : {};
+          const result = await spec.handler({ body, params, request, reply } as never);
+          if (result === undefined) return reply.code(204).send();
+          return reply.code(spec.status ?? 200).send(result);
+        },
+      });
+    },
+    openApi(info) {
+      const paths: Record<string, Record<string, unknown>> = {};
+      for (const spec of specs) {
+        const path = spec.url.replace(/:([a-zA-Z]+)/g, '{$1}');
+        const parameters = [...spec.url.matchAll(/:([a-zA-Z]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+        paths[path] ??= {};
+        paths[path][spec.method.toLowerCase()] = {
+          summary: spec.summary,
+          ...(spec.auth === 'admin' ? { security: [{ bearer: [] }] } : spec.auth === 'connector' ? { security: [{ connectorCertificate: [] }] } : { security: [] }),
+          ...(parameters.length ? { parameters } : {}),
+          ...(spec.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(spec.body) } } } } : {}),
+          responses: {
+            [String(spec.status ?? (spec.response ? 200 : 204))]: spec.response
+              ? { description: 'OK', content: { 'application/json': { schema: jsonSchema(spec.response) } } }
+              : { description: 'No content' },
+            default: { description: 'Problem', content: { 'application/problem+json': { schema: problemSchema } } },
+          },
+        };
+      }
+      return {
+        openapi: '3.1.0',
+        info,
+        servers: [{ url: '/' }],
+        components: {
+          securitySchemes: {
+            bearer: { type: 'http', scheme: 'bearer', description: 'An admin or service token' },
+            connectorCertificate: { type: 'mutualTLS', description: 'The connector\'s client certificate' },
+          },
+        },
+        paths,
+      };
+    },
+  };
+}
+
+function jsonSchema(schema: z.ZodType): unknown {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+}
+
+const problemSchema = {
+  type: 'object',
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    code: { type: 'string' },
+  },
+  required: ['title', 'status', 'code'],
+};

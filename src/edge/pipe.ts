@@ -1,0 +1,49 @@
+// Joins a client connection and a tunnel stream byte for byte, with TCP semantics:
+// a FIN on one side half-closes the other, an error or reset tears both down.
+import { constants as h2 } from 'node:http2';
+import type { Duplex } from 'node:stream';
+import type { ClientHttp2Stream } from 'node:http2';
+
+export interface PipeResult {
+  bytesUp: number;
+  bytesDown: number;
+}
+
+export function joinStreams(client: Duplex, stream: ClientHttp2Stream, onClose?: (result: PipeResult) => void): void {
+  const result: PipeResult = { bytesUp: 0, bytesDown: 0 };
+  let closed = 0;
+  const done = () => {
+    if (++closed === 2) onClose?.(result);
+  };
+  client.on('data', (chunk: Buffer) => {
+    result.bytesUp += chunk.length;
+    if (!stream.write(chunk)) {
+      client.pause();
+      stream.once('drain', () => client.resume());
+    }
+  });
+  client.on('end', () => stream.end());
+  stream.on('data', (chunk: Buffer) => {
+    result.bytesDown += chunk.length;
+    if (!client.write(chunk)) {
+      stream.pause();
+      client.once('drain', () => stream.resume());
+    }
+  });
+  stream.on('end', () => {
+    if (!client.destroyed) client.end();
+  });
+  client.on('error', () => {
+    if (!stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);
+  });
+  client.on('close', () => {
+    if (!stream.destroyed && !(stream.readableEnded && stream.writableFinished)) stream.close(h2.NGHTTP2_CANCEL);
+    done();
+  });
+  stream.on('error', () => client.destroy());
+  stream.on('close', () => {
+    if (stream.rstCode !== undefined && stream.rstCode !== h2.NGHTTP2_NO_ERROR) client.destroy();
+    done();
+  });
+  client.resume();
+}

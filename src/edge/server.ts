@@ -1,0 +1,191 @@
+// The edge's one public port: TLS with certificates by SNI; ALPN postern/1 is a connector's
+// tunnel (mTLS), `tls` sockets are piped as TCP, everything else is HTTP/1.1 routed by Host.
+import http from 'node:http';
+import tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { CertificateAuthority } from '../ca/authority.js';
+import type { TunnelHub, TunnelPeer } from '../tunnel/edge-side.js';
+import { TUNNEL_ALPN, TUNNEL_WEBSOCKET_PATH, header } from '../tunnel/protocol.js';
+import type { ConnectorRecord, SocketRecord } from '../store/types.js';
+import { HttpSocketProxy, normalizeIp } from './http-proxy.js';
+import { routeHost } from './routing.js';
+import { sendProblem, sendRawProblem } from './error-page.js';
+import { SniContexts } from './tls-context.js';
+import { joinStreams } from './pipe.js';
+import { isPosternError } from '../errors.js';
+
+/** What the edge reads per request: an in-memory view, never the database. */
+export interface EdgeView {
+  socket(name: string): SocketRecord | undefined;
+  connector(id: string): ConnectorRecord | undefined;
+}
+
+export interface EdgeServerOptions {
+  host: string;
+  port: number;
+  domain: string;
+  ca: CertificateAuthority;
+  hub: TunnelHub;
+  view: () => EdgeView;
+  logger: Logger;
+  /** Serves the control plane's host (API, dashboard); absent on an edge-only node. */
+  controlHandler?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+}
+
+export class EdgeServer {
+  private readonly tlsServer: tls.Server;
+  private readonly httpServer: http.Server;
+  private readonly proxy: HttpSocketProxy;
+  private readonly sni: SniContexts;
+  private readonly tunnelUpgrades = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
+  private readonly connections = new Set<Duplex>();
+
+  constructor(private readonly options: EdgeServerOptions) {
+    this.sni = new SniContexts(options.ca, options.domain);
+    this.proxy = new HttpSocketProxy({ hub: options.hub, logger: options.logger });
+    this.httpServer = http.createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 });
+    this.httpServer.on('request', (req, res) => this.onRequest(req, res));
+    this.httpServer.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.httpServer.on('clientError', (err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+      options.logger.debug({ err: err.message }, 'malformed HTTP from client');
+    });
+    this.tlsServer = tls.createServer({
+      SNICallback: this.sni.sniCallback(),
+      ALPNProtocols: [TUNNEL_ALPN, 'http/1.1'],
+      requestCert: true,
+      rejectUnauthorized: false,
+      ca: options.ca.certificatePem,
+      minVersion: 'TLSv1.2',
+      allowHalfOpen: true,
+    });
+    this.tlsServer.on('secureConnection', (socket) => this.onSecureConnection(socket));
+    this.tlsServer.on('tlsClientError', (err) => options.logger.debug({ err: err.message }, 'TLS handshake failed'));
+    this.tlsServer.on('connection', (socket) => {
+      this.connections.add(socket);
+      socket.once('close', () => this.connections.delete(socket));
+    });
+  }
+
+  async start(): Promise<AddressInfo> {
+    // The default certificate (clients that send no SNI, e.g. an IP address) is the control host's.
+    this.tlsServer.setSecureContext({ ...(await this.defaultCredentials()) });
+    await new Promise<void>((resolve, reject) => {
+      this.tlsServer.once('error', reject);
+      this.tlsServer.listen(this.options.port, this.options.host, () => {
+        this.tlsServer.off('error', reject);
+        resolve();
+      });
+    });
+    return this.tlsServer.address() as AddressInfo;
+  }
+
+  private async defaultCredentials(): Promise<tls.SecureContextOptions> {
+    const credentials = await this.options.ca.serverCredentials(this.options.domain);
+    return { key: credentials.keyPem, cert: `${credentials.certPem.trim()}\n${this.options.ca.certificatePem.trim()}\n`, ca: this.options.ca.certificatePem };
+  }
+
+  private onSecureConnection(socket: tls.TLSSocket): void {
+    socket.on('error', (err) => this.options.logger.debug({ err: err.message }, 'client connection error'));
+    if (socket.alpnProtocol === TUNNEL_ALPN) return this.acceptTunnel(socket, 'tls');
+    const servername = (socket as tls.TLSSocket & { servername?: string | false }).servername;
+    const route = routeHost(servername || undefined, this.options.domain);
+    if (route.kind === 'socket') {
+      const record = this.options.view().socket(route.name);
+      if (record?.type === 'tls') return this.pipeTlsSocket(socket, record);
+    }
+    this.httpServer.emit('connection', socket);
+  }
+
+  /** A connector's tunnel: the certificate must chain to our CA and name a live connector. */
+  private acceptTunnel(socket: tls.TLSSocket, transport: TunnelPeer['transport'], duplex: Duplex = socket): void {
+    const peer = this.authenticateConnector(socket);
+    if (!peer) {
+      duplex.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    this.options.hub.attach(duplex, { ...peer, transport });
+  }
+
+  private authenticateConnector(socket: tls.TLSSocket): Omit<TunnelPeer, 'transport'> | undefined {
+    const { logger } = this.options;
+    const remoteAddress = normalizeIp(socket.remoteAddress ?? '');
+    if (!socket.authorized) {
+      logger.warn({ remoteAddress, reason: socket.authorizationError }, 'tunnel refused: no valid connector certificate');
+      return undefined;
+    }
+    const connectorId = socket.getPeerCertificate().subject?.CN;
+    const record = typeof connectorId === 'string' ? this.options.view().connector(connectorId) : undefined;
+    if (!record || record.revokedAt) {
+      logger.warn({ remoteAddress, connectorId }, 'tunnel refused: unknown or revoked connector');
+      return undefined;
+    }
+    return { connectorId: record.id, connectorName: record.name, remoteAddress };
+  }
+
+  private pipeTlsSocket(socket: tls.TLSSocket, record: SocketRecord): void {
+    let stream;
+    try {
+      stream = this.options.hub.openStream(record.name, { [header.socket]: record.name, [header.kind]: 'tcp', [header.clientIp]: normalizeIp(socket.remoteAddress ?? '') });
+    } catch (err) {
+      this.options.logger.info({ socket: record.name, err: isPosternError(err) ? err.code : err }, 'tls socket refused');
+      socket.destroy();
+      return;
+    }
+    socket.pause();
+    socket.setNoDelay(true);
+    stream.once('response', (headers) => {
+      if (headers[header.error]) {
+        stream.close();
+        socket.destroy();
+      }
+    });
+    joinStreams(socket, stream);
+  }
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const route = routeHost(req.headers.host, this.options.domain);
+    if (route.kind === 'control') {
+      if (this.options.controlHandler) return this.options.controlHandler(req, res);
+      return sendProblem(req, res, { status: 404, code: 'not_found', detail: 'this node is an edge; the control plane is served elsewhere' });
+    }
+    if (route.kind === 'unknown') return sendProblem(req, res, { status: 404, code: 'socket_not_found', detail: `${route.host} is not served here` });
+    const record = this.options.view().socket(route.name);
+    if (!record || record.type === 'tls') return sendProblem(req, res, { status: 404, code: 'socket_not_found', detail: `there is no HTTP socket named "${route.name}"` });
+    this.proxy.handleRequest(req, res, record);
+  }
+
+  private onUpgrade(req: http.IncomingMessage, client: Duplex, head: Buffer): void {
+    client.on('error', () => client.destroy());
+    const route = routeHost(req.headers.host, this.options.domain);
+    if (route.kind === 'control') {
+      if (req.url?.split('?')[0] === TUNNEL_WEBSOCKET_PATH) return this.upgradeTunnel(req, client, head);
+      return sendRawProblem(client, { status: 404, code: 'not_found', detail: 'no upgrade here' });
+    }
+    const record = route.kind === 'socket' ? this.options.view().socket(route.name) : undefined;
+    if (!record || record.type === 'tls') return sendRawProblem(client, { status: 404, code: 'socket_not_found', detail: 'no such HTTP socket' });
+    this.proxy.handleUpgrade(req, client, head, record);
+  }
+
+  private upgradeTunnel(req: http.IncomingMessage, client: Duplex, head: Buffer): void {
+    const socket = req.socket as tls.TLSSocket;
+    if (!this.authenticateConnector(socket)) return sendRawProblem(client, { status: 401, code: 'certificate_invalid', detail: 'a connector certificate is required' });
+    this.tunnelUpgrades.handleUpgrade(req, client, head, (ws) => {
+      this.acceptTunnel(socket, 'websocket', createWebSocketStream(ws));
+    });
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.tlsServer.close(() => resolve());
+      this.httpServer.closeIdleConnections();
+      setTimeout(() => {
+        for (const socket of this.connections) socket.destroy();
+      }, 1_000).unref();
+    });
+  }
+}

@@ -1,0 +1,65 @@
+// The one error class of Postern: a stable `code` to classify by (never the message),
+// an optional `cause`, and whether retrying may help. Transports map codes to answers.
+
+export type ErrorCode =
+  | 'bad_request'
+  | 'config_invalid'
+  | 'not_found'
+  | 'conflict'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'token_invalid'
+  | 'token_used'
+  | 'token_expired'
+  | 'socket_not_found'
+  | 'connector_offline'
+  | 'upstream_unreachable'
+  | 'upstream_timeout'
+  | 'tunnel_closed'
+  | 'store_unavailable'
+  | 'certificate_invalid'
+  | 'internal';
+
+const httpStatusByCode: Record<ErrorCode, number> = {
+  bad_request: 400,
+  config_invalid: 400,
+  not_found: 404,
+  conflict: 409,
+  unauthenticated: 401,
+  forbidden: 403,
+  token_invalid: 401,
+  token_used: 401,
+  token_expired: 401,
+  socket_not_found: 404,
+  connector_offline: 503,
+  upstream_unreachable: 502,
+  upstream_timeout: 504,
+  tunnel_closed: 502,
+  store_unavailable: 503,
+  certificate_invalid: 401,
+  internal: 500,
+};
+
+export class PosternError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PosternError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+  }
+
+  get httpStatus(): number {
+    return httpStatusByCode[this.code];
+  }
+}
+
+export function isPosternError(err: unknown, code?: ErrorCode): err is PosternError {
+  return err instanceof PosternError && (code === undefined || err.code === code);
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,35 @@
+// The store's public face: the contract, opening a store, the change feed and the snapshot cache.
+
+export type {
+  ApiTokenRecord,
+  ApiTokenRepo,
+  ApiTokenRole,
+  Change,
+  ChangeEntity,
+  ChangeOp,
+  ConnectorRecord,
+  ConnectorRepo,
+  JoinTokenRecord,
+  JoinTokenRepo,
+  NewSocket,
+  SecretRepo,
+  SocketPatch,
+  SocketRecord,
+  SocketRepo,
+  SocketType,
+  Store,
+} from './types.js';
+export type { Database, StoreDialect } from './schema.js';
+export { storeTables } from './schema.js';
+export { SOCKET_NAME_PATTERN, socketNameSchema } from './names.js';
+export { migrateToLatest, storeMigrations } from './migrations.js';
+export { createKyselyStore, defaultChangesLimit, maxChangesLimit } from './kysely-store.js';
+export type { KyselyStoreOptions } from './kysely-store.js';
+export { describeDatabase, isPostgresUrl, openStore } from './open.js';
+export type { OpenStoreOptions } from './open.js';
+export { ChangeFeed } from './change-feed.js';
+export type { ChangeFeedOptions, ChangeSource, FeedEvent, FeedListener } from './change-feed.js';
+export { SnapshotCache, createSnapshot, loadSnapshot } from './snapshot.js';
+export type { Snapshot, SnapshotCacheOptions, SnapshotListener } from './snapshot.js';
+export { consoleLogger, realTimers, silentLogger } from './runtime.js';
+export type { StoreLogger, Timers } from './runtime.js';

@@ -1,0 +1,176 @@
+// Row ↔ record mapping, id generation, timestamp normalization and driver error
+// classification for the Kysely store (by error code, never by message text).
+
+import { randomBytes as nodeRandomBytes } from 'node:crypto';
+import type { Selectable } from 'kysely';
+import { PosternError, errorMessage } from '../errors.js';
+import type {
+  ApiTokensTable,
+  ChangesTable,
+  ConnectorsTable,
+  JoinTokensTable,
+  SocketsTable,
+} from './schema.js';
+import type {
+  ApiTokenRecord,
+  ApiTokenRole,
+  Change,
+  ChangeEntity,
+  ChangeOp,
+  ConnectorRecord,
+  JoinTokenRecord,
+  SocketRecord,
+  SocketType,
+} from './types.js';
+
+const base32 = 'abcdefghijklmnopqrstuvwxyz234567';
+
+/** `prefix` + 16 lowercase base32 characters (80 random bits). */
+export function newId(prefix: string, randomBytes: (size: number) => Uint8Array = nodeRandomBytes): string {
+  const bytes = randomBytes(10);
+  let out = prefix;
+  let buffer = 0;
+  let bits = 0;
+  for (const byte of bytes) {
+    buffer = (buffer << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += base32[(buffer >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    buffer &= (1 << bits) - 1;
+  }
+  return out;
+}
+
+/** Normalizes any parseable time to the canonical ISO-8601 UTC form, so TEXT comparison orders times. */
+export function toTimestamp(value: string, field: string): string {
+  const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms)) {
+    throw new PosternError('bad_request', `${field} is not a valid ISO-8601 timestamp`);
+  }
+  return new Date(ms).toISOString();
+}
+
+function parseTags(text: string): Record<string, string> {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      return Object.fromEntries(Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string'));
+    }
+  } catch {
+    // A damaged tags column reads as no tags rather than failing every read.
+  }
+  return {};
+}
+
+export function toSocket(row: Selectable<SocketsTable>): SocketRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    type: row.type as SocketType,
+    upstream: row.upstream,
+    description: row.description,
+    tags: parseTags(row.tags),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export function toConnector(row: Selectable<ConnectorsTable>): ConnectorRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    certSerial: row.cert_serial,
+    certNotAfter: row.cert_not_after,
+    lastSeenAt: row.last_seen_at,
+    revokedAt: row.revoked_at,
+    createdAt: row.created_at,
+  };
+}
+
+export function toJoinToken(row: Selectable<JoinTokensTable>): JoinTokenRecord {
+  return {
+    id: row.id,
+    tokenHash: row.token_hash,
+    connectorName: row.connector_name,
+    expiresAt: row.expires_at,
+    usedAt: row.used_at,
+    connectorId: row.connector_id,
+    createdAt: row.created_at,
+  };
+}
+
+export function toApiToken(row: Selectable<ApiTokensTable>): ApiTokenRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    tokenHash: row.token_hash,
+    role: row.role as ApiTokenRole,
+    createdAt: row.created_at,
+    lastUsedAt: row.last_used_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+export function toChange(row: Selectable<ChangesTable>): Change {
+  return {
+    revision: Number(row.revision),
+    entity: row.entity as ChangeEntity,
+    entityId: row.entity_id,
+    op: row.op as ChangeOp,
+    at: row.at,
+  };
+}
+
+function codeOf(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err) {
+    const code = (err as { code: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}
+
+/** SQLite (better-sqlite3) SQLITE_CONSTRAINT_UNIQUE/PRIMARYKEY or PostgreSQL 23505. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = codeOf(err);
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505';
+}
+
+const transientNodeCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** Whether retrying the same operation later may succeed (lock contention, lost connection). */
+export function isTransient(err: unknown): boolean {
+  const code = codeOf(err);
+  if (code === undefined) return false;
+  return (
+    code.startsWith('SQLITE_BUSY') ||
+    code.startsWith('SQLITE_LOCKED') ||
+    code.startsWith('08') || // connection exception
+    code.startsWith('57P') || // operator intervention (shutdown)
+    code === '40001' || // serialization failure
+    code === '40P01' || // deadlock
+    code === '53300' || // too many connections
+    transientNodeCodes.has(code)
+  );
+}
+
+/** A readable reason even for errors with an empty message (e.g. AggregateError from connect). */
+export function describeCause(err: unknown): string {
+  const message = errorMessage(err);
+  if (message !== '') return message;
+  if (err instanceof AggregateError && err.errors.length > 0) return describeCause(err.errors[0]);
+  return codeOf(err) ?? 'unknown error';
+}
+
+/** Passes PosternErrors through; turns driver errors into typed store errors. */
+export function toStoreError(err: unknown, what: string): PosternError {
+  if (err instanceof PosternError) return err;
+  if (isUniqueViolation(err)) {
+    return new PosternError('conflict', `${what}: already exists`, { cause: err });
+  }
+  return new PosternError('store_unavailable', `${what} failed: ${describeCause(err)}`, {
+    cause: err,
+    retryable: isTransient(err),
+  });
+}

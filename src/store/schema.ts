@@ -1,0 +1,81 @@
+// Kysely table types for the store's one schema (shared by SQLite and PostgreSQL).
+// Timestamps are ISO-8601 UTC strings and JSON values are TEXT in both dialects.
+
+import type { Generated } from 'kysely';
+
+export interface SocketsTable {
+  id: string;
+  name: string;
+  type: string;
+  upstream: string | null;
+  description: string;
+  /** JSON object of string → string. */
+  tags: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ConnectorsTable {
+  id: string;
+  name: string;
+  cert_serial: string | null;
+  cert_not_after: string | null;
+  last_seen_at: string | null;
+  revoked_at: string | null;
+  created_at: string;
+}
+
+export interface JoinTokensTable {
+  id: string;
+  token_hash: string;
+  connector_name: string;
+  expires_at: string;
+  used_at: string | null;
+  connector_id: string | null;
+  created_at: string;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  name: string;
+  token_hash: string;
+  role: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface SecretsTable {
+  name: string;
+  value: string;
+}
+
+export interface ChangesTable {
+  /** INTEGER AUTOINCREMENT on SQLite, BIGSERIAL on PostgreSQL (parsed to a JS number). */
+  revision: Generated<number>;
+  entity: string;
+  entity_id: string;
+  op: string;
+  at: string;
+}
+
+export interface Database {
+  sockets: SocketsTable;
+  connectors: ConnectorsTable;
+  join_tokens: JoinTokensTable;
+  api_tokens: ApiTokensTable;
+  secrets: SecretsTable;
+  changes: ChangesTable;
+}
+
+export type StoreDialect = 'sqlite' | 'postgres';
+
+/** Every table the store owns, in an order that is safe to truncate or drop. */
+export const storeTables = [
+  'sockets',
+  'connectors',
+  'join_tokens',
+  'api_tokens',
+  'secrets',
+  'changes',
+] as const satisfies readonly (keyof Database)[];

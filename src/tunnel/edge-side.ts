@@ -1,0 +1,221 @@
+// Edge end of the tunnel: turns each connector transport into an HTTP/2 client session,
+// learns which sockets it serves from the control stream, and picks a connection per user stream.
+import http2 from 'node:http2';
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import type { ClientHttp2Session, ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
+import type { Logger } from 'pino';
+import { CONTROL_PATH, MAX_CONTROL_LINE, SESSION_WINDOW, connectorMessage, h2Settings } from './protocol.js';
+import type { ConnectorMessage, EdgeMessage } from './protocol.js';
+import { readMessages, writeMessage } from './ndjson.js';
+import { PosternError } from '../errors.js';
+
+export interface TunnelPeer {
+  readonly connectorId: string;
+  readonly connectorName: string;
+  readonly remoteAddress: string;
+  readonly transport: 'tls' | 'websocket';
+}
+
+export interface TunnelInfo extends TunnelPeer {
+  readonly id: string;
+  readonly sockets: readonly string[];
+  readonly activeStreams: number;
+  readonly draining: boolean;
+  readonly connectedAt: string;
+}
+
+export interface SocketAuthorizer {
+  (connectorId: string, sockets: readonly { name: string; type: string }[]): { accepted: string[]; rejected: { name: string; reason: string }[] };
+}
+
+export interface TunnelHubOptions {
+  edgeId: string;
+  logger: Logger;
+  authorizeSockets: SocketAuthorizer;
+  /** A connection that has not said hello by then is closed. */
+  helloTimeoutMs?: number;
+  pingIntervalMs?: number;
+  now?: () => Date;
+}
+
+class EdgeTunnel {
+  sockets: readonly string[] = [];
+  announced: readonly { name: string; type: string }[] = [];
+  activeStreams = 0;
+  draining = false;
+  readonly connectedAt: string;
+
+  constructor(
+    readonly id: string,
+    readonly peer: TunnelPeer,
+    readonly session: ClientHttp2Session,
+    readonly control: ClientHttp2Stream,
+    now: Date,
+  ) {
+    this.connectedAt = now.toISOString();
+  }
+
+  info(): TunnelInfo {
+    return { ...this.peer, id: this.id, sockets: this.sockets, activeStreams: this.activeStreams, draining: this.draining, connectedAt: this.connectedAt };
+  }
+}
+
+export class TunnelHub extends EventEmitter {
+  private readonly tunnels = new Map<string, EdgeTunnel>();
+  private readonly bySocket = new Map<string, EdgeTunnel[]>();
+  private nextId = 1;
+  private roundRobin = 0;
+
+  constructor(private readonly options: TunnelHubOptions) {
+    super();
+  }
+
+  /** Takes ownership of an authenticated transport; the connector will serve HTTP/2 on it. */
+  attach(transport: Duplex, peer: TunnelPeer): void {
+    const { logger } = this.options;
+    const id = `${this.options.edgeId}/${this.nextId++}`;
+    const session = http2.connect('http://connector.postern', {
+      createConnection: () => transport,
+      settings: h2Settings,
+      maxSessionMemory: 64,
+    });
+    session.on('error', (err) => logger.debug({ err, tunnel: id }, 'tunnel session error'));
+    session.on('connect', () => session.setLocalWindowSize(SESSION_WINDOW));
+    const control = session.request({ ':method': 'POST', ':path': CONTROL_PATH }, { endStream: false });
+    const tunnel = new EdgeTunnel(id, peer, session, control, this.now());
+    this.tunnels.set(id, tunnel);
+    const log = logger.child({ tunnel: id, connector: peer.connectorId });
+
+    const helloTimer = setTimeout(() => {
+      log.warn('connector sent no hello in time; closing tunnel');
+      session.destroy();
+    }, this.options.helloTimeoutMs ?? 10_000);
+    const pingTimer = setInterval(() => {
+      if (!session.destroyed) session.ping((err) => err && !session.destroyed && (log.warn({ err }, 'tunnel ping failed; closing'), session.destroy()));
+    }, this.options.pingIntervalMs ?? 15_000);
+    pingTimer.unref();
+
+    control.on('error', (err) => log.debug({ err }, 'control stream error'));
+    readMessages(control, connectorMessage, MAX_CONTROL_LINE, (message) => {
+      if (message.type === 'hello') clearTimeout(helloTimer);
+      this.onControlMessage(tunnel, message);
+    }, (err) => {
+      log.warn({ err: err.message }, 'bad control message; closing tunnel');
+      session.destroy();
+    });
+    control.on('close', () => session.close());
+
+    session.on('close', () => {
+      clearTimeout(helloTimer);
+      clearInterval(pingTimer);
+      this.detach(tunnel);
+      log.info('tunnel closed');
+    });
+  }
+
+  private onControlMessage(tunnel: EdgeTunnel, message: ConnectorMessage): void {
+    if (message.type === 'drain') {
+      tunnel.draining = true;
+      this.options.logger.info({ tunnel: tunnel.id }, 'connector is draining this tunnel');
+      this.emit('change');
+      return;
+    }
+    if (message.connectorId !== tunnel.peer.connectorId) {
+      this.options.logger.warn({ tunnel: tunnel.id }, 'hello names another connector than its certificate; closing');
+      tunnel.session.destroy();
+      return;
+    }
+    tunnel.announced = message.sockets;
+    const { accepted, rejected } = this.index(tunnel);
+    const welcome: EdgeMessage = { type: 'welcome', edgeId: this.options.edgeId, accepted, rejected };
+    writeMessage(tunnel.control, welcome);
+    this.options.logger.info({ tunnel: tunnel.id, connector: tunnel.peer.connectorName, sockets: accepted, rejected }, 'tunnel ready');
+    this.emit('change');
+  }
+
+  private index(tunnel: EdgeTunnel): ReturnType<SocketAuthorizer> {
+    const decision = this.options.authorizeSockets(tunnel.peer.connectorId, tunnel.announced);
+    this.unindex(tunnel);
+    tunnel.sockets = decision.accepted;
+    for (const name of decision.accepted) this.bySocket.set(name, [...(this.bySocket.get(name) ?? []), tunnel]);
+    return decision;
+  }
+
+  /** Re-decides which announced sockets each tunnel may serve (sockets created, changed or deleted). */
+  reauthorize(): void {
+    let changed = false;
+    for (const tunnel of this.tunnels.values()) {
+      if (tunnel.announced.length === 0) continue;
+      const before = tunnel.sockets.join(',');
+      if (this.index(tunnel).accepted.join(',') !== before) changed = true;
+    }
+    if (changed) this.emit('change');
+  }
+
+  private detach(tunnel: EdgeTunnel): void {
+    this.tunnels.delete(tunnel.id);
+    this.unindex(tunnel);
+    this.emit('change');
+  }
+
+  private unindex(tunnel: EdgeTunnel): void {
+    for (const name of tunnel.sockets) {
+      const rest = (this.bySocket.get(name) ?? []).filter((t) => t !== tunnel);
+      if (rest.length > 0) this.bySocket.set(name, rest);
+      else this.bySocket.delete(name);
+    }
+  }
+
+  /** The least busy live, non-draining connection for the socket; throws `connector_offline`. */
+  openStream(socketName: string, headers: OutgoingHttpHeaders, options: { endStream?: boolean } = {}): ClientHttp2Stream {
+    const tunnel = this.pick(socketName);
+    if (!tunnel) throw new PosternError('connector_offline', `no connector is online for socket "${socketName}"`, { retryable: true });
+    const stream = tunnel.session.request({ ':method': 'POST', ':path': '/', ...headers }, { endStream: options.endStream ?? false });
+    tunnel.activeStreams++;
+    stream.once('close', () => {
+      tunnel.activeStreams--;
+    });
+    return stream;
+  }
+
+  private pick(socketName: string): EdgeTunnel | undefined {
+    const candidates = (this.bySocket.get(socketName) ?? []).filter((t) => !t.draining && !t.session.destroyed && !t.session.closed);
+    if (candidates.length === 0) return undefined;
+    const least = Math.min(...candidates.map((t) => t.activeStreams));
+    const tied = candidates.filter((t) => t.activeStreams === least);
+    return tied[this.roundRobin++ % tied.length];
+  }
+
+  isOnline(socketName: string): boolean {
+    return this.pick(socketName) !== undefined;
+  }
+
+  list(): TunnelInfo[] {
+    return [...this.tunnels.values()].map((t) => t.info());
+  }
+
+  /** Closes every tunnel of a connector (revoked or deleted). */
+  disconnectConnector(connectorId: string): void {
+    for (const tunnel of this.tunnels.values()) if (tunnel.peer.connectorId === connectorId) tunnel.session.destroy();
+  }
+
+  /** Asks every connector to move away (edge shutting down), then closes within `graceMs`. */
+  async close(graceMs = 2_000): Promise<void> {
+    const all = [...this.tunnels.values()];
+    for (const tunnel of all) {
+      writeMessage(tunnel.control, { type: 'drain' } satisfies EdgeMessage);
+      tunnel.control.end();
+    }
+    await Promise.all(all.map((tunnel) => new Promise<void>((resolve) => {
+      if (tunnel.session.destroyed) return resolve();
+      const timer = setTimeout(() => tunnel.session.destroy(), graceMs);
+      tunnel.session.once('close', () => (clearTimeout(timer), resolve()));
+      tunnel.session.close();
+    })));
+  }
+
+  private now(): Date {
+    return this.options.now?.() ?? new Date();
+  }
+}

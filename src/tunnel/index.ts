@@ -1,0 +1,13 @@
+// Public face of the reverse tunnel: protocol constants, both ends, dialers and the supervisor.
+export { TUNNEL_ALPN, TUNNEL_WEBSOCKET_PATH, CONTROL_PATH, header } from './protocol.js';
+export type { StreamKind } from './protocol.js';
+export { TunnelHub } from './edge-side.js';
+export type { TunnelPeer, TunnelInfo, SocketAuthorizer } from './edge-side.js';
+export { ConnectorTunnel } from './connector-side.js';
+export type { StreamHandler, Hello } from './connector-side.js';
+export { dialTunnel } from './dial.js';
+export type { DialOptions, EdgeAddress, TunnelCredentials } from './dial.js';
+export { TunnelSupervisor, realClock } from './supervisor.js';
+export type { TunnelLink, SupervisorClock, SlotState } from './supervisor.js';
+export { backoffDelay, defaultBackoff } from './backoff.js';
+export type { BackoffPolicy } from './backoff.js';
