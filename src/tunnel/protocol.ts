@@ -23,7 +23,7 @@ export type StreamKind = 'http' | 'tcp';
  */
 export const STREAM_WINDOW = 8 * 1024 * 1024;
 export const SESSION_WINDOW = 32 * 1024 * 1024;
-export const h2Settings = { initialWindowSize: STREAM_WINDOW, maxFrameSize: 64 * 1024 - 1, enablePush: false } as const;
+export const h2Settings = { initialWindowSize: STREAM_WINDOW, maxFrameSize: 1024 * 1024, enablePush: false } as const;
 
 const socketAnnouncement = z.object({
   name: z.string().min(1).max(63),
