@@ -47,7 +47,9 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       snapshots.stop();
     });
 
-    const { token: adminTokenCreated, file: adminTokenFile } = await ensureAdminToken(store, settings.dataDir);
+    const { token: adminTokenCreated, file: adminTokenFile } = settings.role === 'edge'
+      ? { token: false, file: '(none on an edge-only node)' }
+      : await ensureAdminToken(store, settings.dataDir);
     const edgeId = `edge-${randomBytes(3).toString('hex')}`;
     const hub = new TunnelHub({
       edgeId,

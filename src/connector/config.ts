@@ -25,6 +25,8 @@ export const connectorSocketSchema = z.object({
 
 export const connectorConfigSchema = z.object({
   server: z.string().url(),
+  /** Edges to keep tunnels to (default: the server); connections are spread across them. */
+  edges: z.array(z.string().url()).min(1).max(16).optional(),
   credentials: z.string().min(1).default('connector-credentials.json'),
   token: z.string().optional(),
   ca_file: z.string().optional(),

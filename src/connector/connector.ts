@@ -51,7 +51,7 @@ export class Connector extends EventEmitter {
   async start(): Promise<void> {
     const { config, logger } = this.options;
     this.credentials = await this.loadOrEnroll();
-    const server = new URL(this.credentials.server);
+    const edges = (config.edges ?? [this.credentials.server]).map((url) => new URL(url));
     const proxy = this.options.proxy ?? config.proxy;
     const handler = createUpstreamHandler(config.sockets, logger);
     const hello = {
@@ -63,9 +63,10 @@ export class Connector extends EventEmitter {
       connections: config.connections,
       logger,
       ...(this.options.clock ? { clock: this.options.clock } : {}),
-      connect: async () => {
+      connect: async (slot) => {
+        const edge = edges[slot % edges.length]!;
         const transport = await dialTunnel({
-          edge: { host: server.hostname, port: Number(server.port || 443) },
+          edge: { host: edge.hostname, port: Number(edge.port || 443) },
           credentials: this.credentials,
           ...(proxy ? { proxy: new URL(proxy) } : {}),
           ...(this.options.websocket ? { websocket: true } : {}),

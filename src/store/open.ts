@@ -89,9 +89,9 @@ async function openSqlite(path: string, options: OpenStoreOptions): Promise<Stor
   return migrated(createKyselyStore(kysely, { ...base, serializeWrites }), where);
 }
 
-async function openPostgres(url: string, options: OpenStoreOptions): Promise<Store> {
+async function openPostgres(rawUrl: string, options: OpenStoreOptions): Promise<Store> {
+  const { url, schema } = splitSchema(rawUrl, options.schema);
   const where = describeDatabase(url);
-  const { schema } = options;
   if (schema !== undefined && !schemaPattern.test(schema)) {
     throw new PosternError('config_invalid', `invalid PostgreSQL schema name "${schema}" (use a-z, 0-9 and _)`);
   }
@@ -132,6 +132,19 @@ async function openPostgres(url: string, options: OpenStoreOptions): Promise<Sto
   }
   const kysely = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
   return migrated(createKyselyStore(kysely, storeOptions('postgres', options)), where);
+}
+
+/** `postgres://…/db?schema=name` selects a schema, like the `schema` option (which wins). */
+function splitSchema(rawUrl: string, optionSchema: string | undefined): { url: string; schema: string | undefined } {
+  let parsed: URL;
+  try {
+    parsed = new URL(rawUrl);
+  } catch {
+    return { url: rawUrl, schema: optionSchema };
+  }
+  const fromUrl = parsed.searchParams.get('schema') ?? undefined;
+  parsed.searchParams.delete('schema');
+  return { url: fromUrl === undefined ? rawUrl : parsed.toString(), schema: optionSchema ?? fromUrl };
 }
 
 async function createSchema(pool: pg.Pool, schema: string): Promise<void> {
