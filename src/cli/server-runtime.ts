@@ -100,10 +100,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       ...(api ? { controlHandler: api.handler } : {}),
     });
     const address = await edge.start();
-    closers.push(async () => {
-      await hub.close(1_000);
-      await edge.close();
-    });
+    closers.push(() => edge.close());
     const url = `https://${settings.domain}${settings.listen.port === 443 ? '' : `:${settings.publicPort ?? address.port}`}`;
     await writeFile(join(settings.dataDir, dataFiles.server), JSON.stringify({ url, pid: process.pid, caFile, role: settings.role }, null, 2) + '\n', { mode: 0o600 });
     logger.info({ url, role: settings.role, db: store.dialect, edgeId }, 'postern server started');

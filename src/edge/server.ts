@@ -179,13 +179,16 @@ export class EdgeServer {
     });
   }
 
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.tlsServer.close(() => resolve());
-      this.httpServer.closeIdleConnections();
-      setTimeout(() => {
-        for (const socket of this.connections) socket.destroy();
-      }, 1_000).unref();
-    });
+  /** Stops accepting, asks connectors to move away, then closes what is left after `graceMs`. */
+  async close(graceMs = 1_000): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.tlsServer.close(() => resolve()));
+    await this.options.hub.close(graceMs);
+    this.httpServer.closeIdleConnections();
+    const timer = setTimeout(() => {
+      for (const socket of this.connections) socket.destroy();
+    }, graceMs);
+    timer.unref();
+    await closed;
+    clearTimeout(timer);
   }
 }
