@@ -88,7 +88,7 @@ export class CertificateAuthority {
     this.serverKeys ??= subtle.generateKey(ECDSA_P256, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
     const keys = await this.serverKeys;
     const notBefore = new Date(this.now().getTime() - 5 * 60 * 1000);
-    const notAfter = new Date(notBefore.getTime() + 30 * DAY);
+    const notAfter = wholeSeconds(new Date(notBefore.getTime() + 30 * DAY));
     const altNames = isIpAddress(hostname) ? [{ type: 'ip' as const, value: hostname }] : [{ type: 'dns' as const, value: hostname }];
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: randomSerial(),
@@ -122,7 +122,7 @@ export class CertificateAuthority {
     }
     if (!(await csr.verify())) throw new PosternError('bad_request', 'certificate signing request signature does not verify');
     const notBefore = new Date(this.now().getTime() - 5 * 60 * 1000);
-    const notAfter = new Date(this.now().getTime() + request.lifetimeMs);
+    const notAfter = wholeSeconds(new Date(this.now().getTime() + request.lifetimeMs));
     const serial = randomSerial();
     const altNames = [
       ...(request.uris ?? []).map((value) => ({ type: 'url' as const, value })),
@@ -178,6 +178,11 @@ async function createRoot(cipher: KeyCipher, name: string, now: Date): Promise<S
   });
   const pkcs8 = Buffer.from(await subtle.exportKey('pkcs8', keys.privateKey));
   return { certPem: pem(cert), sealedKey: cipher.encrypt(pkcs8, ROOT_SECRET) };
+}
+
+/** Certificates store whole seconds; report exactly what the certificate says. */
+function wholeSeconds(date: Date): Date {
+  return new Date(Math.floor(date.getTime() / 1000) * 1000);
 }
 
 /** PEM with exactly one trailing newline, so certificates concatenate into valid chains. */

@@ -1,7 +1,7 @@
 // Encryption at rest for private keys kept in the store: AES-256-GCM under a master key
 // that lives outside the database (a 0600 file in the data dir, or POSTERN_MASTER_KEY).
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PosternError } from '../errors.js';
 
@@ -25,11 +25,11 @@ export function createKeyCipher(masterKey: Buffer): KeyCipher {
     },
     decrypt(sealed, context) {
       const [version, iv, body, tag] = sealed.split('.');
-      if (version !== VERSION || !iv || !body || !tag) {
+      if (version !== VERSION || !iv || body === undefined || !tag) {
         throw new PosternError('config_invalid', `stored key "${context}" is not in a known format`);
       }
       try {
-        const decipher = createDecipheriv('aes-256-gcm', masterKey, Buffer.from(iv, 'base64url'));
+        const decipher = createDecipheriv('aes-256-gcm', masterKey, Buffer.from(iv, 'base64url'), { authTagLength: 16 });
         decipher.setAAD(Buffer.from(context));
         decipher.setAuthTag(Buffer.from(tag, 'base64url'));
         return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]);
@@ -57,9 +57,18 @@ export async function loadOrCreateMasterKey(dataDir: string, env: NodeJS.Process
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const key = randomBytes(32);
-  await writeFile(path, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' }).catch(async (err) => {
+  // Write aside, then link into place: a second process starting at the same moment sees
+  // either no file or the whole key, never an empty one.
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(temporary, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+  try {
+    await link(temporary, path);
+  } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  });
-  return Buffer.from((await readFile(path, 'utf8')).trim(), 'base64');
+  } finally {
+    await unlink(temporary);
+  }
+  const key = Buffer.from((await readFile(path, 'utf8')).trim(), 'base64');
+  if (key.length !== 32) throw new PosternError('config_invalid', `${path} does not hold a 32-byte base64 key`);
+  return key;
 }

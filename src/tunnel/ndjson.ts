@@ -12,8 +12,15 @@ export function readMessages<T>(
   onError: (err: PosternError) => void,
 ): void {
   let buffered = '';
+  let failed = false;
+  const fail = (err: PosternError) => {
+    failed = true;
+    buffered = '';
+    onError(err);
+  };
   source.setEncoding('utf8');
   source.on('data', (chunk: string) => {
+    if (failed) return;
     buffered += chunk;
     let newline: number;
     while ((newline = buffered.indexOf('\n')) >= 0) {
@@ -21,10 +28,10 @@ export function readMessages<T>(
       buffered = buffered.slice(newline + 1);
       if (line.trim() === '') continue;
       const parsed = parseLine(line, schema);
-      if (parsed instanceof PosternError) return onError(parsed);
+      if (parsed instanceof PosternError) return fail(parsed);
       onMessage(parsed);
     }
-    if (buffered.length > maxLine) onError(new PosternError('bad_request', `control message longer than ${maxLine} bytes`));
+    if (buffered.length > maxLine) fail(new PosternError('bad_request', `control message longer than ${maxLine} bytes`));
   });
 }
 

@@ -45,6 +45,8 @@ interface Slot {
 /** Events: `connected` (slot), `disconnected` (slot), `retry` (slot, delayMs, error?). */
 export class TunnelSupervisor extends EventEmitter {
   private readonly slots: Slot[];
+  /** Links the edge asked to move away from, finishing their streams while replacements run. */
+  private readonly retiring = new Set<TunnelLink>();
   private stopping = false;
   private readonly clock: SupervisorClock;
   private readonly random: () => number;
@@ -100,7 +102,8 @@ export class TunnelSupervisor extends EventEmitter {
     link.once('drain-requested', () => {
       if (slot.link !== link) return;
       slot.link = undefined;
-      void link.drain(30_000);
+      this.retiring.add(link);
+      void link.drain(30_000).finally(() => this.retiring.delete(link));
       this.scheduleRetry(index);
     });
     link.once('close', () => {
@@ -127,6 +130,7 @@ export class TunnelSupervisor extends EventEmitter {
   /** Graceful stop: no new connections; running streams get `graceMs` to finish. */
   async drain(graceMs: number): Promise<void> {
     this.stopping = true;
+    await Promise.all([...this.retiring].map((link) => link.drain(graceMs)));
     await Promise.all(this.slots.map(async (slot) => {
       if (slot.timer !== undefined) this.clock.clearTimeout(slot.timer);
       const link = slot.link;
@@ -138,6 +142,8 @@ export class TunnelSupervisor extends EventEmitter {
 
   stop(): void {
     this.stopping = true;
+    for (const link of this.retiring) link.destroy();
+    this.retiring.clear();
     for (const slot of this.slots) {
       if (slot.timer !== undefined) this.clock.clearTimeout(slot.timer);
       slot.link?.destroy();

@@ -1,0 +1,242 @@
+// Edge side (TunnelHub) and connector side (ConnectorTunnel) talking HTTP/2 over a plain TCP
+// socket pair on 127.0.0.1: hello/welcome, authorization, stream placement, draining, closing.
+import assert from 'node:assert/strict';
+import { EventEmitter, once } from 'node:events';
+import type { ServerHttp2Stream, IncomingHttpHeaders } from 'node:http2';
+import net from 'node:net';
+import { after, test } from 'node:test';
+import { pino } from 'pino';
+import { PosternError } from '../../src/errors.js';
+import { ConnectorTunnel } from '../../src/tunnel/connector-side.js';
+import type { Hello } from '../../src/tunnel/connector-side.js';
+import { TunnelHub } from '../../src/tunnel/edge-side.js';
+import type { SocketAuthorizer, TunnelPeer } from '../../src/tunnel/edge-side.js';
+import type { EdgeMessage } from '../../src/tunnel/protocol.js';
+
+const logger = pino({ level: 'silent' });
+const cleanups: (() => void)[] = [];
+after(() => cleanups.forEach((fn) => fn()));
+
+async function socketPair(): Promise<[net.Socket, net.Socket]> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  const [[edgeEnd]] = await Promise.all([accepted, once(client, 'connect')]);
+  server.close();
+  return [edgeEnd, client];
+}
+
+interface Received { tunnel: string; headers: IncomingHttpHeaders; stream: ServerHttp2Stream }
+
+/** Streams the connector side received, across all its tunnels, with a signal per arrival. */
+class Inbox extends EventEmitter {
+  readonly items: Received[] = [];
+  handler(tunnel: string) {
+    return (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+      stream.respond({ ':status': 200, 'x-served-by': tunnel });
+      this.items.push({ tunnel, headers, stream });
+      this.emit('stream');
+    };
+  }
+  async count(n: number): Promise<Received[]> {
+    while (this.items.length < n) await once(this, 'stream');
+    return this.items;
+  }
+}
+
+function makeHub(authorize: SocketAuthorizer): TunnelHub {
+  const hub = new TunnelHub({ edgeId: 'edge-1', logger, authorizeSockets: authorize, pingIntervalMs: 3_600_000, helloTimeoutMs: 3_600_000 });
+  cleanups.push(() => void hub.close(0));
+  return hub;
+}
+
+const allowAll: SocketAuthorizer = (_id, sockets) => ({ accepted: sockets.map((s) => s.name), rejected: [] });
+
+async function connect(hub: TunnelHub, options: { peer?: Partial<TunnelPeer>; hello?: Partial<Hello>; inbox?: Inbox; label?: string }) {
+  const [edgeEnd, connectorEnd] = await socketPair();
+  const label = options.label ?? 'A';
+  const peer: TunnelPeer = { connectorId: 'c1', connectorName: 'one', remoteAddress: label, transport: 'tls', ...options.peer };
+  const hello: Hello = { connectorId: 'c1', version: 'test', sockets: [{ name: 'web', type: 'http' }], ...options.hello };
+  const inbox = options.inbox ?? new Inbox();
+  const tunnel = new ConnectorTunnel(connectorEnd, { hello, onStream: inbox.handler(label), logger });
+  cleanups.push(() => tunnel.destroy());
+  const welcome = once(tunnel, 'welcome') as Promise<[Extract<EdgeMessage, { type: 'welcome' }>]>;
+  const closed = once(tunnel, 'close');
+  hub.attach(edgeEnd, peer);
+  tunnel.start();
+  return { tunnel, inbox, welcome, closed, label };
+}
+
+async function hubUntil(hub: TunnelHub, predicate: () => boolean): Promise<void> {
+  while (!predicate()) await once(hub, 'change');
+}
+
+async function response(stream: ReturnType<TunnelHub['openStream']>): Promise<Record<string, unknown>> {
+  const [headers] = (await once(stream, 'response')) as [Record<string, unknown>];
+  return headers;
+}
+
+test('hub: hello is answered with a welcome carrying the authorizer decision', async () => {
+  const calls: unknown[] = [];
+  const hub = makeHub((connectorId, sockets) => {
+    calls.push({ connectorId, sockets });
+    return { accepted: ['web'], rejected: [{ name: 'db', reason: 'owned by another connector' }] };
+  });
+  const changes: number[] = [];
+  hub.on('change', () => changes.push(1));
+  const link = await connect(hub, { hello: { sockets: [{ name: 'web', type: 'http' }, { name: 'db', type: 'tls' }] } });
+  const [welcome] = await link.welcome;
+  assert.deepEqual(welcome, { type: 'welcome', edgeId: 'edge-1', accepted: ['web'], rejected: [{ name: 'db', reason: 'owned by another connector' }] });
+  assert.deepEqual(calls, [{ connectorId: 'c1', sockets: [{ name: 'web', type: 'http' }, { name: 'db', type: 'tls' }] }]);
+  assert.ok(changes.length >= 1);
+  assert.equal(hub.isOnline('web'), true);
+  assert.equal(hub.isOnline('db'), false);
+  const [info] = hub.list();
+  assert.equal(info!.connectorId, 'c1');
+  assert.equal(info!.id, 'edge-1/1');
+  assert.deepEqual(info!.sockets, ['web']);
+  assert.equal(info!.draining, false);
+  link.tunnel.destroy();
+});
+
+test('hub: openStream reaches the connector with the headers; unknown sockets are connector_offline', async () => {
+  const hub = makeHub(allowAll);
+  const link = await connect(hub, {});
+  await link.welcome;
+  const stream = hub.openStream('web', { 'postern-socket': 'web', 'postern-kind': 'http', 'x-custom': 'yes' });
+  const [got] = await link.inbox.count(1);
+  assert.equal(got!.headers['postern-socket'], 'web');
+  assert.equal(got!.headers['postern-kind'], 'http');
+  assert.equal(got!.headers['x-custom'], 'yes');
+  assert.equal(got!.headers[':method'], 'POST');
+  assert.equal(got!.headers[':path'], '/');
+  assert.equal((await response(stream))[':status'], 200);
+  got!.stream.end('pong');
+  let body = '';
+  for await (const chunk of stream) body += String(chunk);
+  assert.equal(body, 'pong');
+  assert.throws(() => hub.openStream('nope', {}), (err: unknown) => {
+    assert.ok(err instanceof PosternError);
+    assert.equal(err.code, 'connector_offline');
+    assert.equal(err.retryable, true);
+    assert.equal(err.httpStatus, 503);
+    return true;
+  });
+  link.tunnel.destroy();
+});
+
+test('hub: a hello naming another connector than the peer closes the tunnel', async () => {
+  const hub = makeHub(allowAll);
+  const link = await connect(hub, { hello: { connectorId: 'someone-else' } });
+  let welcomed = false;
+  link.tunnel.on('welcome', () => (welcomed = true));
+  await link.closed;
+  await hubUntil(hub, () => hub.list().length === 0);
+  assert.equal(welcomed, false);
+  assert.equal(hub.isOnline('web'), false);
+});
+
+test('hub: reauthorize() applies a changed authorizer answer to live tunnels', async () => {
+  let allowed = new Set(['web']);
+  const hub = makeHub((_id, sockets) => ({
+    accepted: sockets.filter((s) => allowed.has(s.name)).map((s) => s.name),
+    rejected: sockets.filter((s) => !allowed.has(s.name)).map((s) => ({ name: s.name, reason: 'not allowed' })),
+  }));
+  const link = await connect(hub, { hello: { sockets: [{ name: 'web', type: 'http' }, { name: 'ssh', type: 'tls' }] } });
+  await link.welcome;
+  assert.equal(hub.isOnline('web'), true);
+  assert.equal(hub.isOnline('ssh'), false);
+  let changes = 0;
+  hub.on('change', () => changes++);
+  hub.reauthorize();
+  assert.equal(changes, 0, 'same answer: no change event');
+  allowed = new Set(['ssh']);
+  hub.reauthorize();
+  assert.equal(changes, 1);
+  assert.equal(hub.isOnline('web'), false);
+  assert.equal(hub.isOnline('ssh'), true);
+  assert.deepEqual(hub.list()[0]!.sockets, ['ssh']);
+  assert.throws(() => hub.openStream('web', {}), (err: unknown) => err instanceof PosternError && err.code === 'connector_offline');
+  const stream = hub.openStream('ssh', { 'postern-socket': 'ssh' });
+  const [got] = await link.inbox.count(1);
+  assert.equal(got!.headers['postern-socket'], 'ssh');
+  got!.stream.end();
+  stream.resume();
+  await once(stream, 'close');
+  link.tunnel.destroy();
+});
+
+test('hub: streams go to the least busy tunnel; a draining tunnel gets none; closing one leaves the other', async () => {
+  const hub = makeHub(allowAll);
+  const inbox = new Inbox();
+  const a = await connect(hub, { inbox, label: 'A' });
+  const b = await connect(hub, { inbox, label: 'B' });
+  await Promise.all([a.welcome, b.welcome]);
+  assert.equal(hub.list().length, 2);
+  const edge = [1, 2].map((n) => hub.openStream('web', { 'x-n': String(n) }));
+  await inbox.count(2);
+  assert.deepEqual(inbox.items.map((i) => i.tunnel).sort(), ['A', 'B'], 'one each while both are idle');
+  const busy = () => Object.fromEntries(hub.list().map((t) => [t.remoteAddress, t.activeStreams]));
+  assert.deepEqual(busy(), { A: 1, B: 1 });
+
+  edge.push(hub.openStream('web', { 'x-n': '3' }));
+  const third = (await inbox.count(3))[2]!;
+  const more = third.tunnel;
+  const fewer = more === 'A' ? 'B' : 'A';
+  const drainer = fewer === 'A' ? a : b;
+  assert.deepEqual(busy(), { [more]: 2, [fewer]: 1 });
+
+  // The less busy tunnel announces it is draining: from now on it gets nothing.
+  const drained = drainer.tunnel.drain(3_600_000);
+  await hubUntil(hub, () => hub.list().some((t) => t.draining));
+  assert.deepEqual(hub.list().filter((t) => t.draining).map((t) => t.remoteAddress), [fewer]);
+  for (const n of [4, 5]) edge.push(hub.openStream('web', { 'x-n': String(n) }));
+  const items = await inbox.count(5);
+  assert.deepEqual(items.slice(3).map((i) => i.tunnel), [more, more]);
+
+  // Finishing its last stream lets the draining tunnel close; the other keeps serving.
+  for (const item of items.filter((i) => i.tunnel === fewer)) item.stream.end();
+  await drained;
+  await hubUntil(hub, () => hub.list().length === 1);
+  assert.equal(hub.list()[0]!.remoteAddress, more);
+  const last = hub.openStream('web', { 'x-n': '6' });
+  assert.equal((await response(last))['x-served-by'], more);
+  for (const item of inbox.items) if (!item.stream.destroyed) item.stream.close();
+  for (const stream of [...edge, last]) stream.resume();
+  a.tunnel.destroy();
+  b.tunnel.destroy();
+});
+
+test('hub: destroying one of two tunnels leaves the other serving the socket', async () => {
+  const hub = makeHub(allowAll);
+  const inbox = new Inbox();
+  const a = await connect(hub, { inbox, label: 'A' });
+  const b = await connect(hub, { inbox, label: 'B' });
+  await Promise.all([a.welcome, b.welcome]);
+  a.tunnel.destroy();
+  await a.closed;
+  await hubUntil(hub, () => hub.list().length === 1);
+  assert.equal(hub.isOnline('web'), true);
+  for (let n = 0; n < 3; n++) {
+    const stream = hub.openStream('web', {});
+    assert.equal((await response(stream))['x-served-by'], 'B');
+    stream.resume();
+  }
+  b.tunnel.destroy();
+  await hubUntil(hub, () => hub.list().length === 0);
+  assert.equal(hub.isOnline('web'), false);
+});
+
+test('hub: close() asks connectors to drain, then the tunnels go away', async () => {
+  const hub = makeHub(allowAll);
+  const link = await connect(hub, {});
+  await link.welcome;
+  // As the supervisor does: a drain request makes the connector drain this link.
+  let requested = 0;
+  link.tunnel.on('drain-requested', () => (requested++, void link.tunnel.drain(3_600_000)));
+  await Promise.all([hub.close(3_600_000), link.closed]);
+  assert.equal(requested, 1);
+  assert.equal(hub.list().length, 0);
+});
