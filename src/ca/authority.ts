@@ -8,6 +8,8 @@ import type { SecretRepo } from '../store/types.js';
 
 const ROOT_SECRET = 'ca/root';
 const DAY = 24 * 60 * 60 * 1000;
+/** Certificates start this far in the past, so a peer whose clock runs slow still accepts them. */
+export const BACKDATE_MS = 5 * 60 * 1000;
 
 export interface IssuedCertificate {
   readonly certPem: string;
@@ -87,7 +89,7 @@ export class CertificateAuthority {
   private async issueServer(hostname: string): Promise<ServerCredentials> {
     this.serverKeys ??= subtle.generateKey(ECDSA_P256, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
     const keys = await this.serverKeys;
-    const notBefore = new Date(this.now().getTime() - 5 * 60 * 1000);
+    const notBefore = new Date(this.now().getTime() - BACKDATE_MS);
     const notAfter = wholeSeconds(new Date(notBefore.getTime() + 30 * DAY));
     const altNames = isIpAddress(hostname) ? [{ type: 'ip' as const, value: hostname }] : [{ type: 'dns' as const, value: hostname }];
     const cert = await x509.X509CertificateGenerator.create({
@@ -121,7 +123,7 @@ export class CertificateAuthority {
       throw new PosternError('bad_request', 'certificate signing request is not valid PEM/DER', { cause });
     }
     if (!(await csr.verify())) throw new PosternError('bad_request', 'certificate signing request signature does not verify');
-    const notBefore = new Date(this.now().getTime() - 5 * 60 * 1000);
+    const notBefore = new Date(this.now().getTime() - BACKDATE_MS);
     const notAfter = wholeSeconds(new Date(this.now().getTime() + request.lifetimeMs));
     const serial = randomSerial();
     const altNames = [
@@ -166,7 +168,7 @@ async function createRoot(cipher: KeyCipher, name: string, now: Date): Promise<S
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
     name: `CN=${escapeDnValue(name)}, O=Postern`,
-    notBefore: new Date(now.getTime() - 5 * 60 * 1000),
+    notBefore: new Date(now.getTime() - BACKDATE_MS),
     notAfter: new Date(now.getTime() + 10 * 365 * DAY),
     keys,
     signingAlgorithm: SIGNING,

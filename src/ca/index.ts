@@ -1,7 +1,7 @@
 // Public face of the CA: key sealing, the root authority, client-side CSRs.
 export { createKeyCipher, loadOrCreateMasterKey } from './key-cipher.js';
 export type { KeyCipher } from './key-cipher.js';
-export { CertificateAuthority } from './authority.js';
+export { CertificateAuthority, BACKDATE_MS } from './authority.js';
 export type { IssuedCertificate, ServerCredentials, CsrSignRequest } from './authority.js';
 export { createKeyAndCsr } from './csr.js';
 export type { KeyAndCsr } from './csr.js';

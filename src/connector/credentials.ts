@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import { z } from 'zod';
 import { ApiClient, fetchPinnedCa } from '../control/client.js';
 import { createKeyAndCsr } from '../ca/csr.js';
+import { BACKDATE_MS } from '../ca/authority.js';
 import { PosternError, errorMessage } from '../errors.js';
 
 const credentialsSchema = z.object({
@@ -83,10 +84,10 @@ export async function renew(current: ConnectorCredentials): Promise<ConnectorCre
   return { ...current, caPem: issued.ca, certPem: issued.certificate, keyPem };
 }
 
-/** When to renew: half-way through the certificate's life. */
+/** When to renew: half-way through the certificate's life (not counting its backdating). */
 export function renewalTime(certPem: string): Date {
   const cert = new X509Certificate(certPem);
-  const from = Date.parse(cert.validFrom);
+  const issued = Date.parse(cert.validFrom) + BACKDATE_MS;
   const to = Date.parse(cert.validTo);
-  return new Date(from + (to - from) / 2);
+  return new Date(issued + (to - issued) / 2);
 }

@@ -17,8 +17,9 @@ export function registerServer(program: Command): void {
     .option('--role <all|control|edge>', 'which parts to run (POSTERN_ROLE, default all)')
     .option('--public-port <port>', 'port users see, when a load balancer maps it (POSTERN_PUBLIC_PORT)')
     .option('--connector-cert-ttl <duration>', 'lifetime of connector certificates (default 24h)')
-    .action(async (flags: ServerFlags) => {
-      const settings = resolveServerSettings(flags);
+    .action(async (_flags: ServerFlags, command: Command) => {
+      // --data-dir is also a global option; whichever position it was given in counts.
+      const settings = resolveServerSettings(command.optsWithGlobals<ServerFlags>());
       const logger = createLogger('info');
       const server = await startServer(settings, logger);
       const lines = [
