@@ -114,6 +114,13 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
     online: options.hub?.isOnline(record.name) ?? false,
   });
 
+  /** The connector's identity is its id: CN and a SPIFFE-style URI SAN; whatever the CSR asked for is ignored. */
+  const issueConnectorCertificate = async (connector: { id: string; name: string }, csrPem: string) => {
+    const issued = await ca.signCsr({ csrPem, commonName: connector.id, uris: [`spiffe://postern/connector/${connector.id}`], lifetimeMs: options.connectorCertLifetimeMs, usage: 'client' });
+    await store.connectors.recordCertificate(connector.id, issued.serial, issued.notAfter.toISOString());
+    return { connectorId: connector.id, name: connector.name, certificate: issued.certPem, ca: ca.certificatePem, notAfter: issued.notAfter.toISOString() };
+  };
+
   const routes = createRouteTable(app, authenticate);
 
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(renderHome(options.version)));
@@ -182,10 +189,9 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
         await store.connectors.delete(connector.id);
         throw err;
       }
-      const issued = await ca.signCsr({ csrPem: body.csr, commonName: connector.id, uris: [`spiffe://postern/connector/${connector.id}`], lifetimeMs: options.connectorCertLifetimeMs, usage: 'client' });
-      await store.connectors.recordCertificate(connector.id, issued.serial, issued.notAfter.toISOString());
+      const issued = await issueConnectorCertificate(connector, body.csr);
       logger.info({ connector: connector.id, name: connector.name }, 'connector enrolled');
-      return { connectorId: connector.id, name: connector.name, certificate: issued.certPem, ca: ca.certificatePem, notAfter: issued.notAfter.toISOString() };
+      return issued;
     } });
   routes.add({ method: 'POST', url: '/api/v1/connectors/renew', summary: 'Renew a connector certificate (mutual TLS with the current one)', auth: 'connector',
     body: renewBody, response: issuedView,
@@ -193,9 +199,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       const id = connectorFromCertificate(request);
       const connector = await store.connectors.get(id);
       if (!connector || connector.revokedAt) throw new PosternError('certificate_invalid', 'this connector is revoked or unknown');
-      const issued = await ca.signCsr({ csrPem: body.csr, commonName: connector.id, uris: [`spiffe://postern/connector/${connector.id}`], lifetimeMs: options.connectorCertLifetimeMs, usage: 'client' });
-      await store.connectors.recordCertificate(connector.id, issued.serial, issued.notAfter.toISOString());
-      return { connectorId: connector.id, name: connector.name, certificate: issued.certPem, ca: ca.certificatePem, notAfter: issued.notAfter.toISOString() };
+      return issueConnectorCertificate(connector, body.csr);
     } });
   routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'admin',
     handler: async () => ({ tunnels: options.hub?.list() ?? [] }) });
