@@ -68,6 +68,7 @@ function proxyHttp(route: Route, stream: ServerHttp2Stream, headers: IncomingHtt
     servername: url.hostname,
   });
   let responseDone = false;
+  request.on('socket', (socket) => socket.setNoDelay(true));
   request.on('response', (response) => {
     if (stream.destroyed) return response.destroy();
     response.once('end', () => {
