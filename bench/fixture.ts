@@ -1,0 +1,170 @@
+// Bench helper processes (upstreams, relays, idle clients): `node fixture.js <kind> …`, prints "ready <port>", exits when stdin closes.
+import net from 'node:net';
+import http from 'node:http';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+
+const [kind, ...args] = process.argv.slice(2);
+const CHUNK = Buffer.alloc(256 * 1024, 0x61);
+
+let onCommand: (line: string) => void = () => undefined;
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (text: string) => text.split('\n').filter(Boolean).forEach((line) => onCommand(line.trim())));
+process.stdin.on('end', () => process.exit(0));
+process.stdin.on('error', () => process.exit(0));
+
+function listen(server: net.Server): void {
+  server.listen(0, '127.0.0.1', 511, () => {
+    console.log(`ready ${(server.address() as net.AddressInfo).port}`);
+  });
+}
+
+/** Writes `total` bytes with backpressure, then ends. */
+function sendBytes(out: NodeJS.WritableStream & { destroyed?: boolean }, total: number): void {
+  let left = total;
+  const pump = (): void => {
+    while (left > 0 && !out.destroyed) {
+      const n = Math.min(left, CHUNK.length);
+      left -= n;
+      if (!out.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) {
+        out.once('drain', pump);
+        return;
+      }
+    }
+    if (left === 0) out.end();
+  };
+  pump();
+}
+
+function relayPair(a: net.Socket, b: net.Socket): void {
+  a.setNoDelay(true);
+  b.setNoDelay(true);
+  a.pipe(b);
+  b.pipe(a);
+  a.on('error', () => b.destroy());
+  b.on('error', () => a.destroy());
+  a.on('close', () => b.destroy());
+  b.on('close', () => a.destroy());
+}
+
+switch (kind) {
+  case 'tcp-source': {
+    // Writes `bytes` on every connection, then closes.
+    const bytes = Number(args[0]);
+    listen(net.createServer((socket) => {
+      socket.on('error', () => socket.destroy());
+      socket.resume();
+      sendBytes(socket, bytes);
+    }));
+    break;
+  }
+  case 'tcp-relay': {
+    // A plain Node TCP relay: every connection is piped to 127.0.0.1:<port>.
+    const target = Number(args[0]);
+    listen(net.createServer((client) => relayPair(client, net.connect(target, '127.0.0.1'))));
+    break;
+  }
+  case 'tls-relay': {
+    // A plain Node TLS-terminating relay (key/cert files): every connection is piped to 127.0.0.1:<port>.
+    const [keyFile, certFile, target] = [String(args[0]), String(args[1]), Number(args[2])];
+    listen(tls.createServer({ key: readFileSync(keyFile), cert: readFileSync(certFile) }, (client) => relayPair(client, net.connect(target, '127.0.0.1'))));
+    break;
+  }
+  case 'echo': {
+    listen(net.createServer((socket) => {
+      socket.setNoDelay(true);
+      socket.on('error', () => socket.destroy());
+      socket.pipe(socket);
+    }));
+    break;
+  }
+  case 'http-upstream': {
+    // GET /bytes → `bytes` bytes; anything else → "ok".
+    const bytes = Number(args[0]);
+    const server = http.createServer((req, res) => {
+      req.resume();
+      if (req.url === '/bytes') {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(bytes) });
+        sendBytes(res, bytes);
+      } else {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
+        res.end('ok');
+      }
+    });
+    server.keepAliveTimeout = 65_000;
+    listen(server);
+    break;
+  }
+  case 'http-proxy': {
+    // A plain Node reverse proxy with a keep-alive agent to 127.0.0.1:<port>.
+    const target = Number(args[0]);
+    const agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
+    const server = http.createServer((req, res) => {
+      const headers = { ...req.headers };
+      delete headers.connection;
+      delete headers['keep-alive'];
+      const upstream = http.request({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers, agent }, (response) => {
+        const back = { ...response.headers };
+        delete back.connection;
+        delete back['keep-alive'];
+        res.writeHead(response.statusCode ?? 502, back);
+        response.pipe(res);
+      });
+      upstream.on('error', () => {
+        if (!res.headersSent) res.writeHead(502);
+        res.end();
+      });
+      req.pipe(upstream);
+    });
+    server.keepAliveTimeout = 65_000;
+    listen(server);
+    break;
+  }
+  case 'idle-clients': {
+    // Opens `count` TLS connections (SNI `servername`; "-" = plain TCP), each echoes 1 byte, then all stay open idle.
+    const [port, count, servername, caFile] = [Number(args[0]), Number(args[1]), String(args[2]), String(args[3])];
+    const secureContext = servername === '-' ? undefined : tls.createSecureContext({ ca: readFileSync(caFile, 'utf8') });
+    const open: net.Socket[] = [];
+    let started = 0;
+    let done = 0;
+    let errors = 0;
+    let lastError = '';
+    let closedLater = 0;
+    onCommand = (line) => {
+      if (line === 'count') console.log(`open ${open.length - closedLater} (closed since ready: ${closedLater})`);
+    };
+    const deadline = Date.now() + 60_000;
+    const one = (): void => {
+      if (started >= count || Date.now() > deadline) return;
+      started++;
+      const socket = servername === '-' ? net.connect(port, '127.0.0.1') : tls.connect({ host: '127.0.0.1', port, servername, secureContext });
+      const timer = setTimeout(() => socket.destroy(new Error('echo timeout (10 s)')), 10_000);
+      let ok = false;
+      const finish = (err?: Error): void => {
+        if (ok) return;
+        ok = true;
+        clearTimeout(timer);
+        done++;
+        if (err) {
+          errors++;
+          lastError = err.message;
+        } else {
+          open.push(socket);
+          socket.once('close', () => closedLater++);
+        }
+        if (done === count || (started === done && Date.now() > deadline)) {
+          console.log(`ready ${open.length} open, ${errors} errors${lastError ? ` (last: ${lastError})` : ''}`);
+        } else one();
+      };
+      socket.once(servername === '-' ? 'connect' : 'secureConnect', () => socket.write('x'));
+      socket.once('data', () => finish());
+      socket.on('error', (err) => finish(err));
+      socket.on('close', () => finish(new Error('closed before echo')));
+    };
+    for (let i = 0; i < 32; i++) one();
+    break;
+  }
+  default:
+    console.error(`unknown fixture ${kind}`);
+    process.exit(2);
+}

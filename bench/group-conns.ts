@@ -1,0 +1,111 @@
+// Bench groups "connections" (new tunneled connections per second) and "memory" (RSS per idle tunneled connection).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connectionRate } from './clients.js';
+import type { RateResult, TlsTarget } from './clients.js';
+import { startNodeTlsRelay } from './baselines.js';
+import { INSPECT_ARG, collectGarbage } from './inspector.js';
+import { startPostern } from './postern.js';
+import { cpuSeconds, fixture, settledRss, sleep } from './proc.js';
+import type { Child } from './proc.js';
+import type { Report } from './report.js';
+
+const LOOPS = 16;
+const SECONDS = 5;
+
+export async function benchConnections(report: Report, cleanups: (() => Promise<void>)[]): Promise<void> {
+  const echo = await fixture('echo', [], true);
+  cleanups.push(() => echo.child.stop());
+  const tlsRelay = await startNodeTlsRelay(echo.port);
+  if (typeof tlsRelay === 'string') report.note(`connections: node_tls_relay baseline skipped: ${tlsRelay}`);
+  else cleanups.push(tlsRelay.stop);
+  const postern = await startPostern([{ name: 'echo', type: 'tls', upstream: `tcp://127.0.0.1:${echo.port}` }]);
+  cleanups.push(postern.stop);
+  const tlsTarget: TlsTarget = { servername: 'echo.localhost', ca: postern.caPem };
+  const relayTarget: TlsTarget = { servername: 'localhost', ca: '' };
+
+  const rate = async (label: string, run: () => Promise<RateResult>) => {
+    const r = await run();
+    console.log(`  connections ${label}: ${r.perSecond.toFixed(0)}/s (${r.completed} ok, ${r.errors} errors${r.resumed ? `, ${r.resumed} resumed` : ''})`);
+    if (r.errors > 0) report.note(`connections: ${label}: ${r.errors} failed connections of ${r.completed + r.errors} (last error: ${r.lastError})`);
+    return r;
+  };
+  await connectionRate(echo.port, LOOPS, 1); // warm-ups
+  await connectionRate(postern.port, LOOPS, 1, tlsTarget);
+  const direct = await rate('direct_tcp', () => connectionRate(echo.port, LOOPS, SECONDS));
+  const relay = typeof tlsRelay === 'string' ? undefined : await rate('node_tls_relay', () => connectionRate(tlsRelay.port, LOOPS, SECONDS, relayTarget));
+  const cpu0 = [cpuSeconds(postern.server.pid), cpuSeconds(postern.connector.pid)];
+  const tunneled = await rate('postern_tls', () => connectionRate(postern.port, LOOPS, SECONDS, tlsTarget));
+  const cpu1 = [cpuSeconds(postern.server.pid), cpuSeconds(postern.connector.pid)];
+  const resumed = await rate('postern_tls_resumed', () => connectionRate(postern.port, LOOPS, SECONDS, tlsTarget, { resume: true }));
+
+  const perConn = (i: number) => ((cpu1[i]! - cpu0[i]!) * 1000) / Math.max(tunneled.completed, 1);
+  report.figure('connections.direct_tcp', direct.perSecond, 'conn/s');
+  if (relay) report.compare('connections.node_tls_relay', relay.perSecond, 'conn/s', 'direct_tcp', direct.perSecond);
+  report.compare('connections.postern_tls', tunneled.perSecond, 'conn/s', 'direct_tcp', direct.perSecond, { text: '>= 0.3x direct', pass: (r) => r >= 0.3 });
+  if (relay) report.compare('connections.postern_tls', tunneled.perSecond, 'conn/s', 'node_tls_relay', relay.perSecond);
+  report.compare('connections.postern_tls_resumed', resumed.perSecond, 'conn/s', 'direct_tcp', direct.perSecond);
+  report.note(`connections: ${LOOPS} loops x ${SECONDS} s of connect, write 1 byte, read the echo, end, wait for close; TLS clients skip certificate verification (like wrk) and do a full handshake each time, except postern_tls_resumed (${resumed.resumed} of ${resumed.completed + resumed.errors} handshakes resumed a session ticket)`);
+  report.note(`connections: Postern CPU per new connection (full handshake): server ${perConn(0).toFixed(2)} ms, connector ${perConn(1).toFixed(2)} ms; the bench client, Postern and the echo server share the 2 cores`);
+}
+
+export async function benchMemory(report: Report, cleanups: (() => Promise<void>)[], count: number): Promise<void> {
+  const echo = await fixture('echo', [], true);
+  cleanups.push(() => echo.child.stop());
+  const tcpRelay = await fixture('tcp-relay', [echo.port], true, [INSPECT_ARG]);
+  cleanups.push(() => tcpRelay.child.stop());
+  const tlsRelay = await startNodeTlsRelay(echo.port, [INSPECT_ARG]);
+  if (typeof tlsRelay === 'string') report.note(`memory: node_tls_relay baseline skipped: ${tlsRelay}`);
+  else cleanups.push(tlsRelay.stop);
+  const postern = await startPostern([{ name: 'idle', type: 'tls', upstream: `tcp://127.0.0.1:${echo.port}` }], [INSPECT_ARG]);
+  cleanups.push(postern.stop);
+
+  // Warm up code paths first so one-time costs (JIT, lazy modules, TLS contexts) are not counted per connection.
+  await connectionRate(postern.port, 8, 1, { servername: 'idle.localhost', ca: postern.caPem });
+  await connectionRate(tcpRelay.port, 8, 1);
+  if (typeof tlsRelay !== 'string') await connectionRate(tlsRelay.port, 8, 1, { servername: 'localhost', ca: '' });
+  await sleep(2_000);
+
+  /** Full GC in each process (through its inspector), then the median RSS. */
+  const readRss = async (procs: [string, Child][]) => {
+    for (const [, child] of procs) await collectGarbage(child);
+    await sleep(500);
+    return Promise.all(procs.map(([, child]) => settledRss(child.pid)));
+  };
+  const measure = async (label: string, procs: [string, Child][], clientArgs: (string | number)[]) => {
+    const before = await readRss(procs);
+    const client = (await fixture('idle-clients', clientArgs, true)).child;
+    const m = await client.waitFor(/^ready (\d+) open, (\d+) errors(.*)$/, 90_000);
+    const open = Number(m[1]);
+    if (Number(m[2]) > 0) report.note(`memory: ${label}: ${m[2]} of ${count} connections failed${m[3] ?? ''}`);
+    await sleep(3_000);
+    const after = await readRss(procs);
+    client.proc.stdin!.write('count\n');
+    const still = Number((await client.waitFor(/^open (\d+)/, 5_000))[1]);
+    if (still !== open) report.note(`memory: ${label}: only ${still} of ${open} idle connections were still open when RSS was read`);
+    await client.stop();
+    await sleep(1_000);
+    const perConn = procs.map(([name], i) => ({ name, kib: (after[i]! - before[i]!) / Math.max(open, 1), before: before[i]!, after: after[i]! }));
+    for (const p of perConn) console.log(`  memory ${label} ${p.name}: RSS ${p.before} → ${p.after} KiB over ${open} connections = ${p.kib.toFixed(1)} KiB/conn`);
+    return { open, kib: perConn.map((p) => p.kib) };
+  };
+
+  // Baselines: plain Node relays (TCP, and TLS-terminating) holding the same number of idle client+upstream pairs.
+  const tcpBase = await measure('node_tcp_relay', [['relay', tcpRelay.child]], [tcpRelay.port, count, '-', '-']);
+  let tlsBase: { open: number; kib: number[] } | undefined;
+  if (typeof tlsRelay !== 'string') {
+    const certFile = join(tlsRelay.dir, 'cert.pem');
+    readFileSync(certFile); // fail early if missing
+    tlsBase = await measure('node_tls_relay', [['relay', tlsRelay.child]], [tlsRelay.port, count, 'localhost', certFile]);
+  }
+  const tunneled = await measure('postern', [['server', postern.server], ['connector', postern.connector]], [postern.port, count, 'idle.localhost', postern.caFile]);
+  for (const [i, side] of ['server', 'connector'].entries()) {
+    const name = `memory.postern_${side}_per_idle_conn`;
+    const kib = tunneled.kib[i]!;
+    report.compare(name, kib, 'KiB', 'target', 16, { text: '<= 16 KiB', pass: () => kib <= 16 });
+    report.compare(name, kib, 'KiB', 'node_tcp_relay', tcpBase.kib[0]!);
+    if (tlsBase) report.compare(name, kib, 'KiB', 'node_tls_relay', tlsBase.kib[0]!);
+  }
+  report.note(`memory: ${tunneled.open} idle connections through the Postern tls socket (each echoed 1 byte first); RSS growth (VmRSS), each reading a median of 5 samples over 2 s after a full GC forced through the inspector, 3 s after the last connection opened`);
+  report.note('memory: baselines are one Node process relaying the same idle connections to the same echo server: node_tcp_relay (plain TCP both sides) and node_tls_relay (TLS from the client, TCP upstream), i.e. one process doing the work of Postern server + connector');
+}

@@ -1,0 +1,84 @@
+// Starts a private Postern (server + one connector) in a temp data dir with the sockets a bench group needs.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, makeTempDir, removeTempDir, run, sleep, start } from './proc.js';
+import type { Child } from './proc.js';
+
+export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+/** Node flags for the server and connector: the same young-generation size as bin/postern.js, plus extras, e.g. BENCH_POSTERN_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
+const NODE_ARGS = ['--max-semi-space-size=32', ...(process.env.BENCH_POSTERN_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)];
+
+export interface SocketSpec {
+  name: string;
+  type: 'http' | 'tls';
+  upstream: string;
+}
+
+export interface Postern {
+  port: number;
+  dataDir: string;
+  caPem: string;
+  caFile: string;
+  server: Child;
+  connector: Child;
+  stop(): Promise<void>;
+}
+
+function cli(env: NodeJS.ProcessEnv, args: string[]): string {
+  const r = run(process.execPath, [CLI, ...args], { env, timeoutMs: 30_000 });
+  if (r.code !== 0) throw new Error(`postern ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+export async function startPostern(sockets: SocketSpec[], extraNodeArgs: string[] = []): Promise<Postern> {
+  const dataDir = makeTempDir('postern-bench-');
+  const port = await freePort();
+  const env = { ...process.env, POSTERN_DATA_DIR: dataDir, POSTERN_LOG_LEVEL: 'warn', POSTERN_SERVER: `https://localhost:${port}` };
+  let server: Child | undefined;
+  let connector: Child | undefined;
+  const stop = async () => {
+    await connector?.stop(5_000);
+    await server?.stop(5_000);
+    removeTempDir(dataDir);
+  };
+  try {
+    server = start('postern server', process.execPath, [...NODE_ARGS, ...extraNodeArgs, CLI, 'server', '--listen', `127.0.0.1:${port}`], { env, raiseNofile: true });
+    await server.waitFor(/Postern is running at https:\/\/localhost:(\d+)/, 30_000);
+    for (const s of sockets) cli(env, ['socket', 'create', '--name', s.name, '--type', s.type, '--upstream', s.upstream]);
+    const token = cli(env, ['connector', 'token', 'create', '--name', 'bench']).trim().split(/\s+/)[0] ?? '';
+    if (!token.startsWith('pjt')) throw new Error(`unexpected join token output: ${token}`);
+    const yaml = [
+      `server: https://localhost:${port}`,
+      `credentials: ${join(dataDir, 'connector-creds.json')}`,
+      `token: ${token}`,
+      'connections: 2',
+      'sockets:',
+      ...sockets.map((s) => `  - { name: ${s.name}, type: ${s.type}, upstream: "${s.upstream}" }`),
+      '',
+    ].join('\n');
+    const config = join(dataDir, 'connector.yaml');
+    writeFileSync(config, yaml, { mode: 0o600 });
+    connector = start('postern connector', process.execPath, [...NODE_ARGS, ...extraNodeArgs, CLI, 'connector', 'start', '--config', config], { env, raiseNofile: true });
+    await connector.waitFor(/connector \S+ is connected; serving/, 30_000);
+    await waitTunnels(env, sockets.length > 0 ? 2 : 0);
+    const caFile = join(dataDir, 'ca.pem');
+    return { port, dataDir, caPem: readFileSync(caFile, 'utf8'), caFile, server, connector, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Waits (bounded) until the edge lists `want` live tunnels that serve sockets. */
+async function waitTunnels(env: NodeJS.ProcessEnv, want: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  let seen = 0;
+  while (Date.now() < deadline) {
+    const list = JSON.parse(cli(env, ['connector', 'ls', '--json'])) as { tunnels?: { sockets: string[]; draining: boolean }[] }[];
+    seen = list.flatMap((c) => c.tunnels ?? []).filter((t) => !t.draining && t.sockets.length > 0).length;
+    if (seen >= want) return;
+    await sleep(250);
+  }
+  throw new Error(`only ${seen} of ${want} tunnels came up within 15 s`);
+}

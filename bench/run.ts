@@ -1,0 +1,107 @@
+// Entry point of `npm run bench`: runs the bench groups on loopback and prints each figure beside its baselines.
+import { Report } from './report.js';
+import { installCleanup, nofileLimits, run, setSpawnPrefix, stopAll, which } from './proc.js';
+import { benchBulk } from './group-bulk.js';
+import { benchHttp } from './group-http.js';
+import { benchConnections, benchMemory } from './group-conns.js';
+
+const GROUPS = ['bulk', 'http', 'connections', 'memory'] as const;
+type Group = (typeof GROUPS)[number];
+const WATCHDOG_MS = 9 * 60_000;
+const IDLE_CONNECTIONS = 1_000;
+
+function parseArgs(argv: string[]): { json?: string; only?: Group } {
+  const out: { json?: string; only?: Group } = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value`);
+      return v;
+    };
+    if (arg === '--json') out.json = value();
+    else if (arg === '--only') {
+      const g = value();
+      if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`--only takes one of ${GROUPS.join('|')}, not "${g}"`);
+      out.only = g as Group;
+    } else if (arg === '--help' || arg === '-h') {
+      console.log(`usage: node dist/bench/run.js [--only ${GROUPS.join('|')}] [--json FILE]`);
+      process.exit(0);
+    } else throw new Error(`unknown argument ${arg}`);
+  }
+  return out;
+}
+
+/** Children holding ~1,000 sockets need an fd limit well above that (node raises its soft limit to the hard one by itself); else prlimit, else fewer connections. */
+function planFdLimit(report: Report): number {
+  const { soft, hard } = nofileLimits();
+  const need = IDLE_CONNECTIONS + 500;
+  if (soft >= need) return IDLE_CONNECTIONS;
+  const prlimit = which('prlimit');
+  // Raising the hard limit needs CAP_SYS_RESOURCE (often missing in containers): try it, then the soft-up-to-hard raise.
+  for (const target of [65_536, Math.min(hard, 65_536)]) {
+    if (!prlimit || target < need || run(prlimit, [`--nofile=${target}:${target}`, 'true']).code !== 0) continue;
+    setSpawnPrefix([prlimit, `--nofile=${target}:${target}`]);
+    report.note(`fd limit is ${soft} (hard ${hard}): Postern, fixtures and clients run under prlimit --nofile=${target}:${target}`);
+    return IDLE_CONNECTIONS;
+  }
+  // A relay holds two fds per idle connection (client + upstream), plus its own few.
+  const count = Math.max(100, Math.min(IDLE_CONNECTIONS, Math.floor((soft - 100) / 2)));
+  report.note(`fd limit is ${soft} (hard ${hard}) and cannot be raised: memory group opens ${count} idle connections instead of ${IDLE_CONNECTIONS}`);
+  return count;
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  installCleanup();
+  const watchdog = setTimeout(() => {
+    console.error(`bench: watchdog: still running after ${WATCHDOG_MS / 60_000} min; stopping everything`);
+    void stopAll().finally(() => process.exit(1));
+  }, WATCHDOG_MS);
+  watchdog.unref();
+
+  const startedAt = Date.now();
+  const report = new Report();
+  console.log(`Postern bench on 127.0.0.1 — node ${process.version}, ${(await import('node:os')).cpus().length} CPUs`);
+  for (const tool of ['wrk', 'nginx', 'sshd']) if (!which(tool)) report.note(`${tool} is not installed: its baseline is skipped`);
+  const idleCount = planFdLimit(report);
+
+  let failures = 0;
+  for (const group of GROUPS) {
+    if (args.only && args.only !== group) continue;
+    const t0 = Date.now();
+    console.log(`\n== ${group}`);
+    const cleanups: (() => Promise<void>)[] = [];
+    try {
+      if (group === 'bulk') await benchBulk(report, cleanups);
+      else if (group === 'http') await benchHttp(report, cleanups);
+      else if (group === 'connections') await benchConnections(report, cleanups);
+      else await benchMemory(report, cleanups, idleCount);
+    } catch (err) {
+      failures++;
+      report.note(`${group}: group FAILED: ${(err as Error).stack ?? String(err)}`);
+    } finally {
+      for (const cleanup of cleanups.reverse()) await cleanup().catch((err: Error) => report.note(`${group}: cleanup failed: ${err.message}`));
+    }
+    console.log(`  (${group}: ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+
+  report.print();
+  if (args.json) {
+    report.writeJson(args.json);
+    console.log(`\nwrote ${report.rows.length} rows to ${args.json}`);
+  }
+  console.log(`\nbench took ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
+  return failures > 0 ? 1 : 0;
+}
+
+main()
+  .then(async (code) => {
+    await stopAll();
+    process.exit(code);
+  })
+  .catch(async (err: Error) => {
+    console.error(`bench: ${err.message}`);
+    await stopAll();
+    process.exit(2);
+  });
