@@ -18,7 +18,9 @@ export type ErrorCode =
   | 'tunnel_closed'
   | 'store_unavailable'
   | 'certificate_invalid'
-  | 'internal';
+  | 'internal'
+  | 'rate_limited'
+  | 'identity_invalid';
 
 const httpStatusByCode: Record<ErrorCode, number> = {
   bad_request: 400,
@@ -38,6 +40,8 @@ const httpStatusByCode: Record<ErrorCode, number> = {
   store_unavailable: 503,
   certificate_invalid: 401,
   internal: 500,
+  rate_limited: 429,
+  identity_invalid: 403,
 };
 
 export class PosternError extends Error {

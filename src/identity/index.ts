@@ -1,2 +1,31 @@
-// Public face of identity: bearer tokens (more sign-in sources land here).
+// Public face of identity: bearer tokens, local passwords, login throttling, browser session
+// cookies, safe redirects and login handoff, provider claims, and upstream identity assertions.
 export { generateApiToken, generateSecret, hashToken, sameHash, bearerToken } from './tokens.js';
+export {
+  DEFAULT_SCRYPT_PARAMS,
+  PASSWORD_MAX_LENGTH,
+  PASSWORD_MIN_LENGTH,
+  checkPasswordPolicy,
+  hashPassword,
+  needsRehash,
+  verifyPassword,
+} from './passwords.js';
+export type { HashPasswordOptions, ScryptParams } from './passwords.js';
+export { LoginRateLimiter, loginRateLimitKey, rateLimitedError } from './rate-limit.js';
+export type { LoginRateLimiterOptions, RateLimitResult } from './rate-limit.js';
+export { AssertionCache, SigningKeys, generateSigningKey } from './assertion.js';
+export type { AssertionCacheOptions, AssertionSubject, SigningKeyMaterial } from './assertion.js';
+export {
+  SESSION_COOKIE_NAME,
+  clearSessionCookie,
+  createSessionSecret,
+  hashSessionSecret,
+  parseCookies,
+  readSessionCookie,
+  serializeSessionCookie,
+} from './session-cookie.js';
+export type { CookieLimits, SessionSecret } from './session-cookie.js';
+export { RETURN_TO_MAX_LENGTH, createHandoffCode, hashHandoffCode, safeReturnTo } from './redirects.js';
+export type { HandoffCode, ReturnToOptions } from './redirects.js';
+export { claimAt, isAllowed, mapClaims } from './claims.js';
+export type { AllowResult, ClaimMapping, EmailAllowList, PosternIdentity } from './claims.js';

@@ -1,0 +1,138 @@
+// From what a provider says (OIDC claims, SAML attributes, GitHub profile) to a Postern identity:
+// email (required, verified where the provider says so), name, groups from a configurable claim
+// path with an optional mapping, and the socket's email allow-list check with a human reason.
+import { PosternError } from '../errors.js';
+
+export interface PosternIdentity {
+  /** Lower-cased. */
+  readonly email: string;
+  readonly name: string | null;
+  /** The provider's stable id for the user, when it sends one. */
+  readonly subject: string | null;
+  readonly groups: readonly string[];
+}
+
+export interface ClaimMapping {
+  /** Default `email`. */
+  readonly emailClaim?: string;
+  /** Default `name`. */
+  readonly nameClaim?: string;
+  /** Default `sub`. */
+  readonly subjectClaim?: string;
+  /** A claim name or dotted path (`groups`, `roles`, `realm_access.roles`); none means no groups. */
+  readonly groupsClaim?: string;
+  /** Provider group → Postern group(s). When given, unmapped groups are dropped unless `keepUnmappedGroups`. */
+  readonly groupMap?: Readonly<Record<string, string | readonly string[]>>;
+  readonly keepUnmappedGroups?: boolean;
+  /** OIDC: refuse the email when the provider says `email_verified: false`. */
+  readonly requireVerifiedEmail?: boolean;
+}
+
+const MAX_EMAIL_LENGTH = 254;
+const MAX_GROUPS = 500;
+const MAX_GROUP_LENGTH = 256;
+const EMAIL = /^[^\s@\x00-\x1f\x7f]+@[^\s@\x00-\x1f\x7f]+$/;
+const CONTROL = /[\x00-\x1f\x7f]/;
+
+/**
+ * The value at `path` in `claims`: the whole path as one key first (claim names may contain dots,
+ * like `https://example.com/groups`), then dot by dot. Own properties only.
+ */
+export function claimAt(claims: unknown, path: string): unknown {
+  if (isRecord(claims) && Object.hasOwn(claims, path)) return claims[path];
+  let node: unknown = claims;
+  for (const part of path.split('.')) {
+    if (!isRecord(node) || !Object.hasOwn(node, part)) return undefined;
+    node = node[part];
+  }
+  return node;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A string, or a one-element array of one (SAML attributes are lists). */
+function single(value: unknown): string | undefined {
+  if (Array.isArray(value) && value.length === 1) return single(value[0]);
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+}
+
+/** Throws PosternError('identity_invalid') when the claims carry no usable, verified email. */
+export function mapClaims(claims: Readonly<Record<string, unknown>>, mapping: ClaimMapping = {}): PosternIdentity {
+  const emailClaim = mapping.emailClaim ?? 'email';
+  const raw = single(claimAt(claims, emailClaim));
+  if (raw === undefined) {
+    throw new PosternError('identity_invalid', `the identity provider sent no email address (claim "${emailClaim}")`);
+  }
+  const email = raw.toLowerCase();
+  if (email.length > MAX_EMAIL_LENGTH || !EMAIL.test(email)) {
+    throw new PosternError('identity_invalid', `the identity provider sent an invalid email address (claim "${emailClaim}")`);
+  }
+  const verified = claimAt(claims, 'email_verified');
+  if (mapping.requireVerifiedEmail === true && (verified === false || verified === 'false')) {
+    throw new PosternError('identity_invalid', `the identity provider has not verified the email address ${email}`);
+  }
+  const name = single(claimAt(claims, mapping.nameClaim ?? 'name'));
+  const subject = single(claimAt(claims, mapping.subjectClaim ?? 'sub'));
+  const providerGroups = mapping.groupsClaim === undefined ? [] : readGroups(claimAt(claims, mapping.groupsClaim));
+  return {
+    email,
+    name: name !== undefined && !CONTROL.test(name) ? name : null,
+    subject: subject ?? null,
+    groups: mapGroups(providerGroups, mapping),
+  };
+}
+
+function readGroups(value: unknown): string[] {
+  const list = Array.isArray(value) ? value : [value];
+  return list.filter(
+    (group): group is string =>
+      typeof group === 'string' && group.trim() !== '' && group.length <= MAX_GROUP_LENGTH && !CONTROL.test(group),
+  ).map((group) => group.trim());
+}
+
+function mapGroups(groups: readonly string[], mapping: ClaimMapping): string[] {
+  const { groupMap } = mapping;
+  const out = new Set<string>();
+  for (const group of groups) {
+    if (groupMap !== undefined && Object.hasOwn(groupMap, group)) {
+      const target = groupMap[group]!;
+      for (const mapped of typeof target === 'string' ? [target] : target) out.add(mapped);
+    } else if (groupMap === undefined || mapping.keepUnmappedGroups === true) {
+      out.add(group);
+    }
+    if (out.size >= MAX_GROUPS) break;
+  }
+  return [...out].slice(0, MAX_GROUPS);
+}
+
+export interface EmailAllowList {
+  /** Domains whose addresses may pass (exact match, no subdomains); a leading `@` is ignored. */
+  readonly emailDomains?: readonly string[];
+  /** Single addresses that may pass. */
+  readonly emailAddresses?: readonly string[];
+}
+
+export interface AllowResult {
+  readonly allowed: boolean;
+  /** One sentence for the 403 page and the audit log. Never lists the allowed addresses. */
+  readonly reason: string;
+}
+
+/** Whether the identity passes a socket's email allow-list; no lists means anyone signed in. */
+export function isAllowed(identity: Pick<PosternIdentity, 'email'>, list: EmailAllowList): AllowResult {
+  const email = identity.email.toLowerCase();
+  const domains = (list.emailDomains ?? []).map((d) => d.trim().toLowerCase().replace(/^@/, '')).filter((d) => d !== '');
+  const addresses = (list.emailAddresses ?? []).map((a) => a.trim().toLowerCase()).filter((a) => a !== '');
+  if (domains.length === 0 && addresses.length === 0) {
+    return { allowed: true, reason: 'the socket does not restrict email addresses' };
+  }
+  if (addresses.includes(email)) return { allowed: true, reason: `${email} is an allowed address` };
+  const domain = email.slice(email.lastIndexOf('@') + 1);
+  if (domains.includes(domain)) return { allowed: true, reason: `${email} is in the allowed domain ${domain}` };
+  const notDomain = `not in the allowed domains ${domains.join(', ')}`;
+  const notAddress = `not one of the ${addresses.length} allowed address${addresses.length === 1 ? '' : 'es'}`;
+  const why = domains.length === 0 ? notAddress : addresses.length === 0 ? notDomain : `${notDomain} and ${notAddress}`;
+  return { allowed: false, reason: `${email} is ${why}` };
+}

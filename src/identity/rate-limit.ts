@@ -1,0 +1,129 @@
+// Login throttling: at most `maxFailures` failed sign-ins per (account, client IP) in a sliding
+// window. In memory, bounded: past `maxKeys` the key idle longest is forgotten first.
+import { isIP } from 'node:net';
+import { PosternError } from '../errors.js';
+
+export interface LoginRateLimiterOptions {
+  /** Failures allowed in one window before further attempts are refused (default 5). */
+  readonly maxFailures?: number;
+  /** Length of the sliding window in ms (default 15 minutes). */
+  readonly windowMs?: number;
+  /** Keys kept at most (default 10,000). */
+  readonly maxKeys?: number;
+}
+
+export interface RateLimitResult {
+  readonly allowed: boolean;
+  /** 0 when allowed; otherwise how long until the oldest failure leaves the window. */
+  readonly retryAfterMs: number;
+}
+
+const ALLOWED: RateLimitResult = Object.freeze({ allowed: true, retryAfterMs: 0 });
+
+function positiveInt(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new PosternError('config_invalid', `rate limit ${name} must be a positive integer (got ${value})`);
+  }
+  return value;
+}
+
+export class LoginRateLimiter {
+  readonly #maxFailures: number;
+  readonly #windowMs: number;
+  readonly #maxKeys: number;
+  /** key → failure times (ms, ascending, at most maxFailures). Map order = least recently failed first. */
+  readonly #failures = new Map<string, number[]>();
+
+  constructor(options: LoginRateLimiterOptions = {}) {
+    this.#maxFailures = positiveInt('maxFailures', options.maxFailures ?? 5);
+    this.#windowMs = positiveInt('windowMs', options.windowMs ?? 15 * 60_000);
+    this.#maxKeys = positiveInt('maxKeys', options.maxKeys ?? 10_000);
+  }
+
+  /** Keys currently tracked. */
+  get size(): number {
+    return this.#failures.size;
+  }
+
+  /** Whether an attempt under `key` may go ahead at `now`. Call before checking the password. */
+  check(key: string, now: Date): RateLimitResult {
+    const times = this.#live(key, now.getTime());
+    if (times === undefined || times.length < this.#maxFailures) return ALLOWED;
+    return { allowed: false, retryAfterMs: Math.max(1, times[0]! + this.#windowMs - now.getTime()) };
+  }
+
+  /** Counts one failed attempt under `key`; returns whether the next attempt is allowed. */
+  recordFailure(key: string, now: Date): RateLimitResult {
+    const at = now.getTime();
+    const times = this.#live(key, at) ?? [];
+    times.push(at);
+    if (times.length > this.#maxFailures) times.shift();
+    this.#failures.delete(key);
+    this.#failures.set(key, times);
+    this.#evict(at);
+    return this.check(key, now);
+  }
+
+  /** Forgets `key`: call after a successful sign-in. */
+  reset(key: string): void {
+    this.#failures.delete(key);
+  }
+
+  /** The failures of `key` still inside the window, or undefined (and forgotten) when none. */
+  #live(key: string, at: number): number[] | undefined {
+    const times = this.#failures.get(key);
+    if (times === undefined) return undefined;
+    while (times.length > 0 && times[0]! <= at - this.#windowMs) times.shift();
+    if (times.length > 0) return times;
+    this.#failures.delete(key);
+    return undefined;
+  }
+
+  /** Drops expired keys from the idle end, then the idlest ones while over the cap. */
+  #evict(at: number): void {
+    for (const [key, times] of this.#failures) {
+      const expired = times[times.length - 1]! <= at - this.#windowMs;
+      if (!expired && this.#failures.size <= this.#maxKeys) return;
+      this.#failures.delete(key);
+    }
+  }
+}
+
+/** The refusal to answer with when `check` says no. */
+export function rateLimitedError(result: RateLimitResult): PosternError {
+  const seconds = Math.ceil(result.retryAfterMs / 1000);
+  return new PosternError('rate_limited', `too many failed sign-ins: try again in ${seconds} s`, { retryable: true });
+}
+
+/**
+ * The limiter key for one account from one client: account lower-cased; an IPv4-mapped IPv6
+ * address as IPv4; other IPv6 addresses cut to their /64, which one client usually holds whole.
+ */
+export function loginRateLimitKey(account: string, clientIp: string): string {
+  return JSON.stringify([account.trim().toLowerCase(), clientNetwork(clientIp)]);
+}
+
+function clientNetwork(ip: string): string {
+  const address = ip.trim().toLowerCase().replace(/%.*$/, '');
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address);
+  if (mapped !== null) return mapped[1]!;
+  if (isIP(address) !== 6) return address;
+  return `${expandIpv6(address).slice(0, 4).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address, as hex without leading zeros. */
+function expandIpv6(address: string): string[] {
+  const [head = '', tail] = address.split('::');
+  const groups = (part: string | undefined): string[] => {
+    if (part === undefined || part === '') return [];
+    return part.split(':').flatMap((group) => {
+      if (!group.includes('.')) return [group];
+      const [a, b, c, d] = group.split('.').map(Number) as [number, number, number, number];
+      return [((a << 8) | b).toString(16), ((c << 8) | d).toString(16)];
+    });
+  };
+  const left = groups(head);
+  const right = groups(tail);
+  const zeros = tail === undefined ? [] : Array<string>(8 - left.length - right.length).fill('0');
+  return [...left, ...zeros, ...right].map((group) => parseInt(group, 16).toString(16));
+}

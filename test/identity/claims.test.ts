@@ -1,0 +1,123 @@
+// Provider claims → Postern identity (email rules, groups by path and mapping, hostile claim
+// sets) and the socket's email allow-list with its human reasons.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { isPosternError } from '../../src/errors.js';
+import { claimAt, isAllowed, mapClaims } from '../../src/identity/claims.js';
+
+function rejection(claims: Record<string, unknown>, mapping = { requireVerifiedEmail: true }): string {
+  try {
+    mapClaims(claims, mapping);
+  } catch (err) {
+    assert.ok(isPosternError(err, 'identity_invalid'));
+    return err.message;
+  }
+  return '';
+}
+
+test('claims: email lower-cased and required; name and subject when present', () => {
+  const identity = mapClaims({ sub: 'abc123', email: ' Joe@Corp.Example ', name: 'Joe Bloggs' });
+  assert.deepEqual(identity, { email: 'joe@corp.example', name: 'Joe Bloggs', subject: 'abc123', groups: [] });
+  assert.deepEqual(mapClaims({ email: 'a@b.c' }), { email: 'a@b.c', name: null, subject: null, groups: [] });
+  assert.match(rejection({ sub: 'x' }), /sent no email address \(claim "email"\)/);
+  assert.match(rejection({ email: 42 }), /no email address/);
+  assert.match(rejection({ email: 'not-an-email' }), /invalid email address/);
+  assert.match(rejection({ email: 'a@b@c' }), /invalid email address/);
+  assert.match(rejection({ email: 'joe@corp.example\r\nX-Auth-Email: ceo@corp.example' }), /invalid email address/);
+  assert.match(rejection({ email: `${'a'.repeat(250)}@b.cd` }), /invalid email address/);
+  assert.equal(mapClaims({ mail: 'x@y.z' }, { emailClaim: 'mail' }).email, 'x@y.z');
+  assert.equal(mapClaims({ email: 'x@y.z', name: 'evil\r\nname' }).name, null);
+});
+
+test('claims: OIDC refuses email_verified false (boolean or string), accepts true or absent', () => {
+  assert.match(rejection({ email: 'joe@corp.example', email_verified: false }), /has not verified the email address joe@corp.example/);
+  assert.match(rejection({ email: 'joe@corp.example', email_verified: 'false' }), /not verified/);
+  assert.equal(rejection({ email: 'joe@corp.example', email_verified: true }), '');
+  assert.equal(rejection({ email: 'joe@corp.example' }), '');
+  assert.equal(rejection({ email: 'joe@corp.example', email_verified: false }, { requireVerifiedEmail: false }), '');
+});
+
+test('claims: SAML-style single-valued lists and URI attribute names', () => {
+  const uri = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress';
+  const identity = mapClaims(
+    { [uri]: ['Ann@Corp.Example'], 'http://schemas.microsoft.com/ws/2008/06/identity/claims/groups': ['g1', 'g2'] },
+    { emailClaim: uri, groupsClaim: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/groups' },
+  );
+  assert.equal(identity.email, 'ann@corp.example');
+  assert.deepEqual(identity.groups, ['g1', 'g2']);
+  assert.match(rejection({ email: ['a@b.c', 'd@e.f'] }), /no email address/, 'two addresses are ambiguous');
+});
+
+test('claims: groups from a flat or nested path, cleaned and de-duplicated', () => {
+  const claims = {
+    email: 'joe@corp.example',
+    groups: ['ops', ' ops ', 'support', '', 7, null, { x: 1 }, 'bad\nname', 'x'.repeat(300)],
+    roles: 'admin',
+    realm_access: { roles: ['realm-admin', 'offline_access'] },
+    'https://corp.example/groups': ['namespaced'],
+  };
+  assert.deepEqual(mapClaims(claims, { groupsClaim: 'groups' }).groups, ['ops', 'support']);
+  assert.deepEqual(mapClaims(claims, { groupsClaim: 'roles' }).groups, ['admin']);
+  assert.deepEqual(mapClaims(claims, { groupsClaim: 'realm_access.roles' }).groups, ['realm-admin', 'offline_access']);
+  assert.deepEqual(mapClaims(claims, { groupsClaim: 'https://corp.example/groups' }).groups, ['namespaced']);
+  assert.deepEqual(mapClaims(claims, { groupsClaim: 'missing.path' }).groups, []);
+  assert.deepEqual(mapClaims(claims).groups, [], 'no groups claim configured, no groups');
+  const many = { email: 'a@b.c', groups: Array.from({ length: 5_000 }, (_, i) => `g${i}`) };
+  assert.equal(mapClaims(many, { groupsClaim: 'groups' }).groups.length, 500);
+});
+
+test('claims: the group mapping table renames, fans out, and drops unmapped groups unless asked', () => {
+  const claims = { email: 'a@b.c', groups: ['Grafana Admins', 'eng', 'everyone'] };
+  const groupMap = { 'Grafana Admins': 'admin', eng: ['developers', 'ssh-users'] };
+  assert.deepEqual(mapClaims(claims, { groupsClaim: 'groups', groupMap }).groups, ['admin', 'developers', 'ssh-users']);
+  assert.deepEqual(mapClaims(claims, { groupsClaim: 'groups', groupMap, keepUnmappedGroups: true }).groups, [
+    'admin',
+    'developers',
+    'ssh-users',
+    'everyone',
+  ]);
+});
+
+test('claims: paths never walk the prototype chain', () => {
+  const claims = JSON.parse('{"email":"a@b.c","groups":["g"],"__proto__":{"polluted":["x"]}}') as Record<string, unknown>;
+  assert.equal(claimAt(claims, 'constructor'), undefined);
+  assert.equal(claimAt(claims, 'toString'), undefined);
+  assert.equal(claimAt(claims, 'groups.length'), undefined, 'arrays are leaves');
+  assert.equal(claimAt(claims, 'email.length'), undefined);
+  assert.deepEqual(claimAt(claims, '__proto__.polluted'), ['x'], 'an own __proto__ key is plain data');
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  const groupMap = JSON.parse('{"__proto__":"admin"}') as Record<string, string>;
+  assert.deepEqual(mapClaims({ email: 'a@b.c', groups: ['toString', 'constructor'] }, { groupsClaim: 'groups', groupMap }).groups, []);
+  assert.deepEqual(mapClaims({ email: 'a@b.c', groups: ['__proto__'] }, { groupsClaim: 'groups', groupMap }).groups, ['admin']);
+});
+
+test('allow-list: domains and addresses, with reasons a person can read', () => {
+  const list = { emailDomains: ['Corp.Example', '@mycorp.com'], emailAddresses: ['A@x.com', 'b@y.com'] };
+  assert.deepEqual(isAllowed({ email: 'joe@corp.example' }, list), {
+    allowed: true,
+    reason: 'joe@corp.example is in the allowed domain corp.example',
+  });
+  assert.deepEqual(isAllowed({ email: 'a@x.com' }, list), { allowed: true, reason: 'a@x.com is an allowed address' });
+  assert.deepEqual(isAllowed({ email: 'x@other.com' }, list), {
+    allowed: false,
+    reason: 'x@other.com is not in the allowed domains corp.example, mycorp.com and not one of the 2 allowed addresses',
+  });
+  assert.deepEqual(isAllowed({ email: 'x@other.com' }, { emailDomains: ['corp.example'] }), {
+    allowed: false,
+    reason: 'x@other.com is not in the allowed domains corp.example',
+  });
+  assert.deepEqual(isAllowed({ email: 'x@other.com' }, { emailAddresses: ['a@x.com'] }), {
+    allowed: false,
+    reason: 'x@other.com is not one of the 1 allowed address',
+  });
+  assert.equal(isAllowed({ email: 'x@other.com' }, {}).allowed, true);
+  assert.equal(isAllowed({ email: 'x@other.com' }, { emailDomains: [' '], emailAddresses: [] }).allowed, true);
+});
+
+test('allow-list: no subdomain, suffix or look-alike matches', () => {
+  const list = { emailDomains: ['corp.example'] };
+  for (const email of ['joe@eu.corp.example', 'joe@evilcorp.example', 'joe@corp.example.evil', 'corp.example@evil.example', 'joe@corp.examplе']) {
+    assert.equal(isAllowed({ email }, list).allowed, false, email);
+  }
+  assert.equal(isAllowed({ email: 'Joe@CORP.example' }, list).allowed, true);
+});
