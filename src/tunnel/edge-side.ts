@@ -75,6 +75,7 @@ export class TunnelHub extends EventEmitter {
   attach(transport: Duplex, peer: TunnelPeer): void {
     const { logger } = this.options;
     const id = `${this.options.edgeId}/${this.nextId++}`;
+    transport.once('end', () => transport.destroy()); // the edge's TLS server allows half-open; a connector never half-closes, so its FIN means the tunnel is gone
     const session = http2.connect('http://connector.postern', {
       createConnection: () => transport,
       settings: h2Settings,
