@@ -29,7 +29,6 @@ export const connectorConfigSchema = z.object({
   edges: z.array(z.string().url()).min(1).max(16).optional(),
   credentials: z.string().min(1).default('connector-credentials.json'),
   token: z.string().optional(),
-  ca_file: z.string().optional(),
   proxy: z.string().url().optional(),
   connections: z.number().int().min(1).max(16).default(2),
   sockets: z.array(connectorSocketSchema).min(1),
@@ -77,9 +76,5 @@ export async function loadConnectorConfig(path: string): Promise<ConnectorConfig
   }
   const config = parseConnectorConfig(text, path);
   const base = dirname(resolve(path));
-  return {
-    ...config,
-    credentials: resolve(base, config.credentials),
-    ...(config.ca_file ? { ca_file: resolve(base, config.ca_file) } : {}),
-  };
+  return { ...config, credentials: resolve(base, config.credentials) };
 }

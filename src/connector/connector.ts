@@ -51,8 +51,9 @@ export class Connector extends EventEmitter {
   async start(): Promise<void> {
     const { config, logger } = this.options;
     this.credentials = await this.loadOrEnroll();
-    const edges = (config.edges ?? [this.credentials.server]).map((url) => new URL(url));
-    const proxy = this.options.proxy ?? config.proxy;
+    // The file says where to go; the credentials only say who we are.
+    const edges = (config.edges ?? [config.server]).map((url) => new URL(url));
+    const proxy = this.proxyUrl;
     const handler = createUpstreamHandler(config.sockets, logger);
     const hello = {
       connectorId: this.credentials.connectorId,
@@ -68,11 +69,16 @@ export class Connector extends EventEmitter {
         const transport = await dialTunnel({
           edge: { host: edge.hostname, port: Number(edge.port || 443) },
           credentials: this.credentials,
-          ...(proxy ? { proxy: new URL(proxy) } : {}),
+          ...(proxy ? { proxy } : {}),
           ...(this.options.websocket ? { websocket: true } : {}),
         });
         const link = new ConnectorTunnel(transport, { hello, onStream: handler, logger });
+        let welcomed = false;
+        link.once('close', () => {
+          if (!welcomed) logger.warn({ edge: edge.host }, 'the edge closed the tunnel before accepting it: is this connector revoked or unknown there? (`postern connector ls`)');
+        });
         link.once('welcome', (welcome: WelcomeMessage) => {
+          welcomed = true;
           for (const { name, reason } of welcome.rejected) logger.warn({ socket: name, reason }, 'edge refused to route this socket to us');
           this.emit('ready', welcome.accepted);
         });
@@ -84,6 +90,11 @@ export class Connector extends EventEmitter {
     this.scheduleRenewal();
   }
 
+  private get proxyUrl(): URL | undefined {
+    const proxy = this.options.proxy ?? this.options.config.proxy;
+    return proxy ? new URL(proxy) : undefined;
+  }
+
   private async loadOrEnroll(): Promise<ConnectorCredentials> {
     const { config, logger } = this.options;
     const existing = await readCredentials(config.credentials);
@@ -91,7 +102,7 @@ export class Connector extends EventEmitter {
     if (!config.token) {
       throw new PosternError('config_invalid', `no credentials at ${config.credentials} and no join token: create one with \`postern connector token create\``);
     }
-    const credentials = await enroll(config.server, config.token, hostname());
+    const credentials = await enroll(config.server, config.token, hostname(), this.proxyUrl);
     await writeCredentials(config.credentials, credentials);
     logger.info({ connector: credentials.connectorId, credentials: config.credentials }, 'enrolled');
     return credentials;
@@ -107,7 +118,7 @@ export class Connector extends EventEmitter {
   /** Renews the certificate now; new tunnel connections use it, running ones keep going. */
   async renewNow(): Promise<void> {
     try {
-      this.credentials = await renew(this.credentials);
+      this.credentials = await renew(this.credentials, this.options.config.server, this.proxyUrl);
       await writeCredentials(this.options.config.credentials, this.credentials);
       this.options.logger.info('certificate renewed');
       this.emit('renewed');

@@ -67,19 +67,21 @@ interface IssuedResponse {
 }
 
 /** Join token → CSR → certificate. The token's pin decides which CA to trust. */
-export async function enroll(server: string, token: string, name: string): Promise<ConnectorCredentials> {
+export async function enroll(server: string, token: string, name: string, proxy?: URL): Promise<ConnectorCredentials> {
   const join = parseJoinToken(token);
-  const caPem = await fetchPinnedCa(server, join.caPin);
+  const caPem = await fetchPinnedCa(server, join.caPin, proxy);
   const { keyPem, csrPem } = await createKeyAndCsr(name);
-  const client = new ApiClient({ server, caPem });
+  const client = new ApiClient({ server, caPem, ...(proxy ? { proxy } : {}) });
   const issued = await client.post<IssuedResponse>('/api/v1/connectors/enroll', { token: join.secret, csr: csrPem, name });
   return { connectorId: issued.connectorId, name: issued.name, server, caPem: issued.ca, certPem: issued.certificate, keyPem };
 }
 
 /** A new key and certificate, authenticated by the current (still valid) certificate. */
-export async function renew(current: ConnectorCredentials): Promise<ConnectorCredentials> {
+export async function renew(current: ConnectorCredentials, server: string, proxy?: URL): Promise<ConnectorCredentials> {
   const { keyPem, csrPem } = await createKeyAndCsr(current.name);
-  const client = new ApiClient({ server: current.server, caPem: current.caPem, clientCert: { certPem: current.certPem, keyPem: current.keyPem } });
+  const client = new ApiClient({
+    server, caPem: current.caPem, clientCert: { certPem: current.certPem, keyPem: current.keyPem }, ...(proxy ? { proxy } : {}),
+  });
   const issued = await client.post<IssuedResponse>('/api/v1/connectors/renew', { csr: csrPem });
   return { ...current, caPem: issued.ca, certPem: issued.certificate, keyPem };
 }

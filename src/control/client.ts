@@ -1,6 +1,11 @@
 // A small client for Postern's API, shared by the CLI and the connector: JSON over HTTPS,
 // trusting only the CA it is given, bearer or mTLS auth, problem+json errors as PosternError.
 import https from 'node:https';
+import tls from 'node:tls';
+import { isIP } from 'node:net';
+import type { ClientRequestArgs } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { proxyConnect } from '../tunnel/dial.js';
 import { createHash, X509Certificate } from 'node:crypto';
 import { PosternError, errorMessage } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
@@ -10,7 +15,32 @@ export interface ApiClientOptions {
   caPem?: string;
   token?: string;
   clientCert?: { certPem: string; keyPem: string };
+  /** Reach the server through this HTTP proxy (CONNECT), as connectors on web-only networks do. */
+  proxy?: URL;
   timeoutMs?: number;
+}
+
+type CreateConnection = (options: ClientRequestArgs, done: (err: Error | null, socket: Duplex) => void) => undefined;
+
+/** A `createConnection` for https.request that goes through a CONNECT proxy, then TLS. */
+function viaProxy(proxy: URL, timeoutMs: number): CreateConnection {
+  return (options, done) => {
+    const tlsOptions = options as ClientRequestArgs & tls.ConnectionOptions;
+    const host = String(options.hostname ?? options.host ?? 'localhost');
+    proxyConnect(proxy, { host, port: Number(options.port ?? 443) }, timeoutMs).then((raw) => {
+      const secure = tls.connect({
+        socket: raw,
+        servername: isIP(host) ? undefined : host,
+        ca: tlsOptions.ca,
+        cert: tlsOptions.cert,
+        key: tlsOptions.key,
+        rejectUnauthorized: tlsOptions.rejectUnauthorized ?? true,
+      });
+      secure.once('secureConnect', () => done(null, secure));
+      secure.once('error', (err) => done(err, secure));
+    }, (err: Error) => done(err, undefined as unknown as Duplex));
+    return undefined;
+  };
 }
 
 interface Problem {
@@ -61,6 +91,7 @@ export class ApiClient {
       const req = https.request(url, {
         method,
         headers,
+        ...(this.options.proxy ? { createConnection: viaProxy(this.options.proxy, this.options.timeoutMs ?? 15_000) } : {}),
         ...(this.options.caPem ? { ca: this.options.caPem } : {}),
         ...(this.options.clientCert ? { cert: this.options.clientCert.certPem, key: this.options.clientCert.keyPem } : {}),
         timeout: this.options.timeoutMs ?? 15_000,
@@ -112,10 +143,14 @@ export function caPin(caPem: string): string {
  * Fetches the CA from an untrusted connection and accepts it only if it matches the pin,
  * so a join token alone is enough to trust the right server (no CA file to copy around).
  */
-export async function fetchPinnedCa(server: string, pin: string): Promise<string> {
+export async function fetchPinnedCa(server: string, pin: string, proxy?: URL): Promise<string> {
   const url = new URL('/api/v1/ca', server);
   const text = await new Promise<string>((resolve, reject) => {
-    const req = https.get(url, { rejectUnauthorized: false, timeout: 15_000 }, (res) => {
+    const req = https.get(url, {
+      rejectUnauthorized: false,
+      timeout: 15_000,
+      ...(proxy ? { createConnection: viaProxy(proxy, 15_000) } : {}),
+    }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk.length + body.length > 1_000_000 ? '' : chunk));

@@ -67,8 +67,8 @@ function connectTls(options: DialOptions, alpn: string[], over: Duplex | undefin
   });
 }
 
-/** Opens a raw TCP path to the edge through an HTTP proxy's CONNECT. */
-function proxyConnect(proxy: URL, edge: EdgeAddress, timeoutMs: number): Promise<net.Socket> {
+/** Opens a raw TCP path to `edge` through an HTTP proxy's CONNECT. */
+export function proxyConnect(proxy: URL, edge: EdgeAddress, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { host: `${edge.host}:${edge.port}` };
     if (proxy.username) {

@@ -5,7 +5,7 @@ export { TunnelHub } from './edge-side.js';
 export type { TunnelPeer, TunnelInfo, SocketAuthorizer } from './edge-side.js';
 export { ConnectorTunnel } from './connector-side.js';
 export type { StreamHandler, Hello } from './connector-side.js';
-export { dialTunnel } from './dial.js';
+export { dialTunnel, proxyConnect } from './dial.js';
 export type { DialOptions, EdgeAddress, TunnelCredentials } from './dial.js';
 export { TunnelSupervisor, realClock } from './supervisor.js';
 export type { TunnelLink, SupervisorClock, SlotState } from './supervisor.js';

@@ -40,7 +40,7 @@ test('connector config: every field set', () => {
 server: https://edge.example.com
 credentials: /etc/postern/creds.json
 token: pjt1.secret.pin
-ca_file: ca.pem
+edges: [https://edge1.example.com, https://edge2.example.com]
 proxy: http://proxy.internal:3128
 connections: 4
 sockets:
@@ -48,6 +48,7 @@ sockets:
   - { name: ssh, type: tls, upstream: "tcp://127.0.0.1:22" }
 `, 'cfg.yaml');
   assert.equal(config.connections, 4);
+  assert.deepEqual(config.edges, ['https://edge1.example.com', 'https://edge2.example.com']);
   assert.equal(config.proxy, 'http://proxy.internal:3128');
   assert.deepEqual(config.sockets.map((s) => [s.name, s.type, s.upstream_tls_verify]), [['web', 'https', false], ['ssh', 'tls', true]]);
 });
@@ -94,14 +95,12 @@ test('loadConnectorConfig: relative paths are resolved against the file; a missi
   const dir = await mkdtemp(join(tmpdir(), 'postern-connector-'));
   try {
     const file = join(dir, 'connector.yaml');
-    await writeFile(file, `${valid}ca_file: certs/ca.pem\n`);
+    await writeFile(file, valid);
     const config = await loadConnectorConfig(file);
     assert.equal(config.credentials, join(dir, 'connector-credentials.json'));
-    assert.equal(config.ca_file, join(dir, 'certs', 'ca.pem'));
     await writeFile(file, `${valid}credentials: /abs/creds.json\n`);
     const absolute = await loadConnectorConfig(file);
     assert.equal(absolute.credentials, '/abs/creds.json');
-    assert.equal(absolute.ca_file, undefined);
     await assert.rejects(loadConnectorConfig(join(dir, 'missing.yaml')), (err: unknown) => {
       assert.ok(err instanceof PosternError);
       assert.equal(err.code, 'config_invalid');
