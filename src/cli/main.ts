@@ -8,6 +8,7 @@ import { registerServer } from './commands/server.js';
 import { registerSocket } from './commands/socket.js';
 import { registerConnector } from './commands/connector.js';
 import { registerConnect } from './commands/connect.js';
+import { registerUser } from './commands/user.js';
 import { errorMessage, isPosternError } from '../errors.js';
 import { VERSION } from './server-runtime.js';
 
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerSocket(program, context);
   registerConnector(program, context);
   registerConnect(program, context);
+  registerUser(program, context);
   return program;
 }
 

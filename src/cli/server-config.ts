@@ -28,6 +28,8 @@ const fileSchema = z.object({
   role: z.string().optional(),
   public_port: z.number().int().optional(),
   connector_cert_ttl: z.string().optional(),
+  session_ttl: z.string().optional(),
+  session_idle: z.string().optional(),
 }).strict();
 
 const settingsSchema = z.object({
@@ -38,6 +40,8 @@ const settingsSchema = z.object({
   role: z.enum(['all', 'control', 'edge']),
   publicPort: z.number().int().min(1).max(65535).optional(),
   connectorCertTtl: durationSchema,
+  sessionTtl: durationSchema,
+  sessionIdle: durationSchema,
 });
 
 export type ServerSettings = z.infer<typeof settingsSchema>;
@@ -51,6 +55,8 @@ export interface ServerFlags {
   role?: string;
   publicPort?: string;
   connectorCertTtl?: string;
+  sessionTtl?: string;
+  sessionIdle?: string;
 }
 
 export function resolveServerSettings(flags: ServerFlags, env: NodeJS.ProcessEnv = process.env): ServerSettings {
@@ -66,9 +72,11 @@ export function resolveServerSettings(flags: ServerFlags, env: NodeJS.ProcessEnv
     role: flags.role ?? env.POSTERN_ROLE ?? file.role ?? 'all',
     ...(publicPort !== undefined ? { publicPort: Number(publicPort) } : {}),
     connectorCertTtl: flags.connectorCertTtl ?? env.POSTERN_CONNECTOR_CERT_TTL ?? file.connector_cert_ttl ?? '24h',
+    sessionTtl: flags.sessionTtl ?? env.POSTERN_SESSION_TTL ?? file.session_ttl ?? '12h',
+    sessionIdle: flags.sessionIdle ?? env.POSTERN_SESSION_IDLE ?? file.session_idle ?? '2h',
   };
   const result = settingsSchema.safeParse(raw);
-  if (!result.success) throw new PosternError('config_invalid', formatZodIssue(result.error).replace(/^dataDir/, 'data-dir').replace(/^connectorCertTtl/, 'connector-cert-ttl').replace(/^publicPort/, 'public-port'));
+  if (!result.success) throw new PosternError('config_invalid', formatZodIssue(result.error).replace(/^dataDir/, 'data-dir').replace(/^connectorCertTtl/, 'connector-cert-ttl').replace(/^publicPort/, 'public-port').replace(/^sessionTtl/, 'session-ttl').replace(/^sessionIdle/, 'session-idle'));
   return result.data;
 }
 

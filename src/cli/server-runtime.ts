@@ -13,6 +13,10 @@ import { TunnelHub } from '../tunnel/edge-side.js';
 import { EdgeServer } from '../edge/server.js';
 import { createApi } from '../control/api.js';
 import { generateApiToken, hashToken } from '../identity/tokens.js';
+import { AssertionCache } from '../identity/assertion.js';
+import { loadOrCreateSigningKeys } from '../control/assertion-keys.js';
+import { SessionService } from '../control/sessions.js';
+import { IdentityGate } from '../edge/identity-gate.js';
 
 export const VERSION = '0.1.0';
 
@@ -79,10 +83,33 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
 
     const publicPort = settings.publicPort ?? settings.listen.port;
     const portSuffix = publicPort === 443 ? '' : `:${publicPort}`;
-    const socketUrl = (name: string) => `https://${name}.${settings.domain}${portSuffix}/`;
+    const socketOrigin = (name: string) => `https://${name}.${settings.domain}${portSuffix}`;
+    const socketUrl = (name: string) => `${socketOrigin(name)}/`;
+    const controlOrigin = `https://${settings.domain}${portSuffix}`;
+
+    const signingKeys = await loadOrCreateSigningKeys(store.secrets, cipher);
+    const assertions = new AssertionCache({ issuer: controlOrigin, keys: () => signingKeys });
+    const sessions = new SessionService({ store, sessionTtlMs: settings.sessionTtl, waitForRevision: (revision) => snapshots.waitForRevision(revision, 5_000) });
+    const gate = new IdentityGate({
+      controlOrigin,
+      idleTimeoutMs: settings.sessionIdle,
+      exchangeHandoff: (code, socket) => sessions.exchangeHandoff(code, socket),
+      view: () => {
+        const current = snapshots.current();
+        return { grant: (hash) => current.grantsBySecret.get(hash), session: (id) => current.sessionsById.get(id), user: (id) => current.users.get(id) };
+      },
+    });
+    // Last-seen times live in memory on the edge; written back now and then (no change-feed traffic).
+    const lastSeenFlush = setInterval(() => {
+      for (const [id, at] of gate.drainLastSeen()) void store.sessions.touch(id, new Date(at).toISOString()).catch(() => undefined);
+    }, 60_000);
+    lastSeenFlush.unref();
+    closers.push(async () => clearInterval(lastSeenFlush));
+
     const api = settings.role === 'edge' ? undefined : await createApi({
-      store, ca, hub: settings.role === 'all' ? hub : undefined, logger, socketUrl, version: VERSION,
-      connectorCertLifetimeMs: settings.connectorCertTtl,
+      store, ca, hub: settings.role === 'all' ? hub : undefined, logger, socketUrl, socketOrigin, version: VERSION,
+      connectorCertLifetimeMs: settings.connectorCertTtl, sessions, signingKeys: () => signingKeys,
+      onSessionRevoked: (id) => assertions.forgetSession(id),
     });
     if (api) closers.push(() => api.app.close());
 
@@ -96,6 +123,13 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       view: () => {
         const current = snapshots.current();
         return { socket: (name) => current.sockets.get(name), connector: (id) => current.connectors.get(id) };
+      },
+      identity: {
+        gate,
+        assertion: (identity, socket) => assertions.get(
+          { sessionId: identity.session.id, userId: identity.user.id, email: identity.user.email, groups: identity.user.groups },
+          socketOrigin(socket.name),
+        ),
       },
       ...(api ? { controlHandler: api.handler } : {}),
     });

@@ -6,7 +6,8 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { Store } from '../store/types.js';
+import type { SocketAuth, Store } from '../store/types.js';
+import { noSocketAuth } from '../store/types.js';
 import type { CertificateAuthority } from '../ca/authority.js';
 import type { TunnelHub } from '../tunnel/edge-side.js';
 import { caPin } from './client.js';
@@ -16,6 +17,10 @@ import { PosternError, isPosternError } from '../errors.js';
 import { bearerToken, generateSecret, hashToken } from '../identity/tokens.js';
 import { socketNameSchema } from '../store/names.js';
 import { renderHome } from './home.js';
+import { registerAuthRoutes } from './auth-routes.js';
+import { registerIdentityApi } from './identity-api.js';
+import type { SessionService } from './sessions.js';
+import type { SigningKeys } from '../identity/assertion.js';
 
 export interface ApiOptions {
   store: Store;
@@ -27,27 +32,51 @@ export interface ApiOptions {
   connectorCertLifetimeMs: number;
   now?: () => Date;
   version: string;
+  sessions: SessionService;
+  signingKeys: () => SigningKeys;
+  /** Origin of a socket host: `https://<name>.<domain>[:port]`. */
+  socketOrigin: (name: string) => string;
+  onSessionRevoked?: (sessionId: string) => void;
 }
 
 const socketType = z.enum(['http', 'https', 'tls']);
 const tags = z.record(z.string().regex(/^[a-z0-9_.-]{1,63}$/i), z.string().max(255));
+const emailDomain = z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.[a-z]{2,}$/i, 'must be a domain such as corp.example').transform((d) => d.toLowerCase());
+const authFields = {
+  /** Require sign-in (the mysocket "cloudauth" switch). */
+  cloudauth: z.boolean().optional(),
+  allowed_email_domains: z.array(emailDomain).max(100).optional(),
+  allowed_email_addresses: z.array(z.string().email().transform((e) => e.toLowerCase())).max(1000).optional(),
+};
 const createSocketBody = z.object({
   name: socketNameSchema,
   type: socketType.default('http'),
   upstream: z.string().max(2048).nullable().optional(),
   description: z.string().max(1000).optional(),
   tags: tags.optional(),
+  ...authFields,
 }).strict();
 const updateSocketBody = z.object({
   type: socketType.optional(),
   upstream: z.string().max(2048).nullable().optional(),
   description: z.string().max(1000).optional(),
   tags: tags.optional(),
+  ...authFields,
 }).strict();
+
+/** Allow-lists imply sign-in; sign-in without lists lets any signed-in user in. */
+function authFrom(body: { cloudauth?: boolean; allowed_email_domains?: string[]; allowed_email_addresses?: string[] }, current: SocketAuth = noSocketAuth): SocketAuth | undefined {
+  if (body.cloudauth === undefined && body.allowed_email_domains === undefined && body.allowed_email_addresses === undefined) return undefined;
+  const allowedEmailDomains = body.allowed_email_domains ?? [...current.allowedEmailDomains];
+  const allowedEmailAddresses = body.allowed_email_addresses ?? [...current.allowedEmailAddresses];
+  const cloudauth = body.cloudauth ?? (current.cloudauth || allowedEmailDomains.length > 0 || allowedEmailAddresses.length > 0);
+  return { cloudauth, allowedEmailDomains, allowedEmailAddresses };
+}
 const nameParams = z.object({ name: socketNameSchema });
 const idParams = z.object({ id: z.string().min(1).max(100) });
 const socketView = z.object({
   id: z.string(), name: z.string(), type: socketType, upstream: z.string().nullable(), description: z.string(),
+  auth: z.object({ cloudauth: z.boolean(), allowedEmailDomains: z.array(z.string()), allowedEmailAddresses: z.array(z.string()) }),
   tags: z.record(z.string(), z.string()), url: z.string(), online: z.boolean(), createdAt: z.string(), updatedAt: z.string(),
 });
 const tokenBody = z.object({
@@ -137,7 +166,11 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
     response: z.object({ sockets: z.array(socketView) }),
     handler: async () => ({ sockets: (await store.sockets.list()).map(present) }) });
   routes.add({ method: 'POST', url: '/api/v1/sockets', summary: 'Create a socket', auth: 'admin', body: createSocketBody, response: socketView, status: 201,
-    handler: async ({ body }) => present(await store.sockets.create({ ...body, upstream: body.upstream ?? null })) });
+    handler: async ({ body }) => {
+      const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, ...rest } = body;
+      const auth = authFrom(body);
+      return present(await store.sockets.create({ ...rest, upstream: rest.upstream ?? null, ...(auth ? { auth } : {}) }));
+    } });
   routes.add({ method: 'GET', url: '/api/v1/sockets/:name', summary: 'Show a socket', auth: 'admin', params: nameParams, response: socketView,
     handler: async ({ params }) => {
       const record = await store.sockets.get(params.name);
@@ -145,7 +178,13 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       return present(record);
     } });
   routes.add({ method: 'PATCH', url: '/api/v1/sockets/:name', summary: 'Update a socket', auth: 'admin', params: nameParams, body: updateSocketBody, response: socketView,
-    handler: async ({ params, body }) => present(await store.sockets.update(params.name, body)) });
+    handler: async ({ params, body }) => {
+      const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, ...rest } = body;
+      const current = await store.sockets.get(params.name);
+      if (!current) throw new PosternError('not_found', `socket "${params.name}" does not exist`);
+      const auth = authFrom(body, current.auth);
+      return present(await store.sockets.update(params.name, { ...rest, ...(auth ? { auth } : {}) }));
+    } });
   routes.add({ method: 'DELETE', url: '/api/v1/sockets/:name', summary: 'Delete a socket', auth: 'admin', params: nameParams,
     handler: async ({ params }) => {
       await store.sockets.delete(params.name);
@@ -201,6 +240,8 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       if (!connector || connector.revokedAt) throw new PosternError('certificate_invalid', 'this connector is revoked or unknown');
       return issueConnectorCertificate(connector, body.csr);
     } });
+  registerAuthRoutes(app, { store, sessions: options.sessions, socketOrigin: options.socketOrigin, now });
+  registerIdentityApi(app, routes, { store, signingKeys: options.signingKeys, now, ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}) });
   routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'admin',
     handler: async () => ({ tunnels: options.hub?.list() ?? [] }) });
 

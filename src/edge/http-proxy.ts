@@ -12,7 +12,7 @@ import type { ErrorCode } from '../errors.js';
 import { sendProblem, sendRawProblem } from './error-page.js';
 import type { EdgeProblem } from './error-page.js';
 import { requestHead, upstreamHeaders } from './forwarding.js';
-import type { ForwardingFacts } from './forwarding.js';
+import type { ForwardingFacts, UpstreamIdentity } from './forwarding.js';
 import { stripHopByHop } from './headers.js';
 import { joinStreams } from './pipe.js';
 import type { SocketRecord } from '../store/types.js';
@@ -42,7 +42,7 @@ function problemFrom(err: unknown, socket: string): EdgeProblem {
 export class HttpSocketProxy {
   constructor(private readonly options: HttpProxyOptions) {}
 
-  handleRequest(req: IncomingMessage, res: ServerResponse, socket: SocketRecord): void {
+  handleRequest(req: IncomingMessage, res: ServerResponse, socket: SocketRecord, identity?: UpstreamIdentity): void {
     let stream;
     try {
       stream = this.options.hub.openStream(socket.name, {
@@ -52,7 +52,7 @@ export class HttpSocketProxy {
         ':scheme': 'https',
         [header.socket]: socket.name,
         [header.kind]: 'http',
-        ...upstreamHeaders(req.headers, facts(req)),
+        ...upstreamHeaders(req.headers, facts(req), false, identity),
       }, { endStream: !hasBody(req) });
     } catch (err) {
       return sendProblem(req, res, problemFrom(err, socket.name));
@@ -84,7 +84,7 @@ export class HttpSocketProxy {
   }
 
   /** Upgrade (WebSocket): forward the head, then bytes both ways; the upstream answers 101 itself. */
-  handleUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, socket: SocketRecord): void {
+  handleUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, socket: SocketRecord, identity?: UpstreamIdentity): void {
     client.pause();
     let stream;
     try {
@@ -92,7 +92,7 @@ export class HttpSocketProxy {
     } catch (err) {
       return sendRawProblem(client, problemFrom(err, socket.name));
     }
-    stream.write(requestHead(req.method ?? 'GET', req.url ?? '/', upstreamHeaders(req.headers, facts(req), true)));
+    stream.write(requestHead(req.method ?? 'GET', req.url ?? '/', upstreamHeaders(req.headers, facts(req), true, identity)));
     if (head.length > 0) stream.write(head);
     stream.once('response', (headers) => {
       const code = headers[header.error];

@@ -16,11 +16,19 @@ import { sendProblem, sendRawProblem } from './error-page.js';
 import { SniContexts } from './tls-context.js';
 import { joinStreams } from './pipe.js';
 import { isPosternError } from '../errors.js';
+import type { Identity, IdentityGate } from './identity-gate.js';
+import type { UpstreamIdentity } from './forwarding.js';
 
 /** What the edge reads per request: an in-memory view, never the database. */
 export interface EdgeView {
   socket(name: string): SocketRecord | undefined;
   connector(id: string): ConnectorRecord | undefined;
+}
+
+export interface EdgeIdentity {
+  gate: IdentityGate;
+  /** The signed assertion for this user and socket (cached per session and socket). */
+  assertion: (identity: Identity, socket: SocketRecord) => Promise<string>;
 }
 
 export interface EdgeServerOptions {
@@ -31,6 +39,8 @@ export interface EdgeServerOptions {
   hub: TunnelHub;
   view: () => EdgeView;
   logger: Logger;
+  /** Sign-in for cloudauth sockets; without it such sockets answer 503. */
+  identity?: EdgeIdentity;
   /** Serves the control plane's host (API, dashboard); absent on an edge-only node. */
   controlHandler?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
 }
@@ -158,7 +168,24 @@ export class EdgeServer {
     if (route.kind === 'unknown') return sendProblem(req, res, { status: 404, code: 'socket_not_found', detail: `${route.host} is not served here` });
     const record = this.options.view().socket(route.name);
     if (!record || record.type === 'tls') return sendProblem(req, res, { status: 404, code: 'socket_not_found', detail: `there is no HTTP socket named "${route.name}"` });
-    this.proxy.handleRequest(req, res, record);
+    if (!record.auth.cloudauth) return this.proxy.handleRequest(req, res, record);
+    this.gated(req, res, record).catch((err: unknown) => {
+      this.options.logger.error({ err, socket: record.name }, 'identity check failed');
+      sendProblem(req, res, { status: 500, code: 'internal', detail: 'the identity check failed (see the edge log)' });
+    });
+  }
+
+  private async gated(req: http.IncomingMessage, res: http.ServerResponse, record: SocketRecord): Promise<void> {
+    const identity = this.options.identity;
+    if (!identity) return sendProblem(req, res, { status: 503, code: 'internal', detail: 'sign-in is not configured on this edge' });
+    const result = await identity.gate.check(req, res, record);
+    if (result.kind === 'answered') return;
+    this.proxy.handleRequest(req, res, record, await this.upstreamIdentity(result.identity, record));
+  }
+
+  private async upstreamIdentity(identity: Identity, record: SocketRecord): Promise<UpstreamIdentity> {
+    const assertion = await this.options.identity!.assertion(identity, record);
+    return { userId: identity.user.id, email: identity.user.email, groups: identity.user.groups, assertion };
   }
 
   private onUpgrade(req: http.IncomingMessage, client: Duplex, head: Buffer): void {
@@ -170,7 +197,15 @@ export class EdgeServer {
     }
     const record = route.kind === 'socket' ? this.options.view().socket(route.name) : undefined;
     if (!record || record.type === 'tls') return sendRawProblem(client, { status: 404, code: 'socket_not_found', detail: 'no such HTTP socket' });
-    this.proxy.handleUpgrade(req, client, head, record);
+    if (!record.auth.cloudauth) return this.proxy.handleUpgrade(req, client, head, record);
+    const identity = this.options.identity;
+    if (!identity) return sendRawProblem(client, { status: 503, code: 'internal', detail: 'sign-in is not configured on this edge' });
+    const who = identity.gate.authorize(req, record);
+    if ('status' in who) return sendRawProblem(client, who);
+    this.upstreamIdentity(who, record).then(
+      (upstream) => this.proxy.handleUpgrade(req, client, head, record, upstream),
+      () => client.destroy(),
+    );
   }
 
   private upgradeTunnel(req: http.IncomingMessage, client: Duplex, head: Buffer): void {

@@ -9,16 +9,31 @@ export type {
   ChangeOp,
   ConnectorRecord,
   ConnectorRepo,
+  HandoffCodeRecord,
+  HandoffCodeRepo,
   JoinTokenRecord,
   JoinTokenRepo,
+  NewSession,
   NewSocket,
+  NewUser,
   SecretRepo,
+  SessionGrantRecord,
+  SessionGrantRepo,
+  SessionKind,
+  SessionRecord,
+  SessionRepo,
+  SocketAuth,
   SocketPatch,
   SocketRecord,
   SocketRepo,
   SocketType,
   Store,
+  UserPatch,
+  UserRecord,
+  UserRepo,
 } from './types.js';
+export { noSocketAuth } from './types.js';
+export { checkEmail, normalizeEmail, normalizeSocketAuth } from './socket-auth.js';
 export type { Database, StoreDialect } from './schema.js';
 export { storeTables } from './schema.js';
 export { SOCKET_NAME_PATTERN, socketNameSchema } from './names.js';
@@ -30,6 +45,6 @@ export type { OpenStoreOptions } from './open.js';
 export { ChangeFeed } from './change-feed.js';
 export type { ChangeFeedOptions, ChangeSource, FeedEvent, FeedListener } from './change-feed.js';
 export { SnapshotCache, createSnapshot, loadSnapshot } from './snapshot.js';
-export type { Snapshot, SnapshotCacheOptions, SnapshotListener } from './snapshot.js';
+export type { CreateSnapshotOptions, Snapshot, SnapshotCacheOptions, SnapshotListener } from './snapshot.js';
 export { consoleLogger, realTimers, silentLogger } from './runtime.js';
 export type { StoreLogger, Timers } from './runtime.js';

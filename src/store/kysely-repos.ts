@@ -6,6 +6,7 @@ import { PosternError } from '../errors.js';
 import { SOCKET_NAME_PATTERN } from './names.js';
 import { isUniqueViolation, toApiToken, toConnector, toJoinToken, toSocket, toTimestamp } from './rows.js';
 import type { Database } from './schema.js';
+import { defaultSocketAuth, normalizeSocketAuth, serializeSocketAuth } from './socket-auth.js';
 import type {
   ApiTokenRecord,
   ApiTokenRepo,
@@ -30,6 +31,12 @@ export interface RepoContext {
   readonly db: Kysely<Database>;
   /** Runs `fn` in a serialized write transaction; listeners hear of it after commit. */
   write<T>(what: string, fn: (tx: Kysely<Database>, record: RecordChange) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in a serialized write transaction that records no change (bookkeeping that never
+   * reaches a snapshot); on PostgreSQL it does not take the change-log lock, so it never waits
+   * for (or holds up) logged writers.
+   */
+  writeUnlogged<T>(what: string, fn: (tx: Kysely<Database>) => Promise<T>): Promise<T>;
   /** Runs a read, mapping driver errors to PosternError. */
   read<T>(what: string, fn: (db: Kysely<Database>) => Promise<T>): Promise<T>;
   now(): string;
@@ -48,15 +55,15 @@ function checkSocket(input: { name?: string; type?: string }): void {
   }
 }
 
-function conflict(message: string, cause?: unknown): PosternError {
+export function conflict(message: string, cause?: unknown): PosternError {
   return new PosternError('conflict', message, cause === undefined ? {} : { cause });
 }
 
-function notFound(message: string): PosternError {
+export function notFound(message: string): PosternError {
   return new PosternError('not_found', message);
 }
 
-async function insertUnique(insert: () => Promise<unknown>, message: string): Promise<void> {
+export async function insertUnique(insert: () => Promise<unknown>, message: string): Promise<void> {
   try {
     await insert();
   } catch (err) {
@@ -83,6 +90,7 @@ export class KyselySocketRepo implements SocketRepo {
 
   async create(input: NewSocket): Promise<SocketRecord> {
     checkSocket(input);
+    const auth = input.auth === undefined ? defaultSocketAuth : normalizeSocketAuth(input.auth);
     return this.ctx.write('create socket', async (tx, record) => {
       const message = `socket "${input.name}" already exists`;
       const taken = await tx.selectFrom('sockets').select('id').where('name', '=', input.name).executeTakeFirst();
@@ -92,6 +100,7 @@ export class KyselySocketRepo implements SocketRepo {
         id: this.ctx.newId('sock_'),
         name: input.name,
         type: input.type,
+        auth: serializeSocketAuth(auth),
         upstream: input.upstream ?? null,
         description: input.description ?? '',
         tags: JSON.stringify(input.tags ?? {}),
@@ -106,12 +115,14 @@ export class KyselySocketRepo implements SocketRepo {
 
   async update(name: string, patch: SocketPatch): Promise<SocketRecord> {
     checkSocket({ type: patch.type });
+    const auth = patch.auth === undefined ? undefined : normalizeSocketAuth(patch.auth);
     return this.ctx.write('update socket', async (tx, record) => {
       const row = await tx.selectFrom('sockets').selectAll().where('name', '=', name).executeTakeFirst();
       if (row === undefined) throw notFound(`socket "${name}" not found`);
       const next = {
         ...row,
         type: patch.type ?? row.type,
+        auth: auth === undefined ? row.auth : serializeSocketAuth(auth),
         upstream: patch.upstream === undefined ? row.upstream : patch.upstream,
         description: patch.description ?? row.description,
         tags: patch.tags === undefined ? row.tags : JSON.stringify(patch.tags),
@@ -121,6 +132,7 @@ export class KyselySocketRepo implements SocketRepo {
         .updateTable('sockets')
         .set({
           type: next.type,
+          auth: next.auth,
           upstream: next.upstream,
           description: next.description,
           tags: next.tags,

@@ -13,6 +13,12 @@ import {
   KyselySocketRepo,
 } from './kysely-repos.js';
 import type { RecordChange, RepoContext } from './kysely-repos.js';
+import {
+  KyselyHandoffCodeRepo,
+  KyselySessionGrantRepo,
+  KyselySessionRepo,
+  KyselyUserRepo,
+} from './kysely-identity-repos.js';
 import { migrateToLatest } from './migrations.js';
 import { newId, toChange, toStoreError } from './rows.js';
 import { consoleLogger } from './runtime.js';
@@ -41,6 +47,10 @@ class KyselyStore implements Store, RepoContext {
   readonly joinTokens: KyselyJoinTokenRepo;
   readonly apiTokens: KyselyApiTokenRepo;
   readonly secrets: KyselySecretRepo;
+  readonly users: KyselyUserRepo;
+  readonly sessions: KyselySessionRepo;
+  readonly sessionGrants: KyselySessionGrantRepo;
+  readonly handoffCodes: KyselyHandoffCodeRepo;
   readonly db: Kysely<Database>;
 
   readonly #clock: () => Date;
@@ -62,6 +72,10 @@ class KyselyStore implements Store, RepoContext {
     this.joinTokens = new KyselyJoinTokenRepo(this);
     this.apiTokens = new KyselyApiTokenRepo(this);
     this.secrets = new KyselySecretRepo(this);
+    this.users = new KyselyUserRepo(this);
+    this.sessions = new KyselySessionRepo(this);
+    this.sessionGrants = new KyselySessionGrantRepo(this);
+    this.handoffCodes = new KyselyHandoffCodeRepo(this);
   }
 
   now(): string {
@@ -103,6 +117,17 @@ class KyselyStore implements Store, RepoContext {
     }
     if (changed) this.#emitLocalChange();
     return result;
+  }
+
+  async writeUnlogged<T>(what: string, fn: (tx: Kysely<Database>) => Promise<T>): Promise<T> {
+    // No change-log lock on PostgreSQL: these writes add no revision, so they need no ordering
+    // against logged writers (row locks and conditional updates decide races among themselves).
+    const transaction = () => this.db.transaction().execute(fn);
+    try {
+      return await this.#serialize(transaction);
+    } catch (err) {
+      throw toStoreError(err, what);
+    }
   }
 
   async migrate(): Promise<void> {

@@ -1,7 +1,7 @@
 // Schema migrations, provided in code to Kysely's Migrator. One schema for both dialects;
 // the only difference is how the change log's revision column auto-increments.
 
-import { Migrator } from 'kysely';
+import { Migrator, sql } from 'kysely';
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { PosternError, errorMessage } from '../errors.js';
 import type { StoreDialect } from './schema.js';
@@ -82,10 +82,81 @@ function initialSchema(dialect: StoreDialect): Migration {
   };
 }
 
+/** What a socket created before 0002 allows: no sign-in required (the same as noSocketAuth). */
+const defaultSocketAuth = '{"cloudauth":false,"allowedEmailDomains":[],"allowedEmailAddresses":[]}';
+
+/** Users, their sessions, per-socket grants and one-time hand-off codes; socket auth settings. */
+function identitySchema(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .alterTable('sockets')
+        .addColumn('auth', 'text', (c) => c.notNull().defaultTo(defaultSocketAuth))
+        .execute();
+
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('email', 'text', (c) => c.notNull().unique())
+        .addColumn('name', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('groups', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('password_hash', 'text')
+        .addColumn('disabled_at', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('sessions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('client_ip', 'text', (c) => c.notNull())
+        .addColumn('user_agent', 'text', (c) => c.notNull())
+        .addColumn('secret_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('last_seen_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('revoked_at', 'text')
+        .execute();
+      await db.schema.createIndex('sessions_user_id_idx').on('sessions').column('user_id').execute();
+
+      await db.schema
+        .createTable('session_grants')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('session_id', 'text', (c) => c.notNull())
+        .addColumn('socket', 'text', (c) => c.notNull())
+        .addColumn('secret_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('session_grants_session_id_idx').on('session_grants').column('session_id').execute();
+
+      await db.schema
+        .createTable('handoff_codes')
+        .addColumn('code_hash', 'text', (c) => c.primaryKey())
+        .addColumn('session_id', 'text', (c) => c.notNull())
+        .addColumn('socket', 'text', (c) => c.notNull())
+        .addColumn('return_to', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('used_at', 'text')
+        .execute();
+    },
+
+    async down(db: Kysely<any>): Promise<void> {
+      for (const table of ['handoff_codes', 'session_grants', 'sessions', 'users']) {
+        await db.schema.dropTable(table).ifExists().execute();
+      }
+      await db.schema.alterTable('sockets').dropColumn('auth').execute();
+    },
+  };
+}
+
 /** The ordered migrations for a dialect; names sort in application order. */
 export function storeMigrations(dialect: StoreDialect): Record<string, Migration> {
   return {
     '0001_initial': initialSchema(dialect),
+    '0002_identity': identitySchema(),
   };
 }
 
@@ -99,7 +170,22 @@ class InCodeMigrationProvider implements MigrationProvider {
 
 /** Applies every pending migration; throws PosternError('store_unavailable') on failure. */
 export async function migrateToLatest(db: Kysely<any>, dialect: StoreDialect): Promise<void> {
-  const migrator = new Migrator({ db, provider: new InCodeMigrationProvider(storeMigrations(dialect)) });
+  let migrationTableSchema: string | undefined;
+  if (dialect === 'postgres') {
+    // Kysely looks for its migration tables in any schema unless told which: pin them to ours,
+    // or a second Postern schema in the same database would find the first one's tables.
+    try {
+      const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+      migrationTableSchema = rows[0]?.schema ?? undefined;
+    } catch (err) {
+      throw new PosternError('store_unavailable', `store migration failed: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+  const migrator = new Migrator({
+    db,
+    provider: new InCodeMigrationProvider(storeMigrations(dialect)),
+    ...(migrationTableSchema === undefined ? {} : { migrationTableSchema }),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;

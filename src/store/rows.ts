@@ -8,9 +8,14 @@ import type {
   ApiTokensTable,
   ChangesTable,
   ConnectorsTable,
+  HandoffCodesTable,
   JoinTokensTable,
+  SessionGrantsTable,
+  SessionsTable,
   SocketsTable,
+  UsersTable,
 } from './schema.js';
+import { parseSocketAuth } from './socket-auth.js';
 import type {
   ApiTokenRecord,
   ApiTokenRole,
@@ -18,9 +23,14 @@ import type {
   ChangeEntity,
   ChangeOp,
   ConnectorRecord,
+  HandoffCodeRecord,
   JoinTokenRecord,
+  SessionGrantRecord,
+  SessionKind,
+  SessionRecord,
   SocketRecord,
   SocketType,
+  UserRecord,
 } from './types.js';
 
 const base32 = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -69,6 +79,7 @@ export function toSocket(row: Selectable<SocketsTable>): SocketRecord {
     id: row.id,
     name: row.name,
     type: row.type as SocketType,
+    auth: parseSocketAuth(row.auth),
     upstream: row.upstream,
     description: row.description,
     tags: parseTags(row.tags),
@@ -110,6 +121,66 @@ export function toApiToken(row: Selectable<ApiTokensTable>): ApiTokenRecord {
     createdAt: row.created_at,
     lastUsedAt: row.last_used_at,
     revokedAt: row.revoked_at,
+  };
+}
+
+function parseGroups(text: string): string[] {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (Array.isArray(value)) return value.filter((g): g is string => typeof g === 'string');
+  } catch {
+    // A damaged groups column reads as no groups (grants nothing) rather than failing every read.
+  }
+  return [];
+}
+
+export function toUser(row: Selectable<UsersTable>): UserRecord {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    groups: parseGroups(row.groups),
+    passwordHash: row.password_hash,
+    disabledAt: row.disabled_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export function toSession(row: Selectable<SessionsTable>): SessionRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    kind: row.kind as SessionKind,
+    provider: row.provider,
+    clientIp: row.client_ip,
+    userAgent: row.user_agent,
+    secretHash: row.secret_hash,
+    createdAt: row.created_at,
+    lastSeenAt: row.last_seen_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+export function toSessionGrant(row: Selectable<SessionGrantsTable>): SessionGrantRecord {
+  return {
+    id: row.id,
+    sessionId: row.session_id,
+    socket: row.socket,
+    secretHash: row.secret_hash,
+    createdAt: row.created_at,
+  };
+}
+
+export function toHandoffCode(row: Selectable<HandoffCodesTable>): HandoffCodeRecord {
+  return {
+    codeHash: row.code_hash,
+    sessionId: row.session_id,
+    socket: row.socket,
+    returnTo: row.return_to,
+    expiresAt: row.expires_at,
+    usedAt: row.used_at,
   };
 }
 

@@ -7,6 +7,8 @@ export interface SocketsTable {
   id: string;
   name: string;
   type: string;
+  /** JSON SocketAuth (added by 0002_identity). */
+  auth: string;
   upstream: string | null;
   description: string;
   /** JSON object of string → string. */
@@ -50,6 +52,50 @@ export interface SecretsTable {
   value: string;
 }
 
+export interface UsersTable {
+  id: string;
+  /** Trimmed and lower-cased; unique. */
+  email: string;
+  name: string;
+  /** JSON array of strings. */
+  groups: string;
+  password_hash: string | null;
+  disabled_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  kind: string;
+  provider: string;
+  client_ip: string;
+  user_agent: string;
+  secret_hash: string;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+}
+
+export interface SessionGrantsTable {
+  id: string;
+  session_id: string;
+  socket: string;
+  secret_hash: string;
+  created_at: string;
+}
+
+export interface HandoffCodesTable {
+  code_hash: string;
+  session_id: string;
+  socket: string;
+  return_to: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
 export interface ChangesTable {
   /** INTEGER AUTOINCREMENT on SQLite, BIGSERIAL on PostgreSQL (parsed to a JS number). */
   revision: Generated<number>;
@@ -65,6 +111,10 @@ export interface Database {
   join_tokens: JoinTokensTable;
   api_tokens: ApiTokensTable;
   secrets: SecretsTable;
+  users: UsersTable;
+  sessions: SessionsTable;
+  session_grants: SessionGrantsTable;
+  handoff_codes: HandoffCodesTable;
   changes: ChangesTable;
 }
 
@@ -77,5 +127,9 @@ export const storeTables = [
   'join_tokens',
   'api_tokens',
   'secrets',
+  'handoff_codes',
+  'session_grants',
+  'sessions',
+  'users',
   'changes',
 ] as const satisfies readonly (keyof Database)[];

@@ -1,5 +1,5 @@
-// The in-memory snapshot that hot paths read: an immutable, versioned view of sockets and
-// connectors. SnapshotCache loads one at start, reloads when the feed reports a newer
+// The in-memory snapshot that hot paths read: an immutable, versioned view of sockets,
+// connectors, users and their live sessions and grants. SnapshotCache loads one at start, reloads when the feed reports a newer
 // revision, and swaps a single reference — never to an older revision.
 
 import { PosternError } from '../errors.js';
@@ -7,7 +7,8 @@ import type { ChangeSource, FeedEvent } from './change-feed.js';
 import { describeCause } from './rows.js';
 import { consoleLogger, realTimers, unrefTimer } from './runtime.js';
 import type { StoreLogger, Timers } from './runtime.js';
-import type { ConnectorRecord, SocketRecord, Store } from './types.js';
+import { freezeSocketAuth } from './socket-auth.js';
+import type { ConnectorRecord, SessionGrantRecord, SessionRecord, SocketRecord, Store, UserRecord } from './types.js';
 
 export interface Snapshot {
   readonly revision: number;
@@ -16,22 +17,70 @@ export interface Snapshot {
   readonly sockets: ReadonlyMap<string, SocketRecord>;
   /** By connector id. */
   readonly connectors: ReadonlyMap<string, ConnectorRecord>;
+  /** By user id (disabled users included: the reader checks disabledAt). */
+  readonly users: ReadonlyMap<string, UserRecord>;
+  /** Sessions not revoked, by id. Expired ones may be here: the reader checks expiresAt with its own clock. */
+  readonly sessionsById: ReadonlyMap<string, SessionRecord>;
+  /** The same sessions, by secret hash. */
+  readonly sessionsBySecret: ReadonlyMap<string, SessionRecord>;
+  /** Grants whose session is in sessionsById, by secret hash. */
+  readonly grantsBySecret: ReadonlyMap<string, SessionGrantRecord>;
 }
 
-/** Builds a frozen snapshot from records (their tags are frozen too). */
+export interface CreateSnapshotOptions {
+  readonly loadedAt?: string;
+  readonly users?: readonly UserRecord[];
+  /** Revoked sessions are dropped (and with them their grants). */
+  readonly sessions?: readonly SessionRecord[];
+  /** Grants of sessions that are absent or revoked are dropped. */
+  readonly grants?: readonly SessionGrantRecord[];
+}
+
+/**
+ * Builds a frozen snapshot from records (their nested tags, auth and groups are frozen too).
+ * The fourth argument is `loadedAt` or the options (identity records default to none).
+ */
 export function createSnapshot(
   revision: number,
   sockets: readonly SocketRecord[],
   connectors: readonly ConnectorRecord[],
-  loadedAt: string = new Date().toISOString(),
+  options: string | CreateSnapshotOptions = {},
 ): Snapshot {
+  const { loadedAt = new Date().toISOString(), users = [], sessions = [], grants = [] } =
+    typeof options === 'string' ? { loadedAt: options } : options;
   const socketMap = new Map<string, SocketRecord>();
   for (const socket of sockets) {
-    socketMap.set(socket.name, Object.freeze({ ...socket, tags: Object.freeze({ ...socket.tags }) }));
+    socketMap.set(
+      socket.name,
+      Object.freeze({ ...socket, auth: freezeSocketAuth(socket.auth), tags: Object.freeze({ ...socket.tags }) }),
+    );
   }
   const connectorMap = new Map<string, ConnectorRecord>();
   for (const connector of connectors) connectorMap.set(connector.id, Object.freeze({ ...connector }));
-  return Object.freeze({ revision, loadedAt, sockets: socketMap, connectors: connectorMap });
+  const userMap = new Map<string, UserRecord>();
+  for (const user of users) userMap.set(user.id, Object.freeze({ ...user, groups: Object.freeze([...user.groups]) }));
+  const sessionsById = new Map<string, SessionRecord>();
+  const sessionsBySecret = new Map<string, SessionRecord>();
+  for (const session of sessions) {
+    if (session.revokedAt !== null) continue;
+    const frozen = Object.freeze({ ...session });
+    sessionsById.set(frozen.id, frozen);
+    sessionsBySecret.set(frozen.secretHash, frozen);
+  }
+  const grantsBySecret = new Map<string, SessionGrantRecord>();
+  for (const grant of grants) {
+    if (sessionsById.has(grant.sessionId)) grantsBySecret.set(grant.secretHash, Object.freeze({ ...grant }));
+  }
+  return Object.freeze({
+    revision,
+    loadedAt,
+    sockets: socketMap,
+    connectors: connectorMap,
+    users: userMap,
+    sessionsById,
+    sessionsBySecret,
+    grantsBySecret,
+  });
 }
 
 /**
@@ -45,10 +94,16 @@ export async function loadSnapshot(store: Store, options: { now?: () => Date; at
   const now = options.now ?? (() => new Date());
   for (let attempt = 1; ; attempt++) {
     const before = await store.currentRevision();
-    const [sockets, connectors] = await Promise.all([store.sockets.list(), store.connectors.list()]);
+    const [sockets, connectors, users, sessions, grants] = await Promise.all([
+      store.sockets.list(),
+      store.connectors.list(),
+      store.users.list(),
+      store.sessions.list(),
+      store.sessionGrants.list(),
+    ]);
     const after = await store.currentRevision();
     if (before === after || attempt >= attempts) {
-      return createSnapshot(before, sockets, connectors, now().toISOString());
+      return createSnapshot(before, sockets, connectors, { loadedAt: now().toISOString(), users, sessions, grants });
     }
   }
 }

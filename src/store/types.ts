@@ -3,10 +3,20 @@
 
 export type SocketType = 'http' | 'https' | 'tls';
 
+/** Who may use a socket before policies land: `cloudauth` requires a signed-in user from these domains/addresses. */
+export interface SocketAuth {
+  readonly cloudauth: boolean;
+  readonly allowedEmailDomains: readonly string[];
+  readonly allowedEmailAddresses: readonly string[];
+}
+
+export const noSocketAuth: SocketAuth = Object.freeze({ cloudauth: false, allowedEmailDomains: [], allowedEmailAddresses: [] });
+
 export interface SocketRecord {
   readonly id: string;
   readonly name: string;
   readonly type: SocketType;
+  readonly auth: SocketAuth;
   /** What the owner said the upstream is; connectors dial only what their own config names. */
   readonly upstream: string | null;
   readonly description: string;
@@ -18,6 +28,7 @@ export interface SocketRecord {
 export interface NewSocket {
   name: string;
   type: SocketType;
+  auth?: SocketAuth;
   upstream?: string | null;
   description?: string;
   tags?: Record<string, string>;
@@ -57,7 +68,82 @@ export interface ApiTokenRecord {
   readonly revokedAt: string | null;
 }
 
-export type ChangeEntity = 'socket' | 'connector' | 'join_token' | 'api_token' | 'secret';
+export interface UserRecord {
+  readonly id: string;
+  /** Lower-cased; unique. */
+  readonly email: string;
+  readonly name: string;
+  readonly groups: readonly string[];
+  /** scrypt hash for local sign-in; null for users who only sign in through a provider. */
+  readonly passwordHash: string | null;
+  readonly disabledAt: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface NewUser {
+  email: string;
+  name?: string;
+  groups?: string[];
+  passwordHash?: string | null;
+}
+
+export interface UserPatch {
+  name?: string;
+  groups?: string[];
+  passwordHash?: string | null;
+  disabledAt?: string | null;
+}
+
+export type SessionKind = 'browser' | 'cli';
+
+/** One sign-in of a user. Its secret (a cookie or a CLI token) is stored only as a hash. */
+export interface SessionRecord {
+  readonly id: string;
+  readonly userId: string;
+  readonly kind: SessionKind;
+  /** `local`, or the name of the identity provider. */
+  readonly provider: string;
+  readonly clientIp: string;
+  readonly userAgent: string;
+  readonly secretHash: string;
+  readonly createdAt: string;
+  readonly lastSeenAt: string;
+  /** Absolute expiry. */
+  readonly expiresAt: string;
+  readonly revokedAt: string | null;
+}
+
+export interface NewSession {
+  userId: string;
+  kind: SessionKind;
+  provider: string;
+  clientIp: string;
+  userAgent: string;
+  secretHash: string;
+  expiresAt: string;
+}
+
+/** A socket host's own cookie, bound to a session: revoking the session revokes every grant. */
+export interface SessionGrantRecord {
+  readonly id: string;
+  readonly sessionId: string;
+  readonly socket: string;
+  readonly secretHash: string;
+  readonly createdAt: string;
+}
+
+/** One-time code that carries a session from the control host to a socket host. */
+export interface HandoffCodeRecord {
+  readonly codeHash: string;
+  readonly sessionId: string;
+  readonly socket: string;
+  readonly returnTo: string;
+  readonly expiresAt: string;
+  readonly usedAt: string | null;
+}
+
+export type ChangeEntity = 'socket' | 'connector' | 'join_token' | 'api_token' | 'secret' | 'user' | 'session' | 'session_grant';
 export type ChangeOp = 'create' | 'update' | 'delete';
 
 export interface Change {
@@ -115,6 +201,47 @@ export interface SecretRepo {
   put(name: string, value: string): Promise<void>;
 }
 
+export interface UserRepo {
+  list(): Promise<UserRecord[]>;
+  get(id: string): Promise<UserRecord | undefined>;
+  /** Case-insensitive. */
+  findByEmail(email: string): Promise<UserRecord | undefined>;
+  /** Throws PosternError('conflict') when the email is taken. */
+  create(input: NewUser): Promise<UserRecord>;
+  /** Throws PosternError('not_found') when absent. */
+  update(id: string, patch: UserPatch): Promise<UserRecord>;
+  /** Also revokes the user's sessions. Throws PosternError('not_found') when absent. */
+  delete(id: string): Promise<void>;
+}
+
+export interface SessionRepo {
+  list(filter?: { userId?: string }): Promise<SessionRecord[]>;
+  get(id: string): Promise<SessionRecord | undefined>;
+  findBySecretHash(secretHash: string): Promise<SessionRecord | undefined>;
+  create(input: NewSession): Promise<SessionRecord>;
+  /** Last-seen bookkeeping: records no change (it would reload every snapshot). */
+  touch(id: string, at: string): Promise<void>;
+  /** Idempotent; throws PosternError('not_found') when absent. */
+  revoke(id: string, at: string): Promise<void>;
+  /** Returns how many sessions were revoked. */
+  revokeAllForUser(userId: string, at: string): Promise<number>;
+}
+
+export interface SessionGrantRepo {
+  create(input: { sessionId: string; socket: string; secretHash: string }): Promise<SessionGrantRecord>;
+  list(): Promise<SessionGrantRecord[]>;
+  findBySecretHash(secretHash: string): Promise<SessionGrantRecord | undefined>;
+}
+
+export interface HandoffCodeRepo {
+  create(input: { codeHash: string; sessionId: string; socket: string; returnTo: string; expiresAt: string }): Promise<HandoffCodeRecord>;
+  /**
+   * Atomically marks the code used for `socket`. Throws PosternError 'token_invalid' (unknown,
+   * or issued for another socket), 'token_used' or 'token_expired'.
+   */
+  consume(codeHash: string, socket: string, at: string): Promise<HandoffCodeRecord>;
+}
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   readonly sockets: SocketRepo;
@@ -122,6 +249,10 @@ export interface Store {
   readonly joinTokens: JoinTokenRepo;
   readonly apiTokens: ApiTokenRepo;
   readonly secrets: SecretRepo;
+  readonly users: UserRepo;
+  readonly sessions: SessionRepo;
+  readonly sessionGrants: SessionGrantRepo;
+  readonly handoffCodes: HandoffCodeRepo;
   migrate(): Promise<void>;
   currentRevision(): Promise<number>;
   changesSince(revision: number, limit?: number): Promise<Change[]>;

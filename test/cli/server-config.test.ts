@@ -41,7 +41,7 @@ test('server settings: defaults', () => {
     dataDir: join(dir, 'xdg', 'postern'),
     db: join(dir, 'xdg', 'postern', 'postern.db'),
     role: 'all',
-    connectorCertTtl: 24 * 3_600_000,
+    connectorCertTtl: 24 * 3_600_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
   });
 });
 
@@ -54,7 +54,7 @@ test('server settings: the file overrides defaults', () => {
     db: join(dir, 'file-data', 'postern.db'),
     role: 'edge',
     publicPort: 443,
-    connectorCertTtl: 12 * 3_600_000,
+    connectorCertTtl: 12 * 3_600_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
   });
   assert.equal(resolveServerSettings({}, { ...baseEnv(), POSTERN_CONFIG: configFile }).domain, 'file.example');
 });
@@ -68,14 +68,14 @@ test('server settings: env overrides the file, flags override env', () => {
   const fromEnv = resolveServerSettings({}, env);
   assert.deepEqual(fromEnv, {
     listen: { host: '127.0.0.1', port: 2002 }, domain: 'env.example', dataDir: join(dir, 'env-data'), db: 'postgres://u@db/postern',
-    role: 'control', publicPort: 8443, connectorCertTtl: 30 * 60_000,
+    role: 'control', publicPort: 8443, connectorCertTtl: 30 * 60_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
   });
   const flags: ServerFlags = {
     listen: '[::1]:3003', domain: 'Flag.Example', dataDir: join(dir, 'flag-data'), role: 'all', publicPort: '9443', connectorCertTtl: '7d', db: ':memory:',
   };
   assert.deepEqual(resolveServerSettings(flags, env), {
     listen: { host: '::1', port: 3003 }, domain: 'flag.example', dataDir: join(dir, 'flag-data'), db: ':memory:',
-    role: 'all', publicPort: 9443, connectorCertTtl: 7 * 86_400_000,
+    role: 'all', publicPort: 9443, connectorCertTtl: 7 * 86_400_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
   });
 });
 

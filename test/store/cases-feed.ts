@@ -24,6 +24,10 @@ function flaky(store: Store): { store: Store; failing: { on: boolean } } {
     joinTokens: store.joinTokens,
     apiTokens: store.apiTokens,
     secrets: store.secrets,
+    users: store.users,
+    sessions: store.sessions,
+    sessionGrants: store.sessionGrants,
+    handoffCodes: store.handoffCodes,
     migrate: () => store.migrate(),
     currentRevision: () => store.currentRevision(),
     changesSince: (revision, limit) =>

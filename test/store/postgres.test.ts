@@ -4,20 +4,27 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { isPosternError } from '../../src/errors.js';
-import { describeDatabase, openStore, silentLogger, storeTables } from '../../src/store/index.js';
+import { describeDatabase, noSocketAuth, openStore, silentLogger, storeTables } from '../../src/store/index.js';
 import type { Store } from '../../src/store/index.js';
 import type { StoreFixture } from './helpers.js';
 import { runStoreSuite } from './suite.js';
+import { prepareAt0001 } from './upgrade.js';
 
 const url = process.env.POSTERN_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `postern_test_${randomBytes(6).toString('hex')}`;
+
+const upgradeSchema = `${schema}_up`;
+const secondSchema = `${schema}_two`;
 
 async function dropSchema(): Promise<void> {
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   try {
     await pool.query(`drop schema if exists "${schema}" cascade`);
+    await pool.query(`drop schema if exists "${upgradeSchema}" cascade`);
+    await pool.query(`drop schema if exists "${secondSchema}" cascade`);
   } finally {
     await pool.end();
   }
@@ -67,6 +74,43 @@ test('store suite: PostgreSQL', async (t) => {
         [schema],
       );
       assert.deepEqual(rows.map((r) => r.table_schema), [schema]);
+    });
+
+    await t.test('a fresh second schema in the same database migrates on its own', async () => {
+      const store = await openStore(url, { schema: secondSchema, logger: silentLogger });
+      try {
+        assert.equal(await store.currentRevision(), 0);
+        await store.users.create({ email: 'two@example.com' });
+        const { rows } = await pool.query<{ table_schema: string }>(
+          `select table_schema from information_schema.tables where table_name = 'kysely_migration' and table_schema = $1`,
+          [secondSchema],
+        );
+        assert.equal(rows.length, 1, 'its own migration table');
+      } finally {
+        await store.close();
+      }
+    });
+
+    await t.test('0002_identity upgrades a 0001 database; old sockets get noSocketAuth', async () => {
+      await pool.query(`create schema "${upgradeSchema}"`);
+      const db = new Kysely<any>({
+        dialect: new PostgresDialect({
+          pool: new pg.Pool({ connectionString: url, max: 1, options: `-c search_path=${upgradeSchema}` }),
+        }),
+      });
+      try {
+        await prepareAt0001(db, 'postgres', upgradeSchema);
+      } finally {
+        await db.destroy();
+      }
+      const store = await openStore(url, { schema: upgradeSchema, logger: silentLogger });
+      try {
+        assert.deepEqual((await store.sockets.get('old'))?.auth, noSocketAuth);
+        const user = await store.users.create({ email: 'a@b.c' });
+        assert.equal((await store.users.get(user.id))?.email, 'a@b.c');
+      } finally {
+        await store.close();
+      }
     });
 
     await t.test('revision is a JS number after BIGSERIAL', async () => {

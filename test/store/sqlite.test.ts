@@ -7,10 +7,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { openStore, silentLogger } from '../../src/store/index.js';
+import BetterSqlite from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { noSocketAuth, openStore, silentLogger } from '../../src/store/index.js';
 import type { Store } from '../../src/store/index.js';
 import type { StoreFixture } from './helpers.js';
 import { runStoreSuite } from './suite.js';
+import { prepareAt0001 } from './upgrade.js';
 
 async function makeSqliteStore(): Promise<StoreFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'postern-store-'));
@@ -56,6 +59,26 @@ test('SQLite: creates parent directories, uses WAL, reopens with data and revisi
     assert.equal((await again.sockets.get('kept'))?.name, 'kept');
     assert.equal(await again.currentRevision(), rev);
     await again.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('SQLite: 0002_identity upgrades a 0001 database; old sockets get noSocketAuth', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'postern-store-'));
+  try {
+    const file = join(dir, 'old.db');
+    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite(file) }) });
+    await prepareAt0001(db, 'sqlite');
+    await db.destroy();
+    const store = await openStore(file, { logger: silentLogger });
+    try {
+      assert.deepEqual((await store.sockets.get('old'))?.auth, noSocketAuth);
+      const user = await store.users.create({ email: 'a@b.c' });
+      assert.equal((await store.users.get(user.id))?.email, 'a@b.c');
+    } finally {
+      await store.close();
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -3,12 +3,13 @@
 
 import type { TestContext } from 'node:test';
 import { feedCases } from './cases-feed.js';
+import { identityCases } from './cases-identity.js';
 import { repoCases } from './cases-repos.js';
 import type { MakeStore, StoreCase } from './helpers.js';
 
 export type { MakeStore, StoreFixture } from './helpers.js';
 
-export const storeCases: Readonly<Record<string, StoreCase>> = { ...repoCases, ...feedCases };
+export const storeCases: Readonly<Record<string, StoreCase>> = { ...repoCases, ...feedCases, ...identityCases };
 
 export async function runStoreSuite(t: TestContext, makeStore: MakeStore): Promise<void> {
   for (const [name, run] of Object.entries(storeCases)) {

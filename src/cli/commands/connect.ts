@@ -9,6 +9,8 @@ import { enroll, readCredentials, writeCredentials } from '../../connector/crede
 import { parseConnectorConfig } from '../../connector/config.js';
 import { PosternError, isPosternError } from '../../errors.js';
 import { stringify } from 'yaml';
+import { addAuthFlags, authBody } from '../auth-flags.js';
+import type { AuthFlags } from '../auth-flags.js';
 
 interface SocketView {
   name: string;
@@ -17,7 +19,7 @@ interface SocketView {
 }
 
 export function registerConnect(program: Command, context: () => CliContext): void {
-  program.command('connect')
+  addAuthFlags(program.command('connect'))
     .description('publish a local service in one command: creates the socket, enrolls, runs the connector')
     .requiredOption('--name <name>', 'socket name: reached at https://<name>.<domain>/')
     .option('--port <port>', 'local port of the service')
@@ -25,7 +27,7 @@ export function registerConnect(program: Command, context: () => CliContext): vo
     .option('--upstream <url>', 'full upstream URL instead of --host/--port (http://, https:// or tcp://)')
     .option('--type <type>', 'http, https or tls', 'http')
     .option('--proxy <url>', 'reach the edge through this HTTP proxy (WebSocket fallback)')
-    .action(async (options: { name: string; port?: string; host: string; upstream?: string; type: string; proxy?: string }) => {
+    .action(async (options: { name: string; port?: string; host: string; upstream?: string; type: string; proxy?: string } & AuthFlags) => {
       const ctx = context();
       const upstream = options.upstream ?? upstreamFrom(options);
       const client = ctx.client();
@@ -34,8 +36,11 @@ export function registerConnect(program: Command, context: () => CliContext): vo
         socket = await client.get<SocketView>(`/api/v1/sockets/${encodeURIComponent(options.name)}`);
       } catch (err) {
         if (!isPosternError(err, 'not_found')) throw err;
-        socket = await client.post<SocketView>('/api/v1/sockets', { name: options.name, type: options.type, upstream });
+        socket = await client.post<SocketView>('/api/v1/sockets', { name: options.name, type: options.type, upstream, ...authBody(options) });
         process.stderr.write(`created socket ${socket.name} (${socket.type})\n`);
+      }
+      if (Object.keys(authBody(options)).length > 0) {
+        socket = await client.patch<SocketView>(`/api/v1/sockets/${encodeURIComponent(socket.name)}`, authBody(options));
       }
       if (socket.type !== options.type) throw new PosternError('conflict', `socket "${socket.name}" exists with type ${socket.type}, not ${options.type}`);
       const credentialsPath = join(defaultConfigDir(), 'connectors', `${options.name}.json`);

@@ -17,6 +17,8 @@ export function registerServer(program: Command): void {
     .option('--role <all|control|edge>', 'which parts to run (POSTERN_ROLE, default all)')
     .option('--public-port <port>', 'port users see, when a load balancer maps it (POSTERN_PUBLIC_PORT)')
     .option('--connector-cert-ttl <duration>', 'lifetime of connector certificates (default 24h)')
+    .option('--session-ttl <duration>', 'absolute lifetime of a browser sign-in (POSTERN_SESSION_TTL, default 12h)')
+    .option('--session-idle <duration>', 'sign in again after this long without a request (POSTERN_SESSION_IDLE, default 2h)')
     .action(async (_flags: ServerFlags, command: Command) => {
       // --data-dir is also a global option; whichever position it was given in counts.
       const settings = resolveServerSettings(command.optsWithGlobals<ServerFlags>());

@@ -3,9 +3,12 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { printFields, printJson, printTable } from '../output.js';
 import { PosternError } from '../../errors.js';
+import { addAuthFlags, authBody } from '../auth-flags.js';
+import type { AuthFlags } from '../auth-flags.js';
 
 interface SocketView {
   id: string;
+  auth: { cloudauth: boolean; allowedEmailDomains: string[]; allowedEmailAddresses: string[] };
   name: string;
   type: string;
   upstream: string | null;
@@ -32,22 +35,25 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 
 function showSocket(ctx: CliContext, socket: SocketView): void {
   if (ctx.json) return printJson(socket);
-  printFields({ ...socket, online: socket.online ? 'yes' : 'no' }, ['name', 'type', 'url', 'upstream', 'online', 'description', 'tags', 'id', 'createdAt', 'updatedAt']);
+  const signIn = socket.auth.cloudauth
+    ? ['required', ...socket.auth.allowedEmailDomains.map((d) => `@${d}`), ...socket.auth.allowedEmailAddresses].join(' ')
+    : 'none (public)';
+  printFields({ ...socket, online: socket.online ? 'yes' : 'no', signIn }, ['name', 'type', 'url', 'upstream', 'online', 'signIn', 'description', 'tags', 'id', 'createdAt', 'updatedAt']);
 }
 
 export function registerSocket(program: Command, context: () => CliContext): void {
   const socket = program.command('socket').description('manage sockets (a service published through Postern)');
-  socket.command('create')
+  addAuthFlags(socket.command('create'))
     .description('create a socket')
     .requiredOption('--name <name>', 'DNS label: the socket is reached at <name>.<domain>')
     .option('--type <type>', 'http, https or tls', 'http')
     .option('--upstream <url>', 'what the connector dials, e.g. http://127.0.0.1:3000 (informational)')
     .option('--description <text>', 'free text')
     .option('--tag <key=value>', 'a tag (repeatable)', collect)
-    .action(async (options: { name: string; type: string; upstream?: string; description?: string; tag?: string[] }) => {
+    .action(async (options: { name: string; type: string; upstream?: string; description?: string; tag?: string[] } & AuthFlags) => {
       const ctx = context();
       const created = await ctx.client().post<SocketView>('/api/v1/sockets', {
-        name: options.name, type: options.type,
+        name: options.name, type: options.type, ...authBody(options),
         ...(options.upstream ? { upstream: options.upstream } : {}),
         ...(options.description ? { description: options.description } : {}),
         ...(options.tag ? { tags: parseTags(options.tag) } : {}),
@@ -68,21 +74,24 @@ export function registerSocket(program: Command, context: () => CliContext): voi
       const ctx = context();
       showSocket(ctx, await ctx.client().get<SocketView>(`/api/v1/sockets/${encodeURIComponent(name)}`));
     });
-  socket.command('update <name>')
+  addAuthFlags(socket.command('update <name>'))
     .description('change a socket')
+    .option('--no-cloudauth', 'stop requiring sign-in')
     .option('--type <type>', 'http, https or tls')
     .option('--upstream <url>', 'what the connector dials (informational)')
     .option('--description <text>', 'free text')
     .option('--tag <key=value>', 'replace tags (repeatable)', collect)
-    .action(async (name: string, options: { type?: string; upstream?: string; description?: string; tag?: string[] }) => {
+    .action(async (name: string, options: { type?: string; upstream?: string; description?: string; tag?: string[] } & AuthFlags) => {
       const ctx = context();
       const patch = {
+        ...authBody(options),
+        ...(options.cloudauth === false ? { cloudauth: false } : {}),
         ...(options.type ? { type: options.type } : {}),
         ...(options.upstream ? { upstream: options.upstream } : {}),
         ...(options.description !== undefined ? { description: options.description } : {}),
         ...(options.tag ? { tags: parseTags(options.tag) } : {}),
       };
-      if (Object.keys(patch).length === 0) throw new PosternError('bad_request', 'nothing to change: pass --type, --upstream, --description or --tag');
+      if (Object.keys(patch).length === 0) throw new PosternError('bad_request', 'nothing to change: pass --type, --upstream, --description, --tag or a sign-in flag');
       showSocket(ctx, await ctx.client().patch<SocketView>(`/api/v1/sockets/${encodeURIComponent(name)}`, patch));
     });
   socket.command('delete <name>')

@@ -1,0 +1,103 @@
+// `postern user …` and `postern sessions …`: local accounts and their sign-in sessions.
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { printFields, printJson, printTable } from '../output.js';
+import { PosternError } from '../../errors.js';
+
+interface UserView {
+  id: string;
+  email: string;
+  name: string;
+  groups: string[];
+  hasPassword: boolean;
+  disabled: boolean;
+  createdAt: string;
+}
+
+const list = (value: string) => value.split(',').map((item) => item.trim()).filter(Boolean);
+
+/** Passwords never go on the command line (shell history, ps): read them from stdin. */
+async function readPassword(fromStdin: boolean | undefined): Promise<string | undefined> {
+  if (!fromStdin) return undefined;
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (!password) throw new PosternError('bad_request', '--password-stdin: nothing was read from standard input');
+  return password;
+}
+
+function showUser(ctx: CliContext, user: UserView): void {
+  if (ctx.json) return printJson(user);
+  printFields({ ...user, password: user.hasPassword ? 'set' : 'none', disabled: user.disabled ? 'yes' : 'no' }, ['email', 'name', 'groups', 'password', 'disabled', 'id', 'createdAt']);
+}
+
+export function registerUser(program: Command, context: () => CliContext): void {
+  const user = program.command('user').description('local accounts (people who sign in with a password)');
+  user.command('create')
+    .description('create a user')
+    .requiredOption('--email <email>', 'their email (the identity upstreams see)')
+    .option('--name <name>', 'display name')
+    .option('--groups <a,b>', 'groups, comma-separated', list)
+    .option('--password-stdin', 'read an initial password from standard input')
+    .action(async (options: { email: string; name?: string; groups?: string[]; passwordStdin?: boolean }) => {
+      const ctx = context();
+      const password = await readPassword(options.passwordStdin);
+      showUser(ctx, await ctx.client().post<UserView>('/api/v1/users', {
+        email: options.email, ...(options.name ? { name: options.name } : {}), ...(options.groups ? { groups: options.groups } : {}), ...(password ? { password } : {}),
+      }));
+    });
+  user.command('ls').description('list users').action(async () => {
+    const ctx = context();
+    const { users } = await ctx.client().get<{ users: UserView[] }>('/api/v1/users');
+    if (ctx.json) return printJson(users);
+    printTable(users.map((u) => ({ ...u, password: u.hasPassword ? 'set' : 'none', disabled: u.disabled ? 'yes' : 'no' })), ['email', 'name', 'groups', 'password', 'disabled']);
+  });
+  user.command('update <email>')
+    .description('change a user')
+    .option('--name <name>', 'display name')
+    .option('--groups <a,b>', 'replace groups', list)
+    .option('--password-stdin', 'set a new password read from standard input')
+    .option('--disable', 'refuse sign-in and end their sessions')
+    .option('--enable', 'allow sign-in again')
+    .action(async (email: string, options: { name?: string; groups?: string[]; passwordStdin?: boolean; disable?: boolean; enable?: boolean }) => {
+      const ctx = context();
+      const password = await readPassword(options.passwordStdin);
+      const patch = {
+        ...(options.name !== undefined ? { name: options.name } : {}),
+        ...(options.groups ? { groups: options.groups } : {}),
+        ...(password ? { password } : {}),
+        ...(options.disable ? { disabled: true } : options.enable ? { disabled: false } : {}),
+      };
+      if (Object.keys(patch).length === 0) throw new PosternError('bad_request', 'nothing to change: pass --name, --groups, --password-stdin, --disable or --enable');
+      showUser(ctx, await ctx.client().patch<UserView>(`/api/v1/users/${encodeURIComponent(email)}`, patch));
+    });
+  user.command('delete <email>').description('delete a user and end their sessions').action(async (email: string) => {
+    const ctx = context();
+    await ctx.client().delete(`/api/v1/users/${encodeURIComponent(email)}`);
+    if (ctx.json) printJson({ deleted: email });
+    else process.stdout.write(`deleted user ${email}\n`);
+  });
+
+  const sessions = program.command('sessions').description('sign-in sessions (browser and CLI)');
+  sessions.command('ls')
+    .description('list sessions')
+    .option('--user <email>', 'only this user\'s')
+    .option('--all', 'include ended sessions')
+    .action(async (options: { user?: string; all?: boolean }) => {
+      const ctx = context();
+      const query = options.user ? `?user=${encodeURIComponent(options.user)}` : '';
+      const { sessions: rows } = await ctx.client().get<{ sessions: (Record<string, unknown> & { active: boolean })[] }>(`/api/v1/sessions${query}`);
+      const shown = options.all ? rows : rows.filter((s) => s.active);
+      if (ctx.json) return printJson(shown);
+      printTable(shown, ['id', 'user', 'kind', 'provider', 'clientIp', 'createdAt', 'lastSeenAt', 'expiresAt']);
+    });
+  sessions.command('revoke <id>')
+    .alias('kill')
+    .description('revoke a session: the browser goes back to sign-in on its next request')
+    .action(async (id: string) => {
+      const ctx = context();
+      await ctx.client().delete(`/api/v1/sessions/${encodeURIComponent(id)}`);
+      if (ctx.json) printJson({ revoked: id });
+      else process.stdout.write(`revoked session ${id}\n`);
+    });
+}

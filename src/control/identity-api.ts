@@ -1,0 +1,114 @@
+// API for people: users (local accounts), their sign-in sessions, and the keys upstreams use
+// to verify identity assertions (/.well-known/jwks.json).
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Store, UserRecord } from '../store/types.js';
+import type { RouteTable } from './routes.js';
+import { PosternError } from '../errors.js';
+import { checkPasswordPolicy, hashPassword } from '../identity/passwords.js';
+import type { SigningKeys } from '../identity/assertion.js';
+
+export interface IdentityApiOptions {
+  store: Store;
+  signingKeys: () => SigningKeys;
+  /** Called when a session is revoked or a user changes, so caches forget it at once. */
+  onSessionRevoked?: (sessionId: string) => void;
+  now?: () => Date;
+}
+
+const groups = z.array(z.string().min(1).max(200)).max(500);
+const createUserBody = z.object({
+  email: z.string().email().max(320),
+  name: z.string().max(200).optional(),
+  groups: groups.optional(),
+  password: z.string().optional(),
+}).strict();
+const updateUserBody = z.object({
+  name: z.string().max(200).optional(),
+  groups: groups.optional(),
+  disabled: z.boolean().optional(),
+  password: z.string().optional(),
+}).strict();
+const idParams = z.object({ id: z.string().min(1).max(100) });
+const userView = z.object({
+  id: z.string(), email: z.string(), name: z.string(), groups: z.array(z.string()), hasPassword: z.boolean(),
+  disabled: z.boolean(), createdAt: z.string(), updatedAt: z.string(),
+});
+
+function present(user: UserRecord): z.infer<typeof userView> {
+  return {
+    id: user.id, email: user.email, name: user.name, groups: [...user.groups], hasPassword: user.passwordHash !== null,
+    disabled: user.disabledAt !== null, createdAt: user.createdAt, updatedAt: user.updatedAt,
+  };
+}
+
+async function passwordHashFor(password: string | undefined): Promise<string | undefined> {
+  if (password === undefined) return undefined;
+  checkPasswordPolicy(password);
+  return hashPassword(password);
+}
+
+export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, options: IdentityApiOptions): void {
+  const { store } = options;
+  const now = options.now ?? (() => new Date());
+  /** Users are addressed by id or by email. */
+  const find = async (idOrEmail: string): Promise<UserRecord> => {
+    const user = idOrEmail.includes('@') ? await store.users.findByEmail(idOrEmail) : await store.users.get(idOrEmail);
+    if (!user) throw new PosternError('not_found', `user "${idOrEmail}" does not exist`);
+    return user;
+  };
+
+  app.get('/.well-known/jwks.json', async (_request, reply) => reply.header('cache-control', 'public, max-age=300').send(options.signingKeys().jwks()));
+
+  routes.add({ method: 'GET', url: '/api/v1/users', summary: 'List users', auth: 'admin', response: z.object({ users: z.array(userView) }),
+    handler: async () => ({ users: (await store.users.list()).map(present) }) });
+  routes.add({ method: 'POST', url: '/api/v1/users', summary: 'Create a user (local password optional)', auth: 'admin', body: createUserBody, response: userView, status: 201,
+    handler: async ({ body }) => {
+      const passwordHash = await passwordHashFor(body.password);
+      return present(await store.users.create({ email: body.email, ...(body.name ? { name: body.name } : {}), ...(body.groups ? { groups: body.groups } : {}), ...(passwordHash ? { passwordHash } : {}) }));
+    } });
+  routes.add({ method: 'GET', url: '/api/v1/users/:id', summary: 'Show a user (by id or email)', auth: 'admin', params: idParams, response: userView,
+    handler: async ({ params }) => present(await find(params.id)) });
+  routes.add({ method: 'PATCH', url: '/api/v1/users/:id', summary: 'Change a user: name, groups, password, disabled', auth: 'admin', params: idParams, body: updateUserBody, response: userView,
+    handler: async ({ params, body }) => {
+      const user = await find(params.id);
+      const passwordHash = await passwordHashFor(body.password);
+      const updated = await store.users.update(user.id, {
+        ...(body.name !== undefined ? { name: body.name } : {}),
+        ...(body.groups !== undefined ? { groups: body.groups } : {}),
+        ...(passwordHash ? { passwordHash } : {}),
+        ...(body.disabled !== undefined ? { disabledAt: body.disabled ? now().toISOString() : null } : {}),
+      });
+      if (body.disabled) {
+        for (const session of await store.sessions.list({ userId: user.id })) options.onSessionRevoked?.(session.id);
+        await store.sessions.revokeAllForUser(user.id, now().toISOString());
+      }
+      return present(updated);
+    } });
+  routes.add({ method: 'DELETE', url: '/api/v1/users/:id', summary: 'Delete a user and end their sessions', auth: 'admin', params: idParams,
+    handler: async ({ params }) => {
+      const user = await find(params.id);
+      for (const session of await store.sessions.list({ userId: user.id })) options.onSessionRevoked?.(session.id);
+      await store.users.delete(user.id);
+      return undefined;
+    } });
+
+  routes.add({ method: 'GET', url: '/api/v1/sessions', summary: 'List sign-in sessions (optionally of one user)', auth: 'admin',
+    handler: async ({ request }) => {
+      const filter = (request.query as { user?: string }).user;
+      const userId = filter ? (await find(filter)).id : undefined;
+      const users = new Map((await store.users.list()).map((u) => [u.id, u]));
+      const sessions = await store.sessions.list(userId ? { userId } : {});
+      return {
+        sessions: sessions.map(({ secretHash: _hidden, ...session }) => ({
+          ...session, user: users.get(session.userId)?.email ?? session.userId, active: session.revokedAt === null && Date.parse(session.expiresAt) > now().getTime(),
+        })),
+      };
+    } });
+  routes.add({ method: 'DELETE', url: '/api/v1/sessions/:id', summary: 'Revoke a session: its next request goes back to sign-in', auth: 'admin', params: idParams,
+    handler: async ({ params }) => {
+      await store.sessions.revoke(params.id, now().toISOString());
+      options.onSessionRevoked?.(params.id);
+      return undefined;
+    } });
+}

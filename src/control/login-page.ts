@@ -1,0 +1,33 @@
+// The control host's sign-in page (local accounts): one small HTML form, no scripts.
+
+export interface LoginPageModel {
+  csrf: string;
+  socket?: string;
+  returnTo?: string;
+  email?: string;
+  error?: string;
+  signedInAs?: string;
+}
+
+export function renderLoginPage(model: LoginPageModel): string {
+  const hidden = (name: string, value: string | undefined) => (value ? `<input type="hidden" name="${name}" value="${escapeHtml(value)}">` : '');
+  const target = model.socket ? `<p>to continue to <strong>${escapeHtml(model.socket)}</strong></p>` : '';
+  const error = model.error ? `<p class="error" role="alert">${escapeHtml(model.error)}</p>` : '';
+  const signedIn = model.signedInAs
+    ? `<p>Signed in as <strong>${escapeHtml(model.signedInAs)}</strong>.</p><form method="post" action="/auth/logout">${hidden('csrf', model.csrf)}<button type="submit">Sign out</button></form>`
+    : `<form method="post" action="/auth/login">
+${hidden('csrf', model.csrf)}${hidden('socket', model.socket)}${hidden('return_to', model.returnTo)}
+<label>Email <input type="email" name="email" autocomplete="username" required value="${escapeHtml(model.email ?? '')}"></label>
+<label>Password <input type="password" name="password" autocomplete="current-password" required></label>
+<button type="submit">Sign in</button>
+</form>`;
+  return `<!doctype html><html><head><meta charset="utf-8"><title>Sign in · Postern</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font:16px system-ui,sans-serif;max-width:24rem;margin:4rem auto;padding:0 1rem;color:#222}label{display:block;margin:.8rem 0}input{display:block;width:100%;padding:.4rem;margin-top:.2rem}button{padding:.5rem 1rem}.error{color:#a00}</style>
+</head><body><h1>Sign in to Postern</h1>${target}${error}${signedIn}</body></html>
+`;
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

@@ -1,0 +1,91 @@
+// Browser sign-in sessions on the control plane: creating a session after a successful login,
+// handing it to a socket host with a one-time code, and the socket host's own cookie (a grant).
+import type { Store, SessionRecord, UserRecord } from '../store/types.js';
+import { PosternError } from '../errors.js';
+import { createSessionSecret, hashSessionSecret } from '../identity/session-cookie.js';
+import { createHandoffCode, hashHandoffCode } from '../identity/redirects.js';
+
+export interface SessionServiceOptions {
+  store: Store;
+  /** Resolves once this node's snapshot has caught up with `revision` (so the edge knows the grant). */
+  waitForRevision: (revision: number) => Promise<unknown>;
+  /** Absolute lifetime of a browser session. */
+  sessionTtlMs: number;
+  handoffTtlMs?: number;
+  now?: () => Date;
+}
+
+export interface ClientFacts {
+  clientIp: string;
+  userAgent: string;
+}
+
+export interface Handoff {
+  /** The socket host's own cookie value. */
+  secret: string;
+  /** Path (or URL on the socket host) to send the browser to. */
+  returnTo: string;
+  maxAgeSeconds: number;
+}
+
+export class SessionService {
+  private readonly now: () => Date;
+
+  constructor(private readonly options: SessionServiceOptions) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  async createBrowserSession(user: UserRecord, provider: string, client: ClientFacts): Promise<{ session: SessionRecord; secret: string }> {
+    const { value, hash } = createSessionSecret();
+    const session = await this.options.store.sessions.create({
+      userId: user.id,
+      kind: 'browser',
+      provider,
+      clientIp: client.clientIp,
+      userAgent: client.userAgent.slice(0, 300),
+      secretHash: hash,
+      expiresAt: new Date(this.now().getTime() + this.options.sessionTtlMs).toISOString(),
+    });
+    return { session, secret: value };
+  }
+
+  /** The live session and user behind a control-host cookie, or undefined. */
+  async fromSecret(secret: string | undefined): Promise<{ session: SessionRecord; user: UserRecord } | undefined> {
+    if (!secret) return undefined;
+    const session = await this.options.store.sessions.findBySecretHash(hashSessionSecret(secret));
+    if (!session || !this.isLive(session)) return undefined;
+    const user = await this.options.store.users.get(session.userId);
+    if (!user || user.disabledAt) return undefined;
+    return { session, user };
+  }
+
+  isLive(session: SessionRecord): boolean {
+    return session.revokedAt === null && Date.parse(session.expiresAt) > this.now().getTime();
+  }
+
+  /** A one-time code the socket host exchanges for its own cookie. */
+  async issueHandoff(session: SessionRecord, socket: string, returnTo: string): Promise<string> {
+    const { code, hash } = createHandoffCode();
+    await this.options.store.handoffCodes.create({
+      codeHash: hash,
+      sessionId: session.id,
+      socket,
+      returnTo,
+      expiresAt: new Date(this.now().getTime() + (this.options.handoffTtlMs ?? 60_000)).toISOString(),
+    });
+    return code;
+  }
+
+  /** Consumes the code (once, for this socket only) and creates the socket host's grant. */
+  async exchangeHandoff(code: string, socket: string): Promise<Handoff> {
+    const { store } = this.options;
+    const handoff = await store.handoffCodes.consume(hashHandoffCode(code), socket, this.now().toISOString());
+    const session = await store.sessions.get(handoff.sessionId);
+    if (!session || !this.isLive(session)) throw new PosternError('unauthenticated', 'the sign-in this code belongs to has ended');
+    const { value, hash } = createSessionSecret();
+    await store.sessionGrants.create({ sessionId: session.id, socket, secretHash: hash });
+    await this.options.waitForRevision(await store.currentRevision());
+    const maxAgeSeconds = Math.max(1, Math.floor((Date.parse(session.expiresAt) - this.now().getTime()) / 1000));
+    return { secret: value, returnTo: handoff.returnTo, maxAgeSeconds };
+  }
+}
