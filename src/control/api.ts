@@ -19,6 +19,7 @@ import { socketNameSchema } from '../store/names.js';
 import { renderHome } from './home.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerIdentityApi } from './identity-api.js';
+import { registerInviteRoutes } from './invite-routes.js';
 import type { SessionService } from './sessions.js';
 import type { SigningKeys } from '../identity/assertion.js';
 
@@ -37,6 +38,10 @@ export interface ApiOptions {
   /** Origin of a socket host: `https://<name>.<domain>[:port]`. */
   socketOrigin: (name: string) => string;
   onSessionRevoked?: (sessionId: string) => void;
+  /** HMAC key of invitation links. */
+  inviteKey: Buffer;
+  /** `https://<domain>[:port]` */
+  controlOrigin: string;
 }
 
 const socketType = z.enum(['http', 'https', 'tls']);
@@ -241,7 +246,11 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       return issueConnectorCertificate(connector, body.csr);
     } });
   registerAuthRoutes(app, { store, sessions: options.sessions, socketOrigin: options.socketOrigin, now });
-  registerIdentityApi(app, routes, { store, signingKeys: options.signingKeys, now, ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}) });
+  registerIdentityApi(app, routes, {
+    store, signingKeys: options.signingKeys, now, inviteKey: options.inviteKey, controlOrigin: options.controlOrigin,
+    ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}),
+  });
+  registerInviteRoutes(app, { store, inviteKey: options.inviteKey, now });
   routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'admin',
     handler: async () => ({ tunnels: options.hub?.list() ?? [] }) });
 

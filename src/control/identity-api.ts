@@ -7,6 +7,7 @@ import type { RouteTable } from './routes.js';
 import { PosternError } from '../errors.js';
 import { checkPasswordPolicy, hashPassword } from '../identity/passwords.js';
 import type { SigningKeys } from '../identity/assertion.js';
+import { createInviteToken, passwordStamp } from '../identity/invites.js';
 
 export interface IdentityApiOptions {
   store: Store;
@@ -14,7 +15,11 @@ export interface IdentityApiOptions {
   /** Called when a session is revoked or a user changes, so caches forget it at once. */
   onSessionRevoked?: (sessionId: string) => void;
   now?: () => Date;
+  inviteKey: Buffer;
+  controlOrigin: string;
 }
+
+const INVITE_TTL_SECONDS = 7 * 24 * 3600;
 
 const groups = z.array(z.string().min(1).max(200)).max(500);
 const createUserBody = z.object({
@@ -93,6 +98,14 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
       return undefined;
     } });
 
+  routes.add({ method: 'POST', url: '/api/v1/users/:id/invite', summary: 'A link for the user to set their own password (one use, 7 days)', auth: 'admin', params: idParams, status: 201,
+    response: z.object({ url: z.string(), expiresAt: z.string() }),
+    handler: async ({ params }) => {
+      const user = await find(params.id);
+      const expiresAt = Math.floor(now().getTime() / 1000) + INVITE_TTL_SECONDS;
+      const token = createInviteToken(options.inviteKey, { userId: user.id, stamp: passwordStamp(user.passwordHash), expiresAt });
+      return { url: `${options.controlOrigin}/auth/set-password?token=${token}`, expiresAt: new Date(expiresAt * 1000).toISOString() };
+    } });
   routes.add({ method: 'GET', url: '/api/v1/sessions', summary: 'List sign-in sessions (optionally of one user)', auth: 'admin',
     handler: async ({ request }) => {
       const filter = (request.query as { user?: string }).user;

@@ -209,6 +209,27 @@ describe('cloudauth sockets with local accounts', () => {
     await assert.rejects(open({}), /HTTP 401/);
   });
 
+  test('an invited user sets their own password once, then signs in', async () => {
+    const created = await server.cli(['user', 'create', '--email', 'dora@corp.example', '--json']);
+    assert.equal(created.code, 0, created.stderr);
+    const invite = new URL((JSON.parse(created.stdout) as { invite: { url: string } }).invite.url);
+    const browser = new Browser(server);
+    const form = await browser.request(invite.toString());
+    assert.equal(form.status, 200);
+    assert.match(form.text, /dora@corp\.example/);
+    const token = invite.searchParams.get('token')!;
+    const mismatch = await browser.request(`${server.url}/auth/set-password`, { method: 'POST', form: { token, password: PASSWORD, again: 'something else entirely' } });
+    assert.equal(mismatch.status, 400);
+    const set = await browser.request(`${server.url}/auth/set-password`, { method: 'POST', form: { token, password: PASSWORD, again: PASSWORD } });
+    assert.equal(set.status, 303);
+    assert.equal((await new Browser(server).signIn(`${appUrl}/`, 'dora@corp.example')).status, 200);
+    const reused = await browser.request(invite.toString());
+    assert.equal(reused.status, 400);
+    assert.match(reused.text, /already been used/);
+    const tampered = await browser.request(`${server.url}/auth/set-password?token=${token.slice(0, -2)}xx`);
+    assert.equal(tampered.status, 400);
+  });
+
   test('the CLI one-liner takes the mysocket flags', async () => {
     const res = await server.cli(['socket', 'create', '--name', 'flags', '--type', 'http', '--allowed-email-addresses', 'a@x.example,b@y.example', '--json']);
     assert.equal(res.code, 0, res.stderr);

@@ -38,13 +38,26 @@ export function registerUser(program: Command, context: () => CliContext): void 
     .requiredOption('--email <email>', 'their email (the identity upstreams see)')
     .option('--name <name>', 'display name')
     .option('--groups <a,b>', 'groups, comma-separated', list)
-    .option('--password-stdin', 'read an initial password from standard input')
+    .option('--password-stdin', 'read a password from standard input (otherwise an invitation link is printed)')
     .action(async (options: { email: string; name?: string; groups?: string[]; passwordStdin?: boolean }) => {
       const ctx = context();
       const password = await readPassword(options.passwordStdin);
-      showUser(ctx, await ctx.client().post<UserView>('/api/v1/users', {
+      const client = ctx.client();
+      const created = await client.post<UserView>('/api/v1/users', {
         email: options.email, ...(options.name ? { name: options.name } : {}), ...(options.groups ? { groups: options.groups } : {}), ...(password ? { password } : {}),
-      }));
+      });
+      const invite = password ? undefined : await client.post<{ url: string; expiresAt: string }>(`/api/v1/users/${created.id}/invite`);
+      if (ctx.json) return printJson({ ...created, ...(invite ? { invite } : {}) });
+      showUser(ctx, created);
+      if (invite) process.stdout.write(`\nSend this link to ${created.email} to set a password (one use, until ${invite.expiresAt}):\n  ${invite.url}\n`);
+    });
+  user.command('invite <email>')
+    .description('a new link for the user to set their own password')
+    .action(async (email: string) => {
+      const ctx = context();
+      const invite = await ctx.client().post<{ url: string; expiresAt: string }>(`/api/v1/users/${encodeURIComponent(email)}/invite`);
+      if (ctx.json) return printJson(invite);
+      process.stdout.write(`${invite.url}\n`);
     });
   user.command('ls').description('list users').action(async () => {
     const ctx = context();

@@ -1,0 +1,23 @@
+// Keys the control plane creates once and keeps sealed in the store (like the CA key), shared
+// by every node: the assertion signing key (one JWKS for all edges) and the invitation HMAC key.
+import { randomBytes } from 'node:crypto';
+import type { SecretRepo } from '../store/types.js';
+import type { KeyCipher } from '../ca/key-cipher.js';
+import { SigningKeys, generateSigningKey } from '../identity/assertion.js';
+import type { SigningKeyMaterial } from '../identity/assertion.js';
+
+/** The sealed value under `name`, created by `make` on first use (first writer wins across nodes). */
+async function loadOrCreateSealed(secrets: SecretRepo, cipher: KeyCipher, name: string, make: () => Promise<Buffer>): Promise<Buffer> {
+  let sealed = await secrets.get(name);
+  if (sealed === undefined) sealed = await secrets.putIfAbsent(name, cipher.encrypt(await make(), name));
+  return cipher.decrypt(sealed, name);
+}
+
+export async function loadOrCreateSigningKeys(secrets: SecretRepo, cipher: KeyCipher): Promise<SigningKeys> {
+  const raw = await loadOrCreateSealed(secrets, cipher, 'identity/assertion-key', async () => Buffer.from(JSON.stringify(await generateSigningKey())));
+  return SigningKeys.load(JSON.parse(raw.toString('utf8')) as SigningKeyMaterial);
+}
+
+export function loadOrCreateInviteKey(secrets: SecretRepo, cipher: KeyCipher): Promise<Buffer> {
+  return loadOrCreateSealed(secrets, cipher, 'identity/invite-key', async () => randomBytes(32));
+}
