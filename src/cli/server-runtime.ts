@@ -123,7 +123,11 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       logger,
       view: () => {
         const current = snapshots.current();
-        return { socket: (name) => current.sockets.get(name), connector: (id) => current.connectors.get(id) };
+        return {
+          socket: (name) => current.sockets.get(name),
+          connector: (id) => current.connectors.get(id),
+          userByEmail: (email) => [...current.users.values()].find((user) => user.email === email),
+        };
       },
       identity: {
         gate,

@@ -247,7 +247,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
     } });
   registerAuthRoutes(app, { store, sessions: options.sessions, socketOrigin: options.socketOrigin, now });
   registerIdentityApi(app, routes, {
-    store, signingKeys: options.signingKeys, now, inviteKey: options.inviteKey, controlOrigin: options.controlOrigin,
+    store, ca, signingKeys: options.signingKeys, now, inviteKey: options.inviteKey, controlOrigin: options.controlOrigin,
     ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}),
   });
   registerInviteRoutes(app, { store, inviteKey: options.inviteKey, now });

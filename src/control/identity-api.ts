@@ -8,9 +8,18 @@ import { PosternError } from '../errors.js';
 import { checkPasswordPolicy, hashPassword } from '../identity/passwords.js';
 import type { SigningKeys } from '../identity/assertion.js';
 import { createInviteToken, passwordStamp } from '../identity/invites.js';
+import type { CertificateAuthority } from '../ca/authority.js';
+
+const certificateBody = z.object({
+  csr: z.string().min(1).max(20_000),
+  /** The user the certificate speaks for (CN and email SAN). */
+  email: z.string().email(),
+  ttl_seconds: z.number().int().min(60).max(24 * 3600).default(4 * 3600),
+}).strict();
 
 export interface IdentityApiOptions {
   store: Store;
+  ca: CertificateAuthority;
   signingKeys: () => SigningKeys;
   /** Called when a session is revoked or a user changes, so caches forget it at once. */
   onSessionRevoked?: (sessionId: string) => void;
@@ -105,6 +114,14 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
       const expiresAt = Math.floor(now().getTime() / 1000) + INVITE_TTL_SECONDS;
       const token = createInviteToken(options.inviteKey, { userId: user.id, stamp: passwordStamp(user.passwordHash), expiresAt });
       return { url: `${options.controlOrigin}/auth/set-password?token=${token}`, expiresAt: new Date(expiresAt * 1000).toISOString() };
+    } });
+  routes.add({ method: 'POST', url: '/api/v1/certificates/tls', summary: 'Issue a short-lived TLS client certificate for a user (for `tls` sockets)', auth: 'admin',
+    body: certificateBody, status: 201, response: z.object({ certificate: z.string(), ca: z.string(), notAfter: z.string() }),
+    handler: async ({ body }) => {
+      const user = await find(body.email);
+      if (user.disabledAt) throw new PosternError('forbidden', `${user.email} is disabled`);
+      const issued = await options.ca.signCsr({ csrPem: body.csr, commonName: user.email, emails: [user.email], lifetimeMs: body.ttl_seconds * 1000, usage: 'client' });
+      return { certificate: issued.certPem, ca: options.ca.certificatePem, notAfter: issued.notAfter.toISOString() };
     } });
   routes.add({ method: 'GET', url: '/api/v1/sessions', summary: 'List sign-in sessions (optionally of one user)', auth: 'admin',
     handler: async ({ request }) => {

@@ -1,6 +1,7 @@
 // The edge's one public port: TLS with certificates by SNI; ALPN postern/1 is a connector's
 // tunnel (mTLS), `tls` sockets are piped as TCP, everything else is HTTP/1.1 routed by Host.
 import http from 'node:http';
+import net from 'node:net';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -9,7 +10,9 @@ import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { CertificateAuthority } from '../ca/authority.js';
 import type { TunnelHub, TunnelPeer } from '../tunnel/edge-side.js';
 import { TUNNEL_ALPN, TUNNEL_WEBSOCKET_PATH, header } from '../tunnel/protocol.js';
-import type { ConnectorRecord, SocketRecord } from '../store/types.js';
+import type { ConnectorRecord, SocketRecord, UserRecord } from '../store/types.js';
+import { isAllowed } from '../identity/claims.js';
+import { MAX_HELLO_BYTES, peekClientHello } from './client-hello.js';
 import { HttpSocketProxy, normalizeIp } from './http-proxy.js';
 import { routeHost } from './routing.js';
 import { sendProblem, sendRawProblem } from './error-page.js';
@@ -23,6 +26,7 @@ import type { UpstreamIdentity } from './forwarding.js';
 export interface EdgeView {
   socket(name: string): SocketRecord | undefined;
   connector(id: string): ConnectorRecord | undefined;
+  userByEmail(email: string): UserRecord | undefined;
 }
 
 export interface EdgeIdentity {
@@ -46,7 +50,11 @@ export interface EdgeServerOptions {
 }
 
 export class EdgeServer {
+  /** The public port: reads the ClientHello's SNI, then hands the bytes to one of the TLS servers. */
+  private readonly front: net.Server;
   private readonly tlsServer: tls.Server;
+  /** For sign-in `tls` sockets: a client certificate from Postern's CA is required in the handshake. */
+  private readonly certTlsServer: tls.Server;
   private readonly httpServer: http.Server;
   private readonly proxy: HttpSocketProxy;
   private readonly sni: SniContexts;
@@ -74,25 +82,61 @@ export class EdgeServer {
       // Small request/response pairs must not wait for Nagle's algorithm (40 ms with delayed ACKs).
       noDelay: true,
     });
-    this.tlsServer.on('secureConnection', (socket) => this.onSecureConnection(socket));
-    this.tlsServer.on('tlsClientError', (err) => options.logger.debug({ err: err.message }, 'TLS handshake failed'));
-    this.tlsServer.on('connection', (socket) => {
-      this.connections.add(socket);
-      socket.once('close', () => this.connections.delete(socket));
+    this.certTlsServer = tls.createServer({
+      SNICallback: this.sni.sniCallback(),
+      requestCert: true,
+      rejectUnauthorized: true,
+      ca: options.ca.certificatePem,
+      minVersion: 'TLSv1.3',
+      allowHalfOpen: true,
     });
+    for (const server of [this.tlsServer, this.certTlsServer]) {
+      server.on('secureConnection', (socket) => this.onSecureConnection(socket));
+      server.on('tlsClientError', (err, socket) => options.logger.info({ err: err.message, remoteAddress: socket.remoteAddress }, 'TLS handshake refused'));
+    }
+    this.front = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.route(socket));
+  }
+
+  /** Peeks the ClientHello (bounded in size and time) and picks the TLS server for its SNI. */
+  private route(socket: net.Socket): void {
+    this.connections.add(socket);
+    socket.once('close', () => this.connections.delete(socket));
+    socket.on('error', () => socket.destroy());
+    let buffered = Buffer.alloc(0);
+    const timer = setTimeout(() => socket.destroy(), 10_000);
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const peek = peekClientHello(buffered);
+      if (peek.kind === 'incomplete' && buffered.length < MAX_HELLO_BYTES) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.pause();
+      socket.unshift(buffered);
+      const server = peek.kind === 'hello' && this.requiresClientCertificate(peek.info.serverName) ? this.certTlsServer : this.tlsServer;
+      server.emit('connection', socket);
+    };
+    socket.on('data', onData);
+  }
+
+  private requiresClientCertificate(serverName: string | undefined): boolean {
+    const route = routeHost(serverName, this.options.domain);
+    if (route.kind !== 'socket') return false;
+    const record = this.options.view().socket(route.name);
+    return record?.type === 'tls' && record.auth.cloudauth;
   }
 
   async start(): Promise<AddressInfo> {
     // The default certificate (clients that send no SNI, e.g. an IP address) is the control host's.
     this.tlsServer.setSecureContext({ ...(await this.defaultCredentials()) });
+    this.certTlsServer.setSecureContext({ ...(await this.defaultCredentials()) });
     await new Promise<void>((resolve, reject) => {
-      this.tlsServer.once('error', reject);
-      this.tlsServer.listen(this.options.port, this.options.host, () => {
-        this.tlsServer.off('error', reject);
+      this.front.once('error', reject);
+      this.front.listen(this.options.port, this.options.host, () => {
+        this.front.off('error', reject);
         resolve();
       });
     });
-    return this.tlsServer.address() as AddressInfo;
+    return this.front.address() as AddressInfo;
   }
 
   private async defaultCredentials(): Promise<tls.SecureContextOptions> {
@@ -107,9 +151,28 @@ export class EdgeServer {
     const route = routeHost(servername || undefined, this.options.domain);
     if (route.kind === 'socket') {
       const record = this.options.view().socket(route.name);
-      if (record?.type === 'tls') return this.pipeTlsSocket(socket, record);
+      if (record?.type === 'tls') {
+        if (!record.auth.cloudauth) return this.pipeTlsSocket(socket, record);
+        const refusal = this.certificateRefusal(socket, record);
+        if (!refusal) return this.pipeTlsSocket(socket, record);
+        this.options.logger.info({ socket: record.name, remoteAddress: socket.remoteAddress, reason: refusal }, 'tls socket refused');
+        return void socket.destroy();
+      }
     }
     this.httpServer.emit('connection', socket);
+  }
+
+  /** Why a client certificate (already verified against our CA) may not use this socket, if it may not. */
+  private certificateRefusal(socket: tls.TLSSocket, record: SocketRecord): string | undefined {
+    const cert = socket.getPeerCertificate();
+    const email = /(?:^|, )email:([^,\s]+)/.exec(cert.subjectaltname ?? '')?.[1]?.toLowerCase();
+    if (!socket.authorized || !email) return 'no user certificate';
+    const user = this.options.view().userByEmail(email);
+    if (!user || user.disabledAt) return `${email} is not an active user`;
+    const { allowedEmailDomains, allowedEmailAddresses } = record.auth;
+    if (allowedEmailDomains.length === 0 && allowedEmailAddresses.length === 0) return undefined;
+    const verdict = isAllowed(user, { emailDomains: allowedEmailDomains, emailAddresses: allowedEmailAddresses });
+    return verdict.allowed ? undefined : verdict.reason;
   }
 
   /** A connector's tunnel: the certificate must chain to our CA and name a live connector. */
@@ -218,7 +281,7 @@ export class EdgeServer {
 
   /** Stops accepting, asks connectors to move away, then closes what is left after `graceMs`. */
   async close(graceMs = 1_000): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.tlsServer.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.front.close(() => resolve()));
     await this.options.hub.close(graceMs);
     this.httpServer.closeIdleConnections();
     const timer = setTimeout(() => {
