@@ -14,7 +14,7 @@ import { EdgeServer } from '../edge/server.js';
 import { createApi } from '../control/api.js';
 import { generateApiToken, hashToken } from '../identity/tokens.js';
 import { AssertionCache } from '../identity/assertion.js';
-import { loadOrCreateInviteKey, loadOrCreateSigningKeys } from '../control/server-keys.js';
+import { loadOrCreateInviteKey, loadOrCreateSigningKeys, loadOrCreateSshCa } from '../control/server-keys.js';
 import { SessionService } from '../control/sessions.js';
 import { IdentityGate } from '../edge/identity-gate.js';
 
@@ -89,6 +89,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
 
     const signingKeys = await loadOrCreateSigningKeys(store.secrets, cipher);
     const inviteKey = await loadOrCreateInviteKey(store.secrets, cipher);
+    const sshCa = await loadOrCreateSshCa(store.secrets, cipher);
     const assertions = new AssertionCache({ issuer: controlOrigin, keys: () => signingKeys });
     const sessions = new SessionService({ store, sessionTtlMs: settings.sessionTtl, waitForRevision: (revision) => snapshots.waitForRevision(revision, 5_000) });
     const gate = new IdentityGate({
@@ -109,7 +110,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
 
     const api = settings.role === 'edge' ? undefined : await createApi({
       store, ca, hub: settings.role === 'all' ? hub : undefined, logger, socketUrl, socketOrigin, version: VERSION,
-      connectorCertLifetimeMs: settings.connectorCertTtl, sessions, signingKeys: () => signingKeys, inviteKey, controlOrigin,
+      connectorCertLifetimeMs: settings.connectorCertTtl, sessions, signingKeys: () => signingKeys, inviteKey, sshCa, controlOrigin,
       onSessionRevoked: (id) => assertions.forgetSession(id),
     });
     if (api) closers.push(() => api.app.close());

@@ -22,6 +22,7 @@ import { registerIdentityApi } from './identity-api.js';
 import { registerInviteRoutes } from './invite-routes.js';
 import type { SessionService } from './sessions.js';
 import type { SigningKeys } from '../identity/assertion.js';
+import type { SshCertificateAuthority } from '../ca/ssh-cert.js';
 
 export interface ApiOptions {
   store: Store;
@@ -40,6 +41,7 @@ export interface ApiOptions {
   onSessionRevoked?: (sessionId: string) => void;
   /** HMAC key of invitation links. */
   inviteKey: Buffer;
+  sshCa: SshCertificateAuthority;
   /** `https://<domain>[:port]` */
   controlOrigin: string;
 }
@@ -247,7 +249,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
     } });
   registerAuthRoutes(app, { store, sessions: options.sessions, socketOrigin: options.socketOrigin, now });
   registerIdentityApi(app, routes, {
-    store, ca, signingKeys: options.signingKeys, now, inviteKey: options.inviteKey, controlOrigin: options.controlOrigin,
+    store, ca, sshCa: options.sshCa, signingKeys: options.signingKeys, now, inviteKey: options.inviteKey, controlOrigin: options.controlOrigin,
     ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}),
   });
   registerInviteRoutes(app, { store, inviteKey: options.inviteKey, now });

@@ -9,6 +9,16 @@ import { checkPasswordPolicy, hashPassword } from '../identity/passwords.js';
 import type { SigningKeys } from '../identity/assertion.js';
 import { createInviteToken, passwordStamp } from '../identity/invites.js';
 import type { CertificateAuthority } from '../ca/authority.js';
+import type { SshCertificateAuthority } from '../ca/ssh-cert.js';
+
+const sshCertificateBody = z.object({
+  /** The user's public key, authorized_keys form (ed25519 or ecdsa). */
+  public_key: z.string().min(1).max(4096),
+  email: z.string().email(),
+  /** Login users on the target hosts, besides the email and `postern`. */
+  logins: z.array(z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/i)).max(32).default([]),
+  ttl_seconds: z.number().int().min(60).max(24 * 3600).default(3600),
+}).strict();
 
 const certificateBody = z.object({
   csr: z.string().min(1).max(20_000),
@@ -20,6 +30,7 @@ const certificateBody = z.object({
 export interface IdentityApiOptions {
   store: Store;
   ca: CertificateAuthority;
+  sshCa: SshCertificateAuthority;
   signingKeys: () => SigningKeys;
   /** Called when a session is revoked or a user changes, so caches forget it at once. */
   onSessionRevoked?: (sessionId: string) => void;
@@ -48,6 +59,14 @@ const userView = z.object({
   id: z.string(), email: z.string(), name: z.string(), groups: z.array(z.string()), hasPassword: z.boolean(),
   disabled: z.boolean(), createdAt: z.string(), updatedAt: z.string(),
 });
+
+/** What an sshd needs to trust Postern's user certificates (principals per login in a file). */
+export function sshdConfigLines(): string[] {
+  return [
+    'TrustedUserCAKeys /etc/ssh/postern_user_ca.pub',
+    'AuthorizedPrincipalsFile /etc/ssh/postern_principals/%u',
+  ];
+}
 
 function present(user: UserRecord): z.infer<typeof userView> {
   return {
@@ -122,6 +141,21 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
       if (user.disabledAt) throw new PosternError('forbidden', `${user.email} is disabled`);
       const issued = await options.ca.signCsr({ csrPem: body.csr, commonName: user.email, emails: [user.email], lifetimeMs: body.ttl_seconds * 1000, usage: 'client' });
       return { certificate: issued.certPem, ca: options.ca.certificatePem, notAfter: issued.notAfter.toISOString() };
+    } });
+  routes.add({ method: 'GET', url: '/api/v1/ssh/ca', summary: 'The SSH user CA and the sshd_config lines that trust it', auth: 'public',
+    response: z.object({ publicKey: z.string(), sshdConfig: z.array(z.string()) }),
+    handler: async () => ({ publicKey: options.sshCa.publicKey(), sshdConfig: sshdConfigLines() }) });
+  routes.add({ method: 'POST', url: '/api/v1/certificates/ssh', summary: 'Sign a user\'s SSH key: KeyId = email; principals = email, logins, postern', auth: 'admin',
+    body: sshCertificateBody, status: 201, response: z.object({ certificate: z.string(), validBefore: z.string() }),
+    handler: async ({ body }) => {
+      const user = await find(body.email);
+      if (user.disabledAt) throw new PosternError('forbidden', `${user.email} is disabled`);
+      const validBefore = new Date(now().getTime() + body.ttl_seconds * 1000);
+      const certificate = options.sshCa.sign({
+        publicKey: body.public_key, keyId: user.email, principals: [...new Set([user.email, ...body.logins, 'postern'])],
+        validAfter: new Date(now().getTime() - 5 * 60_000), validBefore,
+      });
+      return { certificate, validBefore: validBefore.toISOString() };
     } });
   routes.add({ method: 'GET', url: '/api/v1/sessions', summary: 'List sign-in sessions (optionally of one user)', auth: 'admin',
     handler: async ({ request }) => {

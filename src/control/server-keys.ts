@@ -1,9 +1,11 @@
 // Keys the control plane creates once and keeps sealed in the store (like the CA key), shared
-// by every node: the assertion signing key (one JWKS for all edges) and the invitation HMAC key.
+// by every node: the assertion signing key (one JWKS for all edges), the invitation HMAC key
+// and the SSH user CA.
 import { randomBytes } from 'node:crypto';
 import type { SecretRepo } from '../store/types.js';
 import type { KeyCipher } from '../ca/key-cipher.js';
 import { SigningKeys, generateSigningKey } from '../identity/assertion.js';
+import { SshCertificateAuthority } from '../ca/ssh-cert.js';
 import type { SigningKeyMaterial } from '../identity/assertion.js';
 
 /** The sealed value under `name`, created by `make` on first use (first writer wins across nodes). */
@@ -20,4 +22,9 @@ export async function loadOrCreateSigningKeys(secrets: SecretRepo, cipher: KeyCi
 
 export function loadOrCreateInviteKey(secrets: SecretRepo, cipher: KeyCipher): Promise<Buffer> {
   return loadOrCreateSealed(secrets, cipher, 'identity/invite-key', async () => randomBytes(32));
+}
+
+export async function loadOrCreateSshCa(secrets: SecretRepo, cipher: KeyCipher): Promise<SshCertificateAuthority> {
+  const pem = await loadOrCreateSealed(secrets, cipher, 'ca/ssh-user', async () => Buffer.from(SshCertificateAuthority.generateKey()));
+  return SshCertificateAuthority.fromPrivateKey(pem.toString('utf8'));
 }

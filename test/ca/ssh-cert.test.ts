@@ -2,82 +2,37 @@
 // AuthorizedPrincipalsFile on a loopback port) accepts the right principal and refuses the rest.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { haveOpenSsh, ssh, sshKeyPair, startSshd } from '../helpers/sshd.js';
+import type { Sshd } from '../helpers/sshd.js';
 import { SshCertificateAuthority, parseSshPublicKey } from '../../src/ca/ssh-cert.js';
 import { PosternError } from '../../src/errors.js';
 
 const run = promisify(execFile);
-const SSHD = '/usr/sbin/sshd';
-const haveOpenSsh = existsSync(SSHD) && existsSync('/usr/bin/ssh') && existsSync('/usr/bin/ssh-keygen');
 const minutes = (n: number) => new Date(Date.now() + n * 60_000);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('SSH user certificates', { skip: !haveOpenSsh && process.env.CI !== 'true' ? 'OpenSSH is not installed' : false }, () => {
   let dir: string;
-  let sshd: ChildProcess | undefined;
-  let port: number;
-  let ca: SshCertificateAuthority;
-  const login = userInfo().username;
+  let sshd: Sshd;
+  const ca = SshCertificateAuthority.fromPrivateKey(SshCertificateAuthority.generateKey());
 
-  const keyPair = async (name: string, type = 'ed25519') => {
-    const path = join(dir, name);
-    await run('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', name, '-f', path]);
-    return { path, publicKey: await readFile(`${path}.pub`, 'utf8') };
-  };
-
+  const keyPair = (name: string, type = 'ed25519') => sshKeyPair(dir, name, type);
   const sshAs = async (key: string, cert: string) => {
     await writeFile(`${key}-cert.pub`, cert + '\n');
-    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile('ssh', ['-p', String(port), '-i', key, '-o', `CertificateFile=${key}-cert.pub`, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
-        '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=5',
-        `${login}@127.0.0.1`, 'echo', 'hello-from-sshd'], { timeout: 15_000 }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0, stdout, stderr });
-      });
-    });
+    return ssh(key, '127.0.0.1', ['-p', String(sshd.port)], ['echo', 'hello-from-sshd']);
   };
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'postern-ssh-'));
-    ca = SshCertificateAuthority.fromPrivateKey(SshCertificateAuthority.generateKey());
-    await writeFile(join(dir, 'ca.pub'), ca.publicKey() + '\n');
-    await writeFile(join(dir, `principals_${login}`), 'ops-login\n');
-    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
-    await mkdir('/run/sshd', { recursive: true }).catch(() => undefined);
-    port = await freePort();
-    await writeFile(join(dir, 'sshd_config'), [
-      `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host_key')}`, `PidFile ${join(dir, 'sshd.pid')}`,
-      'UsePAM no', 'StrictModes no', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin prohibit-password',
-      'AuthorizedKeysFile none', `TrustedUserCAKeys ${join(dir, 'ca.pub')}`, `AuthorizedPrincipalsFile ${join(dir, 'principals_%u')}`,
-    ].join('\n') + '\n');
-    sshd = spawn(SSHD, ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      const up = await new Promise<boolean>((resolve) => net.connect(port, '127.0.0.1').once('connect', function (this: net.Socket) {
-        this.destroy();
-        resolve(true);
-      }).once('error', () => resolve(false)));
-      if (up) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    sshd = await startSshd(ca.publicKey(), ['ops-login']);
   });
 
   after(async () => {
-    sshd?.kill('SIGKILL');
+    await sshd?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 

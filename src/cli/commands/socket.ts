@@ -69,10 +69,25 @@ export function registerSocket(program: Command, context: () => CliContext): voi
       printTable(sockets.map((s) => ({ ...s, online: s.online ? 'yes' : 'no' })), ['name', 'type', 'url', 'upstream', 'online']);
     });
   socket.command('show <name>')
-    .description('show one socket')
+    .description('show one socket (for tls sockets also how to trust Postern\'s SSH certificates)')
     .action(async (name: string) => {
       const ctx = context();
-      showSocket(ctx, await ctx.client().get<SocketView>(`/api/v1/sockets/${encodeURIComponent(name)}`));
+      const client = ctx.client();
+      const shown = await client.get<SocketView>(`/api/v1/sockets/${encodeURIComponent(name)}`);
+      if (shown.type !== 'tls') return showSocket(ctx, shown);
+      const ssh = await client.get<{ publicKey: string; sshdConfig: string[] }>('/api/v1/ssh/ca');
+      if (ctx.json) return printJson({ ...shown, ssh });
+      showSocket(ctx, shown);
+      process.stdout.write([
+        '',
+        'SSH behind this socket: let sshd trust Postern\'s user certificates',
+        `  echo '${ssh.publicKey}' | sudo tee /etc/ssh/postern_user_ca.pub`,
+        '  sudo mkdir -p /etc/ssh/postern_principals',
+        '  echo ana@corp.example | sudo tee /etc/ssh/postern_principals/ana   # who may log in as "ana" (one email or login per line)',
+        '  # then add to /etc/ssh/sshd_config and reload sshd:',
+        ...ssh.sshdConfig.map((line) => `  ${line}`),
+        '',
+      ].join('\n'));
     });
   addAuthFlags(socket.command('update <name>'))
     .description('change a socket')
