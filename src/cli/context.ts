@@ -1,10 +1,14 @@
 // How a CLI command finds its server: flags > POSTERN_* env > the local server's data dir
 // (server.json, admin.token, ca.pem), so on the server's own machine nothing needs typing.
+// The token: --token > POSTERN_TOKEN > the sign-in `postern login` stored for this server
+// (credentials.json in the config dir) > the local admin.token. A person who signed in acts
+// as themselves; automation keeps passing a token explicitly or relies on admin.token.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiClient } from '../control/client.js';
 import { PosternError, errorMessage } from '../errors.js';
-import { dataFiles, defaultDataDir } from './paths.js';
+import { dataFiles, defaultConfigDir, defaultDataDir } from './paths.js';
+import { loadLogin } from './credentials.js';
 
 export interface GlobalOptions {
   server?: string;
@@ -19,6 +23,10 @@ export interface CliContext {
   readonly token?: string;
   readonly caPem?: string;
   readonly dataDir: string;
+  /** Where `postern login` keeps credentials.json. */
+  readonly configDir: string;
+  /** Where the token came from. */
+  readonly tokenSource: 'flag' | 'env' | 'login' | 'admin-file' | 'none';
   readonly json: boolean;
   client(): ApiClient;
 }
@@ -43,7 +51,14 @@ export function resolveContext(options: GlobalOptions, env: NodeJS.ProcessEnv = 
     }
   }
   const server = options.server ?? env.POSTERN_SERVER ?? localUrl ?? 'https://localhost:8443';
-  const token = options.token ?? env.POSTERN_TOKEN ?? readOptional(join(dataDir, dataFiles.adminToken))?.trim();
+  const configDir = defaultConfigDir(env);
+  const login = loadLogin(configDir, server);
+  /** A sign-in past its expiry is skipped (its CA is still trusted). */
+  const loginToken = login && Date.parse(login.expiresAt) > Date.now() ? login.token : undefined;
+  const preferred = options.token ?? env.POSTERN_TOKEN ?? loginToken;
+  const adminToken = preferred === undefined ? readOptional(join(dataDir, dataFiles.adminToken))?.trim() : undefined;
+  const token = preferred ?? adminToken;
+  const tokenSource = options.token ? 'flag' : env.POSTERN_TOKEN ? 'env' : loginToken ? 'login' : adminToken ? 'admin-file' : 'none';
   const caFile = options.caFile ?? env.POSTERN_CA;
   let caPem: string | undefined;
   if (caFile) {
@@ -53,13 +68,15 @@ export function resolveContext(options: GlobalOptions, env: NodeJS.ProcessEnv = 
       throw new PosternError('config_invalid', `cannot read CA file ${caFile}: ${(cause as NodeJS.ErrnoException).code ?? errorMessage(cause)}`);
     }
   } else {
-    caPem = readOptional(join(dataDir, dataFiles.ca));
+    caPem = readOptional(join(dataDir, dataFiles.ca)) ?? login?.caPem;
   }
   return {
     server,
     ...(token ? { token } : {}),
     ...(caPem ? { caPem } : {}),
     dataDir,
+    configDir,
+    tokenSource,
     json: options.json ?? false,
     client: () => new ApiClient({ server, ...(token ? { token } : {}), ...(caPem ? { caPem } : {}) }),
   };

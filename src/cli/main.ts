@@ -9,6 +9,10 @@ import { registerSocket } from './commands/socket.js';
 import { registerConnector } from './commands/connector.js';
 import { registerConnect } from './commands/connect.js';
 import { registerUser } from './commands/user.js';
+import { registerClient } from './commands/client.js';
+import { registerIdp } from './commands/idp.js';
+import { registerLogin } from './commands/login.js';
+import { registerToken } from './commands/token.js';
 import { errorMessage, isPosternError } from '../errors.js';
 import { VERSION } from './server-runtime.js';
 
@@ -35,6 +39,10 @@ export function buildProgram(): Command {
   registerConnector(program, context);
   registerConnect(program, context);
   registerUser(program, context);
+  registerClient(program, context);
+  registerIdp(program, context);
+  registerLogin(program, context);
+  registerToken(program, context);
   return program;
 }
 

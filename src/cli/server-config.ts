@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { PosternError, errorMessage } from '../errors.js';
 import { formatZodIssue } from '../connector/config.js';
 import { dataFiles, defaultDataDir } from './paths.js';
+import type { ConfiguredProvider } from '../control/idp-api.js';
 
 const listenSchema = z.string().transform((value, ctx) => {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
@@ -30,6 +31,16 @@ const fileSchema = z.object({
   connector_cert_ttl: z.string().optional(),
   session_ttl: z.string().optional(),
   session_idle: z.string().optional(),
+  /** Sign-in providers applied at start (idempotent); every other key of an entry is the provider's config. */
+  identity_providers: z.array(z.object({
+    name: z.string(),
+    kind: z.enum(['oidc', 'github', 'saml']),
+    display_name: z.string().optional(),
+    client_secret: z.string().min(1).optional(),
+    client_secret_env: z.string().min(1).optional(),
+    client_secret_file: z.string().min(1).optional(),
+    disabled: z.boolean().optional(),
+  }).catchall(z.unknown())).optional(),
 }).strict();
 
 const settingsSchema = z.object({
@@ -42,6 +53,7 @@ const settingsSchema = z.object({
   connectorCertTtl: durationSchema,
   sessionTtl: durationSchema,
   sessionIdle: durationSchema,
+  identityProviders: z.array(z.custom<ConfiguredProvider>()).optional(),
 });
 
 export type ServerSettings = z.infer<typeof settingsSchema>;
@@ -74,6 +86,7 @@ export function resolveServerSettings(flags: ServerFlags, env: NodeJS.ProcessEnv
     connectorCertTtl: flags.connectorCertTtl ?? env.POSTERN_CONNECTOR_CERT_TTL ?? file.connector_cert_ttl ?? '24h',
     sessionTtl: flags.sessionTtl ?? env.POSTERN_SESSION_TTL ?? file.session_ttl ?? '12h',
     sessionIdle: flags.sessionIdle ?? env.POSTERN_SESSION_IDLE ?? file.session_idle ?? '2h',
+    ...(file.identity_providers ? { identityProviders: file.identity_providers.map((entry) => configuredProvider(entry, env, configPath ?? '')) } : {}),
   };
   const result = settingsSchema.safeParse(raw);
   if (!result.success) throw new PosternError('config_invalid', formatZodIssue(result.error).replace(/^dataDir/, 'data-dir').replace(/^connectorCertTtl/, 'connector-cert-ttl').replace(/^publicPort/, 'public-port').replace(/^sessionTtl/, 'session-ttl').replace(/^sessionIdle/, 'session-idle'));
@@ -90,6 +103,31 @@ function readConfigFile(path: string): z.infer<typeof fileSchema> {
   const result = fileSchema.safeParse(raw ?? {});
   if (!result.success) throw new PosternError('config_invalid', `${path}: ${formatZodIssue(result.error)}`);
   return result.data;
+}
+
+/** One `identity_providers:` entry; the secret comes from the file, an env variable or a file named there. */
+function configuredProvider(entry: NonNullable<z.infer<typeof fileSchema>['identity_providers']>[number], env: NodeJS.ProcessEnv, configPath: string): ConfiguredProvider {
+  const { name, kind, display_name: displayName, client_secret: inline, client_secret_env: fromEnv, client_secret_file: fromFile, disabled, ...config } = entry;
+  const where = `${configPath}: identity_providers: ${name}`;
+  if ([inline, fromEnv, fromFile].filter((v) => v !== undefined).length > 1) throw new PosternError('config_invalid', `${where}: give only one of client_secret, client_secret_env, client_secret_file`);
+  let clientSecret = inline;
+  if (fromEnv !== undefined) {
+    clientSecret = env[fromEnv];
+    if (!clientSecret) throw new PosternError('config_invalid', `${where}: the environment variable ${fromEnv} (client_secret_env) is not set`);
+  }
+  if (fromFile !== undefined) {
+    try {
+      clientSecret = readFileSync(resolve(configPath ? join(configPath, '..') : '.', fromFile), 'utf8').trim();
+    } catch (cause) {
+      throw new PosternError('config_invalid', `${where}: cannot read client_secret_file: ${errorMessage(cause)}`, { cause });
+    }
+  }
+  return {
+    name, kind, config,
+    ...(displayName !== undefined ? { displayName } : {}),
+    ...(clientSecret !== undefined ? { clientSecret } : {}),
+    ...(disabled !== undefined ? { disabled } : {}),
+  };
 }
 
 export function parseDuration(text: string): number {

@@ -12,6 +12,7 @@ import { CertificateAuthority, createKeyCipher, loadOrCreateMasterKey } from '..
 import { TunnelHub } from '../tunnel/edge-side.js';
 import { EdgeServer } from '../edge/server.js';
 import { createApi } from '../control/api.js';
+import { applyConfiguredProviders } from '../control/idp-api.js';
 import { generateApiToken, hashToken } from '../identity/tokens.js';
 import { AssertionCache } from '../identity/assertion.js';
 import { loadOrCreateInviteKey, loadOrCreateSigningKeys, loadOrCreateSshCa } from '../control/server-keys.js';
@@ -39,6 +40,10 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
   try {
     const cipher = createKeyCipher(await loadOrCreateMasterKey(settings.dataDir));
     const ca = await CertificateAuthority.loadOrCreate(store.secrets, cipher);
+    if (settings.role !== 'edge' && settings.identityProviders && settings.identityProviders.length > 0) {
+      const applied = await applyConfiguredProviders(store, cipher, settings.identityProviders);
+      logger.info({ ...applied, providers: settings.identityProviders.map((p) => p.name) }, 'identity providers from the config file applied');
+    }
     const caFile = join(settings.dataDir, dataFiles.ca);
     await writeFile(caFile, ca.certificatePem, { mode: 0o644 });
 
@@ -110,7 +115,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
 
     const api = settings.role === 'edge' ? undefined : await createApi({
       store, ca, hub: settings.role === 'all' ? hub : undefined, logger, socketUrl, socketOrigin, version: VERSION,
-      connectorCertLifetimeMs: settings.connectorCertTtl, sessions, signingKeys: () => signingKeys, inviteKey, sshCa, controlOrigin,
+      connectorCertLifetimeMs: settings.connectorCertTtl, sessions, signingKeys: () => signingKeys, inviteKey, sshCa, controlOrigin, cipher,
       onSessionRevoked: (id) => assertions.forgetSession(id),
     });
     if (api) closers.push(() => api.app.close());

@@ -18,9 +18,15 @@ import { bearerToken, generateSecret, hashToken } from '../identity/tokens.js';
 import { socketNameSchema } from '../store/names.js';
 import { renderHome } from './home.js';
 import { registerAuthRoutes } from './auth-routes.js';
+import { registerOidcRoutes } from './oidc-routes.js';
+import { registerIdentityProviderApi } from './idp-api.js';
+import type { KeyCipher } from '../ca/key-cipher.js';
+import { registerSamlRoutes } from './saml-routes.js';
 import { registerIdentityApi } from './identity-api.js';
 import { registerInviteRoutes } from './invite-routes.js';
 import type { SessionService } from './sessions.js';
+import { cliPrincipal, isCliToken, setPrincipal } from './principal.js';
+import { registerCliLogin } from './device-routes.js';
 import type { SigningKeys } from '../identity/assertion.js';
 import type { SshCertificateAuthority } from '../ca/ssh-cert.js';
 
@@ -44,6 +50,8 @@ export interface ApiOptions {
   sshCa: SshCertificateAuthority;
   /** `https://<domain>[:port]` */
   controlOrigin: string;
+  /** Seals identity-provider secrets and sign-in transactions (the store's master-key cipher). */
+  cipher: KeyCipher;
 }
 
 const socketType = z.enum(['http', 'https', 'tls']);
@@ -132,8 +140,16 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
     }
     const token = bearerToken(request.headers.authorization);
     if (!token) throw new PosternError('unauthenticated', 'missing bearer token: pass --token or set POSTERN_TOKEN');
+    if (isCliToken(token)) {
+      // A person's CLI sign-in: user-level routes only; admin routes keep needing an API token.
+      const principal = await cliPrincipal(options.sessions, store, token, now());
+      if (mode !== 'user') throw new PosternError('forbidden', `${principal.user.email} is signed in, but this needs an admin token (--token or POSTERN_TOKEN)`);
+      setPrincipal(request, principal);
+      return;
+    }
     const record = await store.apiTokens.findByHash(hashToken(token));
     if (!record || record.revokedAt) throw new PosternError('unauthenticated', 'the token is not valid (unknown or revoked)');
+    setPrincipal(request, { kind: 'token', token: record });
   };
 
   const connectorFromCertificate = (request: FastifyRequest): string => {
@@ -248,11 +264,15 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       return issueConnectorCertificate(connector, body.csr);
     } });
   registerAuthRoutes(app, { store, sessions: options.sessions, socketOrigin: options.socketOrigin, now });
+  registerOidcRoutes(app, { store, sessions: options.sessions, cipher: options.cipher, controlOrigin: options.controlOrigin, socketOrigin: options.socketOrigin, now });
+  registerIdentityProviderApi(routes, { store, cipher: options.cipher, controlOrigin: options.controlOrigin, now });
+  registerSamlRoutes(app, { store, sessions: options.sessions, cipher: options.cipher, socketOrigin: options.socketOrigin, controlOrigin: options.controlOrigin, now });
   registerIdentityApi(app, routes, {
     store, ca, sshCa: options.sshCa, signingKeys: options.signingKeys, now, inviteKey: options.inviteKey, controlOrigin: options.controlOrigin,
     ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}),
   });
   registerInviteRoutes(app, { store, inviteKey: options.inviteKey, now });
+  registerCliLogin(app, routes, { store, sessions: options.sessions, controlOrigin: options.controlOrigin, now, ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}) });
   routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'admin',
     handler: async () => ({ tunnels: options.hub?.list() ?? [] }) });
 

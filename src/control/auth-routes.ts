@@ -1,18 +1,16 @@
 // Browser sign-in on the control host: the login form (local accounts), CSRF double-submit,
 // rate limiting, and the hand-off of a session to a socket host through a one-time code.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Store, SessionRecord } from '../store/types.js';
 import type { SessionService } from './sessions.js';
 import { renderLoginPage } from './login-page.js';
 import type { LoginPageModel } from './login-page.js';
 import { LoginRateLimiter, loginRateLimitKey } from '../identity/rate-limit.js';
 import { verifyPassword } from '../identity/passwords.js';
-import { clearSessionCookie, parseCookies, readSessionCookie, serializeSessionCookie } from '../identity/session-cookie.js';
-import { safeReturnTo } from '../identity/redirects.js';
+import { clearSessionCookie, readSessionCookie, serializeSessionCookie } from '../identity/session-cookie.js';
+import { csrfToken, csrfValid } from './csrf.js';
+import { controlReturnTo, safeReturnTo } from '../identity/redirects.js';
 import { SOCKET_NAME_PATTERN } from '../store/names.js';
-
-const CSRF_COOKIE = '__Host-postern_csrf';
 
 export interface AuthRoutesOptions {
   store: Store;
@@ -31,6 +29,29 @@ interface LoginForm {
   return_to?: string;
 }
 
+/** Where a sign-in continues: a cloudauth socket and a path on its host (never another host). */
+export async function signInTarget(
+  options: Pick<AuthRoutesOptions, 'store' | 'socketOrigin'>, socketParam: unknown, returnToParam: unknown,
+): Promise<{ socket?: string; returnTo: string }> {
+  // No socket: the sign-in may continue to a control-host page (CLI login), never elsewhere.
+  if (typeof socketParam !== 'string' || !SOCKET_NAME_PATTERN.test(socketParam)) return { returnTo: controlReturnTo(returnToParam) ?? '/' };
+  const socket = await options.store.sockets.get(socketParam);
+  if (!socket || !socket.auth.cloudauth) return { returnTo: '/' };
+  const origin = new URL(options.socketOrigin(socket.name));
+  const safe = safeReturnTo(returnToParam, { allowedHosts: (host) => host === origin.host, fallback: '/' });
+  const url = new URL(safe, origin);
+  return { socket: socket.name, returnTo: url.pathname + url.search };
+}
+
+/** After any sign-in: hand the session to the socket host with a one-time code, or back to the login page. */
+export async function continueTo(
+  options: Pick<AuthRoutesOptions, 'sessions' | 'socketOrigin'>, reply: FastifyReply, session: SessionRecord, socket: string | undefined, returnTo: string,
+): Promise<FastifyReply> {
+  if (!socket) return reply.redirect(controlReturnTo(returnTo) ?? '/auth/login', 303);
+  const code = await options.sessions.issueHandoff(session, socket, returnTo);
+  return reply.header('cache-control', 'no-store').redirect(`${options.socketOrigin(socket)}/_postern/callback?code=${encodeURIComponent(code)}`, 303);
+}
+
 export function registerAuthRoutes(app: FastifyInstance, options: AuthRoutesOptions): void {
   const { store, sessions } = options;
   const limiter = options.limiter ?? new LoginRateLimiter();
@@ -41,46 +62,23 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRoutesOpti
   });
 
   /** Only cloudauth sockets take part; the return path is kept relative to the socket host. */
-  const target = async (socketParam: unknown, returnToParam: unknown): Promise<{ socket?: string; returnTo: string }> => {
-    if (typeof socketParam !== 'string' || !SOCKET_NAME_PATTERN.test(socketParam)) return { returnTo: '/' };
-    const socket = await store.sockets.get(socketParam);
-    if (!socket || !socket.auth.cloudauth) return { returnTo: '/' };
-    const origin = new URL(options.socketOrigin(socket.name));
-    const safe = safeReturnTo(returnToParam, { allowedHosts: (host) => host === origin.host, fallback: '/' });
-    const url = new URL(safe, origin);
-    return { socket: socket.name, returnTo: url.pathname + url.search };
+  const target = (socketParam: unknown, returnToParam: unknown) => signInTarget(options, socketParam, returnToParam);
+
+  const page = async (reply: FastifyReply, model: LoginPageModel, status = 200) => {
+    const providers = (await store.identityProviders.list()).filter((p) => p.disabledAt === null).map((p) => ({ kind: p.kind, name: p.name, displayName: p.displayName }));
+    return reply.code(status).header('cache-control', 'no-store').header('x-frame-options', 'DENY').type('text/html; charset=utf-8').send(renderLoginPage({ ...model, providers }));
   };
 
-  const csrfToken = (request: FastifyRequest, reply: FastifyReply): string => {
-    const existing = parseCookies(request.headers.cookie).get(CSRF_COOKIE);
-    if (existing && /^[A-Za-z0-9_-]{43}$/.test(existing)) return existing;
-    const token = randomBytes(32).toString('base64url');
-    void reply.header('set-cookie', `${CSRF_COOKIE}=${token}; Path=/; Secure; HttpOnly; SameSite=Strict`);
-    return token;
-  };
-
-  const csrfValid = (request: FastifyRequest, submitted: unknown): boolean => {
-    const cookie = parseCookies(request.headers.cookie).get(CSRF_COOKIE);
-    return typeof submitted === 'string' && cookie !== undefined && submitted.length === cookie.length && submitted === cookie;
-  };
-
-  const page = (reply: FastifyReply, model: LoginPageModel, status = 200) =>
-    reply.code(status).header('cache-control', 'no-store').header('x-frame-options', 'DENY').type('text/html; charset=utf-8').send(renderLoginPage(model));
-
-  const continueTo = async (reply: FastifyReply, session: SessionRecord, socket: string | undefined, returnTo: string) => {
-    if (!socket) return reply.redirect('/auth/login', 303);
-    const code = await sessions.issueHandoff(session, socket, returnTo);
-    return reply.header('cache-control', 'no-store').redirect(`${options.socketOrigin(socket)}/_postern/callback?code=${encodeURIComponent(code)}`, 303);
-  };
+  const continueToSocket = (reply: FastifyReply, session: SessionRecord, socket: string | undefined, returnTo: string) => continueTo(options, reply, session, socket, returnTo);
 
   app.get('/auth/login', async (request, reply) => {
     const query = request.query as Record<string, unknown>;
     const { socket, returnTo } = await target(query.socket, query.return_to);
     const current = await sessions.fromSecret(readSessionCookie(request.headers));
-    if (current && socket) return continueTo(reply, current.session, socket, returnTo);
+    if (current && (socket || controlReturnTo(returnTo))) return continueToSocket(reply, current.session, socket, returnTo);
     return page(reply, {
       csrf: csrfToken(request, reply),
-      ...(socket ? { socket, returnTo } : {}),
+      ...(socket ? { socket, returnTo } : controlReturnTo(returnTo) ? { returnTo } : {}),
       ...(current ? { signedInAs: current.user.email } : {}),
     });
   });
@@ -88,7 +86,7 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRoutesOpti
   app.post('/auth/login', async (request, reply) => {
     const form = (request.body ?? {}) as LoginForm;
     const { socket, returnTo } = await target(form.socket, form.return_to);
-    const again = (error: string, status: number) => page(reply, { csrf: csrfToken(request, reply), email: form.email ?? '', error, ...(socket ? { socket, returnTo } : {}) }, status);
+    const again = (error: string, status: number) => page(reply, { csrf: csrfToken(request, reply), email: form.email ?? '', error, ...(socket ? { socket, returnTo } : controlReturnTo(returnTo) ? { returnTo } : {}) }, status);
     if (!csrfValid(request, form.csrf)) return again('Your sign-in form expired; please try again.', 403);
     const email = String(form.email ?? '').trim().toLowerCase();
     const key = loginRateLimitKey(email, request.ip);
@@ -106,7 +104,7 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRoutesOpti
     request.log.info({ user: user.id, session: session.id }, 'signed in');
     const maxAgeSeconds = Math.floor((Date.parse(session.expiresAt) - now().getTime()) / 1000);
     void reply.header('set-cookie', serializeSessionCookie(secret, { maxAgeSeconds }));
-    return continueTo(reply, session, socket, returnTo);
+    return continueToSocket(reply, session, socket, returnTo);
   });
 
   app.post('/auth/logout', async (request, reply) => {

@@ -1,6 +1,7 @@
 // API for people: users (local accounts), their sign-in sessions, and the keys upstreams use
 // to verify identity assertions (/.well-known/jwks.json).
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { principalOf } from './principal.js';
 import { z } from 'zod';
 import type { Store, UserRecord } from '../store/types.js';
 import type { RouteTable } from './routes.js';
@@ -141,6 +142,31 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
       if (user.disabledAt) throw new PosternError('forbidden', `${user.email} is disabled`);
       const issued = await options.ca.signCsr({ csrPem: body.csr, commonName: user.email, emails: [user.email], lifetimeMs: body.ttl_seconds * 1000, usage: 'client' });
       return { certificate: issued.certPem, ca: options.ca.certificatePem, notAfter: issued.notAfter.toISOString() };
+    } });
+  /** The signed-in person behind a CLI token (API tokens speak for no one). */
+  const signedInUser = (request: FastifyRequest): UserRecord => {
+    const principal = principalOf(request);
+    if (principal.kind !== 'cli') throw new PosternError('forbidden', 'certificates are issued to people: sign in with `postern login`');
+    return principal.user;
+  };
+  routes.add({ method: 'POST', url: '/api/v1/me/certificates/tls', summary: 'A short-lived TLS client certificate for the signed-in user', auth: 'user',
+    body: certificateBody.omit({ email: true }), status: 201, response: z.object({ certificate: z.string(), ca: z.string(), notAfter: z.string() }),
+    handler: async ({ body, request }) => {
+      const user = signedInUser(request);
+      const issued = await options.ca.signCsr({ csrPem: body.csr, commonName: user.email, emails: [user.email], lifetimeMs: body.ttl_seconds * 1000, usage: 'client' });
+      return { certificate: issued.certPem, ca: options.ca.certificatePem, notAfter: issued.notAfter.toISOString() };
+    } });
+  // Principals are the email and `postern` only: which email may log in as which account is the
+  // sshd's AuthorizedPrincipalsFile's call until policies name logins.
+  routes.add({ method: 'POST', url: '/api/v1/me/certificates/ssh', summary: 'Sign the signed-in user\'s SSH key (KeyId and principal = email)', auth: 'user',
+    body: sshCertificateBody.omit({ email: true, logins: true }), status: 201, response: z.object({ certificate: z.string(), validBefore: z.string() }),
+    handler: async ({ body, request }) => {
+      const user = signedInUser(request);
+      const validBefore = new Date(now().getTime() + body.ttl_seconds * 1000);
+      const certificate = options.sshCa.sign({
+        publicKey: body.public_key, keyId: user.email, principals: [user.email, 'postern'], validAfter: new Date(now().getTime() - 5 * 60_000), validBefore,
+      });
+      return { certificate, validBefore: validBefore.toISOString() };
     } });
   routes.add({ method: 'GET', url: '/api/v1/ssh/ca', summary: 'The SSH user CA and the sshd_config lines that trust it', auth: 'public',
     response: z.object({ publicKey: z.string(), sshdConfig: z.array(z.string()) }),

@@ -5,7 +5,11 @@ import { z } from 'zod';
 import { PosternError } from '../errors.js';
 import { formatZodIssue } from '../connector/config.js';
 
-export type AuthMode = 'admin' | 'public' | 'connector';
+/**
+ * Who may call a route: `admin` (an admin or service API token), `user` (also a person's CLI
+ * session token from `postern login`), `public`, or `connector` (its client certificate).
+ */
+export type AuthMode = 'admin' | 'user' | 'public' | 'connector';
 
 export interface RouteSpec<B extends z.ZodType, P extends z.ZodType> {
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -56,7 +60,7 @@ export function createRouteTable(app: FastifyInstance, authenticate: (request: F
         paths[path] ??= {};
         paths[path][spec.method.toLowerCase()] = {
           summary: spec.summary,
-          ...(spec.auth === 'admin' ? { security: [{ bearer: [] }] } : spec.auth === 'connector' ? { security: [{ connectorCertificate: [] }] } : { security: [] }),
+          ...(spec.auth === 'admin' || spec.auth === 'user' ? { security: [{ bearer: [] }] } : spec.auth === 'connector' ? { security: [{ connectorCertificate: [] }] } : { security: [] }),
           ...(parameters.length ? { parameters } : {}),
           ...(spec.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(spec.body) } } } } : {}),
           responses: {
@@ -73,7 +77,7 @@ export function createRouteTable(app: FastifyInstance, authenticate: (request: F
         servers: [{ url: '/' }],
         components: {
           securitySchemes: {
-            bearer: { type: 'http', scheme: 'bearer', description: 'An admin or service token' },
+            bearer: { type: 'http', scheme: 'bearer', description: 'An admin or service token; on `user` routes also a CLI session token (pst1_…)' },
             connectorCertificate: { type: 'mutualTLS', description: 'The connector\'s client certificate' },
           },
         },

@@ -1,6 +1,6 @@
 // Browser sign-in sessions on the control plane: creating a session after a successful login,
 // handing it to a socket host with a one-time code, and the socket host's own cookie (a grant).
-import type { Store, SessionRecord, UserRecord } from '../store/types.js';
+import type { Store, SessionKind, SessionRecord, UserRecord } from '../store/types.js';
 import { PosternError } from '../errors.js';
 import { createSessionSecret, hashSessionSecret } from '../identity/session-cookie.js';
 import { createHandoffCode, hashHandoffCode } from '../identity/redirects.js';
@@ -37,16 +37,25 @@ export class SessionService {
 
   async createBrowserSession(user: UserRecord, provider: string, client: ClientFacts): Promise<{ session: SessionRecord; secret: string }> {
     const { value, hash } = createSessionSecret();
-    const session = await this.options.store.sessions.create({
+    const session = await this.createSession(user, 'browser', provider, client, hash);
+    return { session, secret: value };
+  }
+
+  /** A `postern login` session: the caller hands `secretHash` (of a pst1_ token shown once); same lifetime as a browser sign-in. */
+  createCliSession(user: UserRecord, provider: string, client: ClientFacts, secretHash: string): Promise<SessionRecord> {
+    return this.createSession(user, 'cli', provider, client, secretHash);
+  }
+
+  private createSession(user: UserRecord, kind: SessionKind, provider: string, client: ClientFacts, secretHash: string): Promise<SessionRecord> {
+    return this.options.store.sessions.create({
       userId: user.id,
-      kind: 'browser',
+      kind,
       provider,
       clientIp: client.clientIp,
       userAgent: client.userAgent.slice(0, 300),
-      secretHash: hash,
+      secretHash,
       expiresAt: new Date(this.now().getTime() + this.options.sessionTtlMs).toISOString(),
     });
-    return { session, secret: value };
   }
 
   /** The live session and user behind a control-host cookie, or undefined. */

@@ -25,7 +25,12 @@ export {
   serializeSessionCookie,
 } from './session-cookie.js';
 export type { CookieLimits, SessionSecret } from './session-cookie.js';
-export { RETURN_TO_MAX_LENGTH, createHandoffCode, hashHandoffCode, safeReturnTo } from './redirects.js';
+export { CONTROL_RETURN_PATHS, RETURN_TO_MAX_LENGTH, controlReturnTo, createHandoffCode, hashHandoffCode, safeReturnTo } from './redirects.js';
 export type { HandoffCode, ReturnToOptions } from './redirects.js';
 export { claimAt, isAllowed, mapClaims } from './claims.js';
 export type { AllowResult, ClaimMapping, EmailAllowList, PosternIdentity } from './claims.js';
+export {
+  SAML_PROVIDER_NAME, SAML_STATE_COOKIE_PREFIX, isRelayState, newRelayState, newSamlRequestId, openSamlState, parseSamlConfig,
+  samlAuthorizeUrl, samlMetadata, samlServiceProvider, samlSpKey, sealSamlState, validateSamlResponse,
+} from './saml.js';
+export type { SamlLogin, SamlProviderConfigInput, SamlProviderSettings, SamlServiceProvider, SamlState, SpKey } from './saml.js';

@@ -82,3 +82,18 @@ export function hashHandoffCode(code: string): string {
   if (!HANDOFF_SHAPE.test(code)) throw new PosternError('token_invalid', 'the login code is malformed');
   return hashToken(code);
 }
+
+/** Control-host pages a sign-in may continue to (CLI login approval and the loopback start). */
+export const CONTROL_RETURN_PATHS: readonly string[] = ['/device', '/auth/cli/start'];
+
+/**
+ * A `return_to` on the control host itself: a relative path (as safeReturnTo allows) whose
+ * pathname is exactly one of `paths`; undefined otherwise. Absolute URLs are never accepted.
+ */
+export function controlReturnTo(value: unknown, paths: readonly string[] = CONTROL_RETURN_PATHS): string | undefined {
+  const safe = safeReturnTo(value, { allowedHosts: () => false, fallback: '' });
+  if (!safe.startsWith('/')) return undefined;
+  const url = parseUrl(safe, BASE);
+  if (url === null || url.origin !== BASE || !paths.includes(url.pathname)) return undefined;
+  return `${url.pathname}${url.search}`;
+}

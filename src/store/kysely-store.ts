@@ -19,6 +19,8 @@ import {
   KyselySessionRepo,
   KyselyUserRepo,
 } from './kysely-identity-repos.js';
+import { KyselyIdentityProviderRepo } from './kysely-provider-repos.js';
+import { KyselyDeviceAuthorizationRepo } from './kysely-device-repos.js';
 import { migrateToLatest } from './migrations.js';
 import { newId, toChange, toStoreError } from './rows.js';
 import { consoleLogger } from './runtime.js';
@@ -51,6 +53,8 @@ class KyselyStore implements Store, RepoContext {
   readonly sessions: KyselySessionRepo;
   readonly sessionGrants: KyselySessionGrantRepo;
   readonly handoffCodes: KyselyHandoffCodeRepo;
+  readonly deviceAuthorizations: KyselyDeviceAuthorizationRepo;
+  readonly identityProviders: KyselyIdentityProviderRepo;
   readonly db: Kysely<Database>;
 
   readonly #clock: () => Date;
@@ -76,6 +80,8 @@ class KyselyStore implements Store, RepoContext {
     this.sessions = new KyselySessionRepo(this);
     this.sessionGrants = new KyselySessionGrantRepo(this);
     this.handoffCodes = new KyselyHandoffCodeRepo(this);
+    this.deviceAuthorizations = new KyselyDeviceAuthorizationRepo(this);
+    this.identityProviders = new KyselyIdentityProviderRepo(this);
   }
 
   now(): string {

@@ -152,11 +152,70 @@ function identitySchema(): Migration {
   };
 }
 
+/** Sign-in sources (OIDC, GitHub, SAML): plain settings as JSON, the secret sealed apart. */
+function identityProvidersSchema(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('identity_providers')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('display_name', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('config', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('sealed_secret', 'text')
+        .addColumn('disabled_at', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+
+    async down(db: Kysely<any>): Promise<void> {
+      await db.schema.dropTable('identity_providers').ifExists().execute();
+    },
+  };
+}
+
+/** RFC 8628 device authorizations for `postern login`; a user code is unique among pending ones. */
+function deviceAuthorizationsSchema(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('device_authorizations')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('device_code_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('user_code', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text')
+        .addColumn('client_name', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('client_ip', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('last_polled_at', 'text')
+        .execute();
+      await db.schema
+        .createIndex('device_authorizations_pending_user_code_idx')
+        .on('device_authorizations')
+        .column('user_code')
+        .unique()
+        .where(sql.ref('status'), '=', 'pending')
+        .execute();
+      await db.schema.createIndex('device_authorizations_expires_at_idx').on('device_authorizations').column('expires_at').execute();
+    },
+
+    async down(db: Kysely<any>): Promise<void> {
+      await db.schema.dropTable('device_authorizations').ifExists().execute();
+    },
+  };
+}
+
 /** The ordered migrations for a dialect; names sort in application order. */
 export function storeMigrations(dialect: StoreDialect): Record<string, Migration> {
   return {
     '0001_initial': initialSchema(dialect),
     '0002_identity': identitySchema(),
+    '0003_identity_providers': identityProvidersSchema(),
+    '0004_device_authorizations': deviceAuthorizationsSchema(),
   };
 }
 

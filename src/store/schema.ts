@@ -96,6 +96,34 @@ export interface HandoffCodesTable {
   used_at: string | null;
 }
 
+export interface IdentityProvidersTable {
+  id: string;
+  name: string;
+  kind: string;
+  display_name: string;
+  /** JSON object of plain settings. */
+  config: string;
+  sealed_secret: string | null;
+  disabled_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** RFC 8628 device authorizations (added by 0004_device_authorizations); no change is recorded for them. */
+export interface DeviceAuthorizationsTable {
+  id: string;
+  device_code_hash: string;
+  user_code: string;
+  /** pending | approved | denied | redeemed */
+  status: string;
+  user_id: string | null;
+  client_name: string;
+  client_ip: string;
+  expires_at: string;
+  created_at: string;
+  last_polled_at: string | null;
+}
+
 export interface ChangesTable {
   /** INTEGER AUTOINCREMENT on SQLite, BIGSERIAL on PostgreSQL (parsed to a JS number). */
   revision: Generated<number>;
@@ -115,6 +143,8 @@ export interface Database {
   sessions: SessionsTable;
   session_grants: SessionGrantsTable;
   handoff_codes: HandoffCodesTable;
+  identity_providers: IdentityProvidersTable;
+  device_authorizations: DeviceAuthorizationsTable;
   changes: ChangesTable;
 }
 
@@ -131,5 +161,7 @@ export const storeTables = [
   'session_grants',
   'sessions',
   'users',
+  'device_authorizations',
+  'identity_providers',
   'changes',
 ] as const satisfies readonly (keyof Database)[];

@@ -143,7 +143,57 @@ export interface HandoffCodeRecord {
   readonly usedAt: string | null;
 }
 
-export type ChangeEntity = 'socket' | 'connector' | 'join_token' | 'api_token' | 'secret' | 'user' | 'session' | 'session_grant';
+export type IdentityProviderKind = 'oidc' | 'github' | 'saml';
+
+/** A sign-in source. `config` is plain settings (issuer, client id, attribute names…); secrets are sealed apart. */
+export interface IdentityProviderRecord {
+  readonly id: string;
+  /** Slug used in URLs (/auth/oidc/<name>/callback); unique. */
+  readonly name: string;
+  readonly kind: IdentityProviderKind;
+  readonly displayName: string;
+  readonly config: Readonly<Record<string, unknown>>;
+  /** Client secret or SAML SP private key, sealed by the caller (KeyCipher); null when none. */
+  readonly sealedSecret: string | null;
+  readonly disabledAt: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface NewIdentityProvider {
+  name: string;
+  kind: IdentityProviderKind;
+  displayName?: string;
+  config?: Record<string, unknown>;
+  sealedSecret?: string | null;
+}
+
+export interface IdentityProviderPatch {
+  displayName?: string;
+  config?: Record<string, unknown>;
+  sealedSecret?: string | null;
+  disabledAt?: string | null;
+}
+
+export type DeviceAuthorizationStatus = 'pending' | 'approved' | 'denied' | 'redeemed';
+
+/** RFC 8628 device authorization: the CLI polls with the device code; a person approves the user code in a browser. */
+export interface DeviceAuthorizationRecord {
+  readonly id: string;
+  readonly deviceCodeHash: string;
+  /** Short code people type (e.g. BDWP-HQPK); unique while pending. */
+  readonly userCode: string;
+  readonly status: DeviceAuthorizationStatus;
+  /** Set on approval: the user who approved. */
+  readonly userId: string | null;
+  readonly clientName: string;
+  readonly clientIp: string;
+  readonly expiresAt: string;
+  readonly createdAt: string;
+  readonly lastPolledAt: string | null;
+}
+
+export type ChangeEntity = 'socket' | 'connector' | 'join_token' | 'api_token' | 'secret' | 'user' | 'session' | 'session_grant' | 'identity_provider';
 export type ChangeOp = 'create' | 'update' | 'delete';
 
 export interface Change {
@@ -242,6 +292,29 @@ export interface HandoffCodeRepo {
   consume(codeHash: string, socket: string, at: string): Promise<HandoffCodeRecord>;
 }
 
+export interface IdentityProviderRepo {
+  list(): Promise<IdentityProviderRecord[]>;
+  get(name: string): Promise<IdentityProviderRecord | undefined>;
+  /** Throws PosternError('conflict') when the name is taken. */
+  create(input: NewIdentityProvider): Promise<IdentityProviderRecord>;
+  /** Throws PosternError('not_found') when absent. */
+  update(name: string, patch: IdentityProviderPatch): Promise<IdentityProviderRecord>;
+  delete(name: string): Promise<void>;
+}
+
+/** Device authorizations record no change (they never reach snapshots). */
+export interface DeviceAuthorizationRepo {
+  create(input: { deviceCodeHash: string; userCode: string; clientName: string; clientIp: string; expiresAt: string }): Promise<DeviceAuthorizationRecord>;
+  findByUserCode(userCode: string): Promise<DeviceAuthorizationRecord | undefined>;
+  findByDeviceCodeHash(deviceCodeHash: string): Promise<DeviceAuthorizationRecord | undefined>;
+  /** pending → approved/denied; throws 'not_found', or 'conflict' when no longer pending or expired. */
+  decide(id: string, decision: { status: 'approved'; userId: string } | { status: 'denied' }, at: string): Promise<DeviceAuthorizationRecord>;
+  /** approved → redeemed, atomically (exactly one poller gets the session); throws 'conflict' otherwise. */
+  redeem(id: string, at: string): Promise<DeviceAuthorizationRecord>;
+  /** Records a poll (for RFC 8628 slow_down); returns the previous poll time. */
+  poll(id: string, at: string): Promise<string | null>;
+}
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   readonly sockets: SocketRepo;
@@ -253,6 +326,8 @@ export interface Store {
   readonly sessions: SessionRepo;
   readonly sessionGrants: SessionGrantRepo;
   readonly handoffCodes: HandoffCodeRepo;
+  readonly identityProviders: IdentityProviderRepo;
+  readonly deviceAuthorizations: DeviceAuthorizationRepo;
   migrate(): Promise<void>;
   currentRevision(): Promise<number>;
   changesSince(revision: number, limit?: number): Promise<Change[]>;

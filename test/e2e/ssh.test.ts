@@ -6,12 +6,49 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createKeyAndCsr } from '../../src/ca/csr.js';
-import { cleanupAll, startConnector, startServer, writeConnectorConfig } from '../helpers/processes.js';
+import { CLI, cleanupAll, startConnector, startServer, writeConnectorConfig } from '../helpers/processes.js';
 import type { ServerHandle } from '../helpers/processes.js';
 import { api } from '../helpers/https.js';
-import { haveOpenSsh, ssh, sshKeyPair, startSshd } from '../helpers/sshd.js';
+import { LOGIN, haveOpenSsh, ssh, sshKeyPair, startSshd } from '../helpers/sshd.js';
 import type { Sshd } from '../helpers/sshd.js';
 import { tempDir } from '../helpers/util.js';
+import { baseEnv, runCli } from '../helpers/processes.js';
+import { httpsFetch } from '../helpers/https.js';
+import { saveLogin } from '../../src/cli/credentials.js';
+
+const PASSWORD = 'correct horse battery staple';
+
+/** Signs `email` in through the device flow (the browser part scripted) and stores the CLI login like `postern login` does. */
+async function deviceLogin(server: ServerHandle, configDir: string, email: string): Promise<void> {
+  const post = (path: string, form: Record<string, string>, cookie = '') => httpsFetch({
+    port: server.port, ca: server.caPem, path, method: 'POST', body: new URLSearchParams(form).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
+  });
+  const get = (path: string, cookie = '') => httpsFetch({ port: server.port, ca: server.caPem, path, headers: cookie ? { cookie } : {} });
+  const cookies = new Map<string, string>();
+  const remember = (res: { headers: { 'set-cookie'?: string[] } }) => {
+    for (const line of res.headers['set-cookie'] ?? []) {
+      const [pair] = line.split(';');
+      cookies.set(pair!.slice(0, pair!.indexOf('=')), pair!.slice(pair!.indexOf('=') + 1));
+    }
+    return [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  };
+  const device = (await post('/api/v1/auth/device', { client_name: 'e2e' })).json<{ device_code: string; user_code: string }>();
+  const form = await get('/auth/login');
+  let jar = remember(form);
+  const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)![1]!;
+  jar = remember(await post('/auth/login', { csrf: field(form.text, 'csrf'), email, password: PASSWORD }, jar));
+  const confirm = await get(`/device?user_code=${device.user_code}`, jar);
+  assert.equal(confirm.status, 200, confirm.text);
+  jar = remember(confirm);
+  assert.equal((await post('/device', { csrf: field(confirm.text, 'csrf'), user_code: field(confirm.text, 'user_code'), decision: 'approve' }, jar)).status, 200);
+  const token = (await post('/api/v1/auth/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: device.device_code }))
+    .json<{ access_token: string; session_id: string; expires_in: number }>();
+  saveLogin(configDir, server.url, {
+    token: token.access_token, email, sessionId: token.session_id, caPem: server.caPem,
+    expiresAt: new Date(Date.now() + token.expires_in * 1000).toISOString(), savedAt: new Date().toISOString(),
+  });
+}
 
 describe('SSH through a tls socket', { skip: !haveOpenSsh && process.env.CI !== 'true' ? 'OpenSSH is not installed' : false }, () => {
   let server: ServerHandle;
@@ -28,7 +65,7 @@ describe('SSH through a tls socket', { skip: !haveOpenSsh && process.env.CI !== 
   before(async () => {
     dir = (await tempDir()).path;
     server = await startServer();
-    assert.equal((await api(server, '/api/v1/users', { method: 'POST', body: { email: 'ana@corp.example' } })).status, 201);
+    assert.equal((await api(server, '/api/v1/users', { method: 'POST', body: { email: 'ana@corp.example', password: PASSWORD } })).status, 201);
     const shown = await server.cli(['socket', 'create', '--name', 'ssh', '--type', 'tls', '--upstream', 'tcp://127.0.0.1:22', '--allowed-email-domains', 'corp.example']);
     assert.equal(shown.code, 0, shown.stderr);
     const show = JSON.parse((await server.cli(['socket', 'show', 'ssh', '--json'])).stdout) as { ssh: { publicKey: string; sshdConfig: string[] } };
@@ -58,6 +95,29 @@ describe('SSH through a tls socket', { skip: !haveOpenSsh && process.env.CI !== 
     const result = await ssh(key.path, 'ssh.localhost', ['-o', proxyCommand], ['echo', 'hello through postern']);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout.trim(), 'hello through postern');
+  });
+
+  test('`postern client tls` is the ProxyCommand and `client ssh-keysign` certifies the key of a signed-in user', async () => {
+    const home = (await tempDir('postern-laptop-')).path;
+    const laptop = baseEnv({ POSTERN_SERVER: server.url, POSTERN_CA: server.caFile, POSTERN_CONFIG_DIR: join(home, 'config'), POSTERN_DATA_DIR: join(home, 'data') });
+    const before = await runCli(['client', 'ssh-keysign', '--host', 'ssh.localhost'], laptop);
+    assert.notEqual(before.code, 0);
+    assert.match(before.stderr, /^postern: .*postern login/m);
+    await deviceLogin(server, join(home, 'config'), 'ana@corp.example');
+    const signed = await runCli(['client', 'ssh-keysign', '--host', 'ssh.localhost'], laptop);
+    assert.equal(signed.code, 0, signed.stderr);
+    const key = signed.stdout.trim();
+    const envs = Object.entries(laptop).filter(([k]) => k.startsWith('POSTERN_')).map(([k, v]) => `${k}=${v}`).join(' ');
+    const proxy = `ProxyCommand=env ${envs} ${process.execPath} ${CLI} client tls --host %h`;
+    // The user's own certificate names only the email, so sshd maps the email to the login.
+    await writeFile(join(sshd.dir, `principals_${LOGIN}`), 'ops\nana@corp.example\n');
+    const result = await ssh(key, 'ssh.localhost', ['-o', proxy], ['echo', 'via postern client tls'])
+      .finally(() => writeFile(join(sshd.dir, `principals_${LOGIN}`), 'ops\n'));
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout.trim(), 'via postern client tls');
+    const config = await runCli(['client', 'ssh-config'], laptop);
+    assert.equal(config.code, 0, config.stderr);
+    assert.match(config.stdout, /Match host \*\.localhost exec ".* client ssh-keysign --host %h"\n {2}ProxyCommand .* client tls --host %h\n {2}IdentityFile .*id_ed25519\n {2}CertificateFile .*id_ed25519-cert\.pub/);
   });
 
   test('sshd refuses a certificate without the login principal', async () => {

@@ -28,6 +28,8 @@ function flaky(store: Store): { store: Store; failing: { on: boolean } } {
     sessions: store.sessions,
     sessionGrants: store.sessionGrants,
     handoffCodes: store.handoffCodes,
+    identityProviders: store.identityProviders,
+    deviceAuthorizations: store.deviceAuthorizations,
     migrate: () => store.migrate(),
     currentRevision: () => store.currentRevision(),
     changesSince: (revision, limit) =>

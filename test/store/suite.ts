@@ -2,14 +2,16 @@
 // case as a subtest on a fresh store from makeStore and always cleans it up.
 
 import type { TestContext } from 'node:test';
+import { deviceCases } from './cases-device.js';
 import { feedCases } from './cases-feed.js';
 import { identityCases } from './cases-identity.js';
+import { providerCases } from './cases-providers.js';
 import { repoCases } from './cases-repos.js';
 import type { MakeStore, StoreCase } from './helpers.js';
 
 export type { MakeStore, StoreFixture } from './helpers.js';
 
-export const storeCases: Readonly<Record<string, StoreCase>> = { ...repoCases, ...feedCases, ...identityCases };
+export const storeCases: Readonly<Record<string, StoreCase>> = { ...repoCases, ...feedCases, ...identityCases, ...providerCases, ...deviceCases };
 
 export async function runStoreSuite(t: TestContext, makeStore: MakeStore): Promise<void> {
   for (const [name, run] of Object.entries(storeCases)) {

@@ -1,0 +1,80 @@
+// The signed-in user's short-lived certificates, cached under the config dir (0600) and renewed
+// when less than a fifth of their life is left: a TLS client certificate for `tls` sockets and
+// an OpenSSH certificate for the user's SSH key.
+import { execFile } from 'node:child_process';
+import { X509Certificate, createHash } from 'node:crypto';
+import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { CliContext } from './context.js';
+import { createKeyAndCsr } from '../ca/csr.js';
+import { PosternError } from '../errors.js';
+
+const run = promisify(execFile);
+
+export interface TlsIdentity {
+  readonly keyPem: string;
+  readonly certPem: string;
+  readonly caPem: string;
+}
+
+function clientDir(ctx: CliContext): string {
+  const server = createHash('sha256').update(new URL(ctx.server).origin).digest('hex').slice(0, 12);
+  return join(ctx.configDir, 'client', server);
+}
+
+function fresh(validFrom: number, validTo: number): boolean {
+  return validTo - Date.now() > (validTo - validFrom) / 5;
+}
+
+async function readOptional(path: string): Promise<string | undefined> {
+  return readFile(path, 'utf8').catch(() => undefined);
+}
+
+async function writePrivate(path: string, text: string): Promise<void> {
+  await writeFile(path, text, { mode: 0o600 });
+  await chmod(path, 0o600);
+}
+
+function requireLogin(ctx: CliContext): void {
+  if (ctx.tokenSource !== 'login' && !ctx.token?.startsWith('pst1_')) {
+    throw new PosternError('unauthenticated', `certificates are issued to people: run \`postern login --server ${ctx.server}\` first`);
+  }
+}
+
+export async function tlsIdentity(ctx: CliContext, ttlSeconds: number): Promise<TlsIdentity> {
+  const dir = clientDir(ctx);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const [keyPem, certPem, caPem] = await Promise.all(['tls.key', 'tls.crt', 'ca.pem'].map((name) => readOptional(join(dir, name))));
+  if (keyPem && certPem && caPem) {
+    const cert = new X509Certificate(certPem);
+    if (fresh(Date.parse(cert.validFrom), Date.parse(cert.validTo))) return { keyPem, certPem, caPem };
+  }
+  requireLogin(ctx);
+  const next = await createKeyAndCsr('postern-client');
+  const issued = await ctx.client().post<{ certificate: string; ca: string }>('/api/v1/me/certificates/tls', { csr: next.csrPem, ttl_seconds: ttlSeconds });
+  await writePrivate(join(dir, 'tls.key'), next.keyPem);
+  await writePrivate(join(dir, 'tls.crt'), issued.certificate);
+  await writePrivate(join(dir, 'ca.pem'), issued.ca);
+  return { keyPem: next.keyPem, certPem: issued.certificate, caPem: issued.ca };
+}
+
+/** Makes (once) an Ed25519 key with ssh-keygen, gets it certified if needed; returns the key path. */
+export async function sshIdentity(ctx: CliContext, ttlSeconds: number): Promise<string> {
+  const dir = join(clientDir(ctx), 'ssh');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const key = join(dir, 'id_ed25519');
+  if (!(await access(key).then(() => true, () => false))) {
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'postern', '-f', key]).catch((cause: unknown) => {
+      throw new PosternError('internal', 'ssh-keygen failed: is OpenSSH installed?', { cause });
+    });
+  }
+  const certPath = `${key}-cert.pub`;
+  const validity = await run('ssh-keygen', ['-L', '-f', certPath]).then((out) => /Valid: from (\S+) to (\S+)/.exec(out.stdout), () => null);
+  if (validity && fresh(Date.parse(validity[1]!), Date.parse(validity[2]!))) return key;
+  requireLogin(ctx);
+  const publicKey = await readFile(`${key}.pub`, 'utf8');
+  const issued = await ctx.client().post<{ certificate: string }>('/api/v1/me/certificates/ssh', { public_key: publicKey, ttl_seconds: ttlSeconds });
+  await writeFile(certPath, issued.certificate + '\n', { mode: 0o644 });
+  return key;
+}

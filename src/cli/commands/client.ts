@@ -1,0 +1,96 @@
+// `postern client …`: what a person runs to reach sockets — a TLS stream with their certificate
+// (stdin/stdout, so it works as an OpenSSH ProxyCommand, or a local port), SSH certificates,
+// and the ssh_config block that ties both together.
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { sshIdentity, tlsIdentity } from '../client-certs.js';
+import type { TlsIdentity } from '../client-certs.js';
+import { parseDuration } from '../server-config.js';
+import { PosternError, errorMessage } from '../../errors.js';
+
+function openStream(ctx: CliContext, host: string, identity: TlsIdentity): tls.TLSSocket {
+  const server = new URL(ctx.server);
+  // The edge is where the control plane is; SNI picks the socket.
+  return tls.connect({
+    host: server.hostname === 'localhost' ? '127.0.0.1' : server.hostname,
+    port: Number(server.port || 443),
+    servername: host,
+    ca: identity.caPem,
+    cert: identity.certPem,
+    key: identity.keyPem,
+    minVersion: 'TLSv1.3',
+  });
+}
+
+function describeFailure(host: string, err: Error): PosternError {
+  const message = /alert|certificate/i.test(err.message)
+    ? `${host} refused the connection: ${err.message} (is your sign-in allowed on this socket?)`
+    : `cannot reach ${host}: ${errorMessage(err)}`;
+  return new PosternError('forbidden', message, { cause: err });
+}
+
+export function registerClient(program: Command, context: () => CliContext): void {
+  const client = program.command('client').description('reach sockets as the signed-in user (see `postern login`)');
+  client.command('tls')
+    .description('open a TLS stream to a socket with your certificate: stdin/stdout (an ssh ProxyCommand) or --listen')
+    .requiredOption('--host <socket-host>', 'e.g. db.localhost (ssh_config: %h)')
+    .option('--listen <host:port>', 'serve a local port instead; one stream per local connection')
+    .option('--ttl <duration>', 'certificate lifetime', '4h')
+    .action(async (options: { host: string; listen?: string; ttl: string }) => {
+      const ctx = context();
+      const identity = await tlsIdentity(ctx, Math.round(parseDuration(options.ttl) / 1000));
+      if (!options.listen) {
+        const stream = openStream(ctx, options.host, identity);
+        await new Promise<void>((resolve, reject) => {
+          stream.once('secureConnect', () => {
+            process.stdin.pipe(stream);
+            stream.pipe(process.stdout);
+            stream.once('close', () => resolve());
+          });
+          stream.once('error', (err) => reject(describeFailure(options.host, err)));
+        });
+        process.exit(0);
+      }
+      const [listenHost, listenPort] = options.listen.split(/:(?=\d+$)/);
+      const server = net.createServer({ allowHalfOpen: true }, (local) => {
+        const stream = openStream(ctx, options.host, identity);
+        stream.once('secureConnect', () => {
+          local.pipe(stream);
+          stream.pipe(local);
+        });
+        stream.on('error', (err) => {
+          process.stderr.write(`postern: ${describeFailure(options.host, err).message}\n`);
+          local.destroy();
+        });
+        local.on('error', () => stream.destroy());
+      });
+      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(Number(listenPort), listenHost || '127.0.0.1', resolve));
+      const address = server.address() as net.AddressInfo;
+      process.stdout.write(`forwarding ${address.address}:${address.port} → ${options.host} (Ctrl-C to stop)\n`);
+    });
+  client.command('ssh-keysign')
+    .description('make or reuse your SSH key and get it certified; prints the key path (for ssh_config Match exec / IdentityFile)')
+    .option('--host <socket-host>', 'the host being reached (ssh_config: %h); informational')
+    .option('--ttl <duration>', 'certificate lifetime', '1h')
+    .action(async (options: { ttl: string }) => {
+      const key = await sshIdentity(context(), Math.round(parseDuration(options.ttl) / 1000));
+      process.stdout.write(`${key}\n`);
+    });
+  client.command('ssh-config')
+    .description('print an ssh_config block for reaching SSH sockets through Postern')
+    .action(async () => {
+      const ctx = context();
+      const key = await sshIdentity(ctx, 3600);
+      const domain = new URL(ctx.server).hostname;
+      const self = `${process.execPath} ${process.argv[1]}`;
+      process.stdout.write([
+        `Match host *.${domain} exec "${self} client ssh-keysign --host %h"`,
+        `  ProxyCommand ${self} client tls --host %h`,
+        `  IdentityFile ${key}`,
+        `  CertificateFile ${key}-cert.pub`,
+        '',
+      ].join('\n'));
+    });
+}

@@ -1,0 +1,52 @@
+// Who is calling the API: an API token (admin or service) or a person's CLI session token
+// (`pst1_…`, from `postern login`). The session token is looked up by its hash; it must be a
+// live 'cli' session of an enabled user. The principal rides along with the request.
+import type { FastifyRequest } from 'fastify';
+import type { ApiTokenRecord, SessionRecord, Store, UserRecord } from '../store/types.js';
+import type { SessionService } from './sessions.js';
+import { PosternError } from '../errors.js';
+import { generateSecret, hashToken } from '../identity/tokens.js';
+
+export type Principal =
+  | { readonly kind: 'token'; readonly token: ApiTokenRecord }
+  | { readonly kind: 'cli'; readonly session: SessionRecord; readonly user: UserRecord };
+
+export const CLI_TOKEN_PREFIX = 'pst1_';
+const CLI_TOKEN_SHAPE = /^pst1_[A-Za-z0-9_-]{43}$/;
+/** last_seen_at is written at most this often per session. */
+const TOUCH_EVERY_MS = 60_000;
+
+const principals = new WeakMap<FastifyRequest, Principal>();
+
+export function setPrincipal(request: FastifyRequest, principal: Principal): void {
+  principals.set(request, principal);
+}
+
+/** The authenticated caller; throws when the route did not authenticate (a programming error). */
+export function principalOf(request: FastifyRequest): Principal {
+  const principal = principals.get(request);
+  if (!principal) throw new PosternError('unauthenticated', 'this request carries no credentials');
+  return principal;
+}
+
+export function isCliToken(token: string): boolean {
+  return token.startsWith(CLI_TOKEN_PREFIX);
+}
+
+/** A new CLI session token: shown to the CLI once; the store keeps only `hash`. */
+export function createCliToken(): { token: string; hash: string } {
+  const token = `${CLI_TOKEN_PREFIX}${generateSecret()}`;
+  return { token, hash: hashToken(token) };
+}
+
+/** The live CLI session (of an enabled user) behind a `pst1_` bearer token; PosternError('unauthenticated') otherwise. */
+export async function cliPrincipal(sessions: SessionService, store: Store, token: string, now: Date): Promise<Principal & { kind: 'cli' }> {
+  const refused = () => new PosternError('unauthenticated', 'your sign-in has ended (revoked, expired or unknown): run `postern login` again');
+  const found = CLI_TOKEN_SHAPE.test(token) ? await sessions.fromSecret(token) : undefined;
+  if (!found || found.session.kind !== 'cli') throw refused();
+  const { session, user } = found;
+  if (now.getTime() - Date.parse(session.lastSeenAt) > TOUCH_EVERY_MS) {
+    await store.sessions.touch(session.id, now.toISOString()).catch(() => undefined);
+  }
+  return { kind: 'cli', session, user };
+}

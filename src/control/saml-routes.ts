@@ -1,0 +1,154 @@
+// SAML 2.0 sign-in on the control host: SP metadata, the redirect-binding AuthnRequest and the
+// assertion consumer service. The login's state (request id, socket, return path) rides in a
+// signed, short-lived cookie named after the RelayState, so any control node can finish it.
+// A valid response finds or creates the user by email and continues like a local sign-in.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { randomBytes } from 'node:crypto';
+import type { IdentityProviderRecord, Store, UserRecord } from '../store/types.js';
+import type { SessionService } from './sessions.js';
+import type { KeyCipher } from '../ca/key-cipher.js';
+import { continueTo, signInTarget } from './auth-routes.js';
+import { escapeHtml } from './login-page.js';
+import { PosternError, isPosternError } from '../errors.js';
+import { parseCookies, serializeSessionCookie } from '../identity/session-cookie.js';
+import {
+  SAML_PROVIDER_NAME, SAML_STATE_COOKIE_PREFIX, isRelayState, newRelayState, newSamlRequestId, openSamlState, parseSamlConfig,
+  samlAuthorizeUrl, samlMetadata, samlServiceProvider, samlSpKey, sealSamlState, validateSamlResponse,
+} from '../identity/saml.js';
+import type { PosternIdentity } from '../identity/claims.js';
+import type { SamlProviderSettings, SamlServiceProvider, SpKey } from '../identity/saml.js';
+import { secretContext } from './oidc-routes.js';
+
+const STATE_SECRET = 'identity/saml-state-key';
+/** How long a browser may spend at the IdP. */
+const STATE_TTL_SECONDS = 600;
+/** Signed responses with many groups are large. */
+const ACS_BODY_LIMIT = 512 * 1024;
+
+export interface SamlRoutesOptions {
+  store: Store;
+  sessions: SessionService;
+  /** `https://<name>.<domain>[:port]` */
+  socketOrigin: (name: string) => string;
+  /** `https://<domain>[:port]`: the SP's entity id and ACS live under `<controlOrigin>/auth/saml/<name>/`. */
+  controlOrigin: string;
+  /** Seals the state cookie's HMAC key in the store (the master-key cipher). */
+  cipher: KeyCipher;
+  /** HMAC key of the state cookie, the same on every control node; default: a random key kept sealed in the store. */
+  stateKey?: () => Promise<Buffer>;
+  now?: () => Date;
+}
+
+export function registerSamlRoutes(app: FastifyInstance, options: SamlRoutesOptions): void {
+  const { store, sessions } = options;
+  const now = options.now ?? (() => new Date());
+  const { controlOrigin } = options;
+
+  let cachedKey: Promise<Buffer> | undefined;
+  const stateKey = options.stateKey ?? (() => {
+    cachedKey ??= (async () => {
+      const sealed = await store.secrets.get(STATE_SECRET) ?? await store.secrets.putIfAbsent(STATE_SECRET, options.cipher.encrypt(randomBytes(32), STATE_SECRET));
+      return options.cipher.decrypt(sealed, STATE_SECRET);
+    })().catch((err: unknown) => {
+      cachedKey = undefined;
+      throw err;
+    });
+    return cachedKey;
+  });
+
+  const provider = async (name: unknown): Promise<{ record: IdentityProviderRecord; settings: SamlProviderSettings; sp: SamlServiceProvider; spKey: SpKey | undefined }> => {
+    if (typeof name !== 'string' || !SAML_PROVIDER_NAME.test(name)) throw new PosternError('not_found', 'no such SAML identity provider');
+    const record = await store.identityProviders.get(name);
+    if (!record || record.kind !== 'saml' || record.disabledAt !== null) throw new PosternError('not_found', `no SAML identity provider "${name}"`);
+    const settings = parseSamlConfig(record.config);
+    // The provider's sealed secret is, for SAML, the SP private key (PEM).
+    const privateKey = record.sealedSecret === null ? undefined : options.cipher.decrypt(record.sealedSecret, secretContext(record.name)).toString('utf8');
+    return { record, settings, sp: samlServiceProvider(controlOrigin, record.name), spKey: samlSpKey(settings, privateKey) };
+  };
+
+  const failure = (request: FastifyRequest, reply: FastifyReply, err: unknown, back?: { socket?: string; returnTo: string }) => {
+    const known = isPosternError(err);
+    const status = known ? err.httpStatus : 500;
+    if (status >= 500) request.log.error({ err }, 'SAML sign-in failed');
+    else request.log.info({ code: known ? err.code : undefined, reason: (err as Error).message }, 'SAML sign-in refused');
+    const message = known && status < 500 ? err.message : 'internal error (see the server log)';
+    const again = `/auth/login${back?.socket ? `?${new URLSearchParams({ socket: back.socket, return_to: back.returnTo }).toString()}` : ''}`;
+    return reply.code(status).header('cache-control', 'no-store').header('x-frame-options', 'DENY').type('text/html; charset=utf-8').send(
+      `<!doctype html><html><head><meta charset="utf-8"><title>Sign-in failed · Postern</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font:16px system-ui,sans-serif;max-width:30rem;margin:4rem auto;padding:0 1rem;color:#222}.error{color:#a00}</style>
+</head><body><h1>Sign-in failed</h1><p class="error" role="alert">${escapeHtml(message)}</p><p><a href="${escapeHtml(again)}">Try again</a></p></body></html>
+`);
+  };
+
+  app.get('/auth/saml/:name/metadata', async (request, reply) => {
+    const { settings, sp, spKey } = await provider((request.params as Record<string, unknown>).name);
+    return reply.header('cache-control', 'no-cache').type('application/samlmetadata+xml; charset=utf-8').send(samlMetadata(settings, sp, spKey));
+  });
+
+  app.get('/auth/saml/:name/start', async (request, reply) => {
+    const query = request.query as Record<string, unknown>;
+    let target: { socket?: string; returnTo: string } | undefined;
+    try {
+      target = await signInTarget(options, query.socket, query.return_to);
+      const { record, settings, sp, spKey } = await provider((request.params as Record<string, unknown>).name);
+      const relay = newRelayState();
+      const requestId = newSamlRequestId();
+      const issuedAt = Math.floor(now().getTime() / 1000);
+      const sealed = sealSamlState(await stateKey(), {
+        relay, provider: record.name, requestId, ...(target.socket ? { socket: target.socket } : {}), returnTo: target.returnTo,
+        issuedAt, expiresAt: issuedAt + STATE_TTL_SECONDS,
+      });
+      const location = await samlAuthorizeUrl(settings, sp, requestId, relay, spKey);
+      // SameSite=None: the IdP posts the response back cross-site; the cookie binds it to this browser.
+      void reply.header('set-cookie', `${SAML_STATE_COOKIE_PREFIX}${relay}=${sealed}; Max-Age=${STATE_TTL_SECONDS}; Path=/; Secure; HttpOnly; SameSite=None`);
+      return reply.header('cache-control', 'no-store').redirect(location, 303);
+    } catch (err) {
+      return failure(request, reply, err, target);
+    }
+  });
+
+  app.post('/auth/saml/:name/acs', { bodyLimit: ACS_BODY_LIMIT }, async (request, reply) => {
+    const form = (request.body ?? {}) as Record<string, unknown>;
+    let back: { socket?: string; returnTo: string } | undefined;
+    try {
+      const { record, settings, sp, spKey } = await provider((request.params as Record<string, unknown>).name);
+      const relay = form.RelayState;
+      if (!isRelayState(relay)) throw new PosternError('identity_invalid', 'the SAML response carries no RelayState of this server (IdP-initiated sign-in is not supported); start from the sign-in page');
+      const cookie = `${SAML_STATE_COOKIE_PREFIX}${relay}`;
+      void reply.header('set-cookie', `${cookie}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=None`);
+      const state = openSamlState(await stateKey(), parseCookies(request.headers.cookie).get(cookie), { relay, provider: record.name, now: now() });
+      back = { ...(state.socket ? { socket: state.socket } : {}), returnTo: state.returnTo };
+      const login = await validateSamlResponse(settings, sp, String(form.SAMLResponse ?? ''), { requestId: state.requestId, issuedAt: new Date(state.issuedAt * 1000) }, spKey);
+      const user = await findOrCreateUser(store, login.identity, settings.groupsAttribute !== undefined);
+      if (user.disabledAt) throw new PosternError('forbidden', `the account ${user.email} is disabled`);
+      const { session, secret } = await sessions.createBrowserSession(user, record.name, { clientIp: request.ip, userAgent: String(request.headers['user-agent'] ?? '') });
+      request.log.info({ user: user.id, session: session.id, provider: record.name }, 'signed in with SAML');
+      const maxAgeSeconds = Math.max(1, Math.floor((Date.parse(session.expiresAt) - now().getTime()) / 1000));
+      void reply.header('set-cookie', serializeSessionCookie(secret, { maxAgeSeconds }));
+      // Re-check the socket: it may have been deleted or lost sign-in while the browser was at the IdP.
+      const target = await signInTarget(options, state.socket, state.returnTo);
+      return await continueTo(options, reply, session, target.socket, target.returnTo);
+    } catch (err) {
+      return failure(request, reply, err, back);
+    }
+  });
+}
+
+/** The user with this email, created on first sign-in; groups follow the IdP when it sends them. */
+async function findOrCreateUser(store: Store, identity: PosternIdentity, syncGroups: boolean): Promise<UserRecord> {
+  let user = await store.users.findByEmail(identity.email);
+  if (!user) {
+    try {
+      user = await store.users.create({ email: identity.email, name: identity.name ?? '', groups: [...identity.groups], passwordHash: null });
+    } catch (err) {
+      if (!isPosternError(err, 'conflict')) throw err;
+      user = await store.users.findByEmail(identity.email);
+      if (!user) throw err;
+    }
+    return user;
+  }
+  const sameGroups = user.groups.length === identity.groups.length && user.groups.every((g, i) => g === identity.groups[i]);
+  if (syncGroups && !sameGroups && !user.disabledAt) user = await store.users.update(user.id, { groups: [...identity.groups] });
+  return user;
+}
