@@ -4,6 +4,8 @@
 // email and mapped groups. Unsigned, foreign-signed, replayed and cookie-less responses are refused.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { cleanupAll, startConnector, startServer, writeConnectorConfig } from '../helpers/processes.js';
 import type { ServerHandle } from '../helpers/processes.js';
 import { api, httpsFetch } from '../helpers/https.js';
@@ -129,6 +131,18 @@ describe('SAML sign-in for cloudauth sockets', () => {
     const bad = await api(server, '/api/v1/identity-providers', { method: 'POST', body: { name: 'bad-saml', kind: 'saml', config: { entry_point: 'https://idp.test/sso', idp_cert: 'not a certificate!' } } });
     assert.equal(bad.status, 400, bad.text);
     assert.match(bad.text, /idp_cert/);
+  });
+
+  test('`postern idp add saml` creates a provider from a certificate file and prints what the IdP needs', async () => {
+    const dir = (await tempDir()).path;
+    await writeFile(join(dir, 'idp.pem'), idp.certPem);
+    const added = await server.cli(['idp', 'add', 'saml', '--name', 'cli-saml', '--entry-point', 'https://idp.test/sso', '--idp-cert-file', join(dir, 'idp.pem'), '--email-attribute', 'mail']);
+    assert.equal(added.code, 0, added.stderr);
+    assert.match(added.stdout, new RegExp(`metadata: +${server.url}/auth/saml/cli-saml/metadata`));
+    assert.match(added.stdout, new RegExp(`ACS URL: +${server.url}/auth/saml/cli-saml/acs`));
+    const missing = await server.cli(['idp', 'add', 'saml', '--name', 'x', '--entry-point', 'https://idp.test/sso', '--idp-cert-file', join(dir, 'nope.pem')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^postern: cannot read --idp-cert-file .*ENOENT\n$/);
   });
 
   test('a signed assertion signs the browser in; the upstream sees the email and mapped groups', async () => {

@@ -1,5 +1,6 @@
-// `postern idp …`: sign-in providers (generic OIDC with google/microsoft presets, GitHub).
+// `postern idp …`: sign-in providers (generic OIDC with google/microsoft presets, GitHub, SAML).
 // Client secrets never go on the command line (shell history, ps): they are read from stdin.
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { printFields, printJson, printTable } from '../output.js';
@@ -55,7 +56,7 @@ interface CommonOptions {
 }
 
 export function registerIdp(program: Command, context: () => CliContext): void {
-  const idp = program.command('idp').description('sign-in providers: OpenID Connect (Google, Microsoft Entra ID, any issuer) and GitHub');
+  const idp = program.command('idp').description('sign-in providers: OpenID Connect (Google, Microsoft Entra ID, any issuer), GitHub and SAML 2.0');
   const add = idp.command('add').description('add a sign-in provider');
 
   add.command('oidc')
@@ -125,6 +126,45 @@ export function registerIdp(program: Command, context: () => CliContext): void {
         },
       });
       showCreated(ctx, created);
+    });
+
+  add.command('saml')
+    .description('SAML 2.0 identity provider (signed assertions required)')
+    .requiredOption('--name <name>', 'short name, used in URLs')
+    .option('--display-name <text>', 'button text on the sign-in page')
+    .requiredOption('--entry-point <url>', 'the IdP\'s single sign-on URL (redirect binding)')
+    .requiredOption('--idp-cert-file <file>', 'PEM certificate the IdP signs assertions with')
+    .option('--idp-issuer <entity-id>', 'the IdP\'s entity id (checked when given)')
+    .option('--email-attribute <name>', 'attribute holding the email (default email, else an email NameID)')
+    .option('--groups-attribute <name>', 'attribute holding the groups')
+    .option('--group-map <a=b,...>', 'map IdP groups to Postern groups', groupMap)
+    .option('--keep-unmapped-groups', 'keep groups that --group-map does not name')
+    .action(async (options: Omit<CommonOptions, 'clientId'> & { entryPoint: string; idpCertFile: string; idpIssuer?: string; emailAttribute?: string; groupsAttribute?: string }) => {
+      const ctx = context();
+      let idpCert: string;
+      try {
+        idpCert = await readFile(options.idpCertFile, 'utf8');
+      } catch (cause) {
+        throw new PosternError('bad_request', `cannot read --idp-cert-file ${options.idpCertFile}: ${(cause as NodeJS.ErrnoException).code ?? 'error'}`);
+      }
+      const created = await ctx.client().post<ProviderView>('/api/v1/identity-providers', {
+        name: options.name,
+        kind: 'saml',
+        ...(options.displayName ? { display_name: options.displayName } : {}),
+        config: {
+          entry_point: options.entryPoint,
+          idp_cert: idpCert,
+          ...(options.idpIssuer ? { idp_issuer: options.idpIssuer } : {}),
+          ...(options.emailAttribute ? { email_attribute: options.emailAttribute } : {}),
+          ...(options.groupsAttribute ? { groups_attribute: options.groupsAttribute } : {}),
+          ...(options.groupMap ? { group_map: options.groupMap } : {}),
+          ...(options.keepUnmappedGroups ? { keep_unmapped_groups: true } : {}),
+        },
+      });
+      if (ctx.json) return printJson(created);
+      printFields({ ...created }, ['name', 'kind', 'displayName', 'id']);
+      const metadata = created.redirectUri.replace(/\/acs$/, '/metadata');
+      process.stdout.write(`\nGive the IdP this service provider:\n  metadata:  ${metadata}\n  ACS URL:   ${created.redirectUri}\n  entity id: ${metadata}\n`);
     });
 
   idp.command('ls').description('list sign-in providers').action(async () => {
