@@ -133,6 +133,10 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
           socket: (name) => current.sockets.get(name),
           connector: (id) => current.connectors.get(id),
           userByEmail: (email) => [...current.users.values()].find((user) => user.email === email),
+          sessionLive: (id) => {
+            const session = current.sessionsById.get(id);
+            return session !== undefined && session.revokedAt === null && Date.parse(session.expiresAt) > Date.now();
+          },
         };
       },
       identity: {

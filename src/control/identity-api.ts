@@ -11,6 +11,7 @@ import type { SigningKeys } from '../identity/assertion.js';
 import { createInviteToken, passwordStamp } from '../identity/invites.js';
 import type { CertificateAuthority } from '../ca/authority.js';
 import type { SshCertificateAuthority } from '../ca/ssh-cert.js';
+import { SESSION_URI_PREFIX } from '../identity/claims.js';
 
 const sshCertificateBody = z.object({
   /** The user's public key, authorized_keys form (ed25519 or ecdsa). */
@@ -153,7 +154,11 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
     body: certificateBody.omit({ email: true }), status: 201, response: z.object({ certificate: z.string(), ca: z.string(), notAfter: z.string() }),
     handler: async ({ body, request }) => {
       const user = signedInUser(request);
-      const issued = await options.ca.signCsr({ csrPem: body.csr, commonName: user.email, emails: [user.email], lifetimeMs: body.ttl_seconds * 1000, usage: 'client' });
+      // The sign-in rides in the certificate, so revoking the session cuts certificates already issued.
+      const session = (principalOf(request) as { session: { id: string } }).session;
+      const issued = await options.ca.signCsr({
+        csrPem: body.csr, commonName: user.email, emails: [user.email], uris: [`${SESSION_URI_PREFIX}${session.id}`], lifetimeMs: body.ttl_seconds * 1000, usage: 'client',
+      });
       return { certificate: issued.certPem, ca: options.ca.certificatePem, notAfter: issued.notAfter.toISOString() };
     } });
   // Principals are the email and `postern` only: which email may log in as which account is the

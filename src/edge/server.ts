@@ -11,7 +11,7 @@ import type { CertificateAuthority } from '../ca/authority.js';
 import type { TunnelHub, TunnelPeer } from '../tunnel/edge-side.js';
 import { TUNNEL_ALPN, TUNNEL_WEBSOCKET_PATH, header } from '../tunnel/protocol.js';
 import type { ConnectorRecord, SocketRecord, UserRecord } from '../store/types.js';
-import { isAllowed } from '../identity/claims.js';
+import { SESSION_URI_PREFIX, isAllowed } from '../identity/claims.js';
 import { MAX_HELLO_BYTES, peekClientHello } from './client-hello.js';
 import { HttpSocketProxy, normalizeIp } from './http-proxy.js';
 import { routeHost } from './routing.js';
@@ -27,6 +27,8 @@ export interface EdgeView {
   socket(name: string): SocketRecord | undefined;
   connector(id: string): ConnectorRecord | undefined;
   userByEmail(email: string): UserRecord | undefined;
+  /** Whether a sign-in session is still valid (not revoked, not expired). */
+  sessionLive(id: string): boolean;
 }
 
 export interface EdgeIdentity {
@@ -154,7 +156,7 @@ export class EdgeServer {
       if (record?.type === 'tls') {
         if (!record.auth.cloudauth) return this.pipeTlsSocket(socket, record);
         const refusal = this.certificateRefusal(socket, record);
-        if (!refusal) return this.pipeTlsSocket(socket, record);
+        if (!refusal) return this.pipeTlsSocket(socket, record, this.certificateEmail(socket));
         this.options.logger.info({ socket: record.name, remoteAddress: socket.remoteAddress, reason: refusal }, 'tls socket refused');
         return void socket.destroy();
       }
@@ -164,15 +166,21 @@ export class EdgeServer {
 
   /** Why a client certificate (already verified against our CA) may not use this socket, if it may not. */
   private certificateRefusal(socket: tls.TLSSocket, record: SocketRecord): string | undefined {
-    const cert = socket.getPeerCertificate();
-    const email = /(?:^|, )email:([^,\s]+)/.exec(cert.subjectaltname ?? '')?.[1]?.toLowerCase();
+    const email = this.certificateEmail(socket);
     if (!socket.authorized || !email) return 'no user certificate';
-    const user = this.options.view().userByEmail(email);
+    const view = this.options.view();
+    const user = view.userByEmail(email);
     if (!user || user.disabledAt) return `${email} is not an active user`;
+    const session = new RegExp(`URI:${SESSION_URI_PREFIX}([A-Za-z0-9_-]+)`).exec(socket.getPeerCertificate().subjectaltname ?? '')?.[1];
+    if (session !== undefined && !view.sessionLive(session)) return `the sign-in of ${email} this certificate was issued under has ended`;
     const { allowedEmailDomains, allowedEmailAddresses } = record.auth;
     if (allowedEmailDomains.length === 0 && allowedEmailAddresses.length === 0) return undefined;
     const verdict = isAllowed(user, { emailDomains: allowedEmailDomains, emailAddresses: allowedEmailAddresses });
     return verdict.allowed ? undefined : verdict.reason;
+  }
+
+  private certificateEmail(socket: tls.TLSSocket): string | undefined {
+    return /(?:^|, )email:([^,\s]+)/.exec(socket.getPeerCertificate().subjectaltname ?? '')?.[1]?.toLowerCase();
   }
 
   /** A connector's tunnel: the certificate must chain to our CA and name a live connector. */
@@ -202,7 +210,7 @@ export class EdgeServer {
     return { connectorId: record.id, connectorName: record.name, remoteAddress };
   }
 
-  private pipeTlsSocket(socket: tls.TLSSocket, record: SocketRecord): void {
+  private pipeTlsSocket(socket: tls.TLSSocket, record: SocketRecord, user?: string): void {
     let stream;
     try {
       stream = this.options.hub.openStream(record.name, { [header.socket]: record.name, [header.kind]: 'tcp', [header.clientIp]: normalizeIp(socket.remoteAddress ?? '') });
@@ -219,7 +227,13 @@ export class EdgeServer {
         socket.destroy();
       }
     });
-    joinStreams(socket, stream);
+    const started = Date.now();
+    const clientIp = normalizeIp(socket.remoteAddress ?? '');
+    this.options.logger.info({ event: 'connection.open', socket: record.name, user, clientIp }, 'tls connection opened');
+    joinStreams(socket, stream, ({ bytesUp, bytesDown }) => {
+      const reason = stream.rstCode !== undefined && stream.rstCode !== 0 ? `reset (${stream.rstCode})` : 'closed';
+      this.options.logger.info({ event: 'connection.close', socket: record.name, user, clientIp, bytesUp, bytesDown, durationMs: Date.now() - started, reason }, 'tls connection closed');
+    });
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {

@@ -136,3 +136,6 @@ export function isAllowed(identity: Pick<PosternIdentity, 'email'>, list: EmailA
   const why = domains.length === 0 ? notAddress : addresses.length === 0 ? notDomain : `${notDomain} and ${notAddress}`;
   return { allowed: false, reason: `${email} is ${why}` };
 }
+
+/** URI SAN naming the sign-in a user certificate was issued under (checked by the edge). */
+export const SESSION_URI_PREFIX = 'urn:postern:session:';

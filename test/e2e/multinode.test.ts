@@ -129,7 +129,7 @@ describe('connector certificate renewal', () => {
       return now.certPem !== first.certPem ? now : undefined;
     }, { timeoutMs: 15_000, what: 'the credentials file to hold a renewed certificate' });
     assert.notEqual(renewed.keyPem, first.keyPem, 'a fresh key, not the old one re-signed');
-    assert.match(connector.logs(), /certificate renewed/);
+    await waitFor(() => /certificate renewed/.test(connector.logs()), { what: 'the renewal in the connector log' });
 
     // Past the first certificate's expiry, a restarted connector can only connect with the renewed one.
     await waitFor(async () => {

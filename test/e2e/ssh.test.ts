@@ -11,7 +11,7 @@ import type { ServerHandle } from '../helpers/processes.js';
 import { api } from '../helpers/https.js';
 import { LOGIN, haveOpenSsh, ssh, sshKeyPair, startSshd } from '../helpers/sshd.js';
 import type { Sshd } from '../helpers/sshd.js';
-import { tempDir } from '../helpers/util.js';
+import { tempDir, waitFor } from '../helpers/util.js';
 import { baseEnv, runCli } from '../helpers/processes.js';
 import { httpsFetch } from '../helpers/https.js';
 import { saveLogin } from '../../src/cli/credentials.js';
@@ -115,6 +115,16 @@ describe('SSH through a tls socket', { skip: !haveOpenSsh && process.env.CI !== 
       .finally(() => writeFile(join(sshd.dir, `principals_${LOGIN}`), 'ops\n'));
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout.trim(), 'via postern client tls');
+    await waitFor(() => /"event":"connection\.close","socket":"ssh","user":"ana@corp\.example","clientIp":"127\.0\.0\.1","bytesUp":\d+,"bytesDown":\d+,"durationMs":\d+/.test(server.logs()), { what: 'the connection record' });
+
+    // Revoking the sign-in cuts the certificates issued under it, even cached ones still in date.
+    const sessions = JSON.parse((await server.cli(['sessions', 'ls', '--user', 'ana@corp.example', '--json'])).stdout) as { id: string; kind: string }[];
+    for (const session of sessions.filter((s) => s.kind === 'cli')) assert.equal((await server.cli(['sessions', 'revoke', session.id])).code, 0);
+    await writeFile(join(sshd.dir, `principals_${LOGIN}`), 'ops\nana@corp.example\n');
+    const revoked = await ssh(key, 'ssh.localhost', ['-o', proxy], ['true']).finally(() => writeFile(join(sshd.dir, `principals_${LOGIN}`), 'ops\n'));
+    assert.notEqual(revoked.code, 0);
+    await waitFor(() => /the sign-in of ana@corp\.example this certificate was issued under has ended/.test(server.logs()), { what: 'the refusal in the server log' });
+
     const config = await runCli(['client', 'ssh-config'], laptop);
     assert.equal(config.code, 0, config.stderr);
     assert.match(config.stdout, /Match host \*\.localhost exec ".* client ssh-keysign --host %h"\n {2}ProxyCommand .* client tls --host %h\n {2}IdentityFile .*id_ed25519\n {2}CertificateFile .*id_ed25519-cert\.pub/);
