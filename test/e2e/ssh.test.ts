@@ -13,42 +13,9 @@ import { LOGIN, haveOpenSsh, ssh, sshKeyPair, startSshd } from '../helpers/sshd.
 import type { Sshd } from '../helpers/sshd.js';
 import { tempDir, waitFor } from '../helpers/util.js';
 import { baseEnv, runCli } from '../helpers/processes.js';
-import { httpsFetch } from '../helpers/https.js';
-import { saveLogin } from '../../src/cli/credentials.js';
+import { deviceLogin } from '../helpers/login.js';
 
 const PASSWORD = 'correct horse battery staple';
-
-/** Signs `email` in through the device flow (the browser part scripted) and stores the CLI login like `postern login` does. */
-async function deviceLogin(server: ServerHandle, configDir: string, email: string): Promise<void> {
-  const post = (path: string, form: Record<string, string>, cookie = '') => httpsFetch({
-    port: server.port, ca: server.caPem, path, method: 'POST', body: new URLSearchParams(form).toString(),
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
-  });
-  const get = (path: string, cookie = '') => httpsFetch({ port: server.port, ca: server.caPem, path, headers: cookie ? { cookie } : {} });
-  const cookies = new Map<string, string>();
-  const remember = (res: { headers: { 'set-cookie'?: string[] } }) => {
-    for (const line of res.headers['set-cookie'] ?? []) {
-      const [pair] = line.split(';');
-      cookies.set(pair!.slice(0, pair!.indexOf('=')), pair!.slice(pair!.indexOf('=') + 1));
-    }
-    return [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  };
-  const device = (await post('/api/v1/auth/device', { client_name: 'e2e' })).json<{ device_code: string; user_code: string }>();
-  const form = await get('/auth/login');
-  let jar = remember(form);
-  const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)![1]!;
-  jar = remember(await post('/auth/login', { csrf: field(form.text, 'csrf'), email, password: PASSWORD }, jar));
-  const confirm = await get(`/device?user_code=${device.user_code}`, jar);
-  assert.equal(confirm.status, 200, confirm.text);
-  jar = remember(confirm);
-  assert.equal((await post('/device', { csrf: field(confirm.text, 'csrf'), user_code: field(confirm.text, 'user_code'), decision: 'approve' }, jar)).status, 200);
-  const token = (await post('/api/v1/auth/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: device.device_code }))
-    .json<{ access_token: string; session_id: string; expires_in: number }>();
-  saveLogin(configDir, server.url, {
-    token: token.access_token, email, sessionId: token.session_id, caPem: server.caPem,
-    expiresAt: new Date(Date.now() + token.expires_in * 1000).toISOString(), savedAt: new Date().toISOString(),
-  });
-}
 
 describe('SSH through a tls socket', { skip: !haveOpenSsh && process.env.CI !== 'true' ? 'OpenSSH is not installed' : false }, () => {
   let server: ServerHandle;
@@ -103,7 +70,7 @@ describe('SSH through a tls socket', { skip: !haveOpenSsh && process.env.CI !== 
     const before = await runCli(['client', 'ssh-keysign', '--host', 'ssh.localhost'], laptop);
     assert.notEqual(before.code, 0);
     assert.match(before.stderr, /^postern: .*postern login/m);
-    await deviceLogin(server, join(home, 'config'), 'ana@corp.example');
+    await deviceLogin(server, join(home, 'config'), 'ana@corp.example', PASSWORD);
     const signed = await runCli(['client', 'ssh-keysign', '--host', 'ssh.localhost'], laptop);
     assert.equal(signed.code, 0, signed.stderr);
     const key = signed.stdout.trim();

@@ -8,7 +8,18 @@ import { createKeyAndCsr } from '../../src/ca/csr.js';
 import { cleanupAll, startConnector, startServer, writeConnectorConfig } from '../helpers/processes.js';
 import type { ServerHandle } from '../helpers/processes.js';
 import { api } from '../helpers/https.js';
-import { tempDir, waitFor, withTimeout } from '../helpers/util.js';
+import { freePort, tempDir, waitFor, withTimeout } from '../helpers/util.js';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { baseEnv, spawnCli } from '../helpers/processes.js';
+import { deviceLogin } from '../helpers/login.js';
+
+const PASSWORD = 'correct horse battery staple';
+const PG = new URL(process.env.POSTERN_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test');
+const PG_HOST = PG.hostname;
+const PG_PORT = Number(PG.port || 5432);
+const PG_USER = decodeURIComponent(PG.username || 'postgres');
+const PG_DB = PG.pathname.slice(1) || 'test';
 
 describe('tls sockets with client certificates', () => {
   let server: ServerHandle;
@@ -47,13 +58,15 @@ describe('tls sockets with client certificates', () => {
     const echoPort = (echo.address() as net.AddressInfo).port;
     server = await startServer();
     for (const email of ['ana@corp.example', 'eve@other.example']) {
-      assert.equal((await api(server, '/api/v1/users', { method: 'POST', body: { email } })).status, 201);
+      assert.equal((await api(server, '/api/v1/users', { method: 'POST', body: { email, password: PASSWORD } })).status, 201);
     }
-    const created = await api(server, '/api/v1/sockets', { method: 'POST', body: { name: 'db', type: 'tls', upstream: `tcp://127.0.0.1:${echoPort}`, allowed_email_domains: ['corp.example'] } });
-    assert.equal(created.status, 201, created.text);
+    for (const [name, upstream] of [['db', `tcp://127.0.0.1:${echoPort}`], ['pg', `tcp://${PG_HOST}:${PG_PORT}`]] as const) {
+      const created = await api(server, '/api/v1/sockets', { method: 'POST', body: { name, type: 'tls', upstream, allowed_email_domains: ['corp.example'] } });
+      assert.equal(created.status, 201, created.text);
+    }
     const token = await server.cli(['connector', 'token', 'create', '--name', 'tls']);
     const dir = (await tempDir()).path;
-    const config = await writeConnectorConfig(dir, 'c.yaml', { server: server.url, token: token.stdout.trim(), sockets: [{ name: 'db', type: 'tls', upstream: `tcp://127.0.0.1:${echoPort}` }] });
+    const config = await writeConnectorConfig(dir, 'c.yaml', { server: server.url, token: token.stdout.trim(), sockets: [{ name: 'db', type: 'tls', upstream: `tcp://127.0.0.1:${echoPort}` }, { name: 'pg', type: 'tls', upstream: `tcp://${PG_HOST}:${PG_PORT}` }] });
     await startConnector(['connector', 'start', '--config', config], server.env);
   });
 
@@ -77,5 +90,27 @@ describe('tls sockets with client certificates', () => {
     await assert.rejects(roundTrip(await certificateFor('eve@other.example')));
     assert.equal(upstreamConnections, before);
     await waitFor(() => /eve@other\.example is not in the allowed domains corp\.example/.test(server.logs()), { what: 'the refusal in the server log' });
+  });
+
+  test('`postern client tls --listen` serves a local port: real psql reaches PostgreSQL through the socket', async (t) => {
+    const psql = (port: number) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', PG_USER, '-d', PG_DB, '-tA', '-c', 'select 40 + 2'], { timeout: 15_000, env: { ...process.env, PGCONNECT_TIMEOUT: '10' } },
+        (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr }));
+    });
+    const direct = await psql(PG_PORT);
+    if (direct.code !== 0) {
+      if (process.env.CI === 'true') assert.fail(`PostgreSQL is unreachable at ${PG_HOST}:${PG_PORT}: ${direct.stderr}`);
+      return t.skip(`PostgreSQL unreachable at ${PG_HOST}:${PG_PORT}`);
+    }
+    const home = (await tempDir('postern-laptop-')).path;
+    const laptop = baseEnv({ POSTERN_SERVER: server.url, POSTERN_CA: server.caFile, POSTERN_CONFIG_DIR: join(home, 'config'), POSTERN_DATA_DIR: join(home, 'data') });
+    await deviceLogin(server, join(home, 'config'), 'ana@corp.example', PASSWORD);
+    const localPort = await freePort();
+    const forward = spawnCli('client tls --listen', ['client', 'tls', '--host', 'pg.localhost', '--listen', `127.0.0.1:${localPort}`], laptop);
+    await forward.waitForOutput(/forwarding 127\.0\.0\.1:\d+ → pg\.localhost/);
+    const through = await psql(localPort);
+    assert.equal(through.code, 0, through.stderr);
+    assert.equal(through.stdout.trim(), '42');
+    await waitFor(() => /"event":"connection\.close","socket":"pg","user":"ana@corp\.example"/.test(server.logs()), { what: 'the connection record' });
   });
 });

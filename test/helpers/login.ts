@@ -1,0 +1,38 @@
+// Signs a person in the way `postern login` does — the device flow, with the browser part
+// (sign-in form, Approve with CSRF) scripted — and stores the login in the CLI's credentials file.
+import assert from 'node:assert/strict';
+import { saveLogin } from '../../src/cli/credentials.js';
+import { httpsFetch } from './https.js';
+import type { ServerHandle } from './processes.js';
+
+/** Signs `email` in through the device flow (the browser part scripted) and stores the CLI login like `postern login` does. */
+export async function deviceLogin(server: ServerHandle, configDir: string, email: string, password: string): Promise<void> {
+  const post = (path: string, form: Record<string, string>, cookie = '') => httpsFetch({
+    port: server.port, ca: server.caPem, path, method: 'POST', body: new URLSearchParams(form).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
+  });
+  const get = (path: string, cookie = '') => httpsFetch({ port: server.port, ca: server.caPem, path, headers: cookie ? { cookie } : {} });
+  const cookies = new Map<string, string>();
+  const remember = (res: { headers: { 'set-cookie'?: string[] } }) => {
+    for (const line of res.headers['set-cookie'] ?? []) {
+      const [pair] = line.split(';');
+      cookies.set(pair!.slice(0, pair!.indexOf('=')), pair!.slice(pair!.indexOf('=') + 1));
+    }
+    return [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  };
+  const device = (await post('/api/v1/auth/device', { client_name: 'e2e' })).json<{ device_code: string; user_code: string }>();
+  const form = await get('/auth/login');
+  let jar = remember(form);
+  const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)![1]!;
+  jar = remember(await post('/auth/login', { csrf: field(form.text, 'csrf'), email, password }, jar));
+  const confirm = await get(`/device?user_code=${device.user_code}`, jar);
+  assert.equal(confirm.status, 200, confirm.text);
+  jar = remember(confirm);
+  assert.equal((await post('/device', { csrf: field(confirm.text, 'csrf'), user_code: field(confirm.text, 'user_code'), decision: 'approve' }, jar)).status, 200);
+  const token = (await post('/api/v1/auth/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: device.device_code }))
+    .json<{ access_token: string; session_id: string; expires_in: number }>();
+  saveLogin(configDir, server.url, {
+    token: token.access_token, email, sessionId: token.session_id, caPem: server.caPem,
+    expiresAt: new Date(Date.now() + token.expires_in * 1000).toISOString(), savedAt: new Date().toISOString(),
+  });
+}
