@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { printFields, printJson, printTable } from '../output.js';
 import { PosternError } from '../../errors.js';
+import { readSecretFromStdin } from '../stdin.js';
 
 interface ProviderView {
   id: string;
@@ -29,15 +30,6 @@ function groupMap(value: string): Record<string, string> {
     map[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return map;
-}
-
-async function readSecret(fromStdin: boolean | undefined): Promise<string | undefined> {
-  if (!fromStdin) return undefined;
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  const secret = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-  if (!secret) throw new PosternError('bad_request', '--client-secret-stdin: nothing was read from standard input');
-  return secret;
 }
 
 function showCreated(ctx: CliContext, created: ProviderView): void {
@@ -78,7 +70,7 @@ export function registerIdp(program: Command, context: () => CliContext): void {
       if (!options.issuer && !options.preset) throw new PosternError('bad_request', 'give --issuer URL or --preset google|microsoft');
       if (options.preset !== undefined && options.preset !== 'google' && options.preset !== 'microsoft') throw new PosternError('bad_request', `--preset must be google or microsoft, not "${options.preset}"`);
       if (options.tenant && options.preset !== 'microsoft') throw new PosternError('bad_request', '--tenant goes with --preset microsoft');
-      const secret = await readSecret(options.clientSecretStdin);
+      const secret = await readSecretFromStdin(options.clientSecretStdin, '--client-secret-stdin');
       const created = await ctx.client().post<ProviderView>('/api/v1/identity-providers', {
         name: options.name,
         kind: 'oidc',
@@ -111,7 +103,7 @@ export function registerIdp(program: Command, context: () => CliContext): void {
     .option('--keep-unmapped-groups', 'keep groups that --group-map does not name')
     .action(async (options: CommonOptions & { groupsFromOrgs?: boolean; orgs?: string[] }) => {
       const ctx = context();
-      const secret = await readSecret(options.clientSecretStdin);
+      const secret = await readSecretFromStdin(options.clientSecretStdin, '--client-secret-stdin');
       const created = await ctx.client().post<ProviderView>('/api/v1/identity-providers', {
         name: options.name,
         kind: 'github',

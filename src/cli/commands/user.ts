@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { printFields, printJson, printTable } from '../output.js';
 import { PosternError } from '../../errors.js';
+import { readSecretFromStdin } from '../stdin.js';
 
 interface UserView {
   id: string;
@@ -15,16 +16,6 @@ interface UserView {
 }
 
 const list = (value: string) => value.split(',').map((item) => item.trim()).filter(Boolean);
-
-/** Passwords never go on the command line (shell history, ps): read them from stdin. */
-async function readPassword(fromStdin: boolean | undefined): Promise<string | undefined> {
-  if (!fromStdin) return undefined;
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-  if (!password) throw new PosternError('bad_request', '--password-stdin: nothing was read from standard input');
-  return password;
-}
 
 function showUser(ctx: CliContext, user: UserView): void {
   if (ctx.json) return printJson(user);
@@ -41,7 +32,7 @@ export function registerUser(program: Command, context: () => CliContext): void 
     .option('--password-stdin', 'read a password from standard input (otherwise an invitation link is printed)')
     .action(async (options: { email: string; name?: string; groups?: string[]; passwordStdin?: boolean }) => {
       const ctx = context();
-      const password = await readPassword(options.passwordStdin);
+      const password = await readSecretFromStdin(options.passwordStdin, '--password-stdin');
       const client = ctx.client();
       const created = await client.post<UserView>('/api/v1/users', {
         email: options.email, ...(options.name ? { name: options.name } : {}), ...(options.groups ? { groups: options.groups } : {}), ...(password ? { password } : {}),
@@ -74,7 +65,7 @@ export function registerUser(program: Command, context: () => CliContext): void 
     .option('--enable', 'allow sign-in again')
     .action(async (email: string, options: { name?: string; groups?: string[]; passwordStdin?: boolean; disable?: boolean; enable?: boolean }) => {
       const ctx = context();
-      const password = await readPassword(options.passwordStdin);
+      const password = await readSecretFromStdin(options.passwordStdin, '--password-stdin');
       const patch = {
         ...(options.name !== undefined ? { name: options.name } : {}),
         ...(options.groups ? { groups: options.groups } : {}),
