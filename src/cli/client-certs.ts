@@ -36,13 +36,8 @@ async function writePrivate(path: string, text: string): Promise<void> {
   await chmod(path, 0o600);
 }
 
-function requireLogin(ctx: CliContext): void {
-  if (ctx.tokenSource !== 'login' && !ctx.token?.startsWith('pst1_')) {
-    throw new PosternError('unauthenticated', `certificates are issued to people: run \`postern login --server ${ctx.server}\` first`);
-  }
-}
-
-export async function tlsIdentity(ctx: CliContext, ttlSeconds: number): Promise<TlsIdentity> {
+/** `signIn` gives the context of a person's sign-in (signing in first when there is none). */
+export async function tlsIdentity(ctx: CliContext, ttlSeconds: number, signIn: () => Promise<CliContext>): Promise<TlsIdentity> {
   const dir = clientDir(ctx);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const [keyPem, certPem, caPem] = await Promise.all(['tls.key', 'tls.crt', 'ca.pem'].map((name) => readOptional(join(dir, name))));
@@ -50,9 +45,9 @@ export async function tlsIdentity(ctx: CliContext, ttlSeconds: number): Promise<
     const cert = new X509Certificate(certPem);
     if (fresh(Date.parse(cert.validFrom), Date.parse(cert.validTo))) return { keyPem, certPem, caPem };
   }
-  requireLogin(ctx);
+  const person = await signIn();
   const next = await createKeyAndCsr('postern-client');
-  const issued = await ctx.client().post<{ certificate: string; ca: string }>('/api/v1/me/certificates/tls', { csr: next.csrPem, ttl_seconds: ttlSeconds });
+  const issued = await person.client().post<{ certificate: string; ca: string }>('/api/v1/me/certificates/tls', { csr: next.csrPem, ttl_seconds: ttlSeconds });
   await writePrivate(join(dir, 'tls.key'), next.keyPem);
   await writePrivate(join(dir, 'tls.crt'), issued.certificate);
   await writePrivate(join(dir, 'ca.pem'), issued.ca);
@@ -60,7 +55,7 @@ export async function tlsIdentity(ctx: CliContext, ttlSeconds: number): Promise<
 }
 
 /** Makes (once) an Ed25519 key with ssh-keygen, gets it certified if needed; returns the key path. */
-export async function sshIdentity(ctx: CliContext, ttlSeconds: number): Promise<string> {
+export async function sshIdentity(ctx: CliContext, ttlSeconds: number, signIn: () => Promise<CliContext>): Promise<string> {
   const dir = join(clientDir(ctx), 'ssh');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const key = join(dir, 'id_ed25519');
@@ -72,9 +67,9 @@ export async function sshIdentity(ctx: CliContext, ttlSeconds: number): Promise<
   const certPath = `${key}-cert.pub`;
   const validity = await run('ssh-keygen', ['-L', '-f', certPath]).then((out) => /Valid: from (\S+) to (\S+)/.exec(out.stdout), () => null);
   if (validity && fresh(Date.parse(validity[1]!), Date.parse(validity[2]!))) return key;
-  requireLogin(ctx);
+  const person = await signIn();
   const publicKey = await readFile(`${key}.pub`, 'utf8');
-  const issued = await ctx.client().post<{ certificate: string }>('/api/v1/me/certificates/ssh', { public_key: publicKey, ttl_seconds: ttlSeconds });
+  const issued = await person.client().post<{ certificate: string }>('/api/v1/me/certificates/ssh', { public_key: publicKey, ttl_seconds: ttlSeconds });
   await writeFile(certPath, issued.certificate + '\n', { mode: 0o644 });
   return key;
 }

@@ -11,9 +11,9 @@ import type { ServerHandle } from '../helpers/processes.js';
 import { api } from '../helpers/https.js';
 import { LOGIN, haveOpenSsh, ssh, sshKeyPair, startSshd } from '../helpers/sshd.js';
 import type { Sshd } from '../helpers/sshd.js';
-import { tempDir, waitFor } from '../helpers/util.js';
-import { baseEnv, runCli } from '../helpers/processes.js';
-import { deviceLogin } from '../helpers/login.js';
+import { tempDir, waitFor, withTimeout } from '../helpers/util.js';
+import { baseEnv, runCli, spawnCli } from '../helpers/processes.js';
+import { approveDeviceCode } from '../helpers/login.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -67,13 +67,15 @@ describe('SSH through a tls socket', { skip: !haveOpenSsh && process.env.CI !== 
   test('`postern client tls` is the ProxyCommand and `client ssh-keysign` certifies the key of a signed-in user', async () => {
     const home = (await tempDir('postern-laptop-')).path;
     const laptop = baseEnv({ POSTERN_SERVER: server.url, POSTERN_CA: server.caFile, POSTERN_CONFIG_DIR: join(home, 'config'), POSTERN_DATA_DIR: join(home, 'data') });
-    const before = await runCli(['client', 'ssh-keysign', '--host', 'ssh.localhost'], laptop);
-    assert.notEqual(before.code, 0);
-    assert.match(before.stderr, /^postern: .*postern login/m);
-    await deviceLogin(server, join(home, 'config'), 'ana@corp.example', PASSWORD);
-    const signed = await runCli(['client', 'ssh-keysign', '--host', 'ssh.localhost'], laptop);
-    assert.equal(signed.code, 0, signed.stderr);
-    const key = signed.stdout.trim();
+    // Not signed in yet: the command starts the device sign-in by itself, on stderr.
+    const keysign = spawnCli('client ssh-keysign', ['client', 'ssh-keysign', '--host', 'ssh.localhost'], laptop);
+    const userCode = (await keysign.waitForOutput(/shows the code: ([A-Z]{4}-[A-Z]{4})/, { stream: 'stderr' }))[1]!;
+    await approveDeviceCode(server, userCode, 'ana@corp.example', PASSWORD);
+    const exit = await withTimeout(keysign.exited, 20_000, 'client ssh-keysign to finish');
+    assert.equal(exit.code, 0, keysign.stderr);
+    assert.match(keysign.stderr, /Signed in to https:\/\/localhost:\d+ as ana@corp\.example/);
+    const key = keysign.stdout.trim();
+    assert.match(key, /id_ed25519$/);
     const envs = Object.entries(laptop).filter(([k]) => k.startsWith('POSTERN_')).map(([k, v]) => `${k}=${v}`).join(' ');
     const proxy = `ProxyCommand=env ${envs} ${process.execPath} ${CLI} client tls --host %h`;
     // The user's own certificate names only the email, so sshd maps the email to the login.

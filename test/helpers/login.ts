@@ -5,13 +5,21 @@ import { saveLogin } from '../../src/cli/credentials.js';
 import { httpsFetch } from './https.js';
 import type { ServerHandle } from './processes.js';
 
-/** Signs `email` in through the device flow (the browser part scripted) and stores the CLI login like `postern login` does. */
-export async function deviceLogin(server: ServerHandle, configDir: string, email: string, password: string): Promise<void> {
-  const post = (path: string, form: Record<string, string>, cookie = '') => httpsFetch({
-    port: server.port, ca: server.caPem, path, method: 'POST', body: new URLSearchParams(form).toString(),
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
-  });
-  const get = (path: string, cookie = '') => httpsFetch({ port: server.port, ca: server.caPem, path, headers: cookie ? { cookie } : {} });
+type Post = (path: string, form: Record<string, string>, cookie?: string) => ReturnType<typeof httpsFetch>;
+
+function clients(server: ServerHandle): { post: Post; get: (path: string, cookie?: string) => ReturnType<typeof httpsFetch> } {
+  return {
+    post: (path, form, cookie = '') => httpsFetch({
+      port: server.port, ca: server.caPem, path, method: 'POST', body: new URLSearchParams(form).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
+    }),
+    get: (path, cookie = '') => httpsFetch({ port: server.port, ca: server.caPem, path, headers: cookie ? { cookie } : {} }),
+  };
+}
+
+/** The browser part of the device flow: signs `email` in on the form, then presses Approve for `userCode`. */
+export async function approveDeviceCode(server: ServerHandle, userCode: string, email: string, password: string): Promise<void> {
+  const { post, get } = clients(server);
   const cookies = new Map<string, string>();
   const remember = (res: { headers: { 'set-cookie'?: string[] } }) => {
     for (const line of res.headers['set-cookie'] ?? []) {
@@ -20,15 +28,21 @@ export async function deviceLogin(server: ServerHandle, configDir: string, email
     }
     return [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
   };
-  const device = (await post('/api/v1/auth/device', { client_name: 'e2e' })).json<{ device_code: string; user_code: string }>();
   const form = await get('/auth/login');
   let jar = remember(form);
   const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)![1]!;
   jar = remember(await post('/auth/login', { csrf: field(form.text, 'csrf'), email, password }, jar));
-  const confirm = await get(`/device?user_code=${device.user_code}`, jar);
+  const confirm = await get(`/device?user_code=${userCode}`, jar);
   assert.equal(confirm.status, 200, confirm.text);
   jar = remember(confirm);
   assert.equal((await post('/device', { csrf: field(confirm.text, 'csrf'), user_code: field(confirm.text, 'user_code'), decision: 'approve' }, jar)).status, 200);
+}
+
+/** Signs `email` in through the device flow (the browser part scripted) and stores the CLI login like `postern login` does. */
+export async function deviceLogin(server: ServerHandle, configDir: string, email: string, password: string): Promise<void> {
+  const { post } = clients(server);
+  const device = (await post('/api/v1/auth/device', { client_name: 'e2e' })).json<{ device_code: string; user_code: string }>();
+  await approveDeviceCode(server, device.user_code, email, password);
   const token = (await post('/api/v1/auth/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: device.device_code }))
     .json<{ access_token: string; session_id: string; expires_in: number }>();
   saveLogin(configDir, server.url, {

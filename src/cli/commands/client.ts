@@ -8,6 +8,7 @@ import type { CliContext } from '../context.js';
 import { sshIdentity, tlsIdentity } from '../client-certs.js';
 import type { TlsIdentity } from '../client-certs.js';
 import { parseDuration } from '../server-config.js';
+import { signedIn } from './login.js';
 import { PosternError, errorMessage } from '../../errors.js';
 
 function openStream(ctx: CliContext, host: string, identity: TlsIdentity): tls.TLSSocket {
@@ -32,7 +33,8 @@ function describeFailure(host: string, err: Error): PosternError {
 }
 
 export function registerClient(program: Command, context: () => CliContext): void {
-  const client = program.command('client').description('reach sockets as the signed-in user (see `postern login`)');
+  const signIn = () => signedIn(context);
+  const client = program.command('client').description('reach sockets as the signed-in user (signs in first when needed)');
   client.command('tls')
     .description('open a TLS stream to a socket with your certificate: stdin/stdout (an ssh ProxyCommand) or --listen')
     .requiredOption('--host <socket-host>', 'e.g. db.localhost (ssh_config: %h)')
@@ -40,7 +42,7 @@ export function registerClient(program: Command, context: () => CliContext): voi
     .option('--ttl <duration>', 'certificate lifetime', '4h')
     .action(async (options: { host: string; listen?: string; ttl: string }) => {
       const ctx = context();
-      const identity = await tlsIdentity(ctx, Math.round(parseDuration(options.ttl) / 1000));
+      const identity = await tlsIdentity(ctx, Math.round(parseDuration(options.ttl) / 1000), signIn);
       if (!options.listen) {
         const stream = openStream(ctx, options.host, identity);
         await new Promise<void>((resolve, reject) => {
@@ -75,14 +77,14 @@ export function registerClient(program: Command, context: () => CliContext): voi
     .option('--host <socket-host>', 'the host being reached (ssh_config: %h); informational')
     .option('--ttl <duration>', 'certificate lifetime', '1h')
     .action(async (options: { ttl: string }) => {
-      const key = await sshIdentity(context(), Math.round(parseDuration(options.ttl) / 1000));
+      const key = await sshIdentity(context(), Math.round(parseDuration(options.ttl) / 1000), signIn);
       process.stdout.write(`${key}\n`);
     });
   client.command('ssh-config')
     .description('print an ssh_config block for reaching SSH sockets through Postern')
     .action(async () => {
       const ctx = context();
-      const key = await sshIdentity(ctx, 3600);
+      const key = await sshIdentity(ctx, 3600, signIn);
       const domain = new URL(ctx.server).hostname;
       const self = `${process.execPath} ${process.argv[1]}`;
       process.stdout.write([

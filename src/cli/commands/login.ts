@@ -37,6 +37,38 @@ function openBrowser(url: string): void {
   }
 }
 
+/** The device flow: prints the link and code through `say`, polls until approved. */
+async function deviceCodeToken(ctx: CliContext, say: (text: string) => void): Promise<TokenResponse> {
+  const post = httpsPostJson(ctx.server, ctx.caPem);
+  const device = await requestDeviceCode(post, `postern ${VERSION} on ${hostname()}`);
+  say(`To sign in, open this page in any browser:\n\n  ${device.verification_uri_complete}\n\n`
+    + `and check that it shows the code: ${device.user_code}\n`
+    + `(or open ${device.verification_uri} and type the code). Waiting for approval; the code expires in ${Math.round(device.expires_in / 60) || 1} min.\n`);
+  return pollForToken(post, device);
+}
+
+function storeLogin(ctx: CliContext, token: TokenResponse): { path: string; expiresAt: string } {
+  const expiresAt = new Date(Date.now() + token.expires_in * 1000).toISOString();
+  const path = saveLogin(ctx.configDir, ctx.server, {
+    token: token.access_token, email: token.email, sessionId: token.session_id, expiresAt,
+    ...(ctx.caPem ? { caPem: ctx.caPem } : {}), savedAt: new Date().toISOString(),
+  });
+  return { path, expiresAt };
+}
+
+/**
+ * Signs in with a device code when this CLI holds no sign-in for the server (messages on stderr,
+ * so stdout stays free for a ProxyCommand's bytes); returns the context to use afterwards.
+ */
+export async function signedIn(context: () => CliContext): Promise<CliContext> {
+  const ctx = context();
+  if (ctx.tokenSource === 'login' || ctx.token?.startsWith('pst1_')) return ctx;
+  const token = await deviceCodeToken(ctx, (text) => process.stderr.write(text));
+  storeLogin(ctx, token);
+  process.stderr.write(`Signed in to ${ctx.server} as ${token.email}.\n`);
+  return context();
+}
+
 export function registerLogin(program: Command, context: () => CliContext): void {
   program.command('login')
     .description('sign in as yourself (device code by default: works over SSH with no browser here)')
@@ -56,17 +88,9 @@ export function registerLogin(program: Command, context: () => CliContext): void
         });
         token = await exchangeLoopbackCode(post, code);
       } else {
-        const device = await requestDeviceCode(post, `postern ${VERSION} on ${hostname()}`);
-        say(`To sign in, open this page in any browser:\n\n  ${device.verification_uri_complete}\n\n`
-          + `and check that it shows the code: ${device.user_code}\n`
-          + `(or open ${device.verification_uri} and type the code). Waiting for approval; the code expires in ${Math.round(device.expires_in / 60) || 1} min.\n`);
-        token = await pollForToken(post, device);
+        token = await deviceCodeToken(ctx, say);
       }
-      const expiresAt = new Date(Date.now() + token.expires_in * 1000).toISOString();
-      const path = saveLogin(ctx.configDir, ctx.server, {
-        token: token.access_token, email: token.email, sessionId: token.session_id, expiresAt,
-        ...(ctx.caPem ? { caPem: ctx.caPem } : {}), savedAt: new Date().toISOString(),
-      });
+      const { path, expiresAt } = storeLogin(ctx, token);
       if (ctx.json) return printJson({ server: ctx.server, email: token.email, sessionId: token.session_id, expiresAt, credentials: path });
       process.stdout.write(`Signed in to ${ctx.server} as ${token.email} (session ${token.session_id}, until ${expiresAt}).\n`);
     });
