@@ -11,6 +11,7 @@ import type { JSONWebKeySet } from 'jose';
 import { CLI, cleanupAll, startConnector, startServer, writeConnectorConfig } from '../helpers/processes.js';
 import type { ServerHandle } from '../helpers/processes.js';
 import { api, httpsFetch, loopbackLookup } from '../helpers/https.js';
+import { CookieBrowser } from '../helpers/browser.js';
 import type { HttpsResponse } from '../helpers/https.js';
 import { startUpstream } from '../helpers/upstream.js';
 import type { Upstream } from '../helpers/upstream.js';
@@ -23,39 +24,10 @@ interface Echo {
 
 const PASSWORD = 'correct horse battery staple';
 
-/** Just enough of a browser: one cookie jar per host, manual redirects. */
-class Browser {
-  private readonly jars = new Map<string, Map<string, string>>();
-
-  constructor(private readonly server: ServerHandle) {}
-
-  cookies(host: string): Map<string, string> {
-    let jar = this.jars.get(host);
-    if (!jar) this.jars.set(host, (jar = new Map()));
-    return jar;
-  }
-
-  async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<HttpsResponse> {
-    const target = new URL(url);
-    const jar = this.cookies(target.hostname);
-    const body = init.form ? new URLSearchParams(init.form).toString() : undefined;
-    const res = await httpsFetch({
-      port: Number(target.port), ca: this.server.caPem, host: target.hostname, path: target.pathname + target.search, method: init.method ?? 'GET',
-      headers: {
-        ...(jar.size ? { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } : {}),
-        ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-        ...init.headers,
-      },
-      ...(body ? { body } : {}),
-    });
-    for (const line of ([] as string[]).concat(res.headers['set-cookie'] ?? [])) {
-      const [pair] = line.split(';');
-      const eq = pair!.indexOf('=');
-      const value = pair!.slice(eq + 1);
-      if (/Max-Age=0/i.test(line) || value === '') jar.delete(pair!.slice(0, eq));
-      else jar.set(pair!.slice(0, eq), value);
-    }
-    return res;
+/** The cookie-jar browser plus the local sign-in form. */
+class Browser extends CookieBrowser {
+  constructor(private readonly handle: ServerHandle) {
+    super(handle);
   }
 
   /** Opens a socket URL and signs in on the control host's form; returns the final response. */
@@ -65,7 +37,7 @@ class Browser {
     const login = await this.request(first.headers.location!);
     assert.equal(login.status, 200);
     const hidden = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(login.text)?.[1]?.replace(/&#(\d+);/g, (_m, c: string) => String.fromCharCode(Number(c)));
-    const posted = await this.request(`${this.server.url}/auth/login`, {
+    const posted = await this.request(`${this.handle.url}/auth/login`, {
       method: 'POST',
       form: { csrf: hidden('csrf')!, socket: hidden('socket') ?? '', return_to: hidden('return_to') ?? '', email, password: PASSWORD },
     });

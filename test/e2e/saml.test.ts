@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { cleanupAll, startConnector, startServer, writeConnectorConfig } from '../helpers/processes.js';
 import type { ServerHandle } from '../helpers/processes.js';
 import { api, httpsFetch } from '../helpers/https.js';
-import type { HttpsResponse } from '../helpers/https.js';
+import { CookieBrowser } from '../helpers/browser.js';
 import { startUpstream } from '../helpers/upstream.js';
 import type { Upstream } from '../helpers/upstream.js';
 import { tempDir } from '../helpers/util.js';
@@ -26,39 +26,7 @@ const GROUPS = 'http://schemas.microsoft.com/ws/2008/06/identity/claims/groups';
 const PROVIDER = 'corp-saml';
 
 /** Just enough of a browser: one cookie jar per host, manual redirects. */
-class Browser {
-  private readonly jars = new Map<string, Map<string, string>>();
-
-  constructor(private readonly server: ServerHandle) {}
-
-  cookies(host: string): Map<string, string> {
-    let jar = this.jars.get(host);
-    if (!jar) this.jars.set(host, (jar = new Map()));
-    return jar;
-  }
-
-  async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<HttpsResponse> {
-    const target = new URL(url);
-    const jar = this.cookies(target.hostname);
-    const body = init.form ? new URLSearchParams(init.form).toString() : undefined;
-    const res = await httpsFetch({
-      port: Number(target.port), ca: this.server.caPem, host: target.hostname, path: target.pathname + target.search, method: init.method ?? 'GET',
-      headers: {
-        ...(jar.size ? { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } : {}),
-        ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-      },
-      ...(body ? { body } : {}),
-    });
-    for (const line of ([] as string[]).concat(res.headers['set-cookie'] ?? [])) {
-      const [pair] = line.split(';');
-      const eq = pair!.indexOf('=');
-      const value = pair!.slice(eq + 1);
-      if (/Max-Age=0/i.test(line) || value === '') jar.delete(pair!.slice(0, eq));
-      else jar.set(pair!.slice(0, eq), value);
-    }
-    return res;
-  }
-}
+class Browser extends CookieBrowser {}
 
 describe('SAML sign-in for cloudauth sockets', () => {
   let server: ServerHandle;
