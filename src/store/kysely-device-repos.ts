@@ -7,7 +7,7 @@ import type { Selectable } from 'kysely';
 import { PosternError } from '../errors.js';
 import { conflict, insertUnique, notFound } from './kysely-repos.js';
 import type { RepoContext } from './kysely-repos.js';
-import { toTimestamp } from './rows.js';
+import { checkString, toTimestamp } from './rows.js';
 import type { DeviceAuthorizationsTable } from './schema.js';
 import type { DeviceAuthorizationRecord, DeviceAuthorizationRepo, DeviceAuthorizationStatus } from './types.js';
 
@@ -15,12 +15,6 @@ import type { DeviceAuthorizationRecord, DeviceAuthorizationRepo, DeviceAuthoriz
 export const deviceAuthorizationRetentionMs = 24 * 3_600_000;
 
 const statuses: ReadonlySet<string> = new Set<DeviceAuthorizationStatus>(['pending', 'approved', 'denied', 'redeemed']);
-
-function checkString(value: unknown, field: string, max: number, options: { nonEmpty?: boolean } = {}): string {
-  if (typeof value !== 'string' || value.length > max) throw new PosternError('bad_request', `${field} must be a string of at most ${max} characters`);
-  if (options.nonEmpty === true && value === '') throw new PosternError('bad_request', `${field} must not be empty`);
-  return value;
-}
 
 export function toDeviceAuthorization(row: Selectable<DeviceAuthorizationsTable>): DeviceAuthorizationRecord {
   if (!statuses.has(row.status)) throw new PosternError('internal', `device authorization ${row.id} has an unknown status "${row.status}"`);
@@ -43,10 +37,10 @@ export class KyselyDeviceAuthorizationRepo implements DeviceAuthorizationRepo {
 
   /** Throws 'conflict' when the device code hash is taken or the user code is pending already. Prunes long-expired rows. */
   async create(input: { deviceCodeHash: string; userCode: string; clientName: string; clientIp: string; expiresAt: string }): Promise<DeviceAuthorizationRecord> {
-    const deviceCodeHash = checkString(input.deviceCodeHash, 'deviceCodeHash', 200, { nonEmpty: true });
-    const userCode = checkString(input.userCode, 'userCode', 64, { nonEmpty: true });
-    const clientName = checkString(input.clientName, 'clientName', 200);
-    const clientIp = checkString(input.clientIp, 'clientIp', 100);
+    const deviceCodeHash = checkString(input.deviceCodeHash, 'deviceCodeHash', { max: 200, nonEmpty: true });
+    const userCode = checkString(input.userCode, 'userCode', { max: 64, nonEmpty: true });
+    const clientName = checkString(input.clientName, 'clientName', { max: 200 });
+    const clientIp = checkString(input.clientIp, 'clientIp', { max: 100 });
     const expiresAt = toTimestamp(input.expiresAt, 'expiresAt');
     return this.ctx.writeUnlogged('create device authorization', async (tx) => {
       const now = this.ctx.now();
@@ -94,7 +88,7 @@ export class KyselyDeviceAuthorizationRepo implements DeviceAuthorizationRepo {
   async decide(id: string, decision: { status: 'approved'; userId: string } | { status: 'denied' }, at: string): Promise<DeviceAuthorizationRecord> {
     const decidedAt = toTimestamp(at, 'at');
     if (decision.status !== 'approved' && decision.status !== 'denied') throw new PosternError('bad_request', 'a decision is approved or denied');
-    const userId = decision.status === 'approved' ? checkString(decision.userId, 'userId', 100, { nonEmpty: true }) : null;
+    const userId = decision.status === 'approved' ? checkString(decision.userId, 'userId', { max: 100, nonEmpty: true }) : null;
     return this.ctx.writeUnlogged('decide device authorization', async (tx) => {
       const result = await tx
         .updateTable('device_authorizations')

@@ -7,7 +7,7 @@ import { PosternError } from '../errors.js';
 import { conflict, insertUnique, notFound } from './kysely-repos.js';
 import type { RepoContext } from './kysely-repos.js';
 import { SOCKET_NAME_PATTERN } from './names.js';
-import { toHandoffCode, toSession, toSessionGrant, toTimestamp, toUser } from './rows.js';
+import { checkString, toHandoffCode, toSession, toSessionGrant, toTimestamp, toUser } from './rows.js';
 import { checkEmail, normalizeEmail } from './socket-auth.js';
 import type {
   HandoffCodeRecord,
@@ -30,12 +30,6 @@ export const handoffRetentionMs = 24 * 3_600_000;
 
 function badRequest(message: string): PosternError {
   return new PosternError('bad_request', message);
-}
-
-function checkString(value: unknown, field: string, options: { nonEmpty?: boolean } = {}): string {
-  if (typeof value !== 'string') throw badRequest(`${field} must be a string`);
-  if (options.nonEmpty === true && value === '') throw badRequest(`${field} must not be empty`);
-  return value;
 }
 
 function checkGroups(groups: unknown): string[] {

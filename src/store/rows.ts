@@ -74,6 +74,16 @@ function parseTags(text: string): Record<string, string> {
   return {};
 }
 
+/** A caller-supplied string field; `max` bounds its length, `nonEmpty` refuses ''. */
+export function checkString(value: unknown, field: string, options: { nonEmpty?: boolean; max?: number } = {}): string {
+  const { max } = options;
+  if (typeof value !== 'string' || (max !== undefined && value.length > max)) {
+    throw new PosternError('bad_request', max === undefined ? `${field} must be a string` : `${field} must be a string of at most ${max} characters`);
+  }
+  if (options.nonEmpty === true && value === '') throw new PosternError('bad_request', `${field} must not be empty`);
+  return value;
+}
+
 export function toSocket(row: Selectable<SocketsTable>): SocketRecord {
   return {
     id: row.id,
