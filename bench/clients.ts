@@ -8,6 +8,9 @@ import { runAsync, which } from './proc.js';
 export interface TlsTarget {
   servername: string;
   ca: string;
+  /** A client certificate (PEM), for `tls` sockets, which require one from Postern's CA. */
+  key?: string;
+  cert?: string;
 }
 
 export interface Download {
@@ -18,11 +21,12 @@ export interface Download {
 
 const MB = 1e6;
 
-// One SecureContext per CA: passing `ca` to every tls.connect would parse it and build a new context per connection.
+// One SecureContext per target identity: passing PEMs to every tls.connect would parse them and build a new context per connection.
 const contexts = new Map<string, tls.SecureContext>();
-function secureContext(ca: string): tls.SecureContext {
-  let context = contexts.get(ca);
-  if (!context) contexts.set(ca, (context = tls.createSecureContext({ ca })));
+function secureContext(target: TlsTarget): tls.SecureContext {
+  const key = `${target.ca}\0${target.cert ?? ''}`;
+  let context = contexts.get(key);
+  if (!context) contexts.set(key, (context = tls.createSecureContext({ ca: target.ca || undefined, key: target.key, cert: target.cert })));
   return context;
 }
 
@@ -54,7 +58,7 @@ function timed(expected: number, timeoutMs: number, what: string, attach: (onDat
 export function downloadTcp(port: number, expected: number, target?: TlsTarget, timeoutMs = 90_000): Promise<Download> {
   return timed(expected, timeoutMs, `download from :${port}${target ? ` (${target.servername})` : ''}`, (onData, onEnd, onError) => {
     const socket = target
-      ? tls.connect({ host: '127.0.0.1', port, servername: target.servername, secureContext: secureContext(target.ca) })
+      ? tls.connect({ host: '127.0.0.1', port, servername: target.servername, secureContext: secureContext(target) })
       : net.connect(port, '127.0.0.1');
     socket.on('data', (chunk: Buffer) => onData(chunk.length));
     socket.on('end', onEnd);
@@ -156,7 +160,7 @@ export async function connectionRate(port: number, loops: number, seconds: numbe
   // The client does not verify the certificate here (like wrk): its cost would share the 2 cores with Postern.
   const once = () => new Promise<void>((resolve) => {
     const socket = target
-      ? tls.connect({ host: '127.0.0.1', port, servername: target.servername, rejectUnauthorized: false, ...(options.resume && session ? { session } : {}) })
+      ? tls.connect({ host: '127.0.0.1', port, servername: target.servername, secureContext: secureContext(target), rejectUnauthorized: false, ...(options.resume && session ? { session } : {}) })
       : net.connect(port, '127.0.0.1');
     if (target && options.resume) {
       socket.once('session', (s: Buffer) => (session = s));

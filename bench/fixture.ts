@@ -121,9 +121,10 @@ switch (kind) {
     break;
   }
   case 'idle-clients': {
-    // Opens `count` TLS connections (SNI `servername`; "-" = plain TCP), each echoes 1 byte, then all stay open idle.
-    const [port, count, servername, caFile] = [Number(args[0]), Number(args[1]), String(args[2]), String(args[3])];
-    const secureContext = servername === '-' ? undefined : tls.createSecureContext({ ca: readFileSync(caFile, 'utf8') });
+    // Opens `count` TLS connections (SNI `servername`; "-" = plain TCP; optional client key and certificate files), each echoes 1 byte, then all stay open idle.
+    const [port, count, servername, caFile, keyFile, certFile] = [Number(args[0]), Number(args[1]), String(args[2]), String(args[3]), args[4], args[5]];
+    const identity = keyFile && certFile ? { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8') } : {};
+    const secureContext = servername === '-' ? undefined : tls.createSecureContext({ ca: readFileSync(caFile, 'utf8'), ...identity });
     const open: net.Socket[] = [];
     let started = 0;
     let done = 0;

@@ -36,7 +36,7 @@ export async function benchBulk(report: Report, cleanups: (() => Promise<void>)[
     ['node_relay', () => downloadTcp(relay.port, GIB)],
     ...(typeof tlsRelay === 'string' ? [] : [['node_tls_relay', () => downloadTcp(tlsRelay.port, GIB, { servername: 'localhost', ca: readFileSync(join(tlsRelay.dir, 'cert.pem'), 'utf8') })] as [string, () => Promise<Download>]]),
     ...(typeof ssh === 'string' ? [] : [['ssh_r', () => downloadTcp(ssh.port, GIB)] as [string, () => Promise<Download>]]),
-    ['postern_tcp_stream', () => downloadTcp(postern.port, GIB, { servername: 'stream.localhost', ca: postern.caPem })],
+    ['postern_tcp_stream', () => downloadTcp(postern.port, GIB, { servername: 'stream.localhost', ca: postern.caPem, ...postern.client })],
     ['direct_http', () => downloadHttp(web.port, '/bytes', GIB)],
     ['postern_https', () => downloadHttp(postern.port, '/bytes', GIB, { servername: 'bulk.localhost', ca: postern.caPem })],
   ];

@@ -21,7 +21,7 @@ export async function benchConnections(report: Report, cleanups: (() => Promise<
   else cleanups.push(tlsRelay.stop);
   const postern = await startPostern([{ name: 'echo', type: 'tls', upstream: `tcp://127.0.0.1:${echo.port}` }]);
   cleanups.push(postern.stop);
-  const tlsTarget: TlsTarget = { servername: 'echo.localhost', ca: postern.caPem };
+  const tlsTarget: TlsTarget = { servername: 'echo.localhost', ca: postern.caPem, ...postern.client };
   const relayTarget: TlsTarget = { servername: 'localhost', ca: '' };
 
   const rate = async (label: string, run: () => Promise<RateResult>) => {
@@ -61,7 +61,7 @@ export async function benchMemory(report: Report, cleanups: (() => Promise<void>
   cleanups.push(postern.stop);
 
   // Warm up code paths first so one-time costs (JIT, lazy modules, TLS contexts) are not counted per connection.
-  await connectionRate(postern.port, 8, 1, { servername: 'idle.localhost', ca: postern.caPem });
+  await connectionRate(postern.port, 8, 1, { servername: 'idle.localhost', ca: postern.caPem, ...postern.client });
   await connectionRate(tcpRelay.port, 8, 1);
   if (typeof tlsRelay !== 'string') await connectionRate(tlsRelay.port, 8, 1, { servername: 'localhost', ca: '' });
   await sleep(2_000);
@@ -98,7 +98,7 @@ export async function benchMemory(report: Report, cleanups: (() => Promise<void>
     readFileSync(certFile); // fail early if missing
     tlsBase = await measure('node_tls_relay', [['relay', tlsRelay.child]], [tlsRelay.port, count, 'localhost', certFile]);
   }
-  const tunneled = await measure('postern', [['server', postern.server], ['connector', postern.connector]], [postern.port, count, 'idle.localhost', postern.caFile]);
+  const tunneled = await measure('postern', [['server', postern.server], ['connector', postern.connector]], [postern.port, count, 'idle.localhost', postern.caFile, postern.clientFiles.key, postern.clientFiles.cert]);
   for (const [i, side] of ['server', 'connector'].entries()) {
     const name = `memory.postern_${side}_per_idle_conn`;
     const kib = tunneled.kib[i]!;

@@ -1,9 +1,13 @@
 // Starts a private Postern (server + one connector) in a temp data dir with the sockets a bench group needs.
 import { readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, makeTempDir, removeTempDir, run, sleep, start } from './proc.js';
 import type { Child } from './proc.js';
+import { createKeyAndCsr } from '../src/ca/csr.js';
+
+const BENCH_USER = 'bench@bench.localhost';
 
 export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 /** Node flags for the server and connector: the same young-generation size as bin/postern.js, plus extras, e.g. BENCH_POSTERN_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
@@ -22,7 +26,37 @@ export interface Postern {
   caFile: string;
   server: Child;
   connector: Child;
+  /** A user certificate for `tls` sockets (PEMs, and the same as files for fixtures). */
+  client: { key: string; cert: string };
+  clientFiles: { key: string; cert: string };
   stop(): Promise<void>;
+}
+
+/** POSTs JSON to the server's API with its admin token; resolves with the parsed answer. */
+function postApi(port: number, caPem: string, token: string, path: string, body: unknown): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const payload = JSON.stringify(body);
+    const req = https.request({ host: '127.0.0.1', port, servername: 'localhost', path, method: 'POST', ca: caPem, headers: { host: `localhost:${port}`, authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => ((res.statusCode ?? 0) < 300 ? resolve(JSON.parse(text) as Record<string, unknown>) : reject(new Error(`POST ${path}: ${res.statusCode} ${text}`))));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** A bench user and a client certificate for it, written beside the data dir's other files. */
+async function issueClientCertificate(env: NodeJS.ProcessEnv, port: number, dataDir: string, caPem: string): Promise<{ client: Postern['client']; clientFiles: Postern['clientFiles'] }> {
+  cli(env, ['user', 'create', '--email', BENCH_USER]);
+  const { keyPem, csrPem } = await createKeyAndCsr(BENCH_USER);
+  const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+  const issued = await postApi(port, caPem, token, '/api/v1/certificates/tls', { csr: csrPem, email: BENCH_USER, ttl_seconds: 6 * 3600 });
+  const clientFiles = { key: join(dataDir, 'bench-client.key'), cert: join(dataDir, 'bench-client.pem') };
+  writeFileSync(clientFiles.key, keyPem, { mode: 0o600 });
+  writeFileSync(clientFiles.cert, String(issued.certificate));
+  return { client: { key: keyPem, cert: String(issued.certificate) }, clientFiles };
 }
 
 function cli(env: NodeJS.ProcessEnv, args: string[]): string {
@@ -63,7 +97,8 @@ export async function startPostern(sockets: SocketSpec[], extraNodeArgs: string[
     await connector.waitFor(/connector \S+ is connected; serving/, 30_000);
     await waitTunnels(env, sockets.length > 0 ? 2 : 0);
     const caFile = join(dataDir, 'ca.pem');
-    return { port, dataDir, caPem: readFileSync(caFile, 'utf8'), caFile, server, connector, stop };
+    const caPem = readFileSync(caFile, 'utf8');
+    return { port, dataDir, caPem, caFile, server, connector, stop, ...(await issueClientCertificate(env, port, dataDir, caPem)) };
   } catch (err) {
     await stop();
     throw err;

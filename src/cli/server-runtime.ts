@@ -7,8 +7,7 @@ import type { Logger } from 'pino';
 import type { ServerSettings } from './server-config.js';
 import { dataFiles } from './paths.js';
 import { ChangeFeed, SnapshotCache, openStore } from '../store/index.js';
-import type { Store, UserRecord } from '../store/types.js';
-import type { Snapshot } from '../store/index.js';
+import type { Store } from '../store/types.js';
 import { CertificateAuthority, createKeyCipher, loadOrCreateMasterKey } from '../ca/index.js';
 import { TunnelHub } from '../tunnel/edge-side.js';
 import { EdgeServer } from '../edge/server.js';
@@ -133,7 +132,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
         return {
           socket: (name) => current.sockets.get(name),
           connector: (id) => current.connectors.get(id),
-          userByEmail: (email) => usersByEmail(current).get(email),
+          userByEmail: (email) => current.usersByEmail.get(email),
           sessionLive: (id) => {
             const session = current.sessionsById.get(id);
             return session !== undefined && session.revokedAt === null && Date.parse(session.expiresAt) > Date.now();
@@ -159,15 +158,6 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     await closeAll();
     throw err;
   }
-}
-
-const emailIndexes = new WeakMap<Snapshot, Map<string, UserRecord>>();
-
-/** Users by email, built once per snapshot rather than scanned per connection. */
-function usersByEmail(snapshot: Snapshot): Map<string, UserRecord> {
-  let index = emailIndexes.get(snapshot);
-  if (!index) emailIndexes.set(snapshot, (index = new Map([...snapshot.users.values()].map((user) => [user.email, user]))));
-  return index;
 }
 
 /** Makes sure `<dataDir>/admin.token` holds a valid admin token, minting one when it does not. */

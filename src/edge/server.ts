@@ -55,7 +55,7 @@ export class EdgeServer {
   /** The public port: reads the ClientHello's SNI, then hands the bytes to one of the TLS servers. */
   private readonly front: net.Server;
   private readonly tlsServer: tls.Server;
-  /** For sign-in `tls` sockets: a client certificate from Postern's CA is required in the handshake. */
+  /** For `tls` sockets: a client certificate from Postern's CA is required in the handshake. */
   private readonly certTlsServer: tls.Server;
   private readonly httpServer: http.Server;
   private readonly proxy: HttpSocketProxy;
@@ -124,7 +124,7 @@ export class EdgeServer {
     const route = routeHost(serverName, this.options.domain);
     if (route.kind !== 'socket') return false;
     const record = this.options.view().socket(route.name);
-    return record?.type === 'tls' && record.auth.cloudauth;
+    return record?.type === 'tls';
   }
 
   async start(): Promise<AddressInfo> {
@@ -154,7 +154,6 @@ export class EdgeServer {
     if (route.kind === 'socket') {
       const record = this.options.view().socket(route.name);
       if (record?.type === 'tls') {
-        if (!record.auth.cloudauth) return this.pipeTlsSocket(socket, record);
         const refusal = this.certificateRefusal(socket, record);
         if (!refusal) return this.pipeTlsSocket(socket, record, this.certificateEmail(socket));
         this.options.logger.info({ socket: record.name, remoteAddress: socket.remoteAddress, reason: refusal }, 'tls socket refused');

@@ -1,6 +1,15 @@
 // The store's public face: the contract, opening a store, the change feed and the snapshot cache.
 
 export type {
+  AuditFilter,
+  AuditRecord,
+  AuditRepo,
+  LiveConnectionRecord,
+  LiveConnectionRepo,
+  NewAuditRecord,
+  PolicyRecord,
+  PolicyRepo,
+  PolicyVersionRecord,
   ApiTokenRecord,
   ApiTokenRepo,
   ApiTokenRole,

@@ -21,6 +21,8 @@ import {
 } from './kysely-identity-repos.js';
 import { KyselyIdentityProviderRepo } from './kysely-provider-repos.js';
 import { KyselyDeviceAuthorizationRepo } from './kysely-device-repos.js';
+import { KyselyPolicyRepo } from './kysely-policy-repos.js';
+import { KyselyAuditRepo, KyselyLiveConnectionRepo } from './kysely-audit-repos.js';
 import { migrateToLatest } from './migrations.js';
 import { newId, toChange, toStoreError } from './rows.js';
 import { consoleLogger } from './runtime.js';
@@ -55,6 +57,9 @@ class KyselyStore implements Store, RepoContext {
   readonly handoffCodes: KyselyHandoffCodeRepo;
   readonly deviceAuthorizations: KyselyDeviceAuthorizationRepo;
   readonly identityProviders: KyselyIdentityProviderRepo;
+  readonly policies: KyselyPolicyRepo;
+  readonly audit: KyselyAuditRepo;
+  readonly liveConnections: KyselyLiveConnectionRepo;
   readonly db: Kysely<Database>;
 
   readonly #clock: () => Date;
@@ -82,6 +87,9 @@ class KyselyStore implements Store, RepoContext {
     this.handoffCodes = new KyselyHandoffCodeRepo(this);
     this.deviceAuthorizations = new KyselyDeviceAuthorizationRepo(this);
     this.identityProviders = new KyselyIdentityProviderRepo(this);
+    this.policies = new KyselyPolicyRepo(this);
+    this.audit = new KyselyAuditRepo(this);
+    this.liveConnections = new KyselyLiveConnectionRepo(this);
   }
 
   now(): string {

@@ -209,6 +209,90 @@ function deviceAuthorizationsSchema(): Migration {
   };
 }
 
+/** Policies with their version history, the append-only audit trail, exporter cursors and live connections. */
+function policiesAuditSchema(dialect: StoreDialect): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('policies')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('namespace', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('document', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('policies_namespace_name_key', ['namespace', 'name'])
+        .execute();
+      await db.schema
+        .createTable('policy_versions')
+        .addColumn('policy_id', 'text', (c) => c.notNull())
+        .addColumn('namespace', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('document', 'text')
+        .addColumn('author', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('policy_versions_pkey', ['policy_id', 'version'])
+        .execute();
+      await db.schema.createIndex('policy_versions_name_idx').on('policy_versions').columns(['namespace', 'name']).execute();
+
+      const audit = db.schema.createTable('audit_events');
+      await (dialect === 'postgres'
+        ? audit.addColumn('id', 'bigserial', (c) => c.primaryKey())
+        : audit.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+      )
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('socket', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('client_ip', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('country', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('decision', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('rule', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('reason', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('connection_id', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('session_id', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('details', 'text', (c) => c.notNull().defaultTo('{}'))
+        .execute();
+      await db.schema.createIndex('audit_events_at_idx').on('audit_events').column('at').execute();
+      await db.schema.createIndex('audit_events_actor_idx').on('audit_events').columns(['actor', 'id']).execute();
+      await db.schema.createIndex('audit_events_socket_idx').on('audit_events').columns(['socket', 'id']).execute();
+
+      await db.schema
+        .createTable('export_cursors')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('last_id', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('live_connections')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('edge_id', 'text', (c) => c.notNull())
+        .addColumn('protocol', 'text', (c) => c.notNull())
+        .addColumn('socket', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('email', 'text', (c) => c.notNull())
+        .addColumn('session_id', 'text', (c) => c.notNull())
+        .addColumn('client_ip', 'text', (c) => c.notNull())
+        .addColumn('country', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('bytes_up', 'bigint', (c) => c.notNull())
+        .addColumn('bytes_down', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('live_connections_updated_at_idx').on('live_connections').column('updated_at').execute();
+    },
+
+    async down(db: Kysely<any>): Promise<void> {
+      for (const table of ['live_connections', 'export_cursors', 'audit_events', 'policy_versions', 'policies']) {
+        await db.schema.dropTable(table).ifExists().execute();
+      }
+    },
+  };
+}
+
 /** The ordered migrations for a dialect; names sort in application order. */
 export function storeMigrations(dialect: StoreDialect): Record<string, Migration> {
   return {
@@ -216,6 +300,7 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     '0002_identity': identitySchema(),
     '0003_identity_providers': identityProvidersSchema(),
     '0004_device_authorizations': deviceAuthorizationsSchema(),
+    '0005_policies_audit': policiesAuditSchema(dialect),
   };
 }
 

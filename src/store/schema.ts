@@ -133,7 +133,75 @@ export interface ChangesTable {
   at: string;
 }
 
+/** Policies (added by 0005_policies_audit): one row per (namespace, name), the newest version. */
+export interface PoliciesTable {
+  id: string;
+  namespace: string;
+  name: string;
+  version: number;
+  /** JSON policy document. */
+  document: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface PolicyVersionsTable {
+  policy_id: string;
+  namespace: string;
+  name: string;
+  version: number;
+  /** JSON document, or null for a deletion. */
+  document: string | null;
+  author: string;
+  created_at: string;
+}
+
+export interface AuditEventsTable {
+  /** INTEGER AUTOINCREMENT on SQLite, BIGSERIAL on PostgreSQL. */
+  id: Generated<number>;
+  type: string;
+  at: string;
+  actor: string;
+  socket: string;
+  client_ip: string;
+  country: string;
+  decision: string;
+  rule: string;
+  reason: string;
+  connection_id: string;
+  session_id: string;
+  /** JSON object. */
+  details: string;
+}
+
+export interface ExportCursorsTable {
+  name: string;
+  last_id: number;
+  updated_at: string;
+}
+
+export interface LiveConnectionsTable {
+  id: string;
+  edge_id: string;
+  protocol: string;
+  socket: string;
+  user_id: string;
+  email: string;
+  session_id: string;
+  client_ip: string;
+  country: string;
+  started_at: string;
+  bytes_up: number;
+  bytes_down: number;
+  updated_at: string;
+}
+
 export interface Database {
+  policies: PoliciesTable;
+  policy_versions: PolicyVersionsTable;
+  audit_events: AuditEventsTable;
+  export_cursors: ExportCursorsTable;
+  live_connections: LiveConnectionsTable;
   sockets: SocketsTable;
   connectors: ConnectorsTable;
   join_tokens: JoinTokensTable;
@@ -163,5 +231,10 @@ export const storeTables = [
   'users',
   'device_authorizations',
   'identity_providers',
+  'policies',
+  'policy_versions',
+  'audit_events',
+  'export_cursors',
+  'live_connections',
   'changes',
 ] as const satisfies readonly (keyof Database)[];

@@ -8,7 +8,7 @@ import { describeCause } from './rows.js';
 import { consoleLogger, realTimers, unrefTimer } from './runtime.js';
 import type { StoreLogger, Timers } from './runtime.js';
 import { freezeSocketAuth } from './socket-auth.js';
-import type { ConnectorRecord, SessionGrantRecord, SessionRecord, SocketRecord, Store, UserRecord } from './types.js';
+import type { ConnectorRecord, PolicyRecord, SessionGrantRecord, SessionRecord, SocketRecord, Store, UserRecord } from './types.js';
 
 export interface Snapshot {
   readonly revision: number;
@@ -25,6 +25,10 @@ export interface Snapshot {
   readonly sessionsBySecret: ReadonlyMap<string, SessionRecord>;
   /** Grants whose session is in sessionsById, by secret hash. */
   readonly grantsBySecret: ReadonlyMap<string, SessionGrantRecord>;
+  /** Every stored policy, in (namespace, name) order. */
+  readonly policies: readonly PolicyRecord[];
+  /** Users by lower-cased email (disabled ones included). */
+  readonly usersByEmail: ReadonlyMap<string, UserRecord>;
 }
 
 export interface CreateSnapshotOptions {
@@ -34,6 +38,7 @@ export interface CreateSnapshotOptions {
   readonly sessions?: readonly SessionRecord[];
   /** Grants of sessions that are absent or revoked are dropped. */
   readonly grants?: readonly SessionGrantRecord[];
+  readonly policies?: readonly PolicyRecord[];
 }
 
 /**
@@ -46,7 +51,7 @@ export function createSnapshot(
   connectors: readonly ConnectorRecord[],
   options: string | CreateSnapshotOptions = {},
 ): Snapshot {
-  const { loadedAt = new Date().toISOString(), users = [], sessions = [], grants = [] } =
+  const { loadedAt = new Date().toISOString(), users = [], sessions = [], grants = [], policies = [] } =
     typeof options === 'string' ? { loadedAt: options } : options;
   const socketMap = new Map<string, SocketRecord>();
   for (const socket of sockets) {
@@ -58,7 +63,12 @@ export function createSnapshot(
   const connectorMap = new Map<string, ConnectorRecord>();
   for (const connector of connectors) connectorMap.set(connector.id, Object.freeze({ ...connector }));
   const userMap = new Map<string, UserRecord>();
-  for (const user of users) userMap.set(user.id, Object.freeze({ ...user, groups: Object.freeze([...user.groups]) }));
+  const usersByEmail = new Map<string, UserRecord>();
+  for (const user of users) {
+    const frozen = Object.freeze({ ...user, groups: Object.freeze([...user.groups]) });
+    userMap.set(user.id, frozen);
+    usersByEmail.set(frozen.email, frozen);
+  }
   const sessionsById = new Map<string, SessionRecord>();
   const sessionsBySecret = new Map<string, SessionRecord>();
   for (const session of sessions) {
@@ -80,6 +90,8 @@ export function createSnapshot(
     sessionsById,
     sessionsBySecret,
     grantsBySecret,
+    policies: Object.freeze(policies.map((policy) => Object.freeze({ ...policy }))),
+    usersByEmail,
   });
 }
 
@@ -94,16 +106,17 @@ export async function loadSnapshot(store: Store, options: { now?: () => Date; at
   const now = options.now ?? (() => new Date());
   for (let attempt = 1; ; attempt++) {
     const before = await store.currentRevision();
-    const [sockets, connectors, users, sessions, grants] = await Promise.all([
+    const [sockets, connectors, users, sessions, grants, policies] = await Promise.all([
       store.sockets.list(),
       store.connectors.list(),
       store.users.list(),
       store.sessions.list(),
       store.sessionGrants.list(),
+      store.policies.list(),
     ]);
     const after = await store.currentRevision();
     if (before === after || attempt >= attempts) {
-      return createSnapshot(before, sockets, connectors, { loadedAt: now().toISOString(), users, sessions, grants });
+      return createSnapshot(before, sockets, connectors, { loadedAt: now().toISOString(), users, sessions, grants, policies });
     }
   }
 }

@@ -193,7 +193,85 @@ export interface DeviceAuthorizationRecord {
   readonly lastPolledAt: string | null;
 }
 
-export type ChangeEntity = 'socket' | 'connector' | 'join_token' | 'api_token' | 'secret' | 'user' | 'session' | 'session_grant' | 'identity_provider';
+/** A stored policy document (validated by src/policy before it gets here; the store keeps it as JSON). */
+export interface PolicyRecord {
+  readonly id: string;
+  /** '' = the organisation's root. */
+  readonly namespace: string;
+  readonly name: string;
+  /** 1 on create, +1 on every change. */
+  readonly version: number;
+  readonly document: Readonly<Record<string, unknown>>;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** One version of a policy as it was; `document` is null for the version that deleted it. */
+export interface PolicyVersionRecord {
+  readonly policyId: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly version: number;
+  readonly document: Readonly<Record<string, unknown>> | null;
+  /** Who made the change (an email, a token name). */
+  readonly author: string;
+  readonly createdAt: string;
+}
+
+/** An audit event as stored: append-only, ids increase in insertion order. */
+export interface AuditRecord {
+  readonly id: number;
+  readonly type: string;
+  readonly at: string;
+  readonly actor: string;
+  readonly socket: string;
+  readonly clientIp: string;
+  readonly country: string;
+  /** 'allow' | 'deny' | ''. */
+  readonly decision: string;
+  readonly rule: string;
+  readonly reason: string;
+  readonly connectionId: string;
+  readonly sessionId: string;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+export type NewAuditRecord = Partial<Omit<AuditRecord, 'id' | 'type'>> & { readonly type: string };
+
+export interface AuditFilter {
+  readonly afterId?: number;
+  readonly actor?: string;
+  readonly socket?: string;
+  readonly type?: string;
+  readonly decision?: string;
+  readonly since?: string;
+  readonly until?: string;
+  /** Default 100, at most 1000. */
+  readonly limit?: number;
+  /** Newest first instead of id order (for "the last N"). */
+  readonly newestFirst?: boolean;
+}
+
+/** A live stream through an edge, as that edge last reported it. */
+export interface LiveConnectionRecord {
+  readonly id: string;
+  readonly edgeId: string;
+  /** tls | ssh | websocket | database */
+  readonly protocol: string;
+  readonly socket: string;
+  readonly userId: string;
+  readonly email: string;
+  readonly sessionId: string;
+  readonly clientIp: string;
+  readonly country: string;
+  readonly startedAt: string;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  /** The edge's last heartbeat for this row; rows of an edge that died stop being refreshed. */
+  readonly updatedAt: string;
+}
+
+export type ChangeEntity = 'socket' | 'connector' | 'join_token' | 'api_token' | 'secret' | 'user' | 'session' | 'session_grant' | 'identity_provider' | 'policy' | 'kill';
 export type ChangeOp = 'create' | 'update' | 'delete';
 
 export interface Change {
@@ -315,8 +393,44 @@ export interface DeviceAuthorizationRepo {
   poll(id: string, at: string): Promise<string | null>;
 }
 
+export interface PolicyRepo {
+  list(): Promise<PolicyRecord[]>;
+  get(namespace: string, name: string): Promise<PolicyRecord | undefined>;
+  /** Creates or replaces; returns the stored record and whether anything changed (an identical document keeps its version). */
+  put(namespace: string, name: string, document: Record<string, unknown>, author: string): Promise<{ record: PolicyRecord; changed: boolean; previous?: PolicyRecord }>;
+  /** Throws PosternError('not_found') when absent. Returns what was deleted. */
+  delete(namespace: string, name: string, author: string): Promise<PolicyRecord>;
+  /** Every version of one policy, oldest first (deleted policies keep their history). */
+  versions(namespace: string, name: string): Promise<PolicyVersionRecord[]>;
+}
+
+/** Append-only: there is no update or delete. */
+export interface AuditRepo {
+  append(events: readonly NewAuditRecord[]): Promise<AuditRecord[]>;
+  list(filter?: AuditFilter): Promise<AuditRecord[]>;
+  /** An exporter's resume point: the id of the last event it delivered (0 when none). */
+  cursor(exporter: string): Promise<number>;
+  setCursor(exporter: string, id: number): Promise<void>;
+}
+
+/** Kills travel as changes (entity 'kill'), so every edge hears of them through its feed. */
+export interface LiveConnectionRepo {
+  /** Inserts or refreshes rows of one edge (bytes, heartbeat). */
+  upsert(rows: readonly Omit<LiveConnectionRecord, 'updatedAt'>[]): Promise<void>;
+  remove(ids: readonly string[]): Promise<void>;
+  /** Rows refreshed at or after `freshSince`. */
+  list(filter: { freshSince: string; socket?: string; userId?: string }): Promise<LiveConnectionRecord[]>;
+  /** Drops rows not refreshed since `before` (edges that died). */
+  prune(before: string): Promise<number>;
+  /** Records a kill change: `target` is a connection id or `user:<id>`. */
+  requestKill(target: string): Promise<void>;
+}
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
+  readonly policies: PolicyRepo;
+  readonly audit: AuditRepo;
+  readonly liveConnections: LiveConnectionRepo;
   readonly sockets: SocketRepo;
   readonly connectors: ConnectorRepo;
   readonly joinTokens: JoinTokenRepo;

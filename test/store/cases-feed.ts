@@ -30,6 +30,9 @@ function flaky(store: Store): { store: Store; failing: { on: boolean } } {
     handoffCodes: store.handoffCodes,
     identityProviders: store.identityProviders,
     deviceAuthorizations: store.deviceAuthorizations,
+    policies: store.policies,
+    audit: store.audit,
+    liveConnections: store.liveConnections,
     migrate: () => store.migrate(),
     currentRevision: () => store.currentRevision(),
     changesSince: (revision, limit) =>

@@ -2,6 +2,7 @@
 // case as a subtest on a fresh store from makeStore and always cleans it up.
 
 import type { TestContext } from 'node:test';
+import { auditCases } from './cases-audit.js';
 import { deviceCases } from './cases-device.js';
 import { feedCases } from './cases-feed.js';
 import { identityCases } from './cases-identity.js';
@@ -11,7 +12,7 @@ import type { MakeStore, StoreCase } from './helpers.js';
 
 export type { MakeStore, StoreFixture } from './helpers.js';
 
-export const storeCases: Readonly<Record<string, StoreCase>> = { ...repoCases, ...feedCases, ...identityCases, ...providerCases, ...deviceCases };
+export const storeCases: Readonly<Record<string, StoreCase>> = { ...repoCases, ...feedCases, ...identityCases, ...providerCases, ...deviceCases, ...auditCases };
 
 export async function runStoreSuite(t: TestContext, makeStore: MakeStore): Promise<void> {
   for (const [name, run] of Object.entries(storeCases)) {

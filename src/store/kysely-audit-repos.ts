@@ -1,0 +1,187 @@
+// The audit trail and the live-connection registry of the Kysely store. Both are bookkeeping
+// that never reaches a snapshot, so they write without the change-log lock — except a kill,
+// which is a change on purpose: every edge hears of it through its feed and cuts what it holds.
+
+import type { Selectable } from 'kysely';
+import { PosternError } from '../errors.js';
+import type { RepoContext } from './kysely-repos.js';
+import { checkString, toTimestamp } from './rows.js';
+import type { AuditEventsTable, LiveConnectionsTable } from './schema.js';
+import type { AuditFilter, AuditRecord, AuditRepo, LiveConnectionRecord, LiveConnectionRepo, NewAuditRecord } from './types.js';
+
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 1000;
+const MAX_BATCH = 500;
+const MAX_DETAILS_BYTES = 16 * 1024;
+
+function parseDetails(text: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // A damaged details column reads as none; the event itself stays readable.
+  }
+  return {};
+}
+
+/** Oversized details are cut to a marker rather than refused: an event is never dropped. */
+function serializeDetails(details: Readonly<Record<string, unknown>> | undefined): string {
+  const text = JSON.stringify(details ?? {});
+  return text.length <= MAX_DETAILS_BYTES ? text : JSON.stringify({ truncated: true, bytes: text.length });
+}
+
+function toAudit(row: Selectable<AuditEventsTable>): AuditRecord {
+  return {
+    id: Number(row.id),
+    type: row.type,
+    at: row.at,
+    actor: row.actor,
+    socket: row.socket,
+    clientIp: row.client_ip,
+    country: row.country,
+    decision: row.decision,
+    rule: row.rule,
+    reason: row.reason,
+    connectionId: row.connection_id,
+    sessionId: row.session_id,
+    details: parseDetails(row.details),
+  };
+}
+
+function checkLimit(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new PosternError('bad_request', `limit must be an integer from 1 to ${MAX_LIMIT}`);
+  return limit;
+}
+
+export class KyselyAuditRepo implements AuditRepo {
+  constructor(private readonly ctx: RepoContext) {}
+
+  async append(events: readonly NewAuditRecord[]): Promise<AuditRecord[]> {
+    if (events.length === 0) return [];
+    if (events.length > MAX_BATCH) throw new PosternError('bad_request', `at most ${MAX_BATCH} audit events per append`);
+    const rows = events.map((event) => ({
+      type: checkString(event.type, 'type', { nonEmpty: true, max: 64 }),
+      at: event.at === undefined ? this.ctx.now() : toTimestamp(event.at, 'at'),
+      actor: event.actor ?? '',
+      socket: event.socket ?? '',
+      client_ip: event.clientIp ?? '',
+      country: event.country ?? '',
+      decision: event.decision ?? '',
+      rule: event.rule ?? '',
+      reason: event.reason ?? '',
+      connection_id: event.connectionId ?? '',
+      session_id: event.sessionId ?? '',
+      details: serializeDetails(event.details),
+    }));
+    return this.ctx.writeUnlogged('append audit events', async (tx) =>
+      (await tx.insertInto('audit_events').values(rows).returningAll().execute()).map(toAudit).sort((a, b) => a.id - b.id),
+    );
+  }
+
+  async list(filter: AuditFilter = {}): Promise<AuditRecord[]> {
+    const limit = checkLimit(filter.limit);
+    const since = filter.since === undefined ? undefined : toTimestamp(filter.since, 'since');
+    const until = filter.until === undefined ? undefined : toTimestamp(filter.until, 'until');
+    return this.ctx.read('list audit events', async (db) => {
+      let query = db.selectFrom('audit_events').selectAll();
+      if (filter.afterId !== undefined) query = query.where('id', '>', filter.afterId);
+      if (filter.actor !== undefined) query = query.where('actor', '=', filter.actor);
+      if (filter.socket !== undefined) query = query.where('socket', '=', filter.socket);
+      if (filter.type !== undefined) query = query.where('type', '=', filter.type);
+      if (filter.decision !== undefined) query = query.where('decision', '=', filter.decision);
+      if (since !== undefined) query = query.where('at', '>=', since);
+      if (until !== undefined) query = query.where('at', '<', until);
+      const rows = await query.orderBy('id', filter.newestFirst === true ? 'desc' : 'asc').limit(limit).execute();
+      return rows.map(toAudit);
+    });
+  }
+
+  cursor(exporter: string): Promise<number> {
+    return this.ctx.read('read export cursor', async (db) => {
+      const row = await db.selectFrom('export_cursors').select('last_id').where('name', '=', exporter).executeTakeFirst();
+      return row === undefined ? 0 : Number(row.last_id);
+    });
+  }
+
+  async setCursor(exporter: string, id: number): Promise<void> {
+    checkString(exporter, 'exporter', { nonEmpty: true, max: 100 });
+    if (!Number.isInteger(id) || id < 0) throw new PosternError('bad_request', 'an export cursor is a non-negative integer');
+    const updated_at = this.ctx.now();
+    await this.ctx.writeUnlogged('save export cursor', async (tx) => {
+      await tx.insertInto('export_cursors').values({ name: exporter, last_id: id, updated_at })
+        .onConflict((oc) => oc.column('name').doUpdateSet({ last_id: id, updated_at }))
+        .execute();
+    });
+  }
+}
+
+function toLive(row: Selectable<LiveConnectionsTable>): LiveConnectionRecord {
+  return {
+    id: row.id,
+    edgeId: row.edge_id,
+    protocol: row.protocol,
+    socket: row.socket,
+    userId: row.user_id,
+    email: row.email,
+    sessionId: row.session_id,
+    clientIp: row.client_ip,
+    country: row.country,
+    startedAt: row.started_at,
+    bytesUp: Number(row.bytes_up),
+    bytesDown: Number(row.bytes_down),
+    updatedAt: row.updated_at,
+  };
+}
+
+export class KyselyLiveConnectionRepo implements LiveConnectionRepo {
+  constructor(private readonly ctx: RepoContext) {}
+
+  async upsert(rows: readonly Omit<LiveConnectionRecord, 'updatedAt'>[]): Promise<void> {
+    if (rows.length === 0) return;
+    const updated_at = this.ctx.now();
+    await this.ctx.writeUnlogged('save live connections', async (tx) => {
+      for (let i = 0; i < rows.length; i += MAX_BATCH) {
+        const values = rows.slice(i, i + MAX_BATCH).map((r) => ({
+          id: r.id, edge_id: r.edgeId, protocol: r.protocol, socket: r.socket, user_id: r.userId, email: r.email, session_id: r.sessionId,
+          client_ip: r.clientIp, country: r.country, started_at: r.startedAt, bytes_up: r.bytesUp, bytes_down: r.bytesDown, updated_at,
+        }));
+        await tx.insertInto('live_connections').values(values)
+          .onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({
+            bytes_up: eb.ref('excluded.bytes_up'), bytes_down: eb.ref('excluded.bytes_down'), updated_at: eb.ref('excluded.updated_at'),
+          })))
+          .execute();
+      }
+    });
+  }
+
+  async remove(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.ctx.writeUnlogged('remove live connections', async (tx) => {
+      for (let i = 0; i < ids.length; i += MAX_BATCH) await tx.deleteFrom('live_connections').where('id', 'in', ids.slice(i, i + MAX_BATCH)).execute();
+    });
+  }
+
+  async list(filter: { freshSince: string; socket?: string; userId?: string }): Promise<LiveConnectionRecord[]> {
+    const freshSince = toTimestamp(filter.freshSince, 'freshSince');
+    return this.ctx.read('list live connections', async (db) => {
+      let query = db.selectFrom('live_connections').selectAll().where('updated_at', '>=', freshSince);
+      if (filter.socket !== undefined) query = query.where('socket', '=', filter.socket);
+      if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
+      return (await query.orderBy('started_at').orderBy('id').execute()).map(toLive);
+    });
+  }
+
+  async prune(before: string): Promise<number> {
+    const cutoff = toTimestamp(before, 'before');
+    return this.ctx.writeUnlogged('prune live connections', async (tx) => {
+      const result = await tx.deleteFrom('live_connections').where('updated_at', '<', cutoff).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    });
+  }
+
+  async requestKill(target: string): Promise<void> {
+    checkString(target, 'target', { nonEmpty: true, max: 200 });
+    await this.ctx.write('request kill', async (_tx, record) => record('kill', target, 'delete'));
+  }
+}
