@@ -13,6 +13,8 @@ import { registerClient } from './commands/client.js';
 import { registerIdp } from './commands/idp.js';
 import { registerLogin } from './commands/login.js';
 import { registerToken } from './commands/token.js';
+import { registerPolicy } from './commands/policy.js';
+import { registerAudit } from './commands/audit.js';
 import { errorMessage, isPosternError } from '../errors.js';
 import { VERSION } from './server-runtime.js';
 
@@ -43,6 +45,8 @@ export function buildProgram(): Command {
   registerIdp(program, context);
   registerLogin(program, context);
   registerToken(program, context);
+  registerPolicy(program, context);
+  registerAudit(program, context);
   return program;
 }
 

@@ -21,6 +21,26 @@ const listenSchema = z.string().transform((value, ctx) => {
 
 const durationSchema = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration such as 30m, 24h or 7d').transform(parseDuration);
 
+const exporterSchema = z.discriminatedUnion('kind', [
+  z.object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a lower-case name'),
+    kind: z.literal('webhook'),
+    url: z.url({ protocol: /^https?$/ }),
+    format: z.enum(['json', 'jsonl']).optional(),
+    /** HMAC-SHA256 of the body in x-postern-signature, from the named environment variable. */
+    secret_env: z.string().min(1).optional(),
+  }).strict(),
+  z.object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a lower-case name'),
+    kind: z.literal('syslog'),
+    /** udp://host:514 or tcp://host:6514 (RFC 5424; octet counting over TCP). */
+    url: z.string().regex(/^(udp|tcp):\/\/[^/]+:\d+$/, 'must be udp://host:port or tcp://host:port'),
+    facility: z.string().optional(),
+  }).strict(),
+]);
+
+export type ExporterSettings = z.infer<typeof exporterSchema>;
+
 const fileSchema = z.object({
   listen: z.string().optional(),
   domain: z.string().optional(),
@@ -41,6 +61,12 @@ const fileSchema = z.object({
     client_secret_file: z.string().min(1).optional(),
     disabled: z.boolean().optional(),
   }).catchall(z.unknown())).optional(),
+  /** Load balancers whose X-Forwarded-For / PROXY protocol is believed (CIDRs). */
+  trusted_proxies: z.array(z.string()).optional(),
+  /** A MaxMind GeoLite2/GeoIP2 .mmdb file instead of the bundled country data. */
+  geoip_file: z.string().optional(),
+  /** Where the audit trail is also sent; each resumes from its last delivered event. */
+  audit_exporters: z.array(exporterSchema).optional(),
 }).strict();
 
 const settingsSchema = z.object({
@@ -54,6 +80,9 @@ const settingsSchema = z.object({
   sessionTtl: durationSchema,
   sessionIdle: durationSchema,
   identityProviders: z.array(z.custom<ConfiguredProvider>()).optional(),
+  trustedProxies: z.array(z.string().refine((v) => /^[0-9a-f.:]+(\/\d{1,3})?$/i.test(v), 'must be IP addresses or CIDRs')),
+  geoipFile: z.string().min(1).optional(),
+  auditExporters: z.array(exporterSchema),
 });
 
 export type ServerSettings = z.infer<typeof settingsSchema>;
@@ -69,6 +98,8 @@ export interface ServerFlags {
   connectorCertTtl?: string;
   sessionTtl?: string;
   sessionIdle?: string;
+  trustedProxies?: string;
+  geoipFile?: string;
 }
 
 export function resolveServerSettings(flags: ServerFlags, env: NodeJS.ProcessEnv = process.env): ServerSettings {
@@ -86,10 +117,13 @@ export function resolveServerSettings(flags: ServerFlags, env: NodeJS.ProcessEnv
     connectorCertTtl: flags.connectorCertTtl ?? env.POSTERN_CONNECTOR_CERT_TTL ?? file.connector_cert_ttl ?? '24h',
     sessionTtl: flags.sessionTtl ?? env.POSTERN_SESSION_TTL ?? file.session_ttl ?? '12h',
     sessionIdle: flags.sessionIdle ?? env.POSTERN_SESSION_IDLE ?? file.session_idle ?? '2h',
+    trustedProxies: (flags.trustedProxies ?? env.POSTERN_TRUSTED_PROXIES)?.split(',').map((v) => v.trim()).filter(Boolean) ?? file.trusted_proxies ?? [],
+    ...((flags.geoipFile ?? env.POSTERN_GEOIP_FILE ?? file.geoip_file) ? { geoipFile: resolve(flags.geoipFile ?? env.POSTERN_GEOIP_FILE ?? file.geoip_file!) } : {}),
+    auditExporters: file.audit_exporters ?? [],
     ...(file.identity_providers ? { identityProviders: file.identity_providers.map((entry) => configuredProvider(entry, env, configPath ?? '')) } : {}),
   };
   const result = settingsSchema.safeParse(raw);
-  if (!result.success) throw new PosternError('config_invalid', formatZodIssue(result.error).replace(/^dataDir/, 'data-dir').replace(/^connectorCertTtl/, 'connector-cert-ttl').replace(/^publicPort/, 'public-port').replace(/^sessionTtl/, 'session-ttl').replace(/^sessionIdle/, 'session-idle'));
+  if (!result.success) throw new PosternError('config_invalid', formatZodIssue(result.error).replace(/^dataDir/, 'data-dir').replace(/^connectorCertTtl/, 'connector-cert-ttl').replace(/^publicPort/, 'public-port').replace(/^sessionTtl/, 'session-ttl').replace(/^sessionIdle/, 'session-idle').replace(/^trustedProxies/, 'trusted-proxies'));
   return result.data;
 }
 

@@ -18,6 +18,13 @@ import { AssertionCache } from '../identity/assertion.js';
 import { loadOrCreateInviteKey, loadOrCreateSigningKeys, loadOrCreateSshCa } from '../control/server-keys.js';
 import { SessionService } from '../control/sessions.js';
 import { IdentityGate } from '../edge/identity-gate.js';
+import { LiveRegistry } from '../edge/live-registry.js';
+import { compileSnapshotPolicies } from '../edge/access.js';
+import type { PolicySet } from '../policy/index.js';
+import type { Snapshot } from '../store/index.js';
+import { AuditRecorder } from '../reporting/recorder.js';
+import { createGeoLookup } from '../reporting/geo.js';
+import { compileCidrs } from '../reporting/cidr.js';
 
 export const VERSION = '0.1.0';
 
@@ -47,6 +54,8 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     const caFile = join(settings.dataDir, dataFiles.ca);
     await writeFile(caFile, ca.certificatePem, { mode: 0o644 });
 
+    const audit = new AuditRecorder({ store: store.audit, logger });
+    closers.push(() => audit.flush());
     const feed = new ChangeFeed(store, { logger });
     const snapshots = new SnapshotCache(store, feed, { logger });
     await feed.start();
@@ -76,13 +85,29 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
         return { accepted, rejected };
       },
     });
+    const live = new LiveRegistry({ edgeId, persistence: store.liveConnections, record: (event) => audit.record(event), logger });
+    live.start();
+    // Rows of edges that died stop being refreshed; whichever node starts next clears them.
+    await store.liveConnections.prune(new Date(Date.now() - 60_000).toISOString()).catch(() => 0);
+    closers.push(async () => {
+      live.stop();
+      await store.liveConnections.remove(live.list().map((entry) => entry.id)).catch(() => undefined);
+    });
     // Sockets created or deleted after a connector said hello are routed (or not) at once;
-    // revoked connectors are cut at once.
+    // revoked connectors are cut at once; every live connection is decided again.
     snapshots.onUpdate((next) => {
       hub.reauthorize();
       for (const tunnel of hub.list()) {
         const connector = next.connectors.get(tunnel.connectorId);
         if (!connector || connector.revokedAt) hub.disconnectConnector(tunnel.connectorId);
+      }
+      live.reevaluate();
+    });
+    // Kills are changes, so they reach whichever edge holds the connection.
+    feed.subscribe((event) => {
+      if (event.type !== 'changes') return;
+      for (const change of event.changes) {
+        if (change.entity === 'kill') live.kill(change.entityId, 'killed by an administrator');
       }
     });
 
@@ -113,14 +138,26 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     lastSeenFlush.unref();
     closers.push(async () => clearInterval(lastSeenFlush));
 
+    const geo = await createGeoLookup(settings.geoipFile ? { file: settings.geoipFile } : {});
     const api = settings.role === 'edge' ? undefined : await createApi({
       store, ca, hub: settings.role === 'all' ? hub : undefined, logger, socketUrl, socketOrigin, version: VERSION,
       connectorCertLifetimeMs: settings.connectorCertTtl, sessions, signingKeys: () => signingKeys, inviteKey, sshCa, controlOrigin, cipher,
       onSessionRevoked: (id) => assertions.forgetSession(id),
+      audit: (event) => audit.record(event), flushAudit: () => audit.flush(), geo,
     });
     if (api) closers.push(() => api.app.close());
 
+    const compiled = new WeakMap<Snapshot, PolicySet>();
+    const policiesOf = (snapshot: Snapshot): PolicySet => {
+      let set = compiled.get(snapshot);
+      if (!set) compiled.set(snapshot, (set = compileSnapshotPolicies(snapshot.policies, snapshot.sockets.values())));
+      return set;
+    };
     const edge = new EdgeServer({
+      audit: (event) => audit.record(event),
+      live,
+      geo,
+      trustedProxies: compileCidrs(settings.trustedProxies),
       host: settings.listen.host,
       port: settings.listen.port,
       domain: settings.domain,
@@ -137,6 +174,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
             const session = current.sessionsById.get(id);
             return session !== undefined && session.revokedAt === null && Date.parse(session.expiresAt) > Date.now();
           },
+          policies: () => policiesOf(current),
         };
       },
       identity: {

@@ -29,6 +29,10 @@ import { cliPrincipal, isCliToken, setPrincipal } from './principal.js';
 import { registerCliLogin } from './device-routes.js';
 import type { SigningKeys } from '../identity/assertion.js';
 import type { SshCertificateAuthority } from '../ca/ssh-cert.js';
+import { registerPolicyApi } from './policy-api.js';
+import { registerAuditApi } from './audit-api.js';
+import type { NewAuditEvent } from '../reporting/events.js';
+import type { GeoLookup } from '../reporting/geo.js';
 
 export interface ApiOptions {
   store: Store;
@@ -52,6 +56,10 @@ export interface ApiOptions {
   controlOrigin: string;
   /** Seals identity-provider secrets and sign-in transactions (the store's master-key cipher). */
   cipher: KeyCipher;
+  /** The audit recorder (admin changes, kills) and a way to wait until it has written. */
+  audit: (event: NewAuditEvent) => void;
+  flushAudit: () => Promise<void>;
+  geo?: GeoLookup;
 }
 
 const socketType = z.enum(['http', 'https', 'tls']);
@@ -273,6 +281,8 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   });
   registerInviteRoutes(app, { store, inviteKey: options.inviteKey, now });
   registerCliLogin(app, routes, { store, sessions: options.sessions, controlOrigin: options.controlOrigin, now, ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}) });
+  registerPolicyApi(routes, { store, audit: options.audit, now, ...(options.geo ? { geo: options.geo } : {}) });
+  registerAuditApi(routes, { store, audit: options.audit, flushAudit: options.flushAudit, now });
   routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'admin',
     handler: async () => ({ tunnels: options.hub?.list() ?? [] }) });
 

@@ -77,8 +77,45 @@ export class ApiClient {
     return this.request<T>('PATCH', path, body);
   }
 
+  put<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PUT', path, body);
+  }
+
   delete<T>(path: string): Promise<T> {
     return this.request<T>('DELETE', path);
+  }
+
+  /** GETs a JSON-lines stream and hands each non-empty line over; resolves when the server ends it. */
+  streamLines(path: string, onLine: (line: string) => void): Promise<void> {
+    const url = new URL(path, this.base);
+    const headers: Record<string, string> = { accept: 'application/x-ndjson' };
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    return new Promise<void>((resolve, reject) => {
+      const req = https.request(url, { method: 'GET', headers, ...(this.options.caPem ? { ca: this.options.caPem } : {}) }, (res) => {
+        if ((res.statusCode ?? 500) >= 400) {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => {
+            const problem = (parseJson(text) ?? {}) as Problem;
+            reject(new PosternError(problem.code ?? 'internal', problem.detail ?? `HTTP ${res.statusCode} from ${url.host}`));
+          });
+          return;
+        }
+        let pending = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          pending += chunk;
+          const lines = pending.split('\n');
+          pending = lines.pop() ?? '';
+          for (const line of lines) if (line.trim() !== '') onLine(line);
+        });
+        res.on('end', () => resolve());
+        res.on('error', reject);
+      });
+      req.on('error', (err) => reject(new PosternError('store_unavailable', `cannot reach ${url.origin}: ${describe(err)}`, { cause: err, retryable: true })));
+      req.end();
+    });
   }
 
   request<T>(method: string, path: string, body?: unknown): Promise<T> {

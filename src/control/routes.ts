@@ -12,7 +12,7 @@ import { formatZodIssue } from '../connector/config.js';
 export type AuthMode = 'admin' | 'user' | 'public' | 'connector';
 
 export interface RouteSpec<B extends z.ZodType, P extends z.ZodType> {
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   url: string;
   summary: string;
   auth: AuthMode;

@@ -15,16 +15,25 @@ import { requestHead, upstreamHeaders } from './forwarding.js';
 import type { ForwardingFacts, UpstreamIdentity } from './forwarding.js';
 import { stripHopByHop } from './headers.js';
 import { joinStreams } from './pipe.js';
+import type { PipeResult } from './pipe.js';
 import type { SocketRecord } from '../store/types.js';
 
 export interface HttpProxyOptions {
   hub: TunnelHub;
   logger: Logger;
+  /** The believed client address (trusted proxies resolved). */
+  clientIp: (req: IncomingMessage) => string;
 }
 
-function facts(req: IncomingMessage): ForwardingFacts {
+/** Told when an upgraded stream is joined (with its live byte counters) and when it has closed. */
+export interface UpgradeObserver {
+  opened(counters: PipeResult): void;
+  closed(): void;
+}
+
+function facts(req: IncomingMessage, clientIp: string): ForwardingFacts {
   return {
-    clientIp: normalizeIp(req.socket.remoteAddress ?? ''),
+    clientIp,
     host: String(req.headers.host ?? ''),
     proto: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
   };
@@ -52,7 +61,7 @@ export class HttpSocketProxy {
         ':scheme': 'https',
         [header.socket]: socket.name,
         [header.kind]: 'http',
-        ...upstreamHeaders(req.headers, facts(req), false, identity),
+        ...upstreamHeaders(req.headers, facts(req, this.options.clientIp(req)), false, identity),
       }, { endStream: !hasBody(req) });
     } catch (err) {
       return sendProblem(req, res, problemFrom(err, socket.name));
@@ -84,7 +93,7 @@ export class HttpSocketProxy {
   }
 
   /** Upgrade (WebSocket): forward the head, then bytes both ways; the upstream answers 101 itself. */
-  handleUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, socket: SocketRecord, identity?: UpstreamIdentity): void {
+  handleUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, socket: SocketRecord, identity?: UpstreamIdentity, observer?: UpgradeObserver): void {
     client.pause();
     let stream;
     try {
@@ -92,7 +101,7 @@ export class HttpSocketProxy {
     } catch (err) {
       return sendRawProblem(client, problemFrom(err, socket.name));
     }
-    stream.write(requestHead(req.method ?? 'GET', req.url ?? '/', upstreamHeaders(req.headers, facts(req), true, identity)));
+    stream.write(requestHead(req.method ?? 'GET', req.url ?? '/', upstreamHeaders(req.headers, facts(req, this.options.clientIp(req)), true, identity)));
     if (head.length > 0) stream.write(head);
     stream.once('response', (headers) => {
       const code = headers[header.error];
@@ -100,7 +109,7 @@ export class HttpSocketProxy {
         stream.close(h2.NGHTTP2_CANCEL);
         return sendRawProblem(client, { status: Number(headers[':status'] ?? 502), code: code as ErrorCode, detail: `socket "${socket.name}": the connector reports ${code.replace(/_/g, ' ')}` });
       }
-      joinStreams(client, stream);
+      observer?.opened(joinStreams(client, stream, () => observer.closed()));
     });
     stream.on('error', () => client.destroy());
   }

@@ -1,10 +1,9 @@
 // The identity check in front of cloudauth sockets: the socket host's own cookie → grant →
 // session → user, all from the in-memory snapshot; unauthenticated browsers go to the control
-// plane's sign-in, users outside the socket's allow-list get a 403 that says why.
+// plane's sign-in. Whether the user may pass is the policies' call (src/edge/access.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SessionGrantRecord, SessionRecord, SocketRecord, UserRecord } from '../store/types.js';
 import { hashSessionSecret, readSessionCookie, serializeSessionCookie } from '../identity/session-cookie.js';
-import { isAllowed } from '../identity/claims.js';
 import { isPosternError } from '../errors.js';
 import { sendProblem } from './error-page.js';
 
@@ -68,18 +67,9 @@ export class IdentityGate {
   }
 
   /** For connections that cannot be redirected (WebSocket upgrades): the identity, or the problem. */
-  authorize(req: IncomingMessage, socket: SocketRecord): Identity | { status: number; code: 'unauthenticated' | 'forbidden'; detail: string } {
+  authorize(req: IncomingMessage, socket: SocketRecord): Identity | { status: number; code: 'unauthenticated'; detail: string } {
     const who = this.identify(req, socket);
-    if ('reason' in who) return { status: 401, code: 'unauthenticated', detail: `${who.reason}: sign in at ${this.options.controlOrigin}/auth/login` };
-    const refusal = this.refusal(who.user, socket);
-    return refusal ? { status: 403, code: 'forbidden', detail: refusal } : who;
-  }
-
-  private refusal(user: UserRecord, socket: SocketRecord): string | undefined {
-    const { allowedEmailDomains, allowedEmailAddresses } = socket.auth;
-    if (allowedEmailDomains.length === 0 && allowedEmailAddresses.length === 0) return undefined;
-    const verdict = isAllowed(user, { emailDomains: allowedEmailDomains, emailAddresses: allowedEmailAddresses });
-    return verdict.allowed ? undefined : `${verdict.reason}, so socket "${socket.name}" does not let you in`;
+    return 'reason' in who ? { status: 401, code: 'unauthenticated', detail: `${who.reason}: sign in at ${this.options.controlOrigin}/auth/login` } : who;
   }
 
   /** Passes an allowed user through; otherwise answers (redirect to sign-in, 401 or 403). */
@@ -92,11 +82,6 @@ export class IdentityGate {
     const who = this.identify(req, socket);
     if ('reason' in who) {
       this.signIn(req, res, socket);
-      return { kind: 'answered' };
-    }
-    const refusal = this.refusal(who.user, socket);
-    if (refusal) {
-      sendProblem(req, res, { status: 403, code: 'forbidden', detail: refusal });
       return { kind: 'answered' };
     }
     return { kind: 'pass', identity: who };

@@ -9,7 +9,8 @@ export interface PipeResult {
   bytesDown: number;
 }
 
-export function joinStreams(client: Duplex, stream: ClientHttp2Stream, onClose?: (result: PipeResult) => void): void {
+/** Returns the byte counters, which stay live until both sides have closed. */
+export function joinStreams(client: Duplex, stream: ClientHttp2Stream, onClose?: (result: PipeResult) => void): PipeResult {
   const result: PipeResult = { bytesUp: 0, bytesDown: 0 };
   let closed = 0;
   const done = () => {
@@ -46,4 +47,5 @@ export function joinStreams(client: Duplex, stream: ClientHttp2Stream, onClose?:
     done();
   });
   client.resume();
+  return result;
 }

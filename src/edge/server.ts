@@ -11,7 +11,15 @@ import type { CertificateAuthority } from '../ca/authority.js';
 import type { TunnelHub, TunnelPeer } from '../tunnel/edge-side.js';
 import { TUNNEL_ALPN, TUNNEL_WEBSOCKET_PATH, header } from '../tunnel/protocol.js';
 import type { ConnectorRecord, SocketRecord, UserRecord } from '../store/types.js';
-import { SESSION_URI_PREFIX, isAllowed } from '../identity/claims.js';
+import { SESSION_URI_PREFIX } from '../identity/claims.js';
+import { evaluate, explain } from '../policy/index.js';
+import type { Decision, PolicySet, RequestContext } from '../policy/index.js';
+import type { NewAuditEvent } from '../reporting/events.js';
+import type { GeoLookup } from '../reporting/geo.js';
+import type { CompiledCidrs } from '../reporting/cidr.js';
+import { clientAddress, parseProxyHeader } from '../reporting/trusted-proxies.js';
+import { requestContext, requestPath, ruleLabel } from './access.js';
+import type { LiveRegistry, Verdict } from './live-registry.js';
 import { MAX_HELLO_BYTES, peekClientHello } from './client-hello.js';
 import { HttpSocketProxy, normalizeIp } from './http-proxy.js';
 import { routeHost } from './routing.js';
@@ -29,6 +37,8 @@ export interface EdgeView {
   userByEmail(email: string): UserRecord | undefined;
   /** Whether a sign-in session is still valid (not revoked, not expired). */
   sessionLive(id: string): boolean;
+  /** The policy set of this snapshot, compiled once. */
+  policies(): PolicySet;
 }
 
 export interface EdgeIdentity {
@@ -49,6 +59,25 @@ export interface EdgeServerOptions {
   identity?: EdgeIdentity;
   /** Serves the control plane's host (API, dashboard); absent on an edge-only node. */
   controlHandler?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  /** Where audit events go (buffered by the caller). */
+  audit: (event: NewAuditEvent) => void;
+  /** Long-lived connections, re-decided on every change. */
+  live: LiveRegistry;
+  geo?: GeoLookup;
+  /** Peers whose X-Forwarded-For and PROXY protocol headers are believed; nobody else's. */
+  trustedProxies?: CompiledCidrs;
+  now?: () => Date;
+}
+
+/** What a Postern user certificate says (already verified against our CA). */
+interface CertificateFacts {
+  readonly email: string | undefined;
+  readonly sessionId: string | undefined;
+}
+
+let connectionCounter = 0;
+function newConnectionId(edgeTag: string): string {
+  return `conn_${edgeTag}${(++connectionCounter).toString(36)}`;
 }
 
 export class EdgeServer {
@@ -62,10 +91,15 @@ export class EdgeServer {
   private readonly sni: SniContexts;
   private readonly tunnelUpgrades = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
   private readonly connections = new Set<Duplex>();
+  /** Client addresses a trusted proxy announced with the PROXY protocol, by `peer-address:port`. */
+  private readonly proxied = new Map<string, string>();
+  private readonly now: () => Date;
+  private readonly edgeTag = Math.random().toString(36).slice(2, 8);
 
   constructor(private readonly options: EdgeServerOptions) {
+    this.now = options.now ?? (() => new Date());
     this.sni = new SniContexts(options.ca, options.domain);
-    this.proxy = new HttpSocketProxy({ hub: options.hub, logger: options.logger });
+    this.proxy = new HttpSocketProxy({ hub: options.hub, logger: options.logger, clientIp: (req) => this.httpClientIp(req) });
     this.httpServer = http.createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 });
     this.httpServer.on('request', (req, res) => this.onRequest(req, res));
     this.httpServer.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
@@ -106,8 +140,21 @@ export class EdgeServer {
     socket.on('error', () => socket.destroy());
     let buffered = Buffer.alloc(0);
     const timer = setTimeout(() => socket.destroy(), 10_000);
+    let expectProxyHeader = this.options.trustedProxies?.matches(normalizeIp(socket.remoteAddress ?? '')) ?? false;
     const onData = (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
+      if (expectProxyHeader) {
+        const proxy = parseProxyHeader(buffered);
+        if (proxy.kind === 'incomplete') return;
+        if (proxy.kind === 'invalid') {
+          this.options.logger.info({ remoteAddress: socket.remoteAddress, reason: proxy.reason }, 'malformed PROXY protocol header');
+          clearTimeout(timer);
+          return void socket.destroy();
+        }
+        if (proxy.kind === 'proxy') this.rememberProxied(socket, proxy.source);
+        if (proxy.kind !== 'none') buffered = buffered.subarray(proxy.headerLength);
+        expectProxyHeader = false;
+      }
       const peek = peekClientHello(buffered);
       if (peek.kind === 'incomplete' && buffered.length < MAX_HELLO_BYTES) return;
       clearTimeout(timer);
@@ -118,6 +165,26 @@ export class EdgeServer {
       server.emit('connection', socket);
     };
     socket.on('data', onData);
+  }
+
+  private rememberProxied(socket: net.Socket, source: string): void {
+    const key = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.proxied.set(key, source);
+    socket.once('close', () => this.proxied.delete(key));
+  }
+
+  /** The client's address: what a trusted proxy said (PROXY protocol), else the peer's. */
+  private connectionClientIp(socket: net.Socket): string {
+    return this.proxied.get(`${socket.remoteAddress}:${socket.remotePort}`) ?? normalizeIp(socket.remoteAddress ?? '');
+  }
+
+  /** For HTTP, X-Forwarded-For counts too, as far as trusted proxies vouch for it. */
+  private httpClientIp(req: http.IncomingMessage): string {
+    const peer = this.connectionClientIp(req.socket);
+    const trusted = this.options.trustedProxies;
+    if (!trusted || trusted.size === 0) return peer;
+    const forwarded = req.headers['x-forwarded-for'];
+    return clientAddress(peer, Array.isArray(forwarded) ? forwarded.join(',') : forwarded, trusted);
   }
 
   private requiresClientCertificate(serverName: string | undefined): boolean {
@@ -153,33 +220,61 @@ export class EdgeServer {
     const route = routeHost(servername || undefined, this.options.domain);
     if (route.kind === 'socket') {
       const record = this.options.view().socket(route.name);
-      if (record?.type === 'tls') {
-        const refusal = this.certificateRefusal(socket, record);
-        if (!refusal) return this.pipeTlsSocket(socket, record, this.certificateEmail(socket));
-        this.options.logger.info({ socket: record.name, remoteAddress: socket.remoteAddress, reason: refusal }, 'tls socket refused');
-        return void socket.destroy();
-      }
+      if (record?.type === 'tls') return this.acceptTlsSocket(socket, record);
     }
     this.httpServer.emit('connection', socket);
   }
 
-  /** Why a client certificate (already verified against our CA) may not use this socket, if it may not. */
-  private certificateRefusal(socket: tls.TLSSocket, record: SocketRecord): string | undefined {
-    const email = this.certificateEmail(socket);
-    if (!socket.authorized || !email) return 'no user certificate';
-    const view = this.options.view();
-    const user = view.userByEmail(email);
-    if (!user || user.disabledAt) return `${email} is not an active user`;
-    const session = new RegExp(`URI:${SESSION_URI_PREFIX}([A-Za-z0-9_-]+)`).exec(socket.getPeerCertificate().subjectaltname ?? '')?.[1];
-    if (session !== undefined && !view.sessionLive(session)) return `the sign-in of ${email} this certificate was issued under has ended`;
-    const { allowedEmailDomains, allowedEmailAddresses } = record.auth;
-    if (allowedEmailDomains.length === 0 && allowedEmailAddresses.length === 0) return undefined;
-    const verdict = isAllowed(user, { emailDomains: allowedEmailDomains, emailAddresses: allowedEmailAddresses });
-    return verdict.allowed ? undefined : verdict.reason;
+  private certificateFacts(socket: tls.TLSSocket): CertificateFacts {
+    const san = socket.authorized ? socket.getPeerCertificate().subjectaltname ?? '' : '';
+    return {
+      email: /(?:^|, )email:([^,\s]+)/.exec(san)?.[1]?.toLowerCase(),
+      sessionId: new RegExp(`URI:${SESSION_URI_PREFIX}([A-Za-z0-9_-]+)`).exec(san)?.[1],
+    };
   }
 
-  private certificateEmail(socket: tls.TLSSocket): string | undefined {
-    return /(?:^|, )email:([^,\s]+)/.exec(socket.getPeerCertificate().subjectaltname ?? '')?.[1]?.toLowerCase();
+  /**
+   * Decides a `tls` stream against the current snapshot: the certificate's user must be active,
+   * the sign-in it was issued under still live, and a policy must allow `tls` on this socket.
+   */
+  private decideTls(socketName: string, cert: CertificateFacts, clientIp: string, country: string | undefined): { verdict: Verdict; user?: UserRecord; decision?: Decision } {
+    const view = this.options.view();
+    const record = view.socket(socketName);
+    if (!record || record.type !== 'tls') return { verdict: { keep: false, reason: `socket "${socketName}" no longer exists` } };
+    if (!cert.email) return { verdict: { keep: false, reason: 'no user certificate' } };
+    const user = view.userByEmail(cert.email);
+    if (!user || user.disabledAt) return { verdict: { keep: false, reason: `${cert.email} is not an active user` } };
+    if (cert.sessionId !== undefined && !view.sessionLive(cert.sessionId)) {
+      return { verdict: { keep: false, reason: `the sign-in of ${cert.email} this certificate was issued under has ended` }, user };
+    }
+    const context = requestContext({ socket: record, user, clientIp, country, at: this.now(), action: { protocol: 'tls' } });
+    const decision = evaluate(context, view.policies());
+    const rule = ruleLabel(decision.rule);
+    if (decision.effect === 'deny') return { verdict: { keep: false, reason: this.denialDetail(context, view.policies(), decision), rule }, user, decision };
+    return { verdict: { keep: true, rule, ...(decision.recheckAt ? { recheckAt: decision.recheckAt } : {}) }, user, decision };
+  }
+
+  /** The summary and, for "no rule allows", why each allow rule did not match (a few). */
+  private denialDetail(context: RequestContext, policies: PolicySet, decision: Decision): string {
+    if (decision.reason !== 'no-rule-allowed') return decision.summary;
+    const misses = explain(context, policies).rules.filter((r) => r.effect === 'allow' && r.outcome !== 'matched').slice(0, 3);
+    return misses.length === 0 ? decision.summary : `${decision.summary}: ${misses.map((r) => `${ruleLabel(r)}: ${r.detail}`).join('; ')}`;
+  }
+
+  private acceptTlsSocket(socket: tls.TLSSocket, record: SocketRecord): void {
+    const cert = this.certificateFacts(socket);
+    const clientIp = this.connectionClientIp(socket);
+    const country = this.options.geo?.country(clientIp);
+    const first = this.decideTls(record.name, cert, clientIp, country);
+    const base = { actor: cert.email ?? '', socket: record.name, clientIp, country: country ?? '', sessionId: cert.sessionId ?? '' };
+    if (!first.verdict.keep || !first.user) {
+      const reason = first.verdict.keep ? 'no user' : first.verdict.reason;
+      this.options.audit({ type: 'access.denied', ...base, decision: 'deny', reason, rule: first.verdict.rule ?? '', details: { protocol: 'tls' } });
+      this.options.logger.info({ socket: record.name, remoteAddress: socket.remoteAddress, reason }, 'tls socket refused');
+      return void socket.destroy();
+    }
+    const user = first.user;
+    this.pipeTlsSocket(socket, record, { ...base, userId: user.id, rule: first.verdict.rule ?? '', recheckAt: first.verdict.recheckAt, decide: () => this.decideTls(record.name, cert, clientIp, country).verdict });
   }
 
   /** A connector's tunnel: the certificate must chain to our CA and name a live connector. */
@@ -209,11 +304,17 @@ export class EdgeServer {
     return { connectorId: record.id, connectorName: record.name, remoteAddress };
   }
 
-  private pipeTlsSocket(socket: tls.TLSSocket, record: SocketRecord, user?: string): void {
+  private pipeTlsSocket(
+    socket: tls.TLSSocket,
+    record: SocketRecord,
+    who: { actor: string; userId: string; sessionId: string; clientIp: string; country: string; rule: string; recheckAt: Date | undefined; decide: () => Verdict },
+  ): void {
     let stream;
     try {
-      stream = this.options.hub.openStream(record.name, { [header.socket]: record.name, [header.kind]: 'tcp', [header.clientIp]: normalizeIp(socket.remoteAddress ?? '') });
+      stream = this.options.hub.openStream(record.name, { [header.socket]: record.name, [header.kind]: 'tcp', [header.clientIp]: who.clientIp });
     } catch (err) {
+      const reason = isPosternError(err) ? err.message : 'the tunnel could not be opened';
+      this.options.audit({ type: 'connection.close', actor: who.actor, socket: record.name, clientIp: who.clientIp, country: who.country, sessionId: who.sessionId, decision: 'allow', rule: who.rule, reason, details: { protocol: 'tls', failed: isPosternError(err) ? err.code : 'internal' } });
       this.options.logger.info({ socket: record.name, err: isPosternError(err) ? err.code : err }, 'tls socket refused');
       socket.destroy();
       return;
@@ -226,13 +327,19 @@ export class EdgeServer {
         socket.destroy();
       }
     });
-    const started = Date.now();
-    const clientIp = normalizeIp(socket.remoteAddress ?? '');
-    this.options.logger.info({ event: 'connection.open', socket: record.name, user, clientIp }, 'tls connection opened');
-    joinStreams(socket, stream, ({ bytesUp, bytesDown }) => {
+    const id = newConnectionId(this.edgeTag);
+    const started = this.now();
+    this.options.audit({ type: 'connection.open', actor: who.actor, socket: record.name, clientIp: who.clientIp, country: who.country, sessionId: who.sessionId, connectionId: id, decision: 'allow', rule: who.rule, details: { protocol: 'tls' } });
+    this.options.logger.info({ event: 'connection.open', connection: id, socket: record.name, user: who.actor, clientIp: who.clientIp }, 'tls connection opened');
+    const counters = joinStreams(socket, stream, ({ bytesUp, bytesDown }) => {
       const reason = stream.rstCode !== undefined && stream.rstCode !== 0 ? `reset (${stream.rstCode})` : 'closed';
-      this.options.logger.info({ event: 'connection.close', socket: record.name, user, clientIp, bytesUp, bytesDown, durationMs: Date.now() - started, reason }, 'tls connection closed');
+      this.options.live.closed(id, reason);
+      this.options.logger.info({ event: 'connection.close', connection: id, socket: record.name, user: who.actor, clientIp: who.clientIp, bytesUp, bytesDown, durationMs: this.now().getTime() - started.getTime(), reason }, 'tls connection closed');
     });
+    this.options.live.add({
+      id, protocol: 'tls', socket: record.name, userId: who.userId, email: who.actor, sessionId: who.sessionId, clientIp: who.clientIp, country: who.country,
+      startedAt: started, counters, decide: who.decide, close: () => socket.destroy(),
+    }, who.recheckAt);
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -256,7 +363,34 @@ export class EdgeServer {
     if (!identity) return sendProblem(req, res, { status: 503, code: 'internal', detail: 'sign-in is not configured on this edge' });
     const result = await identity.gate.check(req, res, record);
     if (result.kind === 'answered') return;
+    const access = this.decideHttp(req, record, result.identity);
+    this.logRequest(req, res, record, result.identity, access);
+    if (access.decision.effect === 'deny') return sendProblem(req, res, { status: 403, code: 'forbidden', detail: access.detail });
     this.proxy.handleRequest(req, res, record, await this.upstreamIdentity(result.identity, record));
+  }
+
+  /** One HTTP request (or WebSocket upgrade) decided against the current policies. */
+  private decideHttp(req: http.IncomingMessage, record: SocketRecord, identity: Identity) {
+    const clientIp = this.httpClientIp(req);
+    const country = this.options.geo?.country(clientIp);
+    const view = this.options.view();
+    const context = requestContext({ socket: record, user: identity.user, clientIp, country, at: this.now(), action: { protocol: 'http', method: req.method ?? 'GET', path: requestPath(req.url) } });
+    const decision = evaluate(context, view.policies());
+    const detail = decision.effect === 'deny' ? this.denialDetail(context, view.policies(), decision) : decision.summary;
+    return { clientIp, country, decision, detail, rule: ruleLabel(decision.rule) };
+  }
+
+  /** The HTTP request log: one `http.request` event per request on a sign-in socket, written when it ends. */
+  private logRequest(req: http.IncomingMessage, res: http.ServerResponse, record: SocketRecord, identity: Identity, access: ReturnType<EdgeServer['decideHttp']>): void {
+    const bytesBefore = req.socket.bytesWritten;
+    const started = this.now();
+    res.once('close', () => {
+      this.options.audit({
+        type: 'http.request', at: started.toISOString(), actor: identity.user.email, socket: record.name, clientIp: access.clientIp, country: access.country ?? '',
+        decision: access.decision.effect, rule: access.rule, reason: access.detail, sessionId: identity.session.id,
+        details: { method: req.method ?? 'GET', path: requestPath(req.url), status: res.statusCode, bytes: Math.max(0, req.socket.bytesWritten - bytesBefore), durationMs: this.now().getTime() - started.getTime() },
+      });
+    });
   }
 
   private async upstreamIdentity(identity: Identity, record: SocketRecord): Promise<UpstreamIdentity> {
@@ -278,8 +412,31 @@ export class EdgeServer {
     if (!identity) return sendRawProblem(client, { status: 503, code: 'internal', detail: 'sign-in is not configured on this edge' });
     const who = identity.gate.authorize(req, record);
     if ('status' in who) return sendRawProblem(client, who);
+    const access = this.decideHttp(req, record, who);
+    const base = { actor: who.user.email, socket: record.name, clientIp: access.clientIp, country: access.country ?? '', sessionId: who.session.id, rule: access.rule };
+    if (access.decision.effect === 'deny') {
+      this.options.audit({ type: 'access.denied', ...base, decision: 'deny', reason: access.detail, details: { protocol: 'websocket', path: requestPath(req.url) } });
+      return sendRawProblem(client, { status: 403, code: 'forbidden', detail: access.detail });
+    }
+    const id = newConnectionId(this.edgeTag);
+    const started = this.now();
+    const decide = (): Verdict => {
+      const current = this.options.view().socket(record.name);
+      const again = current ? identity.gate.authorize(req, current) : { detail: `socket "${record.name}" no longer exists` };
+      if ('detail' in again) return { keep: false, reason: again.detail };
+      const next = this.decideHttp(req, current!, again);
+      return next.decision.effect === 'deny'
+        ? { keep: false, reason: next.detail, rule: next.rule }
+        : { keep: true, rule: next.rule, ...(next.decision.recheckAt ? { recheckAt: next.decision.recheckAt } : {}) };
+    };
     this.upstreamIdentity(who, record).then(
-      (upstream) => this.proxy.handleUpgrade(req, client, head, record, upstream),
+      (upstream) => this.proxy.handleUpgrade(req, client, head, record, upstream, {
+        opened: (counters) => {
+          this.options.audit({ type: 'connection.open', ...base, connectionId: id, decision: 'allow', details: { protocol: 'websocket', path: requestPath(req.url) } });
+          this.options.live.add({ id, protocol: 'websocket', socket: record.name, userId: who.user.id, email: who.user.email, sessionId: who.session.id, clientIp: access.clientIp, country: access.country ?? '', startedAt: started, counters, decide, close: () => client.destroy() }, access.decision.recheckAt);
+        },
+        closed: () => this.options.live.closed(id, 'closed'),
+      }),
       () => client.destroy(),
     );
   }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createKeyAndCsr } from '../../src/ca/csr.js';
-import { CLI, cleanupAll, startConnector, startServer, writeConnectorConfig } from '../helpers/processes.js';
+import { CLI, cleanupAll, startConnector, startServer, waitForAudit, writeConnectorConfig } from '../helpers/processes.js';
 import type { ServerHandle } from '../helpers/processes.js';
 import { api } from '../helpers/https.js';
 import { LOGIN, haveOpenSsh, ssh, sshKeyPair, startSshd } from '../helpers/sshd.js';
@@ -84,7 +84,10 @@ describe('SSH through a tls socket', { skip: !haveOpenSsh && process.env.CI !== 
       .finally(() => writeFile(join(sshd.dir, `principals_${LOGIN}`), 'ops\n'));
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout.trim(), 'via postern client tls');
-    await waitFor(() => /"event":"connection\.close","socket":"ssh","user":"ana@corp\.example","clientIp":"127\.0\.0\.1","bytesUp":\d+,"bytesDown":\d+,"durationMs":\d+/.test(server.logs()), { what: 'the connection record' });
+    const closed = await waitForAudit(server, ['--socket', 'ssh', '--type', 'connection.close'], (e) => e.actor === 'ana@corp.example', 'the connection record');
+    assert.equal(closed.clientIp, '127.0.0.1');
+    assert.equal(closed.reason, 'closed');
+    assert.ok(Number(closed.details.bytesUp) > 0 && Number(closed.details.bytesDown) > 0 && Number(closed.details.durationMs) >= 0, JSON.stringify(closed.details));
 
     // Revoking the sign-in cuts the certificates issued under it, even cached ones still in date.
     const sessions = JSON.parse((await server.cli(['sessions', 'ls', '--user', 'ana@corp.example', '--json'])).stdout) as { id: string; kind: string }[];
@@ -92,7 +95,7 @@ describe('SSH through a tls socket', { skip: !haveOpenSsh && process.env.CI !== 
     await writeFile(join(sshd.dir, `principals_${LOGIN}`), 'ops\nana@corp.example\n');
     const revoked = await ssh(key, 'ssh.localhost', ['-o', proxy], ['true']).finally(() => writeFile(join(sshd.dir, `principals_${LOGIN}`), 'ops\n'));
     assert.notEqual(revoked.code, 0);
-    await waitFor(() => /the sign-in of ana@corp\.example this certificate was issued under has ended/.test(server.logs()), { what: 'the refusal in the server log' });
+    await waitForAudit(server, ['--socket', 'ssh', '--type', 'access.denied'], (e) => /the sign-in of ana@corp\.example this certificate was issued under has ended/.test(e.reason), 'the refusal in the audit trail');
 
     const config = await runCli(['client', 'ssh-config'], laptop);
     assert.equal(config.code, 0, config.stderr);

@@ -6,7 +6,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { cleanupTempDirs, freePort, tempDir, withTimeout } from './util.js';
+import { cleanupTempDirs, freePort, tempDir, waitFor, withTimeout } from './util.js';
+import type { AuditEvent } from '../../src/reporting/events.js';
 
 /** The compiled CLI entry point, next to the compiled tests (dist/test/helpers → dist/src/cli). */
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -214,4 +215,16 @@ export async function writeConnectorConfig(dir: string, file: string, config: Co
 export async function cleanupAll(): Promise<void> {
   await Promise.all([...live].map((managed) => managed.stop('SIGTERM', 3_000)));
   await cleanupTempDirs();
+}
+
+/** Audit events through the real CLI (`postern audit search --json` with these filters). */
+export async function auditEvents(server: ServerHandle, filters: readonly string[]): Promise<AuditEvent[]> {
+  const result = await server.cli(['audit', 'search', '--json', '--limit', '1000', ...filters]);
+  if (result.code !== 0) throw new Error(`postern audit search failed: ${result.stderr}`);
+  return JSON.parse(result.stdout) as AuditEvent[];
+}
+
+/** Waits (bounded) for an audit event matching `filters` and `test`. */
+export function waitForAudit(server: ServerHandle, filters: readonly string[], test: (event: AuditEvent) => boolean, what: string): Promise<AuditEvent> {
+  return waitFor(async () => (await auditEvents(server, filters)).find(test), { what, timeoutMs: 10_000, intervalMs: 250 });
 }

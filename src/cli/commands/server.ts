@@ -19,6 +19,8 @@ export function registerServer(program: Command): void {
     .option('--connector-cert-ttl <duration>', 'lifetime of connector certificates (default 24h)')
     .option('--session-ttl <duration>', 'absolute lifetime of a browser sign-in (POSTERN_SESSION_TTL, default 12h)')
     .option('--session-idle <duration>', 'sign in again after this long without a request (POSTERN_SESSION_IDLE, default 2h)')
+    .option('--trusted-proxies <cidr,cidr>', 'believe X-Forwarded-For and PROXY protocol from these only (POSTERN_TRUSTED_PROXIES)')
+    .option('--geoip-file <file.mmdb>', 'MaxMind country database instead of the bundled one (POSTERN_GEOIP_FILE)')
     .action(async (_flags: ServerFlags, command: Command) => {
       // --data-dir is also a global option; whichever position it was given in counts.
       const settings = resolveServerSettings(command.optsWithGlobals<ServerFlags>());

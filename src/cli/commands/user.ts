@@ -82,24 +82,46 @@ export function registerUser(program: Command, context: () => CliContext): void 
     else process.stdout.write(`deleted user ${email}\n`);
   });
 
-  const sessions = program.command('sessions').description('sign-in sessions (browser and CLI)');
+  const sessions = program.command('sessions').description('sign-in sessions (browser and CLI) and the live connections they hold');
   sessions.command('ls')
-    .description('list sessions')
+    .description('list sessions with their live connections')
     .option('--user <email>', 'only this user\'s')
+    .option('--socket <name>', 'only connections to this socket')
     .option('--all', 'include ended sessions')
-    .action(async (options: { user?: string; all?: boolean }) => {
+    .action(async (options: { user?: string; socket?: string; all?: boolean }) => {
       const ctx = context();
       const query = options.user ? `?user=${encodeURIComponent(options.user)}` : '';
-      const { sessions: rows } = await ctx.client().get<{ sessions: (Record<string, unknown> & { active: boolean })[] }>(`/api/v1/sessions${query}`);
-      const shown = options.all ? rows : rows.filter((s) => s.active);
-      if (ctx.json) return printJson(shown);
-      printTable(shown, ['id', 'user', 'kind', 'provider', 'clientIp', 'createdAt', 'lastSeenAt', 'expiresAt']);
+      const connectionQuery = new URLSearchParams({ ...(options.user ? { user: options.user } : {}), ...(options.socket ? { socket: options.socket } : {}) }).toString();
+      const [{ sessions: rows }, { connections }] = await Promise.all([
+        ctx.client().get<{ sessions: (Record<string, unknown> & { id: string; active: boolean })[] }>(`/api/v1/sessions${query}`),
+        ctx.client().get<{ connections: (Record<string, unknown> & { sessionId: string })[] }>(`/api/v1/connections${connectionQuery ? `?${connectionQuery}` : ''}`),
+      ]);
+      const bySession = new Map<string, Record<string, unknown>[]>();
+      for (const c of connections) bySession.set(c.sessionId, [...(bySession.get(c.sessionId) ?? []), c]);
+      const shown = (options.all ? rows : rows.filter((s) => s.active)).filter((s) => !options.socket || bySession.has(s.id));
+      if (ctx.json) return printJson(shown.map((s) => ({ ...s, connections: bySession.get(s.id) ?? [] })));
+      printTable(shown.map((s) => ({ ...s, live: bySession.get(s.id)?.length ?? 0 })), ['id', 'user', 'kind', 'provider', 'clientIp', 'createdAt', 'lastSeenAt', 'expiresAt', 'live']);
+      if (connections.length === 0) return;
+      process.stdout.write('\nlive connections:\n');
+      printTable(connections, ['id', 'sessionId', 'email', 'socket', 'protocol', 'clientIp', 'country', 'startedAt', 'bytesUp', 'bytesDown', 'edgeId']);
     });
-  sessions.command('revoke <id>')
+  sessions.command('revoke [id]')
     .alias('kill')
-    .description('revoke a session: the browser goes back to sign-in on its next request')
-    .action(async (id: string) => {
+    .description('end a session (its browser goes back to sign-in, its connections are cut) or kill one live connection (conn_…)')
+    .option('--user <email>', 'instead: cut every live connection of this person')
+    .action(async (id: string | undefined, options: { user?: string }) => {
       const ctx = context();
+      if (options.user) {
+        const { killed } = await ctx.client().post<{ killed: number }>('/api/v1/connections/kill', { user: options.user });
+        if (ctx.json) return printJson({ user: options.user, killed });
+        return void process.stdout.write(`killed ${killed} live connection${killed === 1 ? '' : 's'} of ${options.user}\n`);
+      }
+      if (!id) throw new PosternError('bad_request', 'give a session or connection id, or --user <email>');
+      if (id.startsWith('conn_')) {
+        await ctx.client().delete(`/api/v1/connections/${encodeURIComponent(id)}`);
+        if (ctx.json) return printJson({ killed: id });
+        return void process.stdout.write(`killed connection ${id}\n`);
+      }
       await ctx.client().delete(`/api/v1/sessions/${encodeURIComponent(id)}`);
       if (ctx.json) printJson({ revoked: id });
       else process.stdout.write(`revoked session ${id}\n`);

@@ -1,0 +1,133 @@
+// `postern policy …`: apply policy files, list, show, diff against what is stored, history,
+// delete, and `test`, which prints the decision and, for every rule, why it matched or not.
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { stringify as toYaml } from 'yaml';
+import type { CliContext } from '../context.js';
+import { printJson, printTable } from '../output.js';
+import { lineDiff } from '../line-diff.js';
+import { PosternError, errorMessage, isPosternError } from '../../errors.js';
+
+interface StoredPolicy {
+  ref: string;
+  namespace: string;
+  name: string;
+  version: number;
+  document: Record<string, unknown>;
+  updatedAt: string;
+}
+
+interface TestAnswer {
+  effect: 'allow' | 'deny';
+  reason: string;
+  summary: string;
+  rule: string | null;
+  recheckAt: string | null;
+  maxSessionMs?: number;
+  rules: { label: string; effect: string; outcome: string; detail: string }[];
+  knownUser: boolean;
+}
+
+async function readPolicyFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new PosternError('bad_request', `cannot read ${file}: ${errorMessage(err)}`);
+  }
+}
+
+/** Errors from the server name the field; the file name goes in front. */
+function inFile(file: string, err: unknown): never {
+  if (isPosternError(err, 'bad_request')) throw new PosternError('bad_request', `${file}: ${err.message.replace(/^body: /, '')}`);
+  throw err;
+}
+
+const refPath = (ref: string) => `/api/v1/policies/${encodeURIComponent(ref)}`;
+
+export function registerPolicy(program: Command, context: () => CliContext): void {
+  const policy = program.command('policy').description('access policies: who may reach which socket, from where, when, doing what');
+  policy.command('apply')
+    .description('create or update the policy in a YAML or JSON file')
+    .requiredOption('-f, --file <file>', 'policy document')
+    .action(async (options: { file: string }) => {
+      const ctx = context();
+      const text = await readPolicyFile(options.file);
+      const answer = await ctx.client().put<{ policy: StoredPolicy; changed: boolean }>('/api/v1/policies', { text }).catch((err) => inFile(options.file, err));
+      if (ctx.json) return printJson(answer);
+      const { ref, version } = answer.policy;
+      process.stdout.write(answer.changed ? `policy ${ref} applied (version ${version})\n` : `policy ${ref} unchanged (version ${version})\n`);
+    });
+  policy.command('ls').description('list policies').action(async () => {
+    const ctx = context();
+    const { policies } = await ctx.client().get<{ policies: StoredPolicy[] }>('/api/v1/policies');
+    if (ctx.json) return printJson(policies);
+    printTable(policies.map((p) => ({
+      ...p, sockets: (p.document.sockets as string[] | undefined) ?? (p.document.tags ? p.document.tags : '(all)'), rules: (p.document.rules as unknown[] | undefined)?.length ?? 0,
+    })), ['ref', 'version', 'sockets', 'rules', 'updatedAt']);
+  });
+  policy.command('show <ref>').description('print a policy as YAML (ref = name or namespace/name)').action(async (ref: string) => {
+    const ctx = context();
+    const stored = await ctx.client().get<StoredPolicy>(refPath(ref));
+    if (ctx.json) return printJson(stored);
+    process.stdout.write(`# ${stored.ref}, version ${stored.version}, updated ${stored.updatedAt}\n${toYaml(stored.document)}`);
+  });
+  policy.command('diff')
+    .description('show what applying a file would change')
+    .requiredOption('-f, --file <file>', 'policy document')
+    .action(async (options: { file: string }) => {
+      const ctx = context();
+      const text = await readPolicyFile(options.file);
+      const { document } = await ctx.client().post<{ document: Record<string, unknown> }>('/api/v1/policies/validate', { text }).catch((err) => inFile(options.file, err));
+      const ref = document.namespace ? `${String(document.namespace)}/${String(document.name)}` : String(document.name);
+      const stored = await ctx.client().get<StoredPolicy>(refPath(ref)).catch((err) => {
+        if (isPosternError(err, 'not_found')) return undefined;
+        throw err;
+      });
+      const lines = lineDiff(stored ? toYaml(stored.document) : '', toYaml(document));
+      const changed = lines.some((line) => !line.startsWith('  '));
+      if (ctx.json) return printJson({ ref, exists: stored !== undefined, changed, diff: lines });
+      process.stdout.write(`--- ${ref} ${stored ? `(version ${stored.version})` : '(new)'}\n+++ ${options.file}\n`);
+      process.stdout.write(changed ? `${lines.join('\n')}\n` : '(no changes)\n');
+    });
+  policy.command('history <ref>').description('every version of a policy').action(async (ref: string) => {
+    const ctx = context();
+    const { versions } = await ctx.client().get<{ versions: { version: number; author: string; createdAt: string; document: unknown }[] }>(`${refPath(ref)}/versions`);
+    if (ctx.json) return printJson(versions);
+    printTable(versions.map((v) => ({ ...v, change: v.document === null ? 'deleted' : v.version === 1 ? 'created' : 'updated' })), ['version', 'change', 'author', 'createdAt']);
+  });
+  policy.command('delete <ref>').description('delete a policy (its history is kept)').action(async (ref: string) => {
+    const ctx = context();
+    await ctx.client().delete(refPath(ref));
+    if (ctx.json) printJson({ deleted: ref });
+    else process.stdout.write(`deleted policy ${ref}\n`);
+  });
+  policy.command('test')
+    .description('decide a made-up request and explain every rule')
+    .requiredOption('--socket <name>', 'socket name')
+    .requiredOption('--email <email>', 'who')
+    .option('--group <group...>', 'groups (default: the user\'s own)')
+    .requiredOption('--ip <address>', 'client address')
+    .option('--country <code>', 'ISO country (default: looked up from --ip)')
+    .option('--at <time>', 'ISO 8601 time (default: now)')
+    .option('--method <method>', 'HTTP method')
+    .option('--path <path>', 'HTTP path')
+    .option('--ssh-login <user>', 'SSH login user')
+    .option('--database <name>', 'database name')
+    .action(async (options: { socket: string; email: string; group?: string[]; ip: string; country?: string; at?: string; method?: string; path?: string; sshLogin?: string; database?: string }) => {
+      const ctx = context();
+      const answer = await ctx.client().post<TestAnswer>('/api/v1/policies/test', {
+        socket: options.socket, email: options.email, ip: options.ip,
+        ...(options.group ? { groups: options.group } : {}), ...(options.country ? { country: options.country } : {}), ...(options.at ? { at: options.at } : {}),
+        ...(options.method ? { method: options.method } : {}), ...(options.path ? { path: options.path } : {}),
+        ...(options.sshLogin ? { ssh_login: options.sshLogin } : {}), ...(options.database ? { database: options.database } : {}),
+      });
+      if (ctx.json) return printJson(answer);
+      process.stdout.write(`${answer.effect === 'allow' ? 'ALLOW' : 'DENY'}: ${answer.summary}\n`);
+      if (!answer.knownUser) process.stdout.write(`  (note: ${options.email} is not a user yet; groups are only those given)\n`);
+      if (answer.recheckAt) process.stdout.write(`  decided again at ${answer.recheckAt} (a time window changes then)\n`);
+      for (const rule of answer.rules) {
+        const mark = rule.outcome === 'matched' ? (rule.label === answer.rule ? '=>' : ' *') : '  ';
+        process.stdout.write(`${mark} ${rule.effect.padEnd(5)} ${rule.label}: ${rule.outcome === 'matched' ? 'matched' : `${rule.outcome}: ${rule.detail}`}\n`);
+      }
+    });
+}

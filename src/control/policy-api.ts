@@ -1,0 +1,135 @@
+// Policies over the API: apply (validated, versioned, recorded as an admin change with before
+// and after), list, show, history, delete, validate (for `policy diff`) and test, which
+// explains the decision for a made-up request against exactly what the edges enforce.
+
+import type { FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { Store } from '../store/types.js';
+import type { RouteTable } from './routes.js';
+import { PosternError } from '../errors.js';
+import { explain, parsePolicyDocument, validatePolicyDocument } from '../policy/index.js';
+import type { Action, PolicyDocument } from '../policy/index.js';
+import { compileSnapshotPolicies, requestContext, ruleLabel } from '../edge/access.js';
+import type { NewAuditEvent } from '../reporting/events.js';
+import type { GeoLookup } from '../reporting/geo.js';
+import { principalOf } from './principal.js';
+
+export interface PolicyApiOptions {
+  store: Store;
+  audit: (event: NewAuditEvent) => void;
+  geo?: GeoLookup;
+  now?: () => Date;
+}
+
+const applyBody = z.object({
+  /** The file's text (YAML or JSON): parsed here, so errors name the field path. */
+  text: z.string().min(1).max(256 * 1024).optional(),
+  document: z.record(z.string(), z.unknown()).optional(),
+}).strict().refine((b) => (b.text === undefined) !== (b.document === undefined), 'give exactly one of text or document');
+/** `name` or `namespace/…/name`, URL-encoded as one path segment. */
+const refParams = z.object({ ref: z.string().min(1).max(300) });
+const testBody = z.object({
+  socket: z.string().min(1).max(63),
+  email: z.string().email().transform((e) => e.toLowerCase()),
+  groups: z.array(z.string().max(256)).max(500).optional(),
+  ip: z.string().min(1).max(64),
+  country: z.string().regex(/^[A-Za-z]{2}$/).transform((c) => c.toUpperCase()).optional(),
+  at: z.string().datetime({ offset: true }).optional(),
+  method: z.string().regex(/^[A-Za-z]{1,20}$/).optional(),
+  path: z.string().startsWith('/').max(4096).optional(),
+  ssh_login: z.string().min(1).max(64).optional(),
+  database: z.string().min(1).max(63).optional(),
+}).strict();
+
+export function splitRef(ref: string): { namespace: string; name: string } {
+  const slash = ref.lastIndexOf('/');
+  return slash < 0 ? { namespace: '', name: ref } : { namespace: ref.slice(0, slash), name: ref.slice(slash + 1) };
+}
+
+function refOf(namespace: string, name: string): string {
+  return namespace ? `${namespace}/${name}` : name;
+}
+
+/** Who made an admin change, as the audit trail names them. */
+export function actorOf(request: FastifyRequest): string {
+  const principal = principalOf(request);
+  return principal.kind === 'cli' ? principal.user.email : `token:${principal.token.name}`;
+}
+
+function documentFrom(body: z.infer<typeof applyBody>): PolicyDocument {
+  return body.text !== undefined ? parsePolicyDocument(body.text) : validatePolicyDocument(body.document);
+}
+
+function actionOf(body: z.infer<typeof testBody>): Action {
+  if (body.ssh_login !== undefined) return { protocol: 'ssh', login: body.ssh_login };
+  if (body.database !== undefined) return { protocol: 'database', database: body.database };
+  if (body.method !== undefined || body.path !== undefined) return { protocol: 'http', method: (body.method ?? 'GET').toUpperCase(), path: body.path ?? '/' };
+  return { protocol: 'tls' };
+}
+
+export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions): void {
+  const { store } = options;
+  const now = options.now ?? (() => new Date());
+  const find = async (ref: string) => {
+    const { namespace, name } = splitRef(ref);
+    const record = await store.policies.get(namespace, name);
+    if (!record) throw new PosternError('not_found', `policy "${ref}" does not exist`);
+    return record;
+  };
+
+  routes.add({ method: 'GET', url: '/api/v1/policies', summary: 'List policies (newest version of each)', auth: 'admin',
+    handler: async () => ({ policies: (await store.policies.list()).map((p) => ({ ...p, ref: refOf(p.namespace, p.name) })) }) });
+  routes.add({ method: 'PUT', url: '/api/v1/policies', summary: 'Create or replace a policy from its document (YAML/JSON text or an object)', auth: 'admin', body: applyBody,
+    handler: async ({ body, request }) => {
+      const document = documentFrom(body);
+      const namespace = document.namespace ?? '';
+      const author = actorOf(request);
+      const result = await store.policies.put(namespace, document.name, document as unknown as Record<string, unknown>, author);
+      if (result.changed) {
+        options.audit({
+          type: 'admin.change', actor: author, reason: `policy ${refOf(namespace, document.name)} ${result.previous ? `updated to version ${result.record.version}` : 'created'}`,
+          details: { entity: 'policy', ref: refOf(namespace, document.name), before: result.previous?.document ?? null, after: result.record.document },
+        });
+      }
+      return { policy: { ...result.record, ref: refOf(namespace, document.name) }, changed: result.changed };
+    } });
+  routes.add({ method: 'POST', url: '/api/v1/policies/validate', summary: 'Parse and check a policy document without storing it', auth: 'admin', body: applyBody,
+    handler: async ({ body }) => ({ document: documentFrom(body) }) });
+  routes.add({ method: 'POST', url: '/api/v1/policies/test', summary: 'Explain the decision for a request against the stored policies', auth: 'admin', body: testBody,
+    handler: async ({ body }) => {
+      const [policies, sockets, user] = await Promise.all([store.policies.list(), store.sockets.list(), store.users.findByEmail(body.email)]);
+      const socket = sockets.find((s) => s.name === body.socket);
+      if (!socket) throw new PosternError('not_found', `socket "${body.socket}" does not exist`);
+      const groups = body.groups ?? [...(user?.groups ?? [])];
+      const context = requestContext({
+        socket, user: { id: user?.id ?? '', email: body.email, groups } as never, clientIp: body.ip,
+        country: body.country ?? options.geo?.country(body.ip), at: body.at ? new Date(body.at) : now(), action: actionOf(body),
+      });
+      const explanation = explain(context, compileSnapshotPolicies(policies, sockets));
+      return {
+        ...explanation,
+        rule: explanation.rule ? ruleLabel(explanation.rule) : null,
+        recheckAt: explanation.recheckAt?.toISOString() ?? null,
+        rules: explanation.rules.map((r) => ({ ...r, label: ruleLabel(r) })),
+        context: { ...context, at: context.at.toISOString() },
+        knownUser: user !== undefined,
+      };
+    } });
+  routes.add({ method: 'GET', url: '/api/v1/policies/:ref', summary: 'Show a policy (ref = name or namespace/name, URL-encoded)', auth: 'admin', params: refParams,
+    handler: async ({ params }) => ({ ...(await find(params.ref)), ref: params.ref }) });
+  routes.add({ method: 'GET', url: '/api/v1/policies/:ref/versions', summary: 'Every version of a policy, oldest first', auth: 'admin', params: refParams,
+    handler: async ({ params }) => {
+      const { namespace, name } = splitRef(params.ref);
+      const versions = await store.policies.versions(namespace, name);
+      if (versions.length === 0) throw new PosternError('not_found', `policy "${params.ref}" has no history`);
+      return { versions };
+    } });
+  routes.add({ method: 'DELETE', url: '/api/v1/policies/:ref', summary: 'Delete a policy (its history is kept)', auth: 'admin', params: refParams,
+    handler: async ({ params, request }) => {
+      const { namespace, name } = splitRef(params.ref);
+      const author = actorOf(request);
+      const deleted = await store.policies.delete(namespace, name, author);
+      options.audit({ type: 'admin.change', actor: author, reason: `policy ${params.ref} deleted`, details: { entity: 'policy', ref: params.ref, before: deleted.document, after: null } });
+      return undefined;
+    } });
+}
