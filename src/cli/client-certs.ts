@@ -54,8 +54,19 @@ export async function tlsIdentity(ctx: CliContext, ttlSeconds: number, signIn: (
   return { keyPem: next.keyPem, certPem: issued.certificate, caPem: issued.ca };
 }
 
-/** Makes (once) an Ed25519 key with ssh-keygen, gets it certified if needed; returns the key path. */
-export async function sshIdentity(ctx: CliContext, ttlSeconds: number, signIn: () => Promise<CliContext>): Promise<string> {
+/** `ssh.corp.example` → `ssh` when the server's domain is corp.example; '' for other hosts. */
+export function socketOfHost(host: string, domain: string): string {
+  const lower = host.toLowerCase().replace(/\.$/, '');
+  const label = lower.endsWith(`.${domain}`) ? lower.slice(0, -domain.length - 1) : '';
+  return label.includes('.') ? '' : label;
+}
+
+/**
+ * Makes (once) an Ed25519 key with ssh-keygen, gets it certified if needed; returns the key path.
+ * With a socket host, the certificate carries the logins the policies allow there, so it is
+ * renewed when the next call names another socket.
+ */
+export async function sshIdentity(ctx: CliContext, ttlSeconds: number, signIn: () => Promise<CliContext>, host?: string): Promise<string> {
   const dir = join(clientDir(ctx), 'ssh');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const key = join(dir, 'id_ed25519');
@@ -65,11 +76,15 @@ export async function sshIdentity(ctx: CliContext, ttlSeconds: number, signIn: (
     });
   }
   const certPath = `${key}-cert.pub`;
+  const socket = host === undefined ? '' : socketOfHost(host, new URL(ctx.server).hostname);
+  const socketFile = `${key}-cert.socket`;
+  const sameSocket = (await readFile(socketFile, 'utf8').catch(() => '')) === socket;
   const validity = await run('ssh-keygen', ['-L', '-f', certPath]).then((out) => /Valid: from (\S+) to (\S+)/.exec(out.stdout), () => null);
-  if (validity && fresh(Date.parse(validity[1]!), Date.parse(validity[2]!))) return key;
+  if (sameSocket && validity && fresh(Date.parse(validity[1]!), Date.parse(validity[2]!))) return key;
   const person = await signIn();
   const publicKey = await readFile(`${key}.pub`, 'utf8');
-  const issued = await person.client().post<{ certificate: string }>('/api/v1/me/certificates/ssh', { public_key: publicKey, ttl_seconds: ttlSeconds });
+  const issued = await person.client().post<{ certificate: string }>('/api/v1/me/certificates/ssh', { public_key: publicKey, ttl_seconds: ttlSeconds, ...(socket ? { socket } : {}) });
   await writeFile(certPath, issued.certificate + '\n', { mode: 0o644 });
+  await writeFile(socketFile, socket, { mode: 0o600 });
   return key;
 }

@@ -8,6 +8,8 @@ import { PosternError, errorMessage } from '../errors.js';
 import { formatZodIssue } from '../connector/config.js';
 import { dataFiles, defaultDataDir } from './paths.js';
 import type { ConfiguredProvider } from '../control/idp-api.js';
+import { SYSLOG_FACILITIES } from '../reporting/syslog.js';
+import type { SyslogFacility } from '../reporting/syslog.js';
 
 const listenSchema = z.string().transform((value, ctx) => {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
@@ -35,7 +37,7 @@ const exporterSchema = z.discriminatedUnion('kind', [
     kind: z.literal('syslog'),
     /** udp://host:514 or tcp://host:6514 (RFC 5424; octet counting over TCP). */
     url: z.string().regex(/^(udp|tcp):\/\/[^/]+:\d+$/, 'must be udp://host:port or tcp://host:port'),
-    facility: z.string().optional(),
+    facility: z.enum(Object.keys(SYSLOG_FACILITIES) as [SyslogFacility, ...SyslogFacility[]]).optional(),
   }).strict(),
 ]);
 

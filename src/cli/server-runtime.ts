@@ -8,6 +8,7 @@ import type { ServerSettings } from './server-config.js';
 import { dataFiles } from './paths.js';
 import { ChangeFeed, SnapshotCache, openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
+import { PosternError } from '../errors.js';
 import { CertificateAuthority, createKeyCipher, loadOrCreateMasterKey } from '../ca/index.js';
 import { TunnelHub } from '../tunnel/edge-side.js';
 import { EdgeServer } from '../edge/server.js';
@@ -23,8 +24,17 @@ import { compileSnapshotPolicies } from '../edge/access.js';
 import type { PolicySet } from '../policy/index.js';
 import type { Snapshot } from '../store/index.js';
 import { AuditRecorder } from '../reporting/recorder.js';
+import { Metrics } from '../reporting/metrics.js';
+import type { NewAuditEvent } from '../reporting/events.js';
 import { createGeoLookup } from '../reporting/geo.js';
 import { compileCidrs } from '../reporting/cidr.js';
+import { AuditExporter } from '../reporting/exporter.js';
+import type { AuditSink } from '../reporting/exporter.js';
+import type { AuditEvent } from '../reporting/events.js';
+import { createWebhookSink } from '../reporting/webhook.js';
+import { createSyslogSink } from '../reporting/syslog.js';
+import { hostname } from 'node:os';
+import type { ExporterSettings } from './server-config.js';
 
 export const VERSION = '0.1.0';
 
@@ -54,8 +64,21 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     const caFile = join(settings.dataDir, dataFiles.ca);
     await writeFile(caFile, ca.certificatePem, { mode: 0o644 });
 
-    const audit = new AuditRecorder({ store: store.audit, logger });
-    closers.push(() => audit.flush());
+    const exporters = settings.role === 'edge' ? [] : settings.auditExporters.map((exporter) => startExporter(exporter, store, logger));
+    const recorder = new AuditRecorder({ store: store.audit, logger, onWritten: () => exporters.forEach((e) => e.notify()) });
+    const metrics = new Metrics();
+    // Every event is counted in the metrics and queued for the store.
+    const audit = {
+      record: (event: NewAuditEvent) => {
+        metrics.observe(event);
+        recorder.record(event);
+      },
+      flush: () => recorder.flush(),
+    };
+    closers.push(async () => {
+      await audit.flush();
+      await Promise.all(exporters.map((e) => e.stop()));
+    });
     const feed = new ChangeFeed(store, { logger });
     const snapshots = new SnapshotCache(store, feed, { logger });
     await feed.start();
@@ -85,6 +108,8 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
         return { accepted, rejected };
       },
     });
+    metrics.gauge('postern_live_connections', 'Long-lived connections held by this edge now', () => live.size);
+    metrics.gauge('postern_tunnel_connections', 'Connector tunnel connections to this edge now', () => hub.list().length);
     const live = new LiveRegistry({ edgeId, persistence: store.liveConnections, record: (event) => audit.record(event), logger });
     live.start();
     // Rows of edges that died stop being refreshed; whichever node starts next clears them.
@@ -143,7 +168,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       store, ca, hub: settings.role === 'all' ? hub : undefined, logger, socketUrl, socketOrigin, version: VERSION,
       connectorCertLifetimeMs: settings.connectorCertTtl, sessions, signingKeys: () => signingKeys, inviteKey, sshCa, controlOrigin, cipher,
       onSessionRevoked: (id) => assertions.forgetSession(id),
-      audit: (event) => audit.record(event), flushAudit: () => audit.flush(), geo,
+      audit: (event) => audit.record(event), flushAudit: () => audit.flush(), geo, metrics: () => metrics.render(),
     });
     if (api) closers.push(() => api.app.close());
 
@@ -196,6 +221,27 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     await closeAll();
     throw err;
   }
+}
+
+/** One configured exporter, resuming from its cursor in the store. */
+function startExporter(settings: ExporterSettings, store: Store, logger: Logger): AuditExporter {
+  let sink: AuditSink;
+  if (settings.kind === 'webhook') {
+    const secret = settings.secret_env === undefined ? undefined : process.env[settings.secret_env];
+    if (settings.secret_env !== undefined && !secret) throw new PosternError('config_invalid', `audit_exporters: ${settings.name}: the environment variable ${settings.secret_env} (secret_env) is not set`);
+    sink = createWebhookSink({ url: settings.url, ...(settings.format ? { format: settings.format } : {}), ...(secret ? { secret } : {}) });
+  } else {
+    sink = createSyslogSink(settings.url, { hostname: hostname(), ...(settings.facility ? { facility: settings.facility } : {}) });
+  }
+  const exporter = new AuditExporter({
+    name: settings.name,
+    source: { list: async (query) => (await store.audit.list(query)) as unknown as AuditEvent[] },
+    cursors: { get: (name) => store.audit.cursor(name), set: (name, id) => store.audit.setCursor(name, id) },
+    sink,
+    logger,
+  });
+  exporter.start();
+  return exporter;
 }
 
 /** Makes sure `<dataDir>/admin.token` holds a valid admin token, minting one when it does not. */

@@ -60,6 +60,8 @@ export interface ApiOptions {
   audit: (event: NewAuditEvent) => void;
   flushAudit: () => Promise<void>;
   geo?: GeoLookup;
+  /** Prometheus text for /metrics. */
+  metrics?: () => string;
 }
 
 const socketType = z.enum(['http', 'https', 'tls']);
@@ -277,10 +279,16 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   registerSamlRoutes(app, { store, sessions: options.sessions, cipher: options.cipher, socketOrigin: options.socketOrigin, controlOrigin: options.controlOrigin, now });
   registerIdentityApi(app, routes, {
     store, ca, sshCa: options.sshCa, signingKeys: options.signingKeys, now, inviteKey: options.inviteKey, controlOrigin: options.controlOrigin,
+    ...(options.geo ? { geo: options.geo } : {}),
     ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}),
   });
   registerInviteRoutes(app, { store, inviteKey: options.inviteKey, now });
   registerCliLogin(app, routes, { store, sessions: options.sessions, controlOrigin: options.controlOrigin, now, ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}) });
+  routes.add({ method: 'GET', url: '/metrics', summary: 'Prometheus metrics (scrape with an admin or service token)', auth: 'admin',
+    handler: async ({ reply }) => {
+      void reply.type('text/plain; version=0.0.4');
+      return options.metrics?.() ?? '';
+    } });
   registerPolicyApi(routes, { store, audit: options.audit, now, ...(options.geo ? { geo: options.geo } : {}) });
   registerAuditApi(routes, { store, audit: options.audit, flushAudit: options.flushAudit, now });
   routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'admin',

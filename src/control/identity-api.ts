@@ -12,6 +12,9 @@ import { createInviteToken, passwordStamp } from '../identity/invites.js';
 import type { CertificateAuthority } from '../ca/authority.js';
 import type { SshCertificateAuthority } from '../ca/ssh-cert.js';
 import { SESSION_URI_PREFIX } from '../identity/claims.js';
+import { allowedSshLogins } from '../policy/index.js';
+import { compileSnapshotPolicies, requestContext } from '../edge/access.js';
+import type { GeoLookup } from '../reporting/geo.js';
 
 const sshCertificateBody = z.object({
   /** The user's public key, authorized_keys form (ed25519 or ecdsa). */
@@ -39,6 +42,7 @@ export interface IdentityApiOptions {
   now?: () => Date;
   inviteKey: Buffer;
   controlOrigin: string;
+  geo?: GeoLookup;
 }
 
 const INVITE_TTL_SECONDS = 7 * 24 * 3600;
@@ -161,17 +165,27 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
       });
       return { certificate: issued.certPem, ca: options.ca.certificatePem, notAfter: issued.notAfter.toISOString() };
     } });
-  // Principals are the email and `postern` only: which email may log in as which account is the
-  // sshd's AuthorizedPrincipalsFile's call until policies name logins.
-  routes.add({ method: 'POST', url: '/api/v1/me/certificates/ssh', summary: 'Sign the signed-in user\'s SSH key (KeyId and principal = email)', auth: 'user',
-    body: sshCertificateBody.omit({ email: true, logins: true }), status: 201, response: z.object({ certificate: z.string(), validBefore: z.string() }),
+  /** The logins the policies let this user use on a socket, from where they ask and now. */
+  const socketLogins = async (user: UserRecord, socketName: string, clientIp: string): Promise<string[]> => {
+    const [policies, sockets] = await Promise.all([store.policies.list(), store.sockets.list()]);
+    const socket = sockets.find((s) => s.name === socketName);
+    if (!socket) throw new PosternError('not_found', `socket "${socketName}" does not exist`);
+    const context = requestContext({ socket, user, clientIp, country: options.geo?.country(clientIp), at: now(), action: { protocol: 'ssh' } });
+    return allowedSshLogins(context, compileSnapshotPolicies(policies, sockets));
+  };
+  // Principals: the email, the logins the policies allow on the named socket (if any) and `postern`.
+  routes.add({ method: 'POST', url: '/api/v1/me/certificates/ssh', summary: 'Sign the signed-in user\'s SSH key: principals = email, the logins policies allow on `socket`, postern', auth: 'user',
+    body: sshCertificateBody.omit({ email: true, logins: true }).extend({ socket: z.string().min(1).max(63).optional() }), status: 201,
+    response: z.object({ certificate: z.string(), validBefore: z.string(), principals: z.array(z.string()) }),
     handler: async ({ body, request }) => {
       const user = signedInUser(request);
+      const logins = body.socket === undefined ? [] : await socketLogins(user, body.socket, request.ip.replace(/^::ffff:/, ''));
+      const principals = [...new Set([user.email, ...logins, 'postern'])];
       const validBefore = new Date(now().getTime() + body.ttl_seconds * 1000);
       const certificate = options.sshCa.sign({
-        publicKey: body.public_key, keyId: user.email, principals: [user.email, 'postern'], validAfter: new Date(now().getTime() - 5 * 60_000), validBefore,
+        publicKey: body.public_key, keyId: user.email, principals, validAfter: new Date(now().getTime() - 5 * 60_000), validBefore,
       });
-      return { certificate, validBefore: validBefore.toISOString() };
+      return { certificate, validBefore: validBefore.toISOString(), principals };
     } });
   routes.add({ method: 'GET', url: '/api/v1/ssh/ca', summary: 'The SSH user CA and the sshd_config lines that trust it', auth: 'public',
     response: z.object({ publicKey: z.string(), sshdConfig: z.array(z.string()) }),

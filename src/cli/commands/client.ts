@@ -74,10 +74,10 @@ export function registerClient(program: Command, context: () => CliContext): voi
     });
   client.command('ssh-keysign')
     .description('make or reuse your SSH key and get it certified; prints the key path (for ssh_config Match exec / IdentityFile)')
-    .option('--host <socket-host>', 'the host being reached (ssh_config: %h); informational')
+    .option('--host <socket-host>', 'the socket being reached (ssh_config: %h): the certificate names the logins policies allow there')
     .option('--ttl <duration>', 'certificate lifetime', '1h')
-    .action(async (options: { ttl: string }) => {
-      const key = await sshIdentity(context(), Math.round(parseDuration(options.ttl) / 1000), signIn);
+    .action(async (options: { host?: string; ttl: string }) => {
+      const key = await sshIdentity(context(), Math.round(parseDuration(options.ttl) / 1000), signIn, options.host);
       process.stdout.write(`${key}\n`);
     });
   client.command('ssh-config')
