@@ -1,0 +1,61 @@
+// The audit trail's one vocabulary: event types named noun.verb, defined once here and used by
+// the edge, the control plane, the exporters and the CLI. Events are append-only; each gets a
+// monotonic id in the store, which exporters use as their resume cursor.
+
+export const AUDIT_EVENT_TYPES = [
+  'session.start',
+  'session.end',
+  'login.failed',
+  'access.allowed',
+  'access.denied',
+  'connection.open',
+  'connection.close',
+  'connection.killed',
+  'http.request',
+  'admin.change',
+] as const;
+
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+
+export type AuditDecision = 'allow' | 'deny';
+
+/** What the recorder hands to the store (id and time are assigned there unless given). */
+export interface NewAuditEvent {
+  readonly type: AuditEventType;
+  /** ISO 8601; defaults to the store's clock. */
+  readonly at?: string;
+  /** Email of the person (or service id) the event is about; '' when unknown. */
+  readonly actor?: string;
+  readonly socket?: string;
+  readonly clientIp?: string;
+  readonly country?: string;
+  readonly decision?: AuditDecision;
+  /** The deciding rule (`namespace/policy#rule`) when a policy decided. */
+  readonly rule?: string;
+  /** One line a person reads. */
+  readonly reason?: string;
+  /** The live connection or sign-in session the event belongs to. */
+  readonly connectionId?: string;
+  readonly sessionId?: string;
+  /** Event-specific fields (bytes, method, path, status, before/after of an admin change…). */
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+export interface AuditEvent extends Required<Omit<NewAuditEvent, 'details'>> {
+  readonly id: number;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+export interface AuditQuery {
+  /** Events with an id greater than this (the resume cursor). */
+  readonly afterId?: number;
+  readonly actor?: string;
+  readonly socket?: string;
+  readonly type?: AuditEventType;
+  readonly decision?: AuditDecision;
+  /** ISO 8601 bounds on `at`: since inclusive, until exclusive. */
+  readonly since?: string;
+  readonly until?: string;
+  /** Default 100, at most 1000. Results are in id order (oldest first). */
+  readonly limit?: number;
+}

@@ -1,0 +1,31 @@
+// The public face of src/reporting: the audit vocabulary, geo lookup, client-address rules,
+// and the exporters (webhook, syslog) with their resumable loop.
+export { AUDIT_EVENT_TYPES } from './events.js';
+export type { AuditDecision, AuditEvent, AuditEventType, AuditQuery, NewAuditEvent } from './events.js';
+
+export { compileCidrs, formatIp, isPublicIp, normalizeIp, NON_PUBLIC_RANGES, parseIp } from './cidr.js';
+export type { CompiledCidrs, ParsedIp } from './cidr.js';
+
+export { clientAddress, parseProxyHeader } from './trusted-proxies.js';
+export type { ProxyHeader, ProxyTlv } from './trusted-proxies.js';
+
+export { bundledGeoLookup, createGeoLookup, openGeoFile } from './geo.js';
+export type { GeoLookup, GeoOptions } from './geo.js';
+
+export { createSyslogSink, escapeParamValue, formatSyslog, parseSyslogUrl, SYSLOG_FACILITIES, syslogSeverity } from './syslog.js';
+export type { SyslogFacility, SyslogFormatOptions, SyslogSink, SyslogSinkOptions } from './syslog.js';
+
+export { createWebhookSink, SIGNATURE_HEADER, webhookBody, webhookSignature } from './webhook.js';
+export type { WebhookSink, WebhookSinkOptions } from './webhook.js';
+
+export { AuditExporter, defaultRetry, retryDelay } from './exporter.js';
+export type {
+  AuditExporterOptions,
+  AuditSink,
+  AuditSource,
+  CursorStore,
+  ExporterClock,
+  ExporterLogger,
+  ExporterStatus,
+  RetryPolicy,
+} from './exporter.js';
