@@ -78,7 +78,8 @@ export async function sshIdentity(ctx: CliContext, ttlSeconds: number, signIn: (
   const certPath = `${key}-cert.pub`;
   const socket = host === undefined ? '' : socketOfHost(host, new URL(ctx.server).hostname);
   const socketFile = `${key}-cert.socket`;
-  const sameSocket = (await readFile(socketFile, 'utf8').catch(() => '')) === socket;
+  // Without a host any fresh certificate will do (ssh-config only needs the key to exist).
+  const sameSocket = host === undefined || (await readFile(socketFile, 'utf8').catch(() => '')) === socket;
   const validity = await run('ssh-keygen', ['-L', '-f', certPath]).then((out) => /Valid: from (\S+) to (\S+)/.exec(out.stdout), () => null);
   if (sameSocket && validity && fresh(Date.parse(validity[1]!), Date.parse(validity[2]!))) return key;
   const person = await signIn();

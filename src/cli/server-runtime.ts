@@ -169,6 +169,9 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       connectorCertLifetimeMs: settings.connectorCertTtl, sessions, signingKeys: () => signingKeys, inviteKey, sshCa, controlOrigin, cipher,
       onSessionRevoked: (id) => assertions.forgetSession(id),
       audit: (event) => audit.record(event), flushAudit: () => audit.flush(), geo, metrics: () => metrics.render(),
+      caughtUp: async () => {
+        await snapshots.waitForRevision(await store.currentRevision(), 5_000);
+      },
     });
     if (api) closers.push(() => api.app.close());
 

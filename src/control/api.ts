@@ -62,6 +62,8 @@ export interface ApiOptions {
   geo?: GeoLookup;
   /** Prometheus text for /metrics. */
   metrics?: () => string;
+  /** Resolves once this node's snapshot has caught up with the store. */
+  caughtUp?: () => Promise<void>;
 }
 
 const socketType = z.enum(['http', 'https', 'tls']);
@@ -289,7 +291,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       void reply.type('text/plain; version=0.0.4');
       return options.metrics?.() ?? '';
     } });
-  registerPolicyApi(routes, { store, audit: options.audit, now, ...(options.geo ? { geo: options.geo } : {}) });
+  registerPolicyApi(routes, { store, audit: options.audit, now, ...(options.geo ? { geo: options.geo } : {}), ...(options.caughtUp ? { caughtUp: options.caughtUp } : {}) });
   registerAuditApi(routes, { store, audit: options.audit, flushAudit: options.flushAudit, now });
   routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'admin',
     handler: async () => ({ tunnels: options.hub?.list() ?? [] }) });

@@ -19,6 +19,8 @@ export interface PolicyApiOptions {
   audit: (event: NewAuditEvent) => void;
   geo?: GeoLookup;
   now?: () => Date;
+  /** Resolves once this node's snapshot has every change made so far (an applied policy is then in force here). */
+  caughtUp?: () => Promise<void>;
 }
 
 const applyBody = z.object({
@@ -85,6 +87,7 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
       const namespace = document.namespace ?? '';
       const author = actorOf(request);
       const result = await store.policies.put(namespace, document.name, document as unknown as Record<string, unknown>, author);
+      await options.caughtUp?.();
       if (result.changed) {
         options.audit({
           type: 'admin.change', actor: author, reason: `policy ${refOf(namespace, document.name)} ${result.previous ? `updated to version ${result.record.version}` : 'created'}`,
@@ -129,6 +132,7 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
       const { namespace, name } = splitRef(params.ref);
       const author = actorOf(request);
       const deleted = await store.policies.delete(namespace, name, author);
+      await options.caughtUp?.();
       options.audit({ type: 'admin.change', actor: author, reason: `policy ${params.ref} deleted`, details: { entity: 'policy', ref: params.ref, before: deleted.document, after: null } });
       return undefined;
     } });

@@ -11,7 +11,7 @@ import type { JSONWebKeySet } from 'jose';
 import { CLI, cleanupAll, startConnector, startServer, writeConnectorConfig } from '../helpers/processes.js';
 import type { ServerHandle } from '../helpers/processes.js';
 import { api, httpsFetch, loopbackLookup } from '../helpers/https.js';
-import { CookieBrowser } from '../helpers/browser.js';
+import { SignInBrowser } from '../helpers/browser.js';
 import type { HttpsResponse } from '../helpers/https.js';
 import { startUpstream } from '../helpers/upstream.js';
 import type { Upstream } from '../helpers/upstream.js';
@@ -24,27 +24,10 @@ interface Echo {
 
 const PASSWORD = 'correct horse battery staple';
 
-/** The cookie-jar browser plus the local sign-in form. */
-class Browser extends CookieBrowser {
-  constructor(private readonly handle: ServerHandle) {
-    super(handle);
-  }
-
-  /** Opens a socket URL and signs in on the control host's form; returns the final response. */
-  async signIn(url: string, email: string): Promise<HttpsResponse> {
-    const first = await this.request(url);
-    assert.equal(first.status, 302, first.text);
-    const login = await this.request(first.headers.location!);
-    assert.equal(login.status, 200);
-    const hidden = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(login.text)?.[1]?.replace(/&#(\d+);/g, (_m, c: string) => String.fromCharCode(Number(c)));
-    const posted = await this.request(`${this.handle.url}/auth/login`, {
-      method: 'POST',
-      form: { csrf: hidden('csrf')!, socket: hidden('socket') ?? '', return_to: hidden('return_to') ?? '', email, password: PASSWORD },
-    });
-    if (posted.status !== 303) return posted;
-    const callback = await this.request(posted.headers.location!);
-    if (callback.status !== 303) return callback;
-    return this.request(new URL(callback.headers.location!, url).toString());
+/** Signs in with the suite's password. */
+class Browser extends SignInBrowser {
+  constructor(handle: ServerHandle) {
+    super(handle, PASSWORD);
   }
 }
 

@@ -13,7 +13,8 @@ import { LOGIN, haveOpenSsh, ssh, sshKeyPair, startSshd } from '../helpers/sshd.
 import type { Sshd } from '../helpers/sshd.js';
 import { tempDir, waitFor, withTimeout } from '../helpers/util.js';
 import { baseEnv, runCli, spawnCli } from '../helpers/processes.js';
-import { approveDeviceCode } from '../helpers/login.js';
+import { approveDeviceCode, deviceLogin } from '../helpers/login.js';
+import { execFile } from 'node:child_process';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -100,6 +101,32 @@ describe('SSH through a tls socket', { skip: !haveOpenSsh && process.env.CI !== 
     const config = await runCli(['client', 'ssh-config'], laptop);
     assert.equal(config.code, 0, config.stderr);
     assert.match(config.stdout, /Match host \*\.localhost exec ".* client ssh-keysign --host %h"\n {2}ProxyCommand .* client tls --host %h\n {2}IdentityFile .*id_ed25519\n {2}CertificateFile .*id_ed25519-cert\.pub/);
+  });
+
+  test('the logins a policy allows on the socket are in the certificate `client ssh-keysign --host` gets, and sshd takes them by name', async () => {
+    const home = (await tempDir('postern-laptop-')).path;
+    const laptop = baseEnv({ POSTERN_SERVER: server.url, POSTERN_CA: server.caFile, POSTERN_CONFIG_DIR: join(home, 'config'), POSTERN_DATA_DIR: join(home, 'data') });
+    await deviceLogin(server, join(home, 'config'), 'ana@corp.example', PASSWORD);
+    const policy = join(dir, 'ssh-logins.yaml');
+    await writeFile(policy, `name: ssh-logins\nsockets: [ssh]\nrules:\n  - effect: allow\n    who: { domain: [corp.example] }\n    what: { ssh: { logins: [${LOGIN}, deploy] } }\n  - effect: deny\n    what: { ssh: { logins: [deploy] } }\n`);
+    assert.equal((await server.cli(['policy', 'apply', '-f', policy])).code, 0);
+    try {
+      const keysign = await runCli(['client', 'ssh-keysign', '--host', 'ssh.localhost'], laptop);
+      assert.equal(keysign.code, 0, keysign.stderr);
+      const key = keysign.stdout.trim();
+      const shown = await new Promise<string>((resolve, reject) => execFile('ssh-keygen', ['-L', '-f', `${key}-cert.pub`], (err, out) => (err ? reject(err) : resolve(out))));
+      const principals = /Principals:\s*\n((?:\s{16}\S+\n)+)/.exec(shown)?.[1]?.trim().split(/\s+/);
+      assert.deepEqual(principals, ['ana@corp.example', LOGIN, 'postern'], shown);
+      const envs = Object.entries(laptop).filter(([k]) => k.startsWith('POSTERN_')).map(([k, v]) => `${k}=${v}`).join(' ');
+      // The principals file of the login names the login itself: whoever the policy lets use it may.
+      await writeFile(join(sshd.dir, `principals_${LOGIN}`), `ops\n${LOGIN}\n`);
+      const result = await ssh(key, 'ssh.localhost', ['-o', `ProxyCommand=env ${envs} ${process.execPath} ${CLI} client tls --host %h`], ['echo', 'as the login the policy named'])
+        .finally(() => writeFile(join(sshd.dir, `principals_${LOGIN}`), 'ops\n'));
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout.trim(), 'as the login the policy named');
+    } finally {
+      await server.cli(['policy', 'delete', 'ssh-logins']);
+    }
   });
 
   test('sshd refuses a certificate without the login principal', async () => {

@@ -1,5 +1,6 @@
 // Just enough of a browser for sign-in flows over real HTTPS: one cookie jar per host,
 // form posts, redirects followed by hand (so each hop can be checked).
+import assert from 'node:assert/strict';
 import { httpsFetch } from './https.js';
 import type { HttpsResponse } from './https.js';
 
@@ -35,5 +36,29 @@ export class CookieBrowser {
       else jar.set(pair!.slice(0, eq), value);
     }
     return res;
+  }
+}
+
+/** The cookie-jar browser plus the local sign-in form of the control host at `server.url`. */
+export class SignInBrowser extends CookieBrowser {
+  constructor(private readonly handle: { caPem: string; url: string }, private readonly password: string) {
+    super(handle);
+  }
+
+  /** Opens a socket URL and signs in on the control host's form; returns the final response. */
+  async signIn(url: string, email: string): Promise<HttpsResponse> {
+    const first = await this.request(url);
+    assert.equal(first.status, 302, first.text);
+    const login = await this.request(first.headers.location!);
+    assert.equal(login.status, 200);
+    const hidden = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(login.text)?.[1]?.replace(/&#(\d+);/g, (_m, c: string) => String.fromCharCode(Number(c)));
+    const posted = await this.request(`${this.handle.url}/auth/login`, {
+      method: 'POST',
+      form: { csrf: hidden('csrf')!, socket: hidden('socket') ?? '', return_to: hidden('return_to') ?? '', email, password: this.password },
+    });
+    if (posted.status !== 303) return posted;
+    const callback = await this.request(posted.headers.location!);
+    if (callback.status !== 303) return callback;
+    return this.request(new URL(callback.headers.location!, url).toString());
   }
 }

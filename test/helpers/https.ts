@@ -28,14 +28,16 @@ export interface HttpsOptions {
   body?: string | Buffer | Readable;
   /** Idle timeout of the request. */
   timeoutMs?: number;
+  /** Source address (another loopback address, e.g. 127.0.0.2, to look like another client). */
+  localAddress?: string;
 }
 
 /** Sends a request (fresh connection, no agent pooling) and resolves with the response head. */
 export function httpsRequest(options: HttpsOptions): Promise<IncomingMessage> {
-  const { port, ca, host = 'localhost', path = '/', method = 'GET', headers = {}, body, timeoutMs = 30_000 } = options;
+  const { port, ca, host = 'localhost', path = '/', method = 'GET', headers = {}, body, timeoutMs = 30_000, localAddress } = options;
   return new Promise((resolve, reject) => {
     const req = https.request({
-      host, port, path, method, ca, agent: false, lookup: loopbackLookup,
+      host, port, path, method, ca, agent: false, lookup: loopbackLookup, ...(localAddress ? { localAddress } : {}),
       headers: { host: `${host}:${port}`, ...headers },
     }, resolve);
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} https://${host}:${port}${path}: no activity for ${timeoutMs} ms`)));
