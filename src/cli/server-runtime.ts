@@ -146,7 +146,9 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     const inviteKey = await loadOrCreateInviteKey(store.secrets, cipher);
     const sshCa = await loadOrCreateSshCa(store.secrets, cipher);
     const assertions = new AssertionCache({ issuer: controlOrigin, keys: () => signingKeys });
-    const sessions = new SessionService({ store, sessionTtlMs: settings.sessionTtl, waitForRevision: (revision) => snapshots.waitForRevision(revision, 5_000) });
+    const sessions = new SessionService({
+      store, sessionTtlMs: settings.sessionTtl, waitForRevision: (revision) => snapshots.waitForRevision(revision, 5_000), audit: (event) => audit.record(event),
+    });
     const gate = new IdentityGate({
       controlOrigin,
       idleTimeoutMs: settings.sessionIdle,

@@ -29,7 +29,7 @@ import { cliPrincipal, isCliToken, setPrincipal } from './principal.js';
 import { registerCliLogin } from './device-routes.js';
 import type { SigningKeys } from '../identity/assertion.js';
 import type { SshCertificateAuthority } from '../ca/ssh-cert.js';
-import { registerPolicyApi } from './policy-api.js';
+import { actorOf, registerPolicyApi } from './policy-api.js';
 import { registerAuditApi } from './audit-api.js';
 import type { NewAuditEvent } from '../reporting/events.js';
 import type { GeoLookup } from '../reporting/geo.js';
@@ -185,7 +185,11 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
     return { connectorId: connector.id, name: connector.name, certificate: issued.certPem, ca: ca.certificatePem, notAfter: issued.notAfter.toISOString() };
   };
 
-  const routes = createRouteTable(app, authenticate);
+  const routes = createRouteTable(app, authenticate, ({ request, entity, route, before, after }) => {
+    const actor = actorOf(request);
+    const verb = route.startsWith('POST') ? 'created' : route.startsWith('DELETE') ? 'deleted' : 'updated';
+    options.audit({ type: 'admin.change', actor, reason: `${entity.replace('_', ' ')} ${verb} by ${actor}`, details: { entity, route, before, after } });
+  });
 
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(renderHome(options.version)));
   routes.add({ method: 'GET', url: '/api/v1/health', summary: 'Liveness and the store revision', auth: 'public',
@@ -200,7 +204,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   routes.add({ method: 'GET', url: '/api/v1/sockets', summary: 'List sockets', auth: 'admin',
     response: z.object({ sockets: z.array(socketView) }),
     handler: async () => ({ sockets: (await store.sockets.list()).map(present) }) });
-  routes.add({ method: 'POST', url: '/api/v1/sockets', summary: 'Create a socket', auth: 'admin', body: createSocketBody, response: socketView, status: 201,
+  routes.add({ method: 'POST', url: '/api/v1/sockets', summary: 'Create a socket', auth: 'admin', change: { entity: 'socket' }, body: createSocketBody, response: socketView, status: 201,
     handler: async ({ body }) => {
       const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, ...rest } = body;
       const auth = authFrom(body);
@@ -212,7 +216,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       if (!record) throw new PosternError('not_found', `socket "${params.name}" does not exist`);
       return present(record);
     } });
-  routes.add({ method: 'PATCH', url: '/api/v1/sockets/:name', summary: 'Update a socket', auth: 'admin', params: nameParams, body: updateSocketBody, response: socketView,
+  routes.add({ method: 'PATCH', url: '/api/v1/sockets/:name', summary: 'Update a socket', auth: 'admin', change: { entity: 'socket', current: (p) => store.sockets.get(p.name) }, params: nameParams, body: updateSocketBody, response: socketView,
     handler: async ({ params, body }) => {
       const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, ...rest } = body;
       const current = await store.sockets.get(params.name);
@@ -220,7 +224,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       const auth = authFrom(body, current.auth);
       return present(await store.sockets.update(params.name, { ...rest, ...(auth ? { auth } : {}) }));
     } });
-  routes.add({ method: 'DELETE', url: '/api/v1/sockets/:name', summary: 'Delete a socket', auth: 'admin', params: nameParams,
+  routes.add({ method: 'DELETE', url: '/api/v1/sockets/:name', summary: 'Delete a socket', auth: 'admin', change: { entity: 'socket', current: (p) => store.sockets.get(p.name) }, params: nameParams,
     handler: async ({ params }) => {
       await store.sockets.delete(params.name);
       return undefined;
@@ -231,14 +235,14 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       const tunnels = options.hub?.list() ?? [];
       return { connectors: (await store.connectors.list()).map((c) => ({ ...c, tunnels: tunnels.filter((t) => t.connectorId === c.id) })) };
     } });
-  routes.add({ method: 'DELETE', url: '/api/v1/connectors/:id', summary: 'Revoke a connector and cut its tunnels', auth: 'admin', params: idParams,
+  routes.add({ method: 'DELETE', url: '/api/v1/connectors/:id', summary: 'Revoke a connector and cut its tunnels', auth: 'admin', change: { entity: 'connector', current: (p) => store.connectors.get(p.id) }, params: idParams,
     handler: async ({ params }) => {
       if (!(await store.connectors.get(params.id))) throw new PosternError('not_found', `connector "${params.id}" does not exist`);
       await store.connectors.revoke(params.id, now().toISOString());
       options.hub?.disconnectConnector(params.id);
       return undefined;
     } });
-  routes.add({ method: 'POST', url: '/api/v1/connectors/tokens', summary: 'Create a one-time join token', auth: 'admin', body: tokenBody, status: 201,
+  routes.add({ method: 'POST', url: '/api/v1/connectors/tokens', summary: 'Create a one-time join token', auth: 'admin', change: { entity: 'join_token' }, body: tokenBody, status: 201,
     response: z.object({ id: z.string(), token: z.string(), name: z.string(), expiresAt: z.string() }),
     handler: async ({ body }) => {
       const secret = generateSecret();
@@ -286,11 +290,11 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   });
   registerInviteRoutes(app, { store, inviteKey: options.inviteKey, now });
   registerCliLogin(app, routes, { store, sessions: options.sessions, controlOrigin: options.controlOrigin, now, ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}) });
-  routes.add({ method: 'GET', url: '/metrics', summary: 'Prometheus metrics (scrape with an admin or service token)', auth: 'admin',
-    handler: async ({ reply }) => {
-      void reply.type('text/plain; version=0.0.4');
-      return options.metrics?.() ?? '';
-    } });
+  // Prometheus metrics, for a scraper with an admin or service token (outside /api/v1: not part of the API document).
+  app.get('/metrics', async (request, reply) => {
+    await authenticate(request, 'admin');
+    return reply.type('text/plain; version=0.0.4').send(options.metrics?.() ?? '');
+  });
   registerPolicyApi(routes, { store, audit: options.audit, now, ...(options.geo ? { geo: options.geo } : {}), ...(options.caughtUp ? { caughtUp: options.caughtUp } : {}) });
   registerAuditApi(routes, { store, audit: options.audit, flushAudit: options.flushAudit, now });
   routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'admin',

@@ -101,14 +101,14 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
 
   routes.add({ method: 'GET', url: '/api/v1/users', summary: 'List users', auth: 'admin', response: z.object({ users: z.array(userView) }),
     handler: async () => ({ users: (await store.users.list()).map(present) }) });
-  routes.add({ method: 'POST', url: '/api/v1/users', summary: 'Create a user (local password optional)', auth: 'admin', body: createUserBody, response: userView, status: 201,
+  routes.add({ method: 'POST', url: '/api/v1/users', summary: 'Create a user (local password optional)', auth: 'admin', change: { entity: 'user' }, body: createUserBody, response: userView, status: 201,
     handler: async ({ body }) => {
       const passwordHash = await passwordHashFor(body.password);
       return present(await store.users.create({ email: body.email, ...(body.name ? { name: body.name } : {}), ...(body.groups ? { groups: body.groups } : {}), ...(passwordHash ? { passwordHash } : {}) }));
     } });
   routes.add({ method: 'GET', url: '/api/v1/users/:id', summary: 'Show a user (by id or email)', auth: 'admin', params: idParams, response: userView,
     handler: async ({ params }) => present(await find(params.id)) });
-  routes.add({ method: 'PATCH', url: '/api/v1/users/:id', summary: 'Change a user: name, groups, password, disabled', auth: 'admin', params: idParams, body: updateUserBody, response: userView,
+  routes.add({ method: 'PATCH', url: '/api/v1/users/:id', summary: 'Change a user: name, groups, password, disabled', auth: 'admin', change: { entity: 'user', current: async (p) => present(await find(p.id)) }, params: idParams, body: updateUserBody, response: userView,
     handler: async ({ params, body }) => {
       const user = await find(params.id);
       const passwordHash = await passwordHashFor(body.password);
@@ -124,7 +124,7 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
       }
       return present(updated);
     } });
-  routes.add({ method: 'DELETE', url: '/api/v1/users/:id', summary: 'Delete a user and end their sessions', auth: 'admin', params: idParams,
+  routes.add({ method: 'DELETE', url: '/api/v1/users/:id', summary: 'Delete a user and end their sessions', auth: 'admin', change: { entity: 'user', current: async (p) => present(await find(p.id)) }, params: idParams,
     handler: async ({ params }) => {
       const user = await find(params.id);
       for (const session of await store.sessions.list({ userId: user.id })) options.onSessionRevoked?.(session.id);
@@ -214,7 +214,7 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
         })),
       };
     } });
-  routes.add({ method: 'DELETE', url: '/api/v1/sessions/:id', summary: 'Revoke a session: its next request goes back to sign-in', auth: 'admin', params: idParams,
+  routes.add({ method: 'DELETE', url: '/api/v1/sessions/:id', summary: 'Revoke a session: its next request goes back to sign-in', auth: 'admin', change: { entity: 'session', current: (p) => store.sessions.get(p.id) }, params: idParams,
     handler: async ({ params }) => {
       await store.sessions.revoke(params.id, now().toISOString());
       options.onSessionRevoked?.(params.id);

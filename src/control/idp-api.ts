@@ -105,7 +105,7 @@ export function registerIdentityProviderApi(routes: RouteTable, options: Identit
   routes.add({ method: 'GET', url: '/api/v1/identity-providers', summary: 'List sign-in providers (never their secrets)', auth: 'admin',
     response: z.object({ providers: z.array(providerView) }),
     handler: async () => ({ providers: (await store.identityProviders.list()).map((p) => presentProvider(p, controlOrigin)) }) });
-  routes.add({ method: 'POST', url: '/api/v1/identity-providers', summary: 'Add a sign-in provider (OIDC, GitHub, SAML); the secret is write-only', auth: 'admin',
+  routes.add({ method: 'POST', url: '/api/v1/identity-providers', summary: 'Add a sign-in provider (OIDC, GitHub, SAML); the secret is write-only', auth: 'admin', change: { entity: 'identity_provider' },
     body: createBody, response: providerView, status: 201,
     handler: async ({ body }) => {
       const config = checkProviderConfig(body.kind, body.config);
@@ -119,7 +119,7 @@ export function registerIdentityProviderApi(routes: RouteTable, options: Identit
     } });
   routes.add({ method: 'GET', url: '/api/v1/identity-providers/:name', summary: 'Show a sign-in provider', auth: 'admin', params: nameParams, response: providerView,
     handler: async ({ params }) => presentProvider(await find(params.name), controlOrigin) });
-  routes.add({ method: 'PATCH', url: '/api/v1/identity-providers/:name', summary: 'Change a sign-in provider: settings (merged), secret, disabled', auth: 'admin',
+  routes.add({ method: 'PATCH', url: '/api/v1/identity-providers/:name', summary: 'Change a sign-in provider: settings (merged), secret, disabled', auth: 'admin', change: { entity: 'identity_provider', current: (p) => store.identityProviders.get(p.name) },
     params: nameParams, body: updateBody, response: providerView,
     handler: async ({ params, body }) => {
       const current = await find(params.name);
@@ -139,7 +139,7 @@ export function registerIdentityProviderApi(routes: RouteTable, options: Identit
         ...(body.disabled !== undefined ? { disabledAt: body.disabled ? now().toISOString() : null } : {}),
       }), controlOrigin);
     } });
-  routes.add({ method: 'DELETE', url: '/api/v1/identity-providers/:name', summary: 'Remove a sign-in provider (existing sessions stay until revoked)', auth: 'admin', params: nameParams,
+  routes.add({ method: 'DELETE', url: '/api/v1/identity-providers/:name', summary: 'Remove a sign-in provider (existing sessions stay until revoked)', auth: 'admin', change: { entity: 'identity_provider', current: (p) => store.identityProviders.get(p.name) }, params: nameParams,
     handler: async ({ params }) => {
       await store.identityProviders.delete(params.name);
       return undefined;

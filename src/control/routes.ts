@@ -20,7 +20,17 @@ export interface RouteSpec<B extends z.ZodType, P extends z.ZodType> {
   params?: P;
   response?: z.ZodType;
   status?: number;
+  /** An admin change: recorded in the audit trail with the entity before (from `current`) and the answer after. */
+  change?: { entity: string; current?: (params: z.infer<P>) => Promise<unknown> };
   handler: (input: { body: z.infer<B>; params: z.infer<P>; request: FastifyRequest; reply: FastifyReply }) => Promise<unknown>;
+}
+
+export interface ChangeRecord {
+  readonly request: FastifyRequest;
+  readonly entity: string;
+  readonly route: string;
+  readonly before: unknown;
+  readonly after: unknown;
 }
 
 export interface RouteTable {
@@ -34,7 +44,14 @@ export function parseWith<T>(schema: z.ZodType<T>, value: unknown, what: string)
   return result.data;
 }
 
-export function createRouteTable(app: FastifyInstance, authenticate: (request: FastifyRequest, mode: AuthMode) => Promise<void>): RouteTable {
+/** Secrets never reach the audit trail, whatever route they come back from. */
+export function redactSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactSecrets);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, /token|secret|password|private/i.test(k) ? '[redacted]' : redactSecrets(v)]));
+}
+
+export function createRouteTable(app: FastifyInstance, authenticate: (request: FastifyRequest, mode: AuthMode) => Promise<void>, onChange?: (change: ChangeRecord) => void): RouteTable {
   const specs: RouteSpec<z.ZodType, z.ZodType>[] = [];
   return {
     add(spec) {
@@ -46,7 +63,11 @@ export function createRouteTable(app: FastifyInstance, authenticate: (request: F
           await authenticate(request, spec.auth);
           const body = spec.body ? parseWith(spec.body, request.body ?? {}, 'body') : undefined;
           const params = spec.params ? parseWith(spec.params, request.params, 'path') : {};
+          const before = spec.change?.current ? await spec.change.current(params as never).catch(() => null) : null;
           const result = await spec.handler({ body, params, request, reply } as never);
+          if (spec.change) {
+            onChange?.({ request, entity: spec.change.entity, route: `${spec.method} ${request.url.split('?')[0]}`, before: redactSecrets(before ?? null), after: redactSecrets(result ?? null) });
+          }
           if (result === undefined) return reply.code(204).send();
           return reply.code(spec.status ?? 200).send(result);
         },

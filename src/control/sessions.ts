@@ -4,6 +4,7 @@ import type { Store, SessionKind, SessionRecord, UserRecord } from '../store/typ
 import { PosternError } from '../errors.js';
 import { createSessionSecret, hashSessionSecret } from '../identity/session-cookie.js';
 import { createHandoffCode, hashHandoffCode } from '../identity/redirects.js';
+import type { NewAuditEvent } from '../reporting/events.js';
 
 export interface SessionServiceOptions {
   store: Store;
@@ -13,6 +14,8 @@ export interface SessionServiceOptions {
   sessionTtlMs: number;
   handoffTtlMs?: number;
   now?: () => Date;
+  /** Sign-ins (and refused ones) go to the audit trail. */
+  audit?: (event: NewAuditEvent) => void;
 }
 
 export interface ClientFacts {
@@ -46,8 +49,13 @@ export class SessionService {
     return this.createSession(user, 'cli', provider, client, secretHash);
   }
 
-  private createSession(user: UserRecord, kind: SessionKind, provider: string, client: ClientFacts, secretHash: string): Promise<SessionRecord> {
-    return this.options.store.sessions.create({
+  /** A refused sign-in, for the audit trail (the email as typed, never the password). */
+  recordFailedLogin(email: string, provider: string, clientIp: string, reason: string): void {
+    this.options.audit?.({ type: 'login.failed', actor: email.slice(0, 254), clientIp, decision: 'deny', reason, details: { provider } });
+  }
+
+  private async createSession(user: UserRecord, kind: SessionKind, provider: string, client: ClientFacts, secretHash: string): Promise<SessionRecord> {
+    const session = await this.options.store.sessions.create({
       userId: user.id,
       kind,
       provider,
@@ -56,6 +64,11 @@ export class SessionService {
       secretHash,
       expiresAt: new Date(this.now().getTime() + this.options.sessionTtlMs).toISOString(),
     });
+    this.options.audit?.({
+      type: 'session.start', actor: user.email, clientIp: client.clientIp.replace(/^::ffff:/, ''), sessionId: session.id, decision: 'allow',
+      reason: `signed in with ${provider} (${kind})`, details: { kind, provider, expiresAt: session.expiresAt },
+    });
+    return session;
   }
 
   /** The live session and user behind a control-host cookie, or undefined. */

@@ -31,7 +31,7 @@ export function registerTokenApi(routes: RouteTable, options: TokenApiOptions): 
   const { store } = options;
   const now = options.now ?? (() => new Date());
 
-  routes.add({ method: 'POST', url: '/api/v1/tokens', summary: 'Create a service token (its secret is shown once)', auth: 'admin', body: createBody, status: 201,
+  routes.add({ method: 'POST', url: '/api/v1/tokens', summary: 'Create a service token (its secret is shown once)', auth: 'admin', change: { entity: 'api_token' }, body: createBody, status: 201,
     response: tokenView.extend({ token: z.string() }),
     handler: async ({ body, request }) => {
       requireAdminToken(request);
@@ -43,7 +43,7 @@ export function registerTokenApi(routes: RouteTable, options: TokenApiOptions): 
   routes.add({ method: 'GET', url: '/api/v1/tokens', summary: 'List API tokens (never their secrets)', auth: 'admin',
     response: z.object({ tokens: z.array(tokenView) }),
     handler: async () => ({ tokens: (await store.apiTokens.list()).map(present) }) });
-  routes.add({ method: 'DELETE', url: '/api/v1/tokens/:id', summary: 'Revoke a service token', auth: 'admin', params: idParams,
+  routes.add({ method: 'DELETE', url: '/api/v1/tokens/:id', summary: 'Revoke a service token', auth: 'admin', change: { entity: 'api_token', current: async (p) => (await store.apiTokens.list()).find((t) => t.id === p.id) }, params: idParams,
     handler: async ({ params, request }) => {
       requireAdminToken(request);
       const record = (await store.apiTokens.list()).find((t) => t.id === params.id);

@@ -109,7 +109,8 @@ export class HttpSocketProxy {
         stream.close(h2.NGHTTP2_CANCEL);
         return sendRawProblem(client, { status: Number(headers[':status'] ?? 502), code: code as ErrorCode, detail: `socket "${socket.name}": the connector reports ${code.replace(/_/g, ' ')}` });
       }
-      observer?.opened(joinStreams(client, stream, () => observer.closed()));
+      const counters = joinStreams(client, stream, () => observer?.closed());
+      observer?.opened(counters);
     });
     stream.on('error', () => client.destroy());
   }

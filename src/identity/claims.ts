@@ -1,6 +1,6 @@
 // From what a provider says (OIDC claims, SAML attributes, GitHub profile) to a Postern identity:
 // email (required, verified where the provider says so), name, groups from a configurable claim
-// path with an optional mapping, and the socket's email allow-list check with a human reason.
+// path with an optional mapping.
 import { PosternError } from '../errors.js';
 
 export interface PosternIdentity {
@@ -105,36 +105,6 @@ function mapGroups(groups: readonly string[], mapping: ClaimMapping): string[] {
     if (out.size >= MAX_GROUPS) break;
   }
   return [...out].slice(0, MAX_GROUPS);
-}
-
-export interface EmailAllowList {
-  /** Domains whose addresses may pass (exact match, no subdomains); a leading `@` is ignored. */
-  readonly emailDomains?: readonly string[];
-  /** Single addresses that may pass. */
-  readonly emailAddresses?: readonly string[];
-}
-
-export interface AllowResult {
-  readonly allowed: boolean;
-  /** One sentence for the 403 page and the audit log. Never lists the allowed addresses. */
-  readonly reason: string;
-}
-
-/** Whether the identity passes a socket's email allow-list; no lists means anyone signed in. */
-export function isAllowed(identity: Pick<PosternIdentity, 'email'>, list: EmailAllowList): AllowResult {
-  const email = identity.email.toLowerCase();
-  const domains = (list.emailDomains ?? []).map((d) => d.trim().toLowerCase().replace(/^@/, '')).filter((d) => d !== '');
-  const addresses = (list.emailAddresses ?? []).map((a) => a.trim().toLowerCase()).filter((a) => a !== '');
-  if (domains.length === 0 && addresses.length === 0) {
-    return { allowed: true, reason: 'the socket does not restrict email addresses' };
-  }
-  if (addresses.includes(email)) return { allowed: true, reason: `${email} is an allowed address` };
-  const domain = email.slice(email.lastIndexOf('@') + 1);
-  if (domains.includes(domain)) return { allowed: true, reason: `${email} is in the allowed domain ${domain}` };
-  const notDomain = `not in the allowed domains ${domains.join(', ')}`;
-  const notAddress = `not one of the ${addresses.length} allowed address${addresses.length === 1 ? '' : 'es'}`;
-  const why = domains.length === 0 ? notAddress : addresses.length === 0 ? notDomain : `${notDomain} and ${notAddress}`;
-  return { allowed: false, reason: `${email} is ${why}` };
 }
 
 /** URI SAN naming the sign-in a user certificate was issued under (checked by the edge). */

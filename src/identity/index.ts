@@ -27,8 +27,8 @@ export {
 export type { CookieLimits, SessionSecret } from './session-cookie.js';
 export { CONTROL_RETURN_PATHS, RETURN_TO_MAX_LENGTH, controlReturnTo, createHandoffCode, hashHandoffCode, safeReturnTo } from './redirects.js';
 export type { HandoffCode, ReturnToOptions } from './redirects.js';
-export { claimAt, isAllowed, mapClaims } from './claims.js';
-export type { AllowResult, ClaimMapping, EmailAllowList, PosternIdentity } from './claims.js';
+export { claimAt, mapClaims } from './claims.js';
+export type { ClaimMapping, PosternIdentity } from './claims.js';
 export {
   SAML_PROVIDER_NAME, SAML_STATE_COOKIE_PREFIX, isRelayState, newRelayState, newSamlRequestId, openSamlState, parseSamlConfig,
   samlAuthorizeUrl, samlMetadata, samlServiceProvider, samlSpKey, sealSamlState, validateSamlResponse,

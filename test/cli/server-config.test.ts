@@ -42,6 +42,7 @@ test('server settings: defaults', () => {
     db: join(dir, 'xdg', 'postern', 'postern.db'),
     role: 'all',
     connectorCertTtl: 24 * 3_600_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
+    trustedProxies: [], auditExporters: [],
   });
 });
 
@@ -55,6 +56,7 @@ test('server settings: the file overrides defaults', () => {
     role: 'edge',
     publicPort: 443,
     connectorCertTtl: 12 * 3_600_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
+    trustedProxies: [], auditExporters: [],
   });
   assert.equal(resolveServerSettings({}, { ...baseEnv(), POSTERN_CONFIG: configFile }).domain, 'file.example');
 });
@@ -69,6 +71,7 @@ test('server settings: env overrides the file, flags override env', () => {
   assert.deepEqual(fromEnv, {
     listen: { host: '127.0.0.1', port: 2002 }, domain: 'env.example', dataDir: join(dir, 'env-data'), db: 'postgres://u@db/postern',
     role: 'control', publicPort: 8443, connectorCertTtl: 30 * 60_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
+    trustedProxies: [], auditExporters: [],
   });
   const flags: ServerFlags = {
     listen: '[::1]:3003', domain: 'Flag.Example', dataDir: join(dir, 'flag-data'), role: 'all', publicPort: '9443', connectorCertTtl: '7d', db: ':memory:',
@@ -76,7 +79,26 @@ test('server settings: env overrides the file, flags override env', () => {
   assert.deepEqual(resolveServerSettings(flags, env), {
     listen: { host: '::1', port: 3003 }, domain: 'flag.example', dataDir: join(dir, 'flag-data'), db: ':memory:',
     role: 'all', publicPort: 9443, connectorCertTtl: 7 * 86_400_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
+    trustedProxies: [], auditExporters: [],
   });
+});
+
+test('server settings: trusted proxies, a GeoIP file and audit exporters', async () => {
+  const file = join(dir, 'exporters.yaml');
+  await writeFile(file, [
+    'trusted_proxies: [10.0.0.0/8]', 'geoip_file: GeoLite2-Country.mmdb', 'audit_exporters:',
+    '  - { name: siem, kind: webhook, url: "https://siem.example/in", format: jsonl, secret_env: SIEM_SECRET }',
+    '  - { name: logs, kind: syslog, url: "udp://127.0.0.1:514", facility: local3 }',
+  ].join('\n'));
+  const settings = resolveServerSettings({ config: file }, baseEnv());
+  assert.deepEqual(settings.trustedProxies, ['10.0.0.0/8']);
+  assert.equal(settings.geoipFile, join(process.cwd(), 'GeoLite2-Country.mmdb'));
+  assert.deepEqual(settings.auditExporters.map((e) => [e.name, e.kind]), [['siem', 'webhook'], ['logs', 'syslog']]);
+  assert.deepEqual(resolveServerSettings({ config: file, trustedProxies: '127.0.0.2, ::1' }, baseEnv()).trustedProxies, ['127.0.0.2', '::1']);
+  rejects({ trustedProxies: 'everyone' }, baseEnv(), /^trusted-proxies\[0\]: must be IP addresses or CIDRs/);
+  const badExporter = join(dir, 'bad-exporter.yaml');
+  await writeFile(badExporter, 'audit_exporters:\n  - { name: x, kind: syslog, url: "http://nope" }\n');
+  rejects({ config: badExporter }, baseEnv(), /bad-exporter\.yaml: audit_exporters\[0\]\.url: must be udp:\/\/host:port or tcp:\/\/host:port/);
 });
 
 test('server settings: the db defaults to the resolved data dir', () => {

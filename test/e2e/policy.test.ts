@@ -166,7 +166,7 @@ describe('policies, continuous evaluation, live sessions and the audit trail', (
 
   test('countries come from the client address a trusted proxy reports; a spoofed X-Forwarded-For from anyone else is ignored', async () => {
     const { cookie } = await browserFor('joe@corp.example');
-    await cli(['policy', 'apply', '-f', await write('geo.yaml', 'name: no-russia\nnamespace: corp\nsockets: [app]\nrules:\n  - effect: deny\n    where: { country: [RU] }\n')]);
+    await cli(['policy', 'apply', '-f', await write('geo.yaml', 'name: no-russia\nnamespace: corp\nsockets: [app, db]\nrules:\n  - effect: deny\n    where: { country: [RU] }\n')]);
     try {
       const get = (forwardedFor: string, from?: string) => curl([
         ...(from ? ['--interface', from] : []), '-H', `cookie: ${cookie}`, '-H', `X-Forwarded-For: ${forwardedFor}`, '-o', '/dev/null', '-w', '%{http_code}', `${appUrl}/dash`,
@@ -180,6 +180,23 @@ describe('policies, continuous evaluation, live sessions and the audit trail', (
       assert.deepEqual(events.map((e) => [e.clientIp, e.country, e.decision, e.rule]), [
         [RUSSIAN_IP, 'RU', 'deny', 'corp/no-russia#1'], [BRITISH_IP, 'GB', 'allow', 'corp/socket-app-allow-list#1'], ['127.0.0.1', '', 'deny', 'corp/no-russia#1'],
       ]);
+
+      // On the TLS port a trusted load balancer speaks the PROXY protocol instead.
+      const identity = await certificateFor('joe@corp.example');
+      const viaProxyProtocol = (source: string) => withTimeout(new Promise<string>((resolve) => {
+        const raw = net.connect({ host: '127.0.0.1', port: server.port, localAddress: '127.0.0.2' }, () => {
+          raw.write(`PROXY TCP4 ${source} 127.0.0.1 40000 ${server.port}\r\n`);
+          const socket = tls.connect({ socket: raw, servername: 'db.localhost', ca: server.caPem, ...identity });
+          socket.once('secureConnect', () => socket.write('ping\n'));
+          socket.once('data', () => (socket.destroy(), resolve('echoed')));
+          socket.once('error', () => resolve('refused'));
+          socket.once('close', () => resolve('refused'));
+        });
+      }), 10_000, 'a stream through the PROXY protocol');
+      assert.equal(await viaProxyProtocol(RUSSIAN_IP), 'refused');
+      assert.equal(await viaProxyProtocol(BRITISH_IP), 'echoed');
+      const refused = await waitForAudit(server, ['--socket', 'db', '--type', 'access.denied'], (e) => e.actor === 'joe@corp.example', 'the refusal through the PROXY protocol');
+      assert.deepEqual([refused.clientIp, refused.country, refused.rule], [RUSSIAN_IP, 'RU', 'corp/no-russia#1']);
     } finally {
       await cli(['policy', 'delete', 'corp/no-russia']);
     }
