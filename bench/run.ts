@@ -4,8 +4,9 @@ import { installCleanup, nofileLimits, run, setSpawnPrefix, stopAll, which } fro
 import { benchBulk } from './group-bulk.js';
 import { benchHttp } from './group-http.js';
 import { benchConnections, benchMemory } from './group-conns.js';
+import { benchPolicy } from './group-policy.js';
 
-const GROUPS = ['bulk', 'http', 'connections', 'memory'] as const;
+const GROUPS = ['bulk', 'http', 'connections', 'memory', 'policy'] as const;
 type Group = (typeof GROUPS)[number];
 const WATCHDOG_MS = 9 * 60_000;
 const IDLE_CONNECTIONS = 1_000;
@@ -76,7 +77,8 @@ async function main(): Promise<number> {
       if (group === 'bulk') await benchBulk(report, cleanups);
       else if (group === 'http') await benchHttp(report, cleanups);
       else if (group === 'connections') await benchConnections(report, cleanups);
-      else await benchMemory(report, cleanups, idleCount);
+      else if (group === 'memory') await benchMemory(report, cleanups, idleCount);
+      else await benchPolicy(report);
     } catch (err) {
       failures++;
       report.note(`${group}: group FAILED: ${(err as Error).stack ?? String(err)}`);

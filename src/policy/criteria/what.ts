@@ -1,0 +1,82 @@
+// `what`: per protocol. A rule with a `what` block covers only the protocols it has a block
+// for. HTTP: methods and path globs (ambiguous paths fail closed: never allowed by a path
+// rule, always caught by a deny path rule). SSH: logins and channel flags (false forbids,
+// absent allows; an action without login or channel, decided before they are known, passes
+// them). TLS: connect. Database: names and read-only.
+import type { Facts } from '../facts.js';
+import { compilePathGlobs } from '../glob.js';
+import type { Effect, RuleOutcome, WhatCondition } from '../types.js';
+import { listText } from './condition.js';
+import type { Condition, Criterion } from './condition.js';
+
+export function compileWhat(block: WhatCondition, effect: Effect): Condition {
+  const { http, ssh, tls, database } = block;
+  const methods = http?.methods ? new Set(http.methods.map((m) => m.toUpperCase())) : undefined;
+  const paths = http?.paths ? compilePathGlobs(http.paths) : undefined;
+  const logins = ssh?.logins ? new Set(ssh.logins) : undefined;
+  const names = database?.names ? new Set(database.names) : undefined;
+
+  const test = (f: Facts): RuleOutcome => {
+    const a = f.action;
+    switch (a.protocol) {
+      case 'http': {
+        if (!http) return 'what-protocol';
+        if (methods && !methods.has(f.method(a.method))) return 'what-http-method';
+        if (paths) {
+          const p = f.httpPath(a.path);
+          if (p.ambiguous ? effect === 'allow' : !paths.test(p.path)) return 'what-http-path';
+        }
+        return 'matched';
+      }
+      case 'ssh':
+        if (!ssh) return 'what-protocol';
+        if (logins && a.login !== undefined && !logins.has(a.login)) return 'what-ssh-login';
+        if (a.channel !== undefined && ssh[a.channel] === false) return 'what-ssh-channel';
+        return 'matched';
+      case 'tls':
+        if (!tls) return 'what-protocol';
+        return tls.connect === false ? 'what-tls-connect' : 'matched';
+      case 'database':
+        if (!database) return 'what-protocol';
+        if (names && a.database !== undefined && !names.has(a.database)) return 'what-database-name';
+        if (database.read_only === true && a.write === true) return 'what-database-write';
+        return 'matched';
+    }
+  };
+
+  const detail = (f: Facts, outcome: RuleOutcome): string => {
+    const a = f.action;
+    const covered = (['http', 'ssh', 'tls', 'database'] as const).filter((p) => block[p] !== undefined);
+    switch (outcome) {
+      case 'what-protocol': return `the rule has no ${a.protocol} block (it covers ${covered.join(', ')})`;
+      case 'what-http-method': return a.protocol === 'http' ? `method ${a.method.toUpperCase()} is not one of ${listText(methods!)}` : outcome;
+      case 'what-http-path': {
+        if (a.protocol !== 'http') return outcome;
+        const p = f.httpPath(a.path);
+        return p.ambiguous ? `path ${a.path} is ambiguous (dot segments or encoded slashes): an allow rule with paths never matches it` : `path ${p.path} matches none of ${listText(http!.paths!)}`;
+      }
+      case 'what-ssh-login': return a.protocol === 'ssh' ? `login ${a.login} is not one of ${listText(logins!)}` : outcome;
+      case 'what-ssh-channel': return a.protocol === 'ssh' ? `${a.channel} is not allowed (${a.channel}: false)` : outcome;
+      case 'what-tls-connect': return 'connections are not allowed (connect: false)';
+      case 'what-database-name': return a.protocol === 'database' ? `database ${a.database} is not one of ${listText(names!)}` : outcome;
+      case 'what-database-write': return 'writes are not allowed (read_only: true)';
+      default: return describeAction(f);
+    }
+  };
+  return { test, detail };
+}
+
+function describeAction(f: Facts): string {
+  const a = f.action;
+  switch (a.protocol) {
+    case 'http': return `${a.method.toUpperCase()} ${f.httpPath(a.path).path}`;
+    case 'ssh': return `ssh${a.login === undefined ? '' : ` as ${a.login}`}${a.channel === undefined ? '' : ` (${a.channel})`}`;
+    case 'tls': return 'tls connection';
+    case 'database': return `database ${a.database ?? '(any)'}${a.write ? ' (write)' : ''}`;
+  }
+}
+
+export const whatCriterion: Criterion = {
+  name: 'what',
+  compile: (rule) => (rule.what ? compileWhat(rule.what, rule.effect) : undefined),
+};

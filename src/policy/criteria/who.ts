@@ -1,0 +1,62 @@
+// `who`: the signed-in user (email, email domain, groups) and the workload (service identity).
+// Every rule needs an authenticated principal, even one without a `who` block.
+import type { Facts } from '../facts.js';
+import type { RuleOutcome, WhoCondition } from '../types.js';
+import { listText } from './condition.js';
+import type { Condition, Criterion } from './condition.js';
+
+/** Exact identities, plus prefixes for entries ending in `/*` (`spiffe://corp/ns/prod/*`). */
+function serviceMatcher(entries: readonly string[]): (id: string) => boolean {
+  const exact = new Set(entries.filter((e) => !e.endsWith('/*')));
+  const prefixes = entries.filter((e) => e.endsWith('/*')).map((e) => e.slice(0, -1));
+  return (id) => {
+    if (exact.has(id)) return true;
+    for (const prefix of prefixes) if (id.startsWith(prefix) && id.length > prefix.length) return true;
+    return false;
+  };
+}
+
+const lower = (items: readonly string[] | undefined) => (items ? new Set(items.map((i) => i.toLowerCase())) : undefined);
+
+export function compileWho(block: WhoCondition): Condition {
+  const emails = lower(block.email);
+  const domains = lower(block.domain);
+  const groups = block.group ? new Set(block.group) : undefined;
+  const services = block.service ? serviceMatcher(block.service) : undefined;
+
+  const test = (f: Facts): RuleOutcome => {
+    if (!f.authenticated) return 'who-unauthenticated';
+    const user = f.ctx.principal.user;
+    if (emails && (!user || !emails.has(f.email()!))) return 'who-email';
+    if (domains && (!user || !domains.has(f.emailDomain()!))) return 'who-domain';
+    if (groups) {
+      let found = false;
+      if (user) for (const g of user.groups) if (groups.has(g)) { found = true; break; }
+      if (!found) return 'who-group';
+    }
+    const service = f.ctx.principal.service;
+    if (services && (!service || !services(service.id))) return 'who-service';
+    return 'matched';
+  };
+
+  const detail = (f: Facts, outcome: RuleOutcome): string => {
+    const { user, service } = f.ctx.principal;
+    const noUser = `no signed-in user${service ? ` (only service ${service.id})` : ''}`;
+    switch (outcome) {
+      case 'who-unauthenticated': return 'not signed in: no user and no service identity';
+      case 'who-email': return user ? `email ${user.email} is not one of ${listText(emails!)}` : `${noUser}; the rule needs email ${listText(emails!)}`;
+      case 'who-domain': return user ? `email domain ${f.emailDomain()} is not one of ${listText(domains!)}` : `${noUser}; the rule needs domain ${listText(domains!)}`;
+      case 'who-group':
+        if (!user) return `${noUser}; the rule needs group ${listText(groups!)}`;
+        return user.groups.length === 0 ? `${user.email} is in no group; the rule needs one of ${listText(groups!)}` : `groups ${listText(user.groups)} include none of ${listText(groups!)}`;
+      case 'who-service': return service ? `service ${service.id} is not one of ${listText(block.service!)}` : `no service identity; the rule needs ${listText(block.service!)}`;
+      default: return user ? `signed in as ${user.email}` : `service ${service?.id ?? '?'}`;
+    }
+  };
+  return { test, detail };
+}
+
+export const whoCriterion: Criterion = {
+  name: 'who',
+  compile: (rule) => compileWho(rule.who ?? {}),
+};

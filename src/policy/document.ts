@@ -1,0 +1,201 @@
+// Policy documents as people write them (YAML or JSON): the strict schema, normalization
+// (emails and domains lower-cased, countries and methods upper-cased, time zones canonical),
+// and errors as one line naming the field: `rules[1].when.time: expected HH:MM-HH:MM, got "8-18"`.
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { PosternError, errorMessage } from '../errors.js';
+import { parseCidr } from './ip.js';
+import { SLUG, SOCKET_NAME, WEEKDAYS, isDomain, isEmail, isNamespace, parseDuration, parseInstant, parseTimeRange } from './syntax.js';
+import { canonicalTimeZone } from './tz.js';
+import type { PolicyDocument, Weekday } from './types.js';
+
+const show = (value: unknown) => JSON.stringify(value);
+
+/** A string checked (and normalized) by `check`, which returns the value or a problem sentence. */
+function text<T extends string = string>(check: (value: string) => { ok: T } | { problem: string }) {
+  return z.string().transform((raw, ctx) => {
+    const result = check(raw);
+    if ('ok' in result) return result.ok;
+    ctx.addIssue({ code: 'custom', message: result.problem });
+    return z.NEVER;
+  });
+}
+
+/** `ok` with the (normalized) value, or the problem quoting the value as written. */
+const verdict = (ok: boolean, raw: string, problem: string, normalized = raw) => (ok ? { ok: normalized } : { problem: `${show(raw)} ${problem}` });
+const list = <T extends z.ZodType>(item: T) => z.array(item).min(1).optional();
+
+const slug = text((v) => verdict(SLUG.test(v), v, 'is not a valid name: a-z, 0-9, ".", "_" and "-", starting with a letter or digit, at most 63 characters'));
+const namespace = text((v) => verdict(isNamespace(v), v, 'is not a namespace: names of a-z, 0-9, ".", "_" and "-" separated by "/", such as corp/support'));
+const socketName = text((v) => verdict(SOCKET_NAME.test(v), v, 'is not a socket name (a DNS label: a-z, 0-9 and "-")'));
+const email = text((v) => verdict(isEmail(v.trim()), v, 'is not an email address', v.trim().toLowerCase()));
+const domain = text((v) => (v.startsWith('@') ? { problem: `${show(v)} is not a domain (leave out the "@")` } : verdict(isDomain(v.trim().toLowerCase()), v, 'is not a domain', v.trim().toLowerCase())));
+const nonEmpty = text((v) => verdict(v.trim() !== '', v, 'must not be empty'));
+const service = text((v) => {
+  const star = v.indexOf('*');
+  return verdict(v.trim() !== '' && (star === -1 || (star === v.length - 1 && v.endsWith('/*'))), v, 'is not a service identity (a "*" may only end it, as "/*")');
+});
+const cidr = text((v) => verdict(parseCidr(v) !== undefined, v, 'is not an IP address or CIDR'));
+const country = text((v) => {
+  const code = v.toUpperCase();
+  if (code === 'UK') return { problem: '"UK" is not an ISO 3166-1 code: the United Kingdom is GB' };
+  return verdict(/^[A-Z]{2}$/.test(code), v, 'is not a two-letter country code (ISO 3166-1 alpha-2, or EU)', code);
+});
+const weekday = text<Weekday>((v) => {
+  const day = v.toLowerCase() as Weekday;
+  return WEEKDAYS.includes(day) ? { ok: day } : { problem: `expected one of ${WEEKDAYS.slice(1).join(', ')}, sun, got ${show(v)}` };
+});
+const timeRange = text((v) => (parseTimeRange(v) ? { ok: v } : { problem: `expected HH:MM-HH:MM, got ${show(v)}` }));
+const timeZone = text((v) => {
+  const canonical = canonicalTimeZone(v);
+  return canonical ? { ok: canonical } : { problem: `${show(v)} is not an IANA time zone (such as Europe/Amsterdam or UTC)` };
+});
+const instant = text((v) => verdict(parseInstant(v, 'UTC') !== undefined, v, 'is not an ISO 8601 date or date-time (2025-06-01, 2025-06-01T08:00, 2025-06-01T08:00:00Z)'));
+const duration = text((v) => verdict(parseDuration(v) !== undefined, v, 'is not a duration such as 90s, 30m, 2h or 1d'));
+const method = text((v) => verdict(/^[A-Z][A-Z-]*$/.test(v.toUpperCase()), v, 'is not an HTTP method', v.toUpperCase()));
+const pathGlob = text((v) => {
+  if (!v.startsWith('/')) return { problem: `${show(v)} must start with "/"` };
+  return verdict(!/[?#\s]/.test(v), v, 'must be a path without query, fragment or spaces');
+});
+
+const who = z.strictObject({ email: list(email), domain: list(domain), group: list(nonEmpty), service: list(service) });
+const where = z.strictObject({ ip: list(cidr), country: list(country), country_not: list(country) });
+const whenBlock = z.strictObject({ after: instant.optional(), before: instant.optional(), weekdays: list(weekday), time: timeRange.optional(), tz: timeZone.optional() })
+  .superRefine((w, ctx) => {
+    const tz = w.tz ?? 'UTC';
+    if (w.after !== undefined && w.before !== undefined && parseInstant(w.before, tz)! <= parseInstant(w.after, tz)!) {
+      ctx.addIssue({ code: 'custom', path: ['before'], message: `${show(w.before)} must be later than after (${show(w.after)})` });
+    }
+  });
+const what = z.strictObject({
+  http: z.strictObject({ methods: list(method), paths: list(pathGlob) }).optional(),
+  ssh: z.strictObject({
+    logins: list(text((v) => verdict(/^[^\s,]+$/.test(v), v, 'is not a login name'))),
+    shell: z.boolean().optional(),
+    exec: z.boolean().optional(),
+    sftp: z.boolean().optional(),
+    port_forwarding: z.boolean().optional(),
+    max_session: duration.optional(),
+  }).optional(),
+  tls: z.strictObject({ connect: z.boolean().optional() }).optional(),
+  database: z.strictObject({ names: list(nonEmpty), read_only: z.boolean().optional() }).optional(),
+}).refine((w) => w.http || w.ssh || w.tls || w.database, 'needs at least one of http, ssh, tls, database');
+
+/** Settings that grant or restrict inside an allow; on a deny rule they would read backwards. */
+const ALLOW_ONLY: readonly (readonly ['ssh' | 'tls' | 'database', string, string])[] = [
+  ['ssh', 'shell', 'channel flags go on allow rules (shell: false there forbids it)'],
+  ['ssh', 'exec', 'channel flags go on allow rules (exec: false there forbids it)'],
+  ['ssh', 'sftp', 'channel flags go on allow rules (sftp: false there forbids it)'],
+  ['ssh', 'port_forwarding', 'channel flags go on allow rules (port_forwarding: false there forbids it)'],
+  ['ssh', 'max_session', 'only allow rules limit sessions'],
+  ['tls', 'connect', 'only allow rules set connect (a deny rule with tls: {} refuses connections)'],
+  ['database', 'read_only', 'only allow rules are read-only (a deny rule with database: {} refuses the database)'],
+];
+
+const rule = z.strictObject({
+  name: slug.optional(),
+  effect: z.enum(['allow', 'deny']),
+  who: who.optional(),
+  where: where.optional(),
+  when: whenBlock.optional(),
+  what: what.optional(),
+}).superRefine((r, ctx) => {
+  if (r.effect !== 'deny' || !r.what) return;
+  for (const [protocol, field, problem] of ALLOW_ONLY) {
+    const block: Record<string, unknown> | undefined = r.what[protocol];
+    if (block?.[field] !== undefined) ctx.addIssue({ code: 'custom', path: ['what', protocol, field], message: problem });
+  }
+});
+
+const documentSchema = z.strictObject({
+  name: slug,
+  namespace: namespace.optional(),
+  description: z.string().optional(),
+  sockets: list(socketName),
+  tags: z.record(z.string().min(1), z.string()).optional(),
+  rules: z.array(rule).min(1),
+}).superRefine((d, ctx) => {
+  if (d.sockets && d.tags) ctx.addIssue({ code: 'custom', path: ['tags'], message: 'a policy attaches by sockets or by tags, not both' });
+  if (d.tags && Object.keys(d.tags).length === 0) ctx.addIssue({ code: 'custom', path: ['tags'], message: 'must name at least one tag (leave tags out to cover the whole namespace)' });
+  const seen = new Map<string, number>();
+  d.rules.forEach((r, i) => {
+    if (r.name === undefined) return;
+    const first = seen.get(r.name);
+    if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['rules', i, 'name'], message: `${show(r.name)} is already the name of rules[${first}]` });
+    else seen.set(r.name, i);
+  });
+});
+
+function describeInput(input: unknown): string {
+  if (input === undefined) return 'nothing';
+  if (input === null || typeof input !== 'object') return show(input);
+  return Array.isArray(input) ? 'a list' : 'a mapping';
+}
+
+const EXPECTED: Record<string, string> = { array: 'a list', object: 'a mapping', record: 'a mapping', string: 'a string', boolean: 'true or false' };
+
+/** Messages for zod's own checks (ours carry their message). */
+const errorMap: z.core.$ZodErrorMap = (issue) => {
+  switch (issue.code) {
+    case 'invalid_type': return issue.input === undefined ? 'is required' : `expected ${EXPECTED[issue.expected] ?? issue.expected}, got ${describeInput(issue.input)}`;
+    case 'too_small': return 'must not be empty';
+    case 'invalid_value': return `expected ${issue.values.map(String).join(' or ')}, got ${show(issue.input)}`;
+    default: return undefined;
+  }
+};
+
+function pathText(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), '');
+}
+
+function issueLine(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `${pathText([...issue.path, issue.keys[0]!])}: unknown field`;
+  const path = pathText(issue.path);
+  return path ? `${path}: ${issue.message}` : `policy document: ${issue.message}`;
+}
+
+/** A parsed document checked and normalized; throws `bad_request` with one line naming the field. */
+export function validatePolicyDocument(value: unknown): PolicyDocument {
+  const result = documentSchema.safeParse(value, { error: errorMap });
+  if (!result.success) throw new PosternError('bad_request', issueLine(result.error.issues[0]!));
+  return result.data;
+}
+
+function yamlLine(cause: unknown): number | undefined {
+  return (cause as { linePos?: { line: number }[] }).linePos?.[0]?.line;
+}
+
+/** `line 3: …` for YAML and JSON syntax errors. */
+function syntaxLine(cause: unknown, source: string, format: 'yaml' | 'json'): string {
+  const message = errorMessage(cause);
+  if (format === 'yaml') {
+    const line = yamlLine(cause);
+    const first = message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    return line === undefined ? `YAML: ${first}` : `line ${line}: ${first}`;
+  }
+  // V8 gives either a position or a quoted excerpt (which may span lines); the YAML parser,
+  // reading the same text, finds the line when V8 does not say.
+  const position = /at position (\d+)/.exec(message);
+  const first = message.replace(/, (?:\.\.\.)?"[\s\S]*" is not valid JSON$/, '').replace(/ in JSON at position \d+[\s\S]*$/, '').split('\n')[0]!;
+  let line = position ? source.slice(0, Number(position[1])).split('\n').length : undefined;
+  if (line === undefined) {
+    try {
+      parseYaml(source);
+    } catch (yamlCause) {
+      line = yamlLine(yamlCause);
+    }
+  }
+  return line === undefined ? `JSON: ${first}` : `line ${line}: ${first}`;
+}
+
+/** YAML or JSON (detected by a leading `{` when `format` is not given). */
+export function parsePolicyDocument(source: string, format?: 'yaml' | 'json'): PolicyDocument {
+  const fmt = format ?? (source.trimStart().startsWith('{') ? 'json' : 'yaml');
+  let raw: unknown;
+  try {
+    raw = fmt === 'json' ? JSON.parse(source) : parseYaml(source);
+  } catch (cause) {
+    throw new PosternError('bad_request', syntaxLine(cause, source, fmt), { cause });
+  }
+  return validatePolicyDocument(raw);
+}

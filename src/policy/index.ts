@@ -1,0 +1,33 @@
+// The policy engine's public face: documents in, a compiled set, decisions and explanations out.
+export { parsePolicyDocument, validatePolicyDocument } from './document.js';
+export { compilePolicies } from './compile.js';
+export type { PolicySet } from './compile.js';
+export { evaluate, explain } from './evaluate.js';
+export { allowedSshLogins } from './logins.js';
+export { socketAuthPolicy } from './socket-auth.js';
+export type { SocketAuthSettings } from './socket-auth.js';
+export { EU_MEMBERS } from './countries.js';
+export type {
+  Action,
+  DatabaseWhat,
+  Decision,
+  DecisionReason,
+  Effect,
+  Explanation,
+  HttpWhat,
+  PolicyDocument,
+  PolicyRecordInput,
+  Principal,
+  RequestContext,
+  Rule,
+  RuleExplanation,
+  RuleOutcome,
+  RuleRef,
+  SshWhat,
+  TlsWhat,
+  Weekday,
+  WhatCondition,
+  WhenCondition,
+  WhereCondition,
+  WhoCondition,
+} from './types.js';

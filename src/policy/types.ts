@@ -1,0 +1,193 @@
+// The policy engine's contract: documents as people write them, the request context the
+// transports build, and the decision (with reasons from a closed set) the evaluator returns.
+// Nothing here does I/O; the edge hands in a context and a compiled set, and gets a decision.
+
+export type Effect = 'allow' | 'deny';
+export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
+
+/** Who a rule is about. Every list present must match (AND); entries within a list are OR. */
+export interface WhoCondition {
+  /** Exact addresses, lower-cased. */
+  readonly email?: readonly string[];
+  /** Email domains (exact, no subdomains), lower-cased. */
+  readonly domain?: readonly string[];
+  readonly group?: readonly string[];
+  /** Workload identities (`spiffe://…` URIs); a trailing `/*` matches everything below. */
+  readonly service?: readonly string[];
+}
+
+export interface WhereCondition {
+  /** CIDRs or single addresses, IPv4 or IPv6. */
+  readonly ip?: readonly string[];
+  /** ISO 3166-1 alpha-2, upper-cased; `EU` stands for the EU member states. */
+  readonly country?: readonly string[];
+  readonly country_not?: readonly string[];
+}
+
+export interface WhenCondition {
+  /** ISO 8601 instants: the rule applies at or after `after` and before `before`. */
+  readonly after?: string;
+  readonly before?: string;
+  readonly weekdays?: readonly Weekday[];
+  /** `HH:MM-HH:MM` local time in `tz`; an end before the start wraps past midnight. */
+  readonly time?: string;
+  /** IANA time zone for weekdays and time (default UTC). */
+  readonly tz?: string;
+}
+
+export interface HttpWhat {
+  /** Upper-cased; absent = any method. */
+  readonly methods?: readonly string[];
+  /** Globs over the path without the query: `*` within a segment, `**` across; a trailing `/*` matches below. */
+  readonly paths?: readonly string[];
+}
+
+export interface SshWhat {
+  /** Login users on the host; absent = any. */
+  readonly logins?: readonly string[];
+  readonly shell?: boolean;
+  readonly exec?: boolean;
+  readonly sftp?: boolean;
+  readonly port_forwarding?: boolean;
+  /** Duration (`90s`, `30m`, `2h`): an allowed session is cut after this long. */
+  readonly max_session?: string;
+}
+
+export interface TlsWhat {
+  /** Whether a TCP/TLS stream may be opened (default true when the block is present). */
+  readonly connect?: boolean;
+}
+
+export interface DatabaseWhat {
+  readonly names?: readonly string[];
+  readonly read_only?: boolean;
+}
+
+export interface WhatCondition {
+  readonly http?: HttpWhat;
+  readonly ssh?: SshWhat;
+  readonly tls?: TlsWhat;
+  readonly database?: DatabaseWhat;
+}
+
+export interface Rule {
+  /** Optional label; defaults to `<policy>#<index>` in decisions. */
+  readonly name?: string;
+  readonly effect: Effect;
+  readonly who?: WhoCondition;
+  readonly where?: WhereCondition;
+  readonly when?: WhenCondition;
+  readonly what?: WhatCondition;
+}
+
+export interface PolicyDocument {
+  /** Unique per namespace. */
+  readonly name: string;
+  /** `org/team/app`; absent or empty = the organisation's root. */
+  readonly namespace?: string;
+  readonly description?: string;
+  /** Socket names this policy attaches to. */
+  readonly sockets?: readonly string[];
+  /** Or socket tags (every pair must match). Neither `sockets` nor `tags`: the whole namespace. */
+  readonly tags?: Readonly<Record<string, string>>;
+  readonly rules: readonly Rule[];
+}
+
+/** Who is asking: a signed-in person, a workload, or both (a user's request relayed by a service). */
+export interface Principal {
+  readonly user?: { readonly id: string; readonly email: string; readonly groups: readonly string[] };
+  readonly service?: { readonly id: string };
+}
+
+export type Action =
+  | { readonly protocol: 'http'; readonly method: string; readonly path: string }
+  | { readonly protocol: 'ssh'; readonly login?: string; readonly channel?: 'shell' | 'exec' | 'sftp' | 'port_forwarding' }
+  | { readonly protocol: 'tls' }
+  | { readonly protocol: 'database'; readonly database?: string; readonly write?: boolean };
+
+export interface RequestContext {
+  readonly socket: { readonly name: string; readonly namespace: string; readonly tags: Readonly<Record<string, string>> };
+  readonly principal: Principal;
+  /** Already the believed client address (trusted proxies resolved by the transport). */
+  readonly clientIp: string;
+  /** ISO alpha-2 from the geo lookup, when known. */
+  readonly country?: string;
+  readonly at: Date;
+  readonly action: Action;
+}
+
+/** Closed set of reasons, kebab-case, so transports and audit classify by code. */
+export type DecisionReason =
+  | 'rule-allowed'
+  | 'rule-denied'
+  | 'no-rule-allowed'
+  | 'no-policy'
+  | 'user-unauthenticated';
+
+/** The first condition of a rule that did not match, or `matched`. */
+export type RuleOutcome =
+  | 'matched'
+  | 'who-email'
+  | 'who-domain'
+  | 'who-group'
+  | 'who-service'
+  | 'who-unauthenticated'
+  | 'where-ip'
+  | 'where-country'
+  | 'where-country-not'
+  | 'where-country-unknown'
+  | 'when-after'
+  | 'when-before'
+  | 'when-weekday'
+  | 'when-time'
+  | 'what-protocol'
+  | 'what-http-method'
+  | 'what-http-path'
+  | 'what-ssh-login'
+  | 'what-ssh-channel'
+  | 'what-tls-connect'
+  | 'what-database-name'
+  | 'what-database-write';
+
+export interface RuleRef {
+  readonly policy: string;
+  readonly namespace: string;
+  /** The rule's name or `<policy>#<index>` (1-based). */
+  readonly rule: string;
+  readonly effect: Effect;
+}
+
+export interface RuleExplanation extends RuleRef {
+  readonly outcome: RuleOutcome;
+  /** A sentence a person reads: "weekday sat is not one of mon, tue, wed, thu, fri". */
+  readonly detail: string;
+}
+
+export interface Decision {
+  readonly effect: Effect;
+  readonly reason: DecisionReason;
+  /** The rule that decided (absent for no-rule-allowed / no-policy). */
+  readonly rule?: RuleRef;
+  /** One line for audit records and 403 pages: "denied by rule corp/no-writes-from-abroad". */
+  readonly summary: string;
+  /** For an allowed SSH session: cut it after this many ms (the smallest max_session of the allowing rules). */
+  readonly maxSessionMs?: number;
+  /** For an allowed database session: only reads. */
+  readonly readOnly?: boolean;
+  /**
+   * The next instant at which a time condition of an applicable rule changes (a window opens or
+   * closes): a long-lived connection must be decided again then. Absent when no time condition applies.
+   */
+  readonly recheckAt?: Date;
+}
+
+export interface Explanation extends Decision {
+  /** Every applicable rule in evaluation order, with its outcome. */
+  readonly rules: readonly RuleExplanation[];
+}
+
+/** A stored policy as the engine receives it from the snapshot. */
+export interface PolicyRecordInput {
+  readonly document: PolicyDocument;
+  readonly version: number;
+}
