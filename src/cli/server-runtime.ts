@@ -20,7 +20,7 @@ import { loadOrCreateInviteKey, loadOrCreateSigningKeys, loadOrCreateSshCa } fro
 import { SessionService } from '../control/sessions.js';
 import { IdentityGate } from '../edge/identity-gate.js';
 import { LiveRegistry } from '../edge/live-registry.js';
-import { compileSnapshotPolicies } from '../edge/access.js';
+import { compileWithSocketPolicies } from '../policy/index.js';
 import type { PolicySet } from '../policy/index.js';
 import type { Snapshot } from '../store/index.js';
 import { AuditRecorder } from '../reporting/recorder.js';
@@ -180,7 +180,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     const compiled = new WeakMap<Snapshot, PolicySet>();
     const policiesOf = (snapshot: Snapshot): PolicySet => {
       let set = compiled.get(snapshot);
-      if (!set) compiled.set(snapshot, (set = compileSnapshotPolicies(snapshot.policies, snapshot.sockets.values())));
+      if (!set) compiled.set(snapshot, (set = compileWithSocketPolicies(snapshot.policies, snapshot.sockets.values())));
       return set;
     };
     const edge = new EdgeServer({

@@ -12,8 +12,7 @@ import { createInviteToken, passwordStamp } from '../identity/invites.js';
 import type { CertificateAuthority } from '../ca/authority.js';
 import type { SshCertificateAuthority } from '../ca/ssh-cert.js';
 import { SESSION_URI_PREFIX } from '../identity/claims.js';
-import { allowedSshLogins } from '../policy/index.js';
-import { compileSnapshotPolicies, requestContext } from '../edge/access.js';
+import { allowedSshLogins, compileWithSocketPolicies, requestContext } from '../policy/index.js';
 import type { GeoLookup } from '../reporting/geo.js';
 
 const sshCertificateBody = z.object({
@@ -171,7 +170,7 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
     const socket = sockets.find((s) => s.name === socketName);
     if (!socket) throw new PosternError('not_found', `socket "${socketName}" does not exist`);
     const context = requestContext({ socket, user, clientIp, country: options.geo?.country(clientIp), at: now(), action: { protocol: 'ssh' } });
-    return allowedSshLogins(context, compileSnapshotPolicies(policies, sockets));
+    return allowedSshLogins(context, compileWithSocketPolicies(policies, sockets));
   };
   // Principals: the email, the logins the policies allow on the named socket (if any) and `postern`.
   routes.add({ method: 'POST', url: '/api/v1/me/certificates/ssh', summary: 'Sign the signed-in user\'s SSH key: principals = email, the logins policies allow on `socket`, postern', auth: 'user',

@@ -7,9 +7,8 @@ import { z } from 'zod';
 import type { Store } from '../store/types.js';
 import type { RouteTable } from './routes.js';
 import { PosternError } from '../errors.js';
-import { explain, parsePolicyDocument, validatePolicyDocument } from '../policy/index.js';
+import { compileWithSocketPolicies, explain, parsePolicyDocument, requestContext, ruleLabel, validatePolicyDocument } from '../policy/index.js';
 import type { Action, PolicyDocument } from '../policy/index.js';
-import { compileSnapshotPolicies, requestContext, ruleLabel } from '../edge/access.js';
 import type { NewAuditEvent } from '../reporting/events.js';
 import type { GeoLookup } from '../reporting/geo.js';
 import { principalOf } from './principal.js';
@@ -108,7 +107,7 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
         socket, user: { id: user?.id ?? '', email: body.email, groups } as never, clientIp: body.ip,
         country: body.country ?? options.geo?.country(body.ip), at: body.at ? new Date(body.at) : now(), action: actionOf(body),
       });
-      const explanation = explain(context, compileSnapshotPolicies(policies, sockets));
+      const explanation = explain(context, compileWithSocketPolicies(policies, sockets));
       return {
         ...explanation,
         rule: explanation.rule ? ruleLabel(explanation.rule) : null,

@@ -12,13 +12,13 @@ import type { TunnelHub, TunnelPeer } from '../tunnel/edge-side.js';
 import { TUNNEL_ALPN, TUNNEL_WEBSOCKET_PATH, header } from '../tunnel/protocol.js';
 import type { ConnectorRecord, SocketRecord, UserRecord } from '../store/types.js';
 import { SESSION_URI_PREFIX } from '../identity/claims.js';
-import { evaluate, explain } from '../policy/index.js';
+import { evaluate, explain, requestContext, ruleLabel } from '../policy/index.js';
 import type { Decision, PolicySet, RequestContext } from '../policy/index.js';
 import type { NewAuditEvent } from '../reporting/events.js';
 import type { GeoLookup } from '../reporting/geo.js';
 import type { CompiledCidrs } from '../reporting/cidr.js';
 import { clientAddress, parseProxyHeader } from '../reporting/trusted-proxies.js';
-import { requestContext, requestPath, ruleLabel } from './access.js';
+import { decidingRule, requestPath } from './access.js';
 import type { LiveRegistry, Verdict } from './live-registry.js';
 import { MAX_HELLO_BYTES, peekClientHello } from './client-hello.js';
 import { HttpSocketProxy, normalizeIp } from './http-proxy.js';
@@ -249,7 +249,7 @@ export class EdgeServer {
     }
     const context = requestContext({ socket: record, user, clientIp, country, at: this.now(), action: { protocol: 'tls' } });
     const decision = evaluate(context, view.policies());
-    const rule = ruleLabel(decision.rule);
+    const rule = decidingRule(decision);
     if (decision.effect === 'deny') return { verdict: { keep: false, reason: this.denialDetail(context, view.policies(), decision), rule }, user, decision };
     return { verdict: { keep: true, rule, ...(decision.recheckAt ? { recheckAt: decision.recheckAt } : {}) }, user, decision };
   }
@@ -377,7 +377,7 @@ export class EdgeServer {
     const context = requestContext({ socket: record, user: identity.user, clientIp, country, at: this.now(), action: { protocol: 'http', method: req.method ?? 'GET', path: requestPath(req.url) } });
     const decision = evaluate(context, view.policies());
     const detail = decision.effect === 'deny' ? this.denialDetail(context, view.policies(), decision) : decision.summary;
-    return { clientIp, country, decision, detail, rule: ruleLabel(decision.rule) };
+    return { clientIp, country, decision, detail, rule: decidingRule(decision) };
   }
 
   /** The HTTP request log: one `http.request` event per request on a sign-in socket, written when it ends. */

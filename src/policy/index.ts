@@ -4,8 +4,11 @@ export { compilePolicies } from './compile.js';
 export type { PolicySet } from './compile.js';
 export { evaluate, explain } from './evaluate.js';
 export { allowedSshLogins } from './logins.js';
-export { socketAuthPolicy } from './socket-auth.js';
-export type { SocketAuthSettings } from './socket-auth.js';
+export { compileWithSocketPolicies, socketAuthPolicy, socketNamespace } from './socket-auth.js';
+export type { PolicySocket, SocketAuthSettings } from './socket-auth.js';
+export { ruleLabel } from './rule.js';
+export { requestContext } from './context.js';
+export type { ContextFacts } from './context.js';
 export { EU_MEMBERS } from './countries.js';
 export type {
   Action,

@@ -10,6 +10,15 @@ import type { Facts } from './facts.js';
 import { parseDuration } from './syntax.js';
 import type { Action, Effect, Rule, RuleOutcome, RuleRef } from './types.js';
 
+/**
+ * How decisions, 403 pages and audit records name a rule: `namespace/policy#rule`; an unnamed rule
+ * is already `policy#n`, so it is not repeated.
+ */
+export function ruleLabel(ref: Pick<RuleRef, 'namespace' | 'policy' | 'rule'>): string {
+  const name = ref.rule.startsWith(`${ref.policy}#`) ? ref.rule : `${ref.policy}#${ref.rule}`;
+  return ref.namespace ? `${ref.namespace}/${name}` : name;
+}
+
 export const CRITERIA: readonly Criterion[] = [whoCriterion, whereCriterion, whenCriterion, whatCriterion];
 
 export const PROTOCOLS: readonly Action['protocol'][] = ['http', 'ssh', 'tls', 'database'];
@@ -79,16 +88,16 @@ export function compileRule(rule: Rule, index: number, policy: { name: string; n
   const what = rule.what;
   const protocols = what ? PROTOCOLS.reduce((bits, p) => (what[p] ? bits | PROTOCOL_BIT[p] : bits), 0) : ALL_PROTOCOLS;
   const name = rule.name ?? `${policy.name}#${index + 1}`;
-  const label = policy.namespace ? `${policy.namespace}/${name}` : name;
+  const ref = { policy: policy.name, namespace: policy.namespace, rule: name, effect: rule.effect };
   return {
-    ref: { policy: policy.name, namespace: policy.namespace, rule: name, effect: rule.effect },
+    ref,
     effect: rule.effect,
     protocols,
     order,
     conditions,
     matches: fuse(conditions),
     timed: conditions.filter((c) => c.nextChange !== undefined),
-    summary: `${rule.effect === 'allow' ? 'allowed' : 'denied'} by rule ${label}`,
+    summary: `${rule.effect === 'allow' ? 'allowed' : 'denied'} by rule ${ruleLabel(ref)}`,
     sshLogins: ssh?.logins,
     maxSessionMs,
     readOnly: rule.what?.database?.read_only === true,

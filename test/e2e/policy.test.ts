@@ -159,7 +159,7 @@ describe('policies, continuous evaluation, live sessions and the audit trail', (
     assert.deepEqual([log.details.method, log.details.path, log.details.status, log.rule], ['POST', '/admin/users', 403, 'corp/web-rules#no-admin-writes']);
     const ok = (await auditEvents(server, ['--user', 'joe@corp.example', '--type', 'http.request', '--decision', 'allow'])).find((e) => e.details.path === '/admin/users');
     assert.equal(ok?.details.status, 200);
-    assert.equal(ok?.rule, 'corp/web-rules#staff-read');
+    assert.equal(ok?.rule, 'corp/socket-app-allow-list#1', 'the first allowing rule, policies in name order');
     const tail = await cli(['audit', 'tail', '-n', '5', '--user', 'joe@corp.example']);
     assert.match(tail, /joe@corp\.example POST \/admin\/users on app from 127\.0\.0\.1 → 403, \d+ bytes: denied/);
   });
@@ -242,6 +242,27 @@ describe('policies, continuous evaluation, live sessions and the audit trail', (
     }
   });
 
+  test('a user moved into a denied group, or disabled, loses the streams already open', async () => {
+    await cli(['policy', 'apply', '-f', await write('contractors.yaml', 'name: no-contractors\nnamespace: corp\nsockets: [db]\nrules:\n  - effect: deny\n    who: { group: [contractors] }\n')]);
+    try {
+      const identity = await certificateFor('joe@corp.example');
+      const first = await openStream(identity);
+      const firstClosed = closed(first);
+      await cli(['user', 'update', 'joe@corp.example', '--groups', 'staff,contractors']);
+      await withTimeout(firstClosed, 5_000, 'the stream of a user now in a denied group');
+      await waitForAudit(server, ['--user', 'joe@corp.example', '--type', 'access.denied'], (e) => e.rule === 'corp/no-contractors#1', 'the group cut in the audit trail');
+      await cli(['user', 'update', 'joe@corp.example', '--groups', 'staff']);
+      const second = await openStream(identity);
+      const secondClosed = closed(second);
+      await cli(['user', 'update', 'joe@corp.example', '--disable']);
+      await withTimeout(secondClosed, 5_000, 'the stream of a disabled user');
+      await waitForAudit(server, ['--user', 'joe@corp.example', '--type', 'access.denied'], (e) => e.reason === 'joe@corp.example is not an active user', 'the disable cut in the audit trail');
+    } finally {
+      await cli(['user', 'update', 'joe@corp.example', '--enable', '--groups', 'staff']);
+      await cli(['policy', 'delete', 'corp/no-contractors']);
+    }
+  });
+
   test('sessions ls shows live connections; sessions kill cuts one and the audit says who', async () => {
     const home = (await tempDir('postern-laptop-')).path;
     const laptop = baseEnv({ POSTERN_SERVER: server.url, POSTERN_CA: server.caFile, POSTERN_CONFIG_DIR: join(home, 'config'), POSTERN_DATA_DIR: join(home, 'data') });
@@ -253,7 +274,7 @@ describe('policies, continuous evaluation, live sessions and the audit trail', (
     local.write('hello\n');
     await withTimeout(new Promise((resolve) => local.once('data', resolve)), 10_000, 'echo through client tls');
     const sessions = await waitFor(async () => {
-      const list = JSON.parse(await cli(['sessions', 'ls', '--user', 'ana@corp.example', '--json'])) as { kind: string; connections: { id: string; socket: string; bytesUp: number }[] }[];
+      const list = JSON.parse(await cli(['sessions', 'ls', '--user', 'ana@corp.example', '--json'])) as { id: string; kind: string; connections: { id: string; socket: string; bytesUp: number }[] }[];
       return list.find((s) => s.kind === 'cli' && s.connections.length === 1);
     }, { what: 'the connection under its session' });
     const connection = sessions.connections[0]!;
@@ -274,6 +295,15 @@ describe('policies, continuous evaluation, live sessions and the audit trail', (
     const againClosed = closed(again);
     assert.match(await cli(['sessions', 'kill', '--user', 'ana@corp.example']), /killed 1 live connection of ana@corp\.example/);
     await withTimeout(againClosed, 5_000, 'every connection of the user closes');
+
+    // Ending the sign-in itself cuts what its certificate still holds open.
+    const third = net.connect(localPort, '127.0.0.1');
+    third.write('hello\n');
+    await withTimeout(new Promise((resolve) => third.once('data', resolve)), 10_000, 'a third connection');
+    const thirdClosed = closed(third);
+    assert.match(await cli(['sessions', 'kill', sessions.id]), new RegExp(`revoked session ${sessions.id}`));
+    await withTimeout(thirdClosed, 5_000, 'the session\'s connection closes');
+    await waitForAudit(server, ['--user', 'ana@corp.example', '--type', 'access.denied'], (e) => /this certificate was issued under has ended/.test(e.reason), 'the cut in the audit trail');
     await forward.stop();
   });
 

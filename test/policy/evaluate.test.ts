@@ -55,7 +55,7 @@ test('deny beats allow, whatever the order', () => {
     const d = evaluate(ctx({ country: 'US', action: http('POST', '/x') }), set);
     assert.equal(d.effect, 'deny');
     assert.equal(d.reason, 'rule-denied');
-    assert.equal(d.summary, 'denied by rule no-writes-from-abroad');
+    assert.equal(d.summary, 'denied by rule z-no-writes#no-writes-from-abroad');
     assert.equal(d.rule!.rule, 'no-writes-from-abroad');
     assert.equal(evaluate(ctx({ country: 'NL', action: http('POST', '/x') }), set).effect, 'allow');
     assert.equal(evaluate(ctx({ country: 'US', action: http('GET', '/x') }), set).effect, 'allow');

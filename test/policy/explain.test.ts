@@ -27,7 +27,7 @@ test('explain: every applicable rule in order, parents first, with the first fai
   const e = explain(c, set);
   const { rules, ...decision } = e;
   assert.deepEqual(decision, evaluate(c, set));
-  assert.equal(e.summary, 'allowed by rule corp/staff-reads');
+  assert.equal(e.summary, 'allowed by rule corp/web-access#staff-reads');
   assert.deepEqual(rules.map((r) => [r.policy, r.rule, r.effect, r.outcome]), [
     ['root-guard', 'no-sanctioned', 'deny', 'where-country'],
     ['web-access', 'web-access#1', 'allow', 'who-group'],
@@ -54,7 +54,7 @@ test('explain: unknown country and anonymous principals', () => {
   // fails closed: the deny rule naming countries applies to an unknown country
   const unknown = explain(ctx({ namespace: 'corp', action: http('GET', '/x') }), set);
   assert.equal(unknown.rules[0]!.outcome, 'matched');
-  assert.equal(unknown.summary, 'denied by rule no-sanctioned');
+  assert.equal(unknown.summary, 'denied by rule root-guard#no-sanctioned');
   const guarded = setOf({ name: 'nl-only', rules: [{ effect: 'allow', where: { country: ['NL'] } }] });
   const e = explain(ctx({ action: http('GET', '/x') }), guarded);
   assert.equal(e.rules[0]!.outcome, 'where-country-unknown');
