@@ -1,7 +1,10 @@
-// IP addresses and CIDR ranges as bigints: strict parsing (IPv4, IPv6, IPv4-mapped IPv6 folded
-// to IPv4 so `::ffff:10.0.0.1` matches `10.0.0.0/8`), canonical formatting, and range lists
-// compiled once. Pure; used to decide whom to believe (trusted proxies) and what is public.
+// IP addresses for reporting and trust: the policy engine's strict parser (IPv4, IPv6,
+// IPv4-mapped IPv6 folded to IPv4 so `::ffff:10.0.0.1` matches `10.0.0.0/8`) seen as bigints
+// for canonical formatting, and range lists compiled once. Pure; used to decide whom to believe
+// (trusted proxies) and what is public.
 import { PosternError } from '../errors.js';
+import { cidrContains, parseCidr, parseIp as parseIpWords } from '../policy/ip.js';
+import type { IpWords } from '../policy/ip.js';
 
 export interface ParsedIp {
   readonly version: 4 | 6;
@@ -14,71 +17,20 @@ export interface CompiledCidrs {
   readonly size: number;
 }
 
-interface Range {
-  readonly version: 4 | 6;
-  readonly first: bigint;
-  readonly last: bigint;
-}
-
 const MAPPED_PREFIX = 0xffffn << 32n;
 const MAPPED_MASK = ~0xffffffffn & ((1n << 128n) - 1n);
-const IPV4_PART = /^(0|[1-9]\d{0,2})$/;
-const HEX_GROUP = /^[0-9a-f]{1,4}$/i;
 
-function parseIpv4(text: string): bigint | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  let value = 0n;
-  for (const part of parts) {
-    // Leading zeros are refused: some parsers read them as octal, so they are ambiguous.
-    if (!IPV4_PART.test(part) || Number(part) > 255) return undefined;
-    value = (value << 8n) | BigInt(part);
-  }
-  return value;
-}
-
-function parseGroups(text: string): bigint[] | undefined {
-  if (text === '') return [];
-  const groups: bigint[] = [];
-  const parts = text.split(':');
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i]!;
-    if (i === parts.length - 1 && part.includes('.')) {
-      const v4 = parseIpv4(part);
-      if (v4 === undefined) return undefined;
-      groups.push(v4 >> 16n, v4 & 0xffffn);
-    } else if (HEX_GROUP.test(part)) {
-      groups.push(BigInt(`0x${part}`));
-    } else {
-      return undefined;
-    }
-  }
-  return groups;
-}
-
-function parseIpv6(text: string): bigint | undefined {
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const head = parseGroups(halves[0]!);
-  const tail = halves.length === 2 ? parseGroups(halves[1]!) : [];
-  if (head === undefined || tail === undefined) return undefined;
-  // A dotted quad is only allowed at the very end.
-  if (halves.length === 2 && halves[0]!.includes('.')) return undefined;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
-  const groups = [...head, ...Array<bigint>(halves.length === 2 ? missing : 0).fill(0n), ...tail];
-  return groups.reduce((acc, group) => (acc << 16n) | group, 0n);
+/** An IPv4 address, or a range inside ::ffff:0:0/96, as the policy parser stores both. */
+function isMappedWords(words: IpWords): boolean {
+  return words[0] === 0 && words[1] === 0 && words[2] === 0xffff;
 }
 
 /** Parses an address; a zone (`fe80::1%eth0`) is dropped, IPv4-mapped IPv6 becomes IPv4. */
 export function parseIp(text: string): ParsedIp | undefined {
-  const bare = text.trim().split('%')[0]!;
-  if (!bare.includes(':')) {
-    const v4 = parseIpv4(bare);
-    return v4 === undefined ? undefined : { version: 4, value: v4 };
-  }
-  const v6 = parseIpv6(bare);
-  return v6 === undefined ? undefined : foldMapped({ version: 6, value: v6 });
+  const words = parseIpWords(text.trim());
+  if (words === undefined) return undefined;
+  if (isMappedWords(words)) return { version: 4, value: BigInt(words[3]) };
+  return { version: 6, value: words.reduce((acc, word) => (acc << 32n) | BigInt(word), 0n) };
 }
 
 /** `::ffff:a.b.c.d` is an IPv4 peer seen through a dual-stack socket: treat it as a.b.c.d. */
@@ -112,33 +64,23 @@ export function normalizeIp(text: string): string | undefined {
   return ip === undefined ? undefined : formatIp(ip);
 }
 
-function parseCidr(entry: string): Range {
-  const invalid = (): PosternError => new PosternError('config_invalid', `invalid CIDR "${entry}"`);
-  const [address = '', prefixText, extra] = entry.trim().split('/');
-  if (extra !== undefined || (prefixText !== undefined && !/^(0|[1-9]\d{0,2})$/.test(prefixText))) throw invalid();
-  let version: 4 | 6 = address.includes(':') ? 6 : 4;
-  let value = version === 4 ? parseIpv4(address) : parseIpv6(address);
-  let prefix = prefixText === undefined ? (version === 4 ? 32 : 128) : Number(prefixText);
-  if (value === undefined || prefix > (version === 4 ? 32 : 128)) throw invalid();
-  // `::ffff:10.0.0.0/104` is written as IPv6 but means an IPv4 range; addresses fold the same way.
-  if (version === 6 && prefix >= 96 && (value & MAPPED_MASK) === MAPPED_PREFIX) {
-    [version, value, prefix] = [4, value & 0xffffffffn, prefix - 96];
-  }
-  // Host bits are masked off, as most tools do: `10.1.2.3/8` means 10.0.0.0/8.
-  const hostBits = BigInt((version === 4 ? 32 : 128) - prefix);
-  const first = (value >> hostBits) << hostBits;
-  return { version, first, last: first + (1n << hostBits) - 1n };
-}
-
-/** Compiles a list like `["10.0.0.0/8", "::1"]` once; a bad entry is a config error naming it. */
+/**
+ * Compiles a list like `["10.0.0.0/8", "::1"]` once; a bad entry is a config error naming it.
+ * IPv4 and IPv6 stay apart here: an IPv6 range (even ::/0) never vouches for an IPv4 peer.
+ */
 export function compileCidrs(list: readonly string[]): CompiledCidrs {
-  const ranges = list.map(parseCidr);
+  const ranges = list.map((entry) => {
+    const cidr = parseCidr(entry.trim());
+    if (cidr === undefined) throw new PosternError('config_invalid', `invalid CIDR "${entry}"`);
+    return { cidr, v4: cidr.prefix >= 96 && isMappedWords(cidr.words) };
+  });
   return {
     size: ranges.length,
     matches(ip: string): boolean {
-      const parsed = parseIp(ip);
-      if (parsed === undefined) return false;
-      return ranges.some((r) => r.version === parsed.version && parsed.value >= r.first && parsed.value <= r.last);
+      const words = parseIpWords(ip.trim());
+      if (words === undefined) return false;
+      const v4 = isMappedWords(words);
+      return ranges.some((r) => r.v4 === v4 && cidrContains(r.cidr, words));
     },
   };
 }
