@@ -12,7 +12,10 @@ import type { Managed, ServerHandle } from '../helpers/processes.js';
 import { api, httpsFetch } from '../helpers/https.js';
 import { startUpstream } from '../helpers/upstream.js';
 import type { Upstream } from '../helpers/upstream.js';
-import { freePort, tempDir, waitFor } from '../helpers/util.js';
+import { freePort, tempDir, waitFor, withTimeout } from '../helpers/util.js';
+import net from 'node:net';
+import tls from 'node:tls';
+import { createKeyAndCsr } from '../../src/ca/csr.js';
 
 const PG_URL = process.env.POSTERN_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -96,6 +99,51 @@ describe('control and edge nodes on one PostgreSQL', () => {
 
     assert.equal((await api(control, '/api/v1/sockets/shared', { method: 'DELETE' })).status, 204);
     await waitFor(async () => (await viaEdge()).status === 404, { timeoutMs: 10_000, what: 'the edge to learn of the deletion' });
+  });
+  test('a stream held by the edge node is listed and killed from the control node, and cut there by a policy applied on the control node', async (t) => {
+    if (unreachable) {
+      if (process.env.CI === 'true') assert.fail(`PostgreSQL is unreachable at ${PG_URL}: ${unreachable}`);
+      t.skip(`PostgreSQL unreachable at ${PG_URL}: ${unreachable}`);
+      return;
+    }
+    const echo = net.createServer((socket) => socket.pipe(socket));
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => echo.close(() => resolve())));
+    const echoUpstream = `tcp://127.0.0.1:${(echo.address() as net.AddressInfo).port}`;
+    assert.equal((await api(control, '/api/v1/sockets', { method: 'POST', body: { name: 'db', type: 'tls', upstream: echoUpstream } })).status, 201);
+    assert.equal((await api(control, '/api/v1/users', { method: 'POST', body: { email: 'ana@corp.example' } })).status, 201);
+    const dir = (await tempDir()).path;
+    const config = join(dir, 'connector.yaml');
+    await writeFile(config, stringify({
+      server: control.url, edges: [`https://localhost:${edgePort}`], token: await createJoinToken(control, 'multinode-db'), credentials: './creds.json',
+      sockets: [{ name: 'db', type: 'tls', upstream: echoUpstream }],
+    }));
+    await startConnector(['connector', 'start', '--config', config], control.env);
+    const { keyPem, csrPem } = await createKeyAndCsr('ana@corp.example');
+    const issued = await api(control, '/api/v1/certificates/tls', { method: 'POST', body: { csr: csrPem, email: 'ana@corp.example', ttl_seconds: 600 } });
+    assert.equal(issued.status, 201, issued.text);
+    const identity = { key: keyPem, cert: issued.json<{ certificate: string }>().certificate };
+    const openStream = () => withTimeout(new Promise<tls.TLSSocket>((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port: edgePort, servername: 'db.localhost', ca: control.caPem, ...identity });
+      socket.once('secureConnect', () => socket.write('ping\n'));
+      socket.once('data', () => resolve(socket));
+      socket.once('error', reject);
+    }), 15_000, 'a stream through the edge node');
+    const closed = (socket: tls.TLSSocket) => new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
+
+    const first = await openStream();
+    const listed = await waitFor(async () => (await api(control, '/api/v1/connections?socket=db')).json<{ connections: { id: string; edgeId: string }[] }>().connections[0], { what: 'the edge\'s connection, seen from the control node' });
+    const firstClosed = closed(first);
+    assert.equal((await control.cli(['sessions', 'kill', listed.id])).code, 0);
+    await withTimeout(firstClosed, 5_000, 'the kill to reach the edge node');
+
+    const second = await openStream();
+    const secondClosed = closed(second);
+    await writeFile(join(dir, 'deny.yaml'), 'name: no-db\nsockets: [db]\nrules:\n  - effect: deny\n');
+    assert.equal((await control.cli(['policy', 'apply', '-f', join(dir, 'deny.yaml')])).code, 0);
+    await withTimeout(secondClosed, 5_000, 'the policy to reach the edge node');
+    const denied = await waitFor(async () => (await api(control, '/api/v1/audit?type=access.denied&socket=db')).json<{ events: { rule: string }[] }>().events[0], { what: 'the edge\'s audit event, read on the control node' });
+    assert.equal(denied.rule, 'no-db#1');
   });
 });
 
