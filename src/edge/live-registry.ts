@@ -15,15 +15,9 @@ export interface LiveCounters {
 /** The answer of a re-decision: keep (until `recheckAt`, if any) or close with a reason. */
 export type Verdict = { readonly keep: true; readonly recheckAt?: Date; readonly rule?: string } | { readonly keep: false; readonly reason: string; readonly rule?: string };
 
-export interface LiveEntry {
-  readonly id: string;
+/** What the store keeps of a live connection, plus what only this edge can do with it. */
+export interface LiveEntry extends Pick<LiveConnectionRecord, 'id' | 'socket' | 'userId' | 'email' | 'sessionId' | 'clientIp' | 'country'> {
   readonly protocol: 'tls' | 'websocket';
-  readonly socket: string;
-  readonly userId: string;
-  readonly email: string;
-  readonly sessionId: string;
-  readonly clientIp: string;
-  readonly country: string;
   readonly startedAt: Date;
   readonly counters: LiveCounters;
   /** Decides this connection again against the current snapshot and clock. */

@@ -5,7 +5,7 @@
 import type { Selectable } from 'kysely';
 import { PosternError } from '../errors.js';
 import type { RepoContext } from './kysely-repos.js';
-import { checkString, toTimestamp } from './rows.js';
+import { checkString, parseJsonObject, toTimestamp } from './rows.js';
 import type { AuditEventsTable, LiveConnectionsTable } from './schema.js';
 import type { AuditFilter, AuditRecord, AuditRepo, LiveConnectionRecord, LiveConnectionRepo, NewAuditRecord } from './types.js';
 
@@ -13,16 +13,6 @@ const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 const MAX_BATCH = 500;
 const MAX_DETAILS_BYTES = 16 * 1024;
-
-function parseDetails(text: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
-  } catch {
-    // A damaged details column reads as none; the event itself stays readable.
-  }
-  return {};
-}
 
 /** Oversized details are cut to a marker rather than refused: an event is never dropped. */
 function serializeDetails(details: Readonly<Record<string, unknown>> | undefined): string {
@@ -44,7 +34,8 @@ function toAudit(row: Selectable<AuditEventsTable>): AuditRecord {
     reason: row.reason,
     connectionId: row.connection_id,
     sessionId: row.session_id,
-    details: parseDetails(row.details),
+    // A damaged details column reads as none; the event itself stays readable.
+    details: parseJsonObject(row.details) ?? {},
   };
 }
 

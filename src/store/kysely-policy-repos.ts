@@ -7,20 +7,15 @@ import type { Selectable } from 'kysely';
 import { PosternError } from '../errors.js';
 import { notFound } from './kysely-repos.js';
 import type { RepoContext } from './kysely-repos.js';
-import { checkString } from './rows.js';
+import { checkString, parseJsonObject } from './rows.js';
 import type { PoliciesTable, PolicyVersionsTable } from './schema.js';
 import type { PolicyRecord, PolicyRepo, PolicyVersionRecord } from './types.js';
 
 const MAX_DOCUMENT_BYTES = 256 * 1024;
 
+/** A damaged document reads as one without rules, which allows nothing. */
 function parseDocument(text: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
-  } catch {
-    // Falls through: a damaged document reads as one without rules, which allows nothing.
-  }
-  return { rules: [] };
+  return parseJsonObject(text) ?? { rules: [] };
 }
 
 function serializeDocument(document: Record<string, unknown>): string {

@@ -6,7 +6,7 @@ import type { Selectable } from 'kysely';
 import { PosternError } from '../errors.js';
 import { conflict, insertUnique, notFound } from './kysely-repos.js';
 import type { RepoContext } from './kysely-repos.js';
-import { toTimestamp } from './rows.js';
+import { parseJsonObject, toTimestamp } from './rows.js';
 import type { IdentityProvidersTable } from './schema.js';
 import type {
   IdentityProviderKind,
@@ -50,14 +50,9 @@ function checkSecret(value: unknown): string | null {
   return value;
 }
 
+/** A damaged config reads as empty (the provider then fails to start a sign-in, visibly). */
 function parseConfig(text: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
-  } catch {
-    // A damaged config reads as empty (the provider then fails to start a sign-in, visibly).
-  }
-  return {};
+  return parseJsonObject(text) ?? {};
 }
 
 export function toIdentityProvider(row: Selectable<IdentityProvidersTable>): IdentityProviderRecord {

@@ -74,6 +74,17 @@ function parseTags(text: string): Record<string, string> {
   return {};
 }
 
+/** A JSON object stored as TEXT, or undefined when the column is damaged (callers pick a safe fallback). */
+export function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // Falls through to undefined.
+  }
+  return undefined;
+}
+
 /** A caller-supplied string field; `max` bounds its length, `nonEmpty` refuses ''. */
 export function checkString(value: unknown, field: string, options: { nonEmpty?: boolean; max?: number } = {}): string {
   const { max } = options;
