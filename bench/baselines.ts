@@ -123,7 +123,8 @@ http {
 }
 
 /** A plain Node TLS-terminating relay (P-256 self-signed certificate from the openssl CLI) to 127.0.0.1:target. */
-export async function startNodeTlsRelay(targetPort: number, nodeArgs: string[] = []): Promise<(Baseline & { child: Child; dir: string }) | string> {
+/** With `clientCaFile`, the relay requires client certificates from that CA (mutual TLS). */
+export async function startNodeTlsRelay(targetPort: number, nodeArgs: string[] = [], clientCaFile?: string): Promise<(Baseline & { child: Child; dir: string }) | string> {
   const openssl = which('openssl');
   if (!openssl) return 'openssl CLI not installed (needed for its certificate)';
   const dir = makeTempDir('postern-bench-tls-');
@@ -134,12 +135,12 @@ export async function startNodeTlsRelay(targetPort: number, nodeArgs: string[] =
     removeTempDir(dir);
     return `openssl req failed: ${r.stderr.trim().split('\n')[0]}`;
   }
-  const relay = await fixture('tls-relay', [key, cert, targetPort], true, nodeArgs);
+  const relay = await fixture('tls-relay', [key, cert, targetPort, ...(clientCaFile ? [clientCaFile] : [])], true, nodeArgs);
   return {
     port: relay.port,
     child: relay.child,
     dir,
-    note: `node ${process.version} tls relay`,
+    note: `node ${process.version} ${clientCaFile ? 'mutual ' : ''}tls relay`,
     stop: async () => {
       await relay.child.stop();
       removeTempDir(dir);

@@ -66,8 +66,10 @@ switch (kind) {
   }
   case 'tls-relay': {
     // A plain Node TLS-terminating relay (key/cert files): every connection is piped to 127.0.0.1:<port>.
-    const [keyFile, certFile, target] = [String(args[0]), String(args[1]), Number(args[2])];
-    listen(tls.createServer({ key: readFileSync(keyFile), cert: readFileSync(certFile) }, (client) => relayPair(client, net.connect(target, '127.0.0.1'))));
+    // With a CA file it requires a client certificate from that CA (mutual TLS, as Postern's tls sockets do).
+    const [keyFile, certFile, target, clientCaFile] = [String(args[0]), String(args[1]), Number(args[2]), args[3]];
+    const mutual = clientCaFile ? { requestCert: true, rejectUnauthorized: true, ca: readFileSync(clientCaFile) } : {};
+    listen(tls.createServer({ key: readFileSync(keyFile), cert: readFileSync(certFile), ...mutual }, (client) => relayPair(client, net.connect(target, '127.0.0.1'))));
     break;
   }
   case 'echo': {

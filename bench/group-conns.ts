@@ -23,6 +23,11 @@ export async function benchConnections(report: Report, cleanups: (() => Promise<
   cleanups.push(postern.stop);
   const tlsTarget: TlsTarget = { servername: 'echo.localhost', ca: postern.caPem, ...postern.client };
   const relayTarget: TlsTarget = { servername: 'localhost', ca: '' };
+  // The fair baseline for a tls socket: a relay that also requires a client certificate (Postern's CA issued this one).
+  const mtlsRelay = await startNodeTlsRelay(echo.port, [], postern.caFile);
+  if (typeof mtlsRelay === 'string') report.note(`connections: node_mtls_relay baseline skipped: ${mtlsRelay}`);
+  else cleanups.push(mtlsRelay.stop);
+  const mtlsTarget: TlsTarget = { servername: 'localhost', ca: '', ...postern.client };
 
   const rate = async (label: string, run: () => Promise<RateResult>) => {
     const r = await run();
@@ -34,6 +39,7 @@ export async function benchConnections(report: Report, cleanups: (() => Promise<
   await connectionRate(postern.port, LOOPS, 1, tlsTarget);
   const direct = await rate('direct_tcp', () => connectionRate(echo.port, LOOPS, SECONDS));
   const relay = typeof tlsRelay === 'string' ? undefined : await rate('node_tls_relay', () => connectionRate(tlsRelay.port, LOOPS, SECONDS, relayTarget));
+  const mtls = typeof mtlsRelay === 'string' ? undefined : await rate('node_mtls_relay', () => connectionRate(mtlsRelay.port, LOOPS, SECONDS, mtlsTarget));
   const cpu0 = [cpuSeconds(postern.server.pid), cpuSeconds(postern.connector.pid)];
   const tunneled = await rate('postern_tls', () => connectionRate(postern.port, LOOPS, SECONDS, tlsTarget));
   const cpu1 = [cpuSeconds(postern.server.pid), cpuSeconds(postern.connector.pid)];
@@ -44,6 +50,7 @@ export async function benchConnections(report: Report, cleanups: (() => Promise<
   if (relay) report.compare('connections.node_tls_relay', relay.perSecond, 'conn/s', 'direct_tcp', direct.perSecond);
   report.compare('connections.postern_tls', tunneled.perSecond, 'conn/s', 'direct_tcp', direct.perSecond, { text: '>= 0.3x direct', pass: (r) => r >= 0.3 });
   if (relay) report.compare('connections.postern_tls', tunneled.perSecond, 'conn/s', 'node_tls_relay', relay.perSecond);
+  if (mtls) report.compare('connections.postern_tls', tunneled.perSecond, 'conn/s', 'node_mtls_relay', mtls.perSecond);
   report.compare('connections.postern_tls_resumed', resumed.perSecond, 'conn/s', 'direct_tcp', direct.perSecond);
   report.note(`connections: ${LOOPS} loops x ${SECONDS} s of connect, write 1 byte, read the echo, end, wait for close; TLS clients skip certificate verification (like wrk) and do a full handshake each time, except postern_tls_resumed (${resumed.resumed} of ${resumed.completed + resumed.errors} handshakes resumed a session ticket)`);
   report.note(`connections: Postern CPU per new connection (full handshake): server ${perConn(0).toFixed(2)} ms, connector ${perConn(1).toFixed(2)} ms; the bench client, Postern and the echo server share the 2 cores`);
@@ -59,6 +66,9 @@ export async function benchMemory(report: Report, cleanups: (() => Promise<void>
   else cleanups.push(tlsRelay.stop);
   const postern = await startPostern([{ name: 'idle', type: 'tls', upstream: `tcp://127.0.0.1:${echo.port}` }], [INSPECT_ARG]);
   cleanups.push(postern.stop);
+  const mtlsRelay = await startNodeTlsRelay(echo.port, [INSPECT_ARG], postern.caFile);
+  if (typeof mtlsRelay === 'string') report.note(`memory: node_mtls_relay baseline skipped: ${mtlsRelay}`);
+  else cleanups.push(mtlsRelay.stop);
 
   // Warm up code paths first so one-time costs (JIT, lazy modules, TLS contexts) are not counted per connection.
   await connectionRate(postern.port, 8, 1, { servername: 'idle.localhost', ca: postern.caPem, ...postern.client });
@@ -98,6 +108,10 @@ export async function benchMemory(report: Report, cleanups: (() => Promise<void>
     readFileSync(certFile); // fail early if missing
     tlsBase = await measure('node_tls_relay', [['relay', tlsRelay.child]], [tlsRelay.port, count, 'localhost', certFile]);
   }
+  let mtlsBase: { open: number; kib: number[] } | undefined;
+  if (typeof mtlsRelay !== 'string') {
+    mtlsBase = await measure('node_mtls_relay', [['relay', mtlsRelay.child]], [mtlsRelay.port, count, 'localhost', join(mtlsRelay.dir, 'cert.pem'), postern.clientFiles.key, postern.clientFiles.cert]);
+  }
   const tunneled = await measure('postern', [['server', postern.server], ['connector', postern.connector]], [postern.port, count, 'idle.localhost', postern.caFile, postern.clientFiles.key, postern.clientFiles.cert]);
   for (const [i, side] of ['server', 'connector'].entries()) {
     const name = `memory.postern_${side}_per_idle_conn`;
@@ -105,7 +119,8 @@ export async function benchMemory(report: Report, cleanups: (() => Promise<void>
     report.compare(name, kib, 'KiB', 'target', 16, { text: '<= 16 KiB', pass: () => kib <= 16 });
     report.compare(name, kib, 'KiB', 'node_tcp_relay', tcpBase.kib[0]!);
     if (tlsBase) report.compare(name, kib, 'KiB', 'node_tls_relay', tlsBase.kib[0]!);
+    if (mtlsBase) report.compare(name, kib, 'KiB', 'node_mtls_relay', mtlsBase.kib[0]!);
   }
   report.note(`memory: ${tunneled.open} idle connections through the Postern tls socket (each echoed 1 byte first); RSS growth (VmRSS), each reading a median of 5 samples over 2 s after a full GC forced through the inspector, 3 s after the last connection opened`);
-  report.note('memory: baselines are one Node process relaying the same idle connections to the same echo server: node_tcp_relay (plain TCP both sides) and node_tls_relay (TLS from the client, TCP upstream), i.e. one process doing the work of Postern server + connector');
+  report.note('memory: baselines are one Node process relaying the same idle connections to the same echo server: node_tcp_relay (plain TCP both sides) and node_tls_relay (TLS from the client, TCP upstream) and node_mtls_relay (the same, requiring a client certificate, as Postern\'s tls sockets do), i.e. one process doing the work of Postern server + connector');
 }
