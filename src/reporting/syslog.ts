@@ -2,6 +2,7 @@
 // documentation enterprise number 32473) and a sender over UDP (one datagram per event, RFC 5426)
 // or TCP (octet-counted frames, RFC 6587), created from `udp://host:514` or `tcp://host:6514`.
 import dgram from 'node:dgram';
+import { describeEvent } from './describe.js';
 import net from 'node:net';
 import { errorMessage, PosternError } from '../errors.js';
 import type { AuditEvent } from './events.js';
@@ -73,11 +74,9 @@ function structuredData(event: AuditEvent): string {
   return `[${SD_ID} ${params.join(' ')}]`;
 }
 
-/** One line a person reads: "joe@corp access.denied grafana from 1.2.3.4 (RU): rule x". */
+/** The line `postern audit` prints for the event, on one line whatever its values hold. */
 function summary(event: AuditEvent): string {
-  const where = event.clientIp === '' ? '' : ` from ${event.clientIp}${event.country === '' ? '' : ` (${event.country})`}`;
-  const head = `${event.actor || 'unknown'} ${event.type}${event.socket === '' ? '' : ` ${event.socket}`}${where}`;
-  return flatten(event.reason === '' ? head : `${head}: ${event.reason}`);
+  return flatten(describeEvent(event));
 }
 
 function timestamp(at: string): string {

@@ -5,6 +5,7 @@
 // delivered to a webhook that was down for a while.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -53,6 +54,8 @@ describe('policies, continuous evaluation, live sessions and the audit trail', (
   let webhookPort: number;
   let appUrl: string;
   const received: Received = { ids: [] };
+  const syslogLines: string[] = [];
+  let syslog: dgram.Socket;
 
   const write = async (name: string, text: string) => {
     const path = join(dir, name);
@@ -90,7 +93,14 @@ describe('policies, continuous evaluation, live sessions and the audit trail', (
     echo = net.createServer((socket) => socket.pipe(socket));
     await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
     webhookPort = await freePort();
-    const config = await write('server.yaml', `audit_exporters:\n  - { name: siem, kind: webhook, url: "http://127.0.0.1:${webhookPort}/events" }\n`);
+    syslog = dgram.createSocket('udp4');
+    syslog.on('message', (message) => syslogLines.push(message.toString('utf8')));
+    await new Promise<void>((resolve) => syslog.bind(0, '127.0.0.1', resolve));
+    const config = await write('server.yaml', [
+      'audit_exporters:',
+      `  - { name: siem, kind: webhook, url: "http://127.0.0.1:${webhookPort}/events" }`,
+      `  - { name: logs, kind: syslog, url: "udp://127.0.0.1:${syslog.address().port}" }`, '',
+    ].join('\n'));
     server = await startServer({ extraArgs: ['--config', config, '--trusted-proxies', '127.0.0.2'] });
     appUrl = `https://app.localhost:${server.port}`;
     for (const [email, groups] of [['ana@corp.example', 'support'], ['joe@corp.example', 'staff'], ['eve@other.example', '']] as const) {
@@ -110,6 +120,7 @@ describe('policies, continuous evaluation, live sessions and the audit trail', (
     await cleanupAll();
     await upstream?.close();
     await new Promise<void>((resolve) => echo?.close(() => resolve()));
+    syslog?.close();
   });
 
   test('policy files: apply, unchanged, diff, ls, show, history, test; malformed files fail in one line naming the field', async () => {
@@ -305,6 +316,20 @@ describe('policies, continuous evaluation, live sessions and the audit trail', (
     await withTimeout(thirdClosed, 5_000, 'the session\'s connection closes');
     await waitForAudit(server, ['--user', 'ana@corp.example', '--type', 'access.denied'], (e) => /this certificate was issued under has ended/.test(e.reason), 'the cut in the audit trail');
     await forward.stop();
+  });
+
+  test('audit tail -f prints events as they happen; the syslog exporter sends them as RFC 5424', async () => {
+    const tail = spawnCli('audit tail -f', ['audit', 'tail', '-f', '-n', '1', '--type', 'admin.change'], server.env);
+    try {
+      await tail.waitForOutput(/admin\.change|policy/);
+      await cli(['policy', 'apply', '-f', await write('tailed.yaml', 'name: tailed\nrules:\n  - effect: deny\n    who: { email: [nobody@corp.example] }\n')]);
+      await tail.waitForOutput(/token:first-admin admin\.change: policy tailed created/);
+    } finally {
+      await tail.stop();
+      await cli(['policy', 'delete', 'tailed']);
+    }
+    const line = await waitFor(() => syslogLines.find((l) => /admin\.change/.test(l) && /policy tailed created/.test(l)), { what: 'the change at the syslog receiver' });
+    assert.match(line, /^<\d+>1 \d{4}-\d\d-\d\dT[\d:.]+Z \S+ postern - admin\.change \[postern@32473 /);
   });
 
   test('metrics count decisions and live connections', async () => {

@@ -4,27 +4,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { printJson } from '../output.js';
 import type { AuditEvent } from '../../reporting/events.js';
-
-/** One line a person reads for one event. */
-export function describeEvent(event: AuditEvent): string {
-  const details = event.details as Record<string, unknown>;
-  const who = event.actor || 'someone';
-  const from = event.clientIp ? ` from ${event.clientIp}${event.country ? ` (${event.country})` : ''}` : '';
-  const on = event.socket ? ` on ${event.socket}` : '';
-  const verdict = event.decision === 'deny' ? `: denied${event.reason ? ` (${event.reason})` : ''}` : event.decision === 'allow' && event.rule ? `: allowed by ${event.rule}` : '';
-  switch (event.type) {
-    case 'http.request':
-      return `${who} ${String(details.method)} ${String(details.path)}${on}${from} → ${String(details.status)}, ${String(details.bytes)} bytes${verdict}`;
-    case 'connection.close':
-      return `${who} closed ${String(details.protocol ?? 'a')} connection ${event.connectionId}${on}${from}: ${event.reason}, ${String(details.bytesUp ?? 0)} bytes up, ${String(details.bytesDown ?? 0)} down, ${Math.round(Number(details.durationMs ?? 0) / 1000)} s`;
-    case 'connection.open':
-      return `${who} opened ${String(details.protocol ?? 'a')} connection ${event.connectionId}${on}${from}${verdict}`;
-    case 'access.denied':
-      return `${who} was refused${on}${from}: ${event.reason}${event.rule ? ` [${event.rule}]` : ''}`;
-    default:
-      return `${who} ${event.type}${on}${from}${event.reason ? `: ${event.reason}` : ''}${event.decision === 'deny' ? '' : verdict}`;
-  }
-}
+import { describeEvent } from '../../reporting/describe.js';
 
 function printEvent(ctx: CliContext, event: AuditEvent): void {
   process.stdout.write(ctx.json ? `${JSON.stringify(event)}\n` : `${event.at}  #${event.id}  ${describeEvent(event)}\n`);
