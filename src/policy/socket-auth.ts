@@ -7,6 +7,8 @@ import type { PolicyDocument, Rule } from './types.js';
 
 export interface SocketAuthSettings {
   readonly name: string;
+  /** With a type, the rules cover only what that socket carries (HTTP requests, or TLS connects), never SSH logins. */
+  readonly type?: string;
   readonly auth: { readonly cloudauth: boolean; readonly allowedEmailDomains: readonly string[]; readonly allowedEmailAddresses: readonly string[] };
 }
 
@@ -30,7 +32,7 @@ export function compileWithSocketPolicies(stored: readonly { readonly document: 
   const inputs = stored.map((record) => ({ document: record.document as PolicyDocument, version: record.version }));
   for (const socket of sockets) {
     const auth = socket.type === 'tls' ? { ...socket.auth, cloudauth: true } : socket.auth;
-    const document = socketAuthPolicy({ name: socket.name, auth });
+    const document = socketAuthPolicy({ name: socket.name, type: socket.type, auth });
     if (document) inputs.push({ document: { ...document, namespace: socketNamespace(socket) }, version: 0 });
   }
   return compilePolicies(inputs);
@@ -41,8 +43,9 @@ export function socketAuthPolicy(socket: SocketAuthSettings): PolicyDocument | u
   const { cloudauth, allowedEmailDomains, allowedEmailAddresses } = socket.auth;
   if (!cloudauth) return undefined;
   const rules: Rule[] = [];
-  if (allowedEmailDomains.length > 0) rules.push({ effect: 'allow', who: { domain: allowedEmailDomains.map((d) => d.toLowerCase()) } });
-  if (allowedEmailAddresses.length > 0) rules.push({ effect: 'allow', who: { email: allowedEmailAddresses.map((e) => e.toLowerCase()) } });
-  if (rules.length === 0) rules.push({ effect: 'allow' });
+  const what = socket.type === undefined ? {} : { what: socket.type === 'tls' ? { tls: {} } : { http: {} } };
+  if (allowedEmailDomains.length > 0) rules.push({ effect: 'allow', who: { domain: allowedEmailDomains.map((d) => d.toLowerCase()) }, ...what });
+  if (allowedEmailAddresses.length > 0) rules.push({ effect: 'allow', who: { email: allowedEmailAddresses.map((e) => e.toLowerCase()) }, ...what });
+  if (rules.length === 0) rules.push({ effect: 'allow', ...what });
   return { name: `socket-${socket.name}-allow-list`, sockets: [socket.name], rules };
 }

@@ -64,3 +64,16 @@ test('allow-lists: no subdomain, suffix or look-alike domain passes', () => {
   for (const email of ['joe@eu.corp.example', 'joe@evilcorp.example', 'joe@corp.example.evil', 'corp.example@evil.example', 'joe@corp.examplе']) assert.equal(decide(email), 'deny', email);
   assert.equal(decide('joe@corp.example'), 'allow');
 });
+
+test('with the socket type, the allow-list covers what the socket carries and never grants SSH logins', () => {
+  const tls = socketAuthPolicy({ name: 'db', type: 'tls', auth: { cloudauth: true, allowedEmailDomains: ['corp.example'], allowedEmailAddresses: [] } })!;
+  assert.deepEqual(tls.rules, [{ effect: 'allow', who: { domain: ['corp.example'] }, what: { tls: {} } }]);
+  const set = compileWithSocketPolicies([], [{ name: 'db', type: 'tls', tags: {}, auth: { cloudauth: false, allowedEmailDomains: [], allowedEmailAddresses: [] } }]);
+  const ctx = (action: { protocol: 'tls' } | { protocol: 'ssh'; login: string }) => ({
+    socket: { name: 'db', namespace: '', tags: {} }, principal: { user: { id: 'u', email: 'a@corp.example', groups: [] } }, clientIp: '10.0.0.1', at: new Date(), action,
+  });
+  assert.equal(evaluate(ctx({ protocol: 'tls' }), set).effect, 'allow');
+  assert.equal(evaluate(ctx({ protocol: 'ssh', login: 'root' }), set).effect, 'deny');
+  const web = socketAuthPolicy({ name: 'app', type: 'http', auth: { cloudauth: true, allowedEmailDomains: [], allowedEmailAddresses: [] } })!;
+  assert.deepEqual(web.rules, [{ effect: 'allow', what: { http: {} } }]);
+});
