@@ -136,6 +136,10 @@ describe('control and edge nodes on one PostgreSQL', () => {
     const firstClosed = closed(first);
     assert.equal((await control.cli(['sessions', 'kill', listed.id])).code, 0);
     await withTimeout(firstClosed, 5_000, 'the kill to reach the edge node');
+    const events = async (type: string) => (await api(control, `/api/v1/audit?type=${type}&socket=db`)).json<{ events: { at: string; connectionId: string }[] }>().events;
+    const killedAt = (await events('connection.killed')).find((e) => e.connectionId === listed.id)!.at;
+    const closedAt = await waitFor(async () => (await events('connection.close')).find((e) => e.connectionId === listed.id)?.at, { what: 'the close on the edge node' });
+    t.diagnostic(`the edge node cut the stream ${Date.parse(closedAt) - Date.parse(killedAt)} ms after the kill was recorded on the control node`);
 
     const second = await openStream();
     const secondClosed = closed(second);

@@ -234,6 +234,8 @@ describe('policies, continuous evaluation, live sessions and the audit trail', (
         return events.length === 2 ? events : undefined;
       }, { what: 'two access.denied events' });
       assert.deepEqual(cuts.map((e) => e.details.protocol).sort(), ['tls', 'websocket']);
+      const stored = (await api(server, `/api/v1/policies/${encodeURIComponent('corp/deny-ana')}`)).json<{ updatedAt: string }>();
+      t.diagnostic(`server side: both cut ${Math.max(...cuts.map((e) => Date.parse(e.at))) - Date.parse(stored.updatedAt)} ms after the policy was stored`);
       for (const cut of cuts) assert.match(cut.reason, /denied by rule corp\/deny-ana#ana-out/);
     } finally {
       await cli(['policy', 'delete', 'corp/deny-ana']);
