@@ -14,11 +14,11 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import type { ClientOptions } from 'ws';
 import { createKeyAndCsr } from '../../src/ca/csr.js';
-import { auditEvents, baseEnv, cleanupAll, spawnCli, startConnector, startServer, waitForAudit, writeConnectorConfig } from '../helpers/processes.js';
+import { auditEvents, cleanupAll, spawnCli, startConnector, startServer, waitForAudit, writeConnectorConfig } from '../helpers/processes.js';
 import type { ServerHandle } from '../helpers/processes.js';
 import { api, curl, loopbackLookup } from '../helpers/https.js';
 import { SignInBrowser } from '../helpers/browser.js';
-import { deviceLogin } from '../helpers/login.js';
+import { signedInLaptop } from '../helpers/login.js';
 import { startUpstream } from '../helpers/upstream.js';
 import type { Upstream } from '../helpers/upstream.js';
 import { freePort, tempDir, waitFor, withTimeout } from '../helpers/util.js';
@@ -277,9 +277,7 @@ describe('policies, continuous evaluation, live sessions and the audit trail', (
   });
 
   test('sessions ls shows live connections; sessions kill cuts one and the audit says who', async () => {
-    const home = (await tempDir('postern-laptop-')).path;
-    const laptop = baseEnv({ POSTERN_SERVER: server.url, POSTERN_CA: server.caFile, POSTERN_CONFIG_DIR: join(home, 'config'), POSTERN_DATA_DIR: join(home, 'data') });
-    await deviceLogin(server, join(home, 'config'), 'ana@corp.example', PASSWORD);
+    const laptop = await signedInLaptop(server, 'ana@corp.example', PASSWORD);
     const localPort = await freePort();
     const forward = spawnCli('client tls --listen', ['client', 'tls', '--host', 'db.localhost', '--listen', `127.0.0.1:${localPort}`], laptop);
     await forward.waitForOutput(/forwarding 127\.0\.0\.1:\d+ → db\.localhost/);

@@ -11,9 +11,9 @@ import type { ServerHandle } from '../helpers/processes.js';
 import { api } from '../helpers/https.js';
 import { LOGIN, haveOpenSsh, ssh, sshKeyPair, startSshd } from '../helpers/sshd.js';
 import type { Sshd } from '../helpers/sshd.js';
-import { tempDir, waitFor, withTimeout } from '../helpers/util.js';
-import { baseEnv, runCli, spawnCli } from '../helpers/processes.js';
-import { approveDeviceCode, deviceLogin } from '../helpers/login.js';
+import { tempDir, withTimeout } from '../helpers/util.js';
+import { runCli, spawnCli } from '../helpers/processes.js';
+import { approveDeviceCode, laptopFor, signedInLaptop } from '../helpers/login.js';
 import { execFile } from 'node:child_process';
 
 const PASSWORD = 'correct horse battery staple';
@@ -66,8 +66,7 @@ describe('SSH through a tls socket', { skip: !haveOpenSsh && process.env.CI !== 
   });
 
   test('`postern client tls` is the ProxyCommand and `client ssh-keysign` certifies the key of a signed-in user', async () => {
-    const home = (await tempDir('postern-laptop-')).path;
-    const laptop = baseEnv({ POSTERN_SERVER: server.url, POSTERN_CA: server.caFile, POSTERN_CONFIG_DIR: join(home, 'config'), POSTERN_DATA_DIR: join(home, 'data') });
+    const { env: laptop } = await laptopFor(server);
     // Not signed in yet: the command starts the device sign-in by itself, on stderr.
     const keysign = spawnCli('client ssh-keysign', ['client', 'ssh-keysign', '--host', 'ssh.localhost'], laptop);
     const userCode = (await keysign.waitForOutput(/shows the code: ([A-Z]{4}-[A-Z]{4})/, { stream: 'stderr' }))[1]!;
@@ -104,9 +103,7 @@ describe('SSH through a tls socket', { skip: !haveOpenSsh && process.env.CI !== 
   });
 
   test('the logins a policy allows on the socket are in the certificate `client ssh-keysign --host` gets, and sshd takes them by name', async () => {
-    const home = (await tempDir('postern-laptop-')).path;
-    const laptop = baseEnv({ POSTERN_SERVER: server.url, POSTERN_CA: server.caFile, POSTERN_CONFIG_DIR: join(home, 'config'), POSTERN_DATA_DIR: join(home, 'data') });
-    await deviceLogin(server, join(home, 'config'), 'ana@corp.example', PASSWORD);
+    const laptop = await signedInLaptop(server, 'ana@corp.example', PASSWORD);
     const policy = join(dir, 'ssh-logins.yaml');
     await writeFile(policy, `name: ssh-logins\nsockets: [ssh]\nrules:\n  - effect: allow\n    who: { domain: [corp.example] }\n    what: { ssh: { logins: [${LOGIN}, deploy] } }\n  - effect: deny\n    what: { ssh: { logins: [deploy] } }\n`);
     assert.equal((await server.cli(['policy', 'apply', '-f', policy])).code, 0);

@@ -8,11 +8,10 @@ import { createKeyAndCsr } from '../../src/ca/csr.js';
 import { cleanupAll, startConnector, startServer, waitForAudit, writeConnectorConfig } from '../helpers/processes.js';
 import type { ServerHandle } from '../helpers/processes.js';
 import { api } from '../helpers/https.js';
-import { freePort, tempDir, waitFor, withTimeout } from '../helpers/util.js';
+import { freePort, tempDir, withTimeout } from '../helpers/util.js';
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { baseEnv, spawnCli } from '../helpers/processes.js';
-import { deviceLogin } from '../helpers/login.js';
+import { spawnCli } from '../helpers/processes.js';
+import { signedInLaptop } from '../helpers/login.js';
 
 const PASSWORD = 'correct horse battery staple';
 const PG = new URL(process.env.POSTERN_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test');
@@ -105,9 +104,7 @@ describe('tls sockets with client certificates', () => {
       if (process.env.CI === 'true') assert.fail(`PostgreSQL is unreachable at ${PG_HOST}:${PG_PORT}: ${direct.stderr}`);
       return t.skip(`PostgreSQL unreachable at ${PG_HOST}:${PG_PORT}`);
     }
-    const home = (await tempDir('postern-laptop-')).path;
-    const laptop = baseEnv({ POSTERN_SERVER: server.url, POSTERN_CA: server.caFile, POSTERN_CONFIG_DIR: join(home, 'config'), POSTERN_DATA_DIR: join(home, 'data') });
-    await deviceLogin(server, join(home, 'config'), 'ana@corp.example', PASSWORD);
+    const laptop = await signedInLaptop(server, 'ana@corp.example', PASSWORD);
     const localPort = await freePort();
     const forward = spawnCli('client tls --listen', ['client', 'tls', '--host', 'pg.localhost', '--listen', `127.0.0.1:${localPort}`], laptop);
     await forward.waitForOutput(/forwarding 127\.0\.0\.1:\d+ → pg\.localhost/);

@@ -3,7 +3,10 @@
 import assert from 'node:assert/strict';
 import { saveLogin } from '../../src/cli/credentials.js';
 import { httpsFetch } from './https.js';
+import { join } from 'node:path';
+import { baseEnv } from './processes.js';
 import type { ServerHandle } from './processes.js';
+import { tempDir } from './util.js';
 
 type Post = (path: string, form: Record<string, string>, cookie?: string) => ReturnType<typeof httpsFetch>;
 
@@ -49,4 +52,18 @@ export async function deviceLogin(server: ServerHandle, configDir: string, email
     token: token.access_token, email, sessionId: token.session_id, caPem: server.caPem,
     expiresAt: new Date(Date.now() + token.expires_in * 1000).toISOString(), savedAt: new Date().toISOString(),
   });
+}
+
+/** A person's machine: its own config and data dirs, pointed at the server (not signed in yet). */
+export async function laptopFor(server: ServerHandle): Promise<{ env: NodeJS.ProcessEnv; configDir: string }> {
+  const home = (await tempDir('postern-laptop-')).path;
+  const configDir = join(home, 'config');
+  return { env: baseEnv({ POSTERN_SERVER: server.url, POSTERN_CA: server.caFile, POSTERN_CONFIG_DIR: configDir, POSTERN_DATA_DIR: join(home, 'data') }), configDir };
+}
+
+/** A laptop on which `email` has signed in with `postern login`. */
+export async function signedInLaptop(server: ServerHandle, email: string, password: string): Promise<NodeJS.ProcessEnv> {
+  const machine = await laptopFor(server);
+  await deviceLogin(server, machine.configDir, email, password);
+  return machine.env;
 }
