@@ -1,7 +1,9 @@
-// Small adapters of the edge around access decisions: the path HTTP rules match, and the label
-// of the rule that decided, as audit records carry it.
-import { ruleLabel } from '../policy/index.js';
-import type { Decision } from '../policy/index.js';
+// Small adapters of the edge around access decisions: the path HTTP rules match, the label of
+// the rule that decided and the reason of a refusal, as audit records and 403 pages carry them,
+// and ids for live connections.
+import { randomBytes } from 'node:crypto';
+import { explain, ruleLabel } from '../policy/index.js';
+import type { Decision, PolicySet, RequestContext } from '../policy/index.js';
 
 /** The deciding rule's label for audit records, '' when no rule decided. */
 export function decidingRule(decision: Decision): string {
@@ -12,4 +14,20 @@ export function decidingRule(decision: Decision): string {
 export function requestPath(url: string | undefined): string {
   const path = (url ?? '/').split('?')[0] ?? '/';
   return path.startsWith('/') ? path : `/${path}`;
+}
+
+/** The summary and, for "no rule allows", why each allow rule did not match (a few). */
+export function denialDetail(context: RequestContext, policies: PolicySet, decision: Decision): string {
+  if (decision.reason !== 'no-rule-allowed') return decision.summary;
+  const misses = explain(context, policies).rules.filter((r) => r.effect === 'allow' && r.outcome !== 'matched').slice(0, 3);
+  return misses.length === 0 ? decision.summary : `${decision.summary}: ${misses.map((r) => `${ruleLabel(r)}: ${r.detail}`).join('; ')}`;
+}
+
+/** A process-wide tag keeps ids of different edges apart (kills travel to every edge by id). */
+const EDGE_TAG = randomBytes(4).toString('hex');
+let connectionCounter = 0;
+
+/** `conn_<edge tag><counter>`: unique across edges and restarts. */
+export function newConnectionId(): string {
+  return `conn_${EDGE_TAG}${(++connectionCounter).toString(36)}`;
 }

@@ -1,5 +1,6 @@
 // The edge's one public port: TLS with certificates by SNI; ALPN postern/1 is a connector's
-// tunnel (mTLS), `tls` sockets are piped as TCP, everything else is HTTP/1.1 routed by Host.
+// tunnel (mTLS), `tls` sockets go to TlsSockets, everything else is HTTP/1.1 routed by Host and
+// decided per request (WebSockets stay registered as live connections).
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -9,24 +10,22 @@ import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { CertificateAuthority } from '../ca/authority.js';
 import type { TunnelHub, TunnelPeer } from '../tunnel/edge-side.js';
-import { TUNNEL_ALPN, TUNNEL_WEBSOCKET_PATH, header } from '../tunnel/protocol.js';
+import { TUNNEL_ALPN, TUNNEL_WEBSOCKET_PATH } from '../tunnel/protocol.js';
 import type { ConnectorRecord, SocketRecord, UserRecord } from '../store/types.js';
-import { SESSION_URI_PREFIX } from '../identity/claims.js';
-import { evaluate, explain, requestContext, ruleLabel } from '../policy/index.js';
-import type { Decision, PolicySet, RequestContext } from '../policy/index.js';
+import { evaluate, requestContext } from '../policy/index.js';
+import type { PolicySet } from '../policy/index.js';
 import type { NewAuditEvent } from '../reporting/events.js';
 import type { GeoLookup } from '../reporting/geo.js';
 import type { CompiledCidrs } from '../reporting/cidr.js';
 import { clientAddress, parseProxyHeader } from '../reporting/trusted-proxies.js';
-import { decidingRule, requestPath } from './access.js';
+import { decidingRule, denialDetail, newConnectionId, requestPath } from './access.js';
+import { TlsSockets } from './tls-socket.js';
 import type { LiveRegistry, Verdict } from './live-registry.js';
 import { MAX_HELLO_BYTES, peekClientHello } from './client-hello.js';
 import { HttpSocketProxy, normalizeIp } from './http-proxy.js';
 import { routeHost } from './routing.js';
 import { sendProblem, sendRawProblem } from './error-page.js';
 import { SniContexts } from './tls-context.js';
-import { joinStreams } from './pipe.js';
-import { isPosternError } from '../errors.js';
 import type { Identity, IdentityGate } from './identity-gate.js';
 import type { UpstreamIdentity } from './forwarding.js';
 
@@ -69,16 +68,7 @@ export interface EdgeServerOptions {
   now?: () => Date;
 }
 
-/** What a Postern user certificate says (already verified against our CA). */
-interface CertificateFacts {
-  readonly email: string | undefined;
-  readonly sessionId: string | undefined;
-}
 
-let connectionCounter = 0;
-function newConnectionId(edgeTag: string): string {
-  return `conn_${edgeTag}${(++connectionCounter).toString(36)}`;
-}
 
 export class EdgeServer {
   /** The public port: reads the ClientHello's SNI, then hands the bytes to one of the TLS servers. */
@@ -94,10 +84,14 @@ export class EdgeServer {
   /** Client addresses a trusted proxy announced with the PROXY protocol, by `peer-address:port`. */
   private readonly proxied = new Map<string, string>();
   private readonly now: () => Date;
-  private readonly edgeTag = Math.random().toString(36).slice(2, 8);
+  private readonly tlsSockets: TlsSockets;
 
   constructor(private readonly options: EdgeServerOptions) {
     this.now = options.now ?? (() => new Date());
+    this.tlsSockets = new TlsSockets({
+      view: options.view, hub: options.hub, audit: options.audit, live: options.live, logger: options.logger, now: this.now,
+      clientIp: (socket) => this.connectionClientIp(socket), ...(options.geo ? { geo: options.geo } : {}),
+    });
     this.sni = new SniContexts(options.ca, options.domain);
     this.proxy = new HttpSocketProxy({ hub: options.hub, logger: options.logger, clientIp: (req) => this.httpClientIp(req) });
     this.httpServer = http.createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 });
@@ -220,61 +214,9 @@ export class EdgeServer {
     const route = routeHost(servername || undefined, this.options.domain);
     if (route.kind === 'socket') {
       const record = this.options.view().socket(route.name);
-      if (record?.type === 'tls') return this.acceptTlsSocket(socket, record);
+      if (record?.type === 'tls') return this.tlsSockets.accept(socket, record);
     }
     this.httpServer.emit('connection', socket);
-  }
-
-  private certificateFacts(socket: tls.TLSSocket): CertificateFacts {
-    const san = socket.authorized ? socket.getPeerCertificate().subjectaltname ?? '' : '';
-    return {
-      email: /(?:^|, )email:([^,\s]+)/.exec(san)?.[1]?.toLowerCase(),
-      sessionId: new RegExp(`URI:${SESSION_URI_PREFIX}([A-Za-z0-9_-]+)`).exec(san)?.[1],
-    };
-  }
-
-  /**
-   * Decides a `tls` stream against the current snapshot: the certificate's user must be active,
-   * the sign-in it was issued under still live, and a policy must allow `tls` on this socket.
-   */
-  private decideTls(socketName: string, cert: CertificateFacts, clientIp: string, country: string | undefined): { verdict: Verdict; user?: UserRecord; decision?: Decision } {
-    const view = this.options.view();
-    const record = view.socket(socketName);
-    if (!record || record.type !== 'tls') return { verdict: { keep: false, reason: `socket "${socketName}" no longer exists` } };
-    if (!cert.email) return { verdict: { keep: false, reason: 'no user certificate' } };
-    const user = view.userByEmail(cert.email);
-    if (!user || user.disabledAt) return { verdict: { keep: false, reason: `${cert.email} is not an active user` } };
-    if (cert.sessionId !== undefined && !view.sessionLive(cert.sessionId)) {
-      return { verdict: { keep: false, reason: `the sign-in of ${cert.email} this certificate was issued under has ended` }, user };
-    }
-    const context = requestContext({ socket: record, user, clientIp, country, at: this.now(), action: { protocol: 'tls' } });
-    const decision = evaluate(context, view.policies());
-    const rule = decidingRule(decision);
-    if (decision.effect === 'deny') return { verdict: { keep: false, reason: this.denialDetail(context, view.policies(), decision), rule }, user, decision };
-    return { verdict: { keep: true, rule, ...(decision.recheckAt ? { recheckAt: decision.recheckAt } : {}) }, user, decision };
-  }
-
-  /** The summary and, for "no rule allows", why each allow rule did not match (a few). */
-  private denialDetail(context: RequestContext, policies: PolicySet, decision: Decision): string {
-    if (decision.reason !== 'no-rule-allowed') return decision.summary;
-    const misses = explain(context, policies).rules.filter((r) => r.effect === 'allow' && r.outcome !== 'matched').slice(0, 3);
-    return misses.length === 0 ? decision.summary : `${decision.summary}: ${misses.map((r) => `${ruleLabel(r)}: ${r.detail}`).join('; ')}`;
-  }
-
-  private acceptTlsSocket(socket: tls.TLSSocket, record: SocketRecord): void {
-    const cert = this.certificateFacts(socket);
-    const clientIp = this.connectionClientIp(socket);
-    const country = this.options.geo?.country(clientIp);
-    const first = this.decideTls(record.name, cert, clientIp, country);
-    const base = { actor: cert.email ?? '', socket: record.name, clientIp, country: country ?? '', sessionId: cert.sessionId ?? '' };
-    if (!first.verdict.keep || !first.user) {
-      const reason = first.verdict.keep ? 'no user' : first.verdict.reason;
-      this.options.audit({ type: 'access.denied', ...base, decision: 'deny', reason, rule: first.verdict.rule ?? '', details: { protocol: 'tls' } });
-      this.options.logger.info({ socket: record.name, remoteAddress: socket.remoteAddress, reason }, 'tls socket refused');
-      return void socket.destroy();
-    }
-    const user = first.user;
-    this.pipeTlsSocket(socket, record, { ...base, userId: user.id, rule: first.verdict.rule ?? '', recheckAt: first.verdict.recheckAt, decide: () => this.decideTls(record.name, cert, clientIp, country).verdict });
   }
 
   /** A connector's tunnel: the certificate must chain to our CA and name a live connector. */
@@ -302,44 +244,6 @@ export class EdgeServer {
       return undefined;
     }
     return { connectorId: record.id, connectorName: record.name, remoteAddress };
-  }
-
-  private pipeTlsSocket(
-    socket: tls.TLSSocket,
-    record: SocketRecord,
-    who: { actor: string; userId: string; sessionId: string; clientIp: string; country: string; rule: string; recheckAt: Date | undefined; decide: () => Verdict },
-  ): void {
-    let stream;
-    try {
-      stream = this.options.hub.openStream(record.name, { [header.socket]: record.name, [header.kind]: 'tcp', [header.clientIp]: who.clientIp });
-    } catch (err) {
-      const reason = isPosternError(err) ? err.message : 'the tunnel could not be opened';
-      this.options.audit({ type: 'connection.close', actor: who.actor, socket: record.name, clientIp: who.clientIp, country: who.country, sessionId: who.sessionId, decision: 'allow', rule: who.rule, reason, details: { protocol: 'tls', failed: isPosternError(err) ? err.code : 'internal' } });
-      this.options.logger.info({ socket: record.name, err: isPosternError(err) ? err.code : err }, 'tls socket refused');
-      socket.destroy();
-      return;
-    }
-    socket.pause();
-    socket.setNoDelay(true);
-    stream.once('response', (headers) => {
-      if (headers[header.error]) {
-        stream.close();
-        socket.destroy();
-      }
-    });
-    const id = newConnectionId(this.edgeTag);
-    const started = this.now();
-    this.options.audit({ type: 'connection.open', actor: who.actor, socket: record.name, clientIp: who.clientIp, country: who.country, sessionId: who.sessionId, connectionId: id, decision: 'allow', rule: who.rule, details: { protocol: 'tls' } });
-    this.options.logger.info({ event: 'connection.open', connection: id, socket: record.name, user: who.actor, clientIp: who.clientIp }, 'tls connection opened');
-    const counters = joinStreams(socket, stream, ({ bytesUp, bytesDown }) => {
-      const reason = stream.rstCode !== undefined && stream.rstCode !== 0 ? `reset (${stream.rstCode})` : 'closed';
-      this.options.live.closed(id, reason);
-      this.options.logger.info({ event: 'connection.close', connection: id, socket: record.name, user: who.actor, clientIp: who.clientIp, bytesUp, bytesDown, durationMs: this.now().getTime() - started.getTime(), reason }, 'tls connection closed');
-    });
-    this.options.live.add({
-      id, protocol: 'tls', socket: record.name, userId: who.userId, email: who.actor, sessionId: who.sessionId, clientIp: who.clientIp, country: who.country,
-      startedAt: started, counters, decide: who.decide, close: () => socket.destroy(),
-    }, who.recheckAt);
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -376,7 +280,7 @@ export class EdgeServer {
     const view = this.options.view();
     const context = requestContext({ socket: record, user: identity.user, clientIp, country, at: this.now(), action: { protocol: 'http', method: req.method ?? 'GET', path: requestPath(req.url) } });
     const decision = evaluate(context, view.policies());
-    const detail = decision.effect === 'deny' ? this.denialDetail(context, view.policies(), decision) : decision.summary;
+    const detail = decision.effect === 'deny' ? denialDetail(context, view.policies(), decision) : decision.summary;
     return { clientIp, country, decision, detail, rule: decidingRule(decision) };
   }
 
@@ -418,7 +322,7 @@ export class EdgeServer {
       this.options.audit({ type: 'access.denied', ...base, decision: 'deny', reason: access.detail, details: { protocol: 'websocket', path: requestPath(req.url) } });
       return sendRawProblem(client, { status: 403, code: 'forbidden', detail: access.detail });
     }
-    const id = newConnectionId(this.edgeTag);
+    const id = newConnectionId();
     const started = this.now();
     const decide = (): Verdict => {
       const current = this.options.view().socket(record.name);
