@@ -108,10 +108,10 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
         return { accepted, rejected };
       },
     });
-    metrics.gauge('postern_live_connections', 'Long-lived connections held by this edge now', () => live.size);
-    metrics.gauge('postern_tunnel_connections', 'Connector tunnel connections to this edge now', () => hub.list().length);
     const live = new LiveRegistry({ edgeId, persistence: store.liveConnections, record: (event) => audit.record(event), logger });
     live.start();
+    metrics.gauge('postern_live_connections', 'Long-lived connections held by this edge now', () => live.size);
+    metrics.gauge('postern_tunnel_connections', 'Connector tunnel connections to this edge now', () => hub.list().length);
     // Rows of edges that died stop being refreshed; whichever node starts next clears them.
     await store.liveConnections.prune(new Date(Date.now() - 60_000).toISOString()).catch(() => 0);
     closers.push(async () => {

@@ -56,6 +56,8 @@ function filterOf(query: z.infer<typeof searchQuery>) {
 export function registerAuditApi(routes: RouteTable, options: AuditApiOptions): void {
   const { store } = options;
   const now = options.now ?? (() => new Date());
+  /** Rows refreshed since then are from edges that are alive. */
+  const freshSince = () => new Date(now().getTime() - LIVE_FRESH_MS).toISOString();
 
   routes.add({ method: 'GET', url: '/api/v1/audit', summary: 'Search audit events (?user, socket, type, decision, since, until, after, limit, last)', auth: 'admin',
     handler: async ({ request }) => {
@@ -73,7 +75,7 @@ export function registerAuditApi(routes: RouteTable, options: AuditApiOptions): 
       const user = query.user === undefined ? undefined : await store.users.findByEmail(query.user);
       if (query.user !== undefined && !user) return { connections: [] };
       const connections = await store.liveConnections.list({
-        freshSince: new Date(now().getTime() - LIVE_FRESH_MS).toISOString(),
+        freshSince: freshSince(),
         ...(query.socket !== undefined ? { socket: query.socket } : {}),
         ...(user ? { userId: user.id } : {}),
       });
@@ -82,7 +84,7 @@ export function registerAuditApi(routes: RouteTable, options: AuditApiOptions): 
   routes.add({ method: 'DELETE', url: '/api/v1/connections/:id', summary: 'Kill a live connection on whichever edge holds it', auth: 'admin', params: idParams,
     handler: async ({ params, request }) => {
       const actor = actorOf(request);
-      const held = (await store.liveConnections.list({ freshSince: new Date(now().getTime() - LIVE_FRESH_MS).toISOString() })).find((c) => c.id === params.id);
+      const held = (await store.liveConnections.list({ freshSince: freshSince() })).find((c) => c.id === params.id);
       if (!held) throw new PosternError('not_found', `connection "${params.id}" is not live`);
       await store.liveConnections.requestKill(params.id);
       options.audit({ type: 'connection.killed', actor, socket: held.socket, connectionId: held.id, sessionId: held.sessionId, reason: `killed by ${actor}`, details: { user: held.email, clientIp: held.clientIp } });
@@ -93,7 +95,7 @@ export function registerAuditApi(routes: RouteTable, options: AuditApiOptions): 
       const actor = actorOf(request);
       const user = await store.users.findByEmail(body.user);
       if (!user) throw new PosternError('not_found', `user "${body.user}" does not exist`);
-      const live = await store.liveConnections.list({ freshSince: new Date(now().getTime() - LIVE_FRESH_MS).toISOString(), userId: user.id });
+      const live = await store.liveConnections.list({ freshSince: freshSince(), userId: user.id });
       await store.liveConnections.requestKill(`user:${user.id}`);
       options.audit({ type: 'connection.killed', actor, reason: `every connection of ${user.email} killed by ${actor}`, details: { user: user.email, connections: live.map((c) => c.id) } });
       return { killed: live.length };

@@ -97,7 +97,7 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRoutesOpti
     if (!user || !valid || user.disabledAt) {
       limiter.recordFailure(key, now());
       request.log.info({ email, ip: request.ip }, 'sign-in refused');
-      sessions.recordFailedLogin(email, 'local', request.ip.replace(/^::ffff:/, ''), user?.disabledAt ? 'account disabled' : 'wrong email or password');
+      sessions.recordFailedLogin(email, 'local', request.ip, user?.disabledAt ? 'account disabled' : 'wrong email or password');
       return again('Wrong email or password.', 401);
     }
     limiter.reset(key);

@@ -14,6 +14,7 @@ import type { SshCertificateAuthority } from '../ca/ssh-cert.js';
 import { SESSION_URI_PREFIX } from '../identity/claims.js';
 import { allowedSshLogins, compileWithSocketPolicies, requestContext } from '../policy/index.js';
 import type { GeoLookup } from '../reporting/geo.js';
+import { canonicalIp } from './sessions.js';
 
 const sshCertificateBody = z.object({
   /** The user's public key, authorized_keys form (ed25519 or ecdsa). */
@@ -178,7 +179,7 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
     response: z.object({ certificate: z.string(), validBefore: z.string(), principals: z.array(z.string()) }),
     handler: async ({ body, request }) => {
       const user = signedInUser(request);
-      const logins = body.socket === undefined ? [] : await socketLogins(user, body.socket, request.ip.replace(/^::ffff:/, ''));
+      const logins = body.socket === undefined ? [] : await socketLogins(user, body.socket, canonicalIp(request.ip));
       const principals = [...new Set([user.email, ...logins, 'postern'])];
       const validBefore = new Date(now().getTime() + body.ttl_seconds * 1000);
       const certificate = options.sshCa.sign({

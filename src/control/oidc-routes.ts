@@ -159,7 +159,7 @@ export function registerOidcRoutes(app: FastifyInstance, options: OidcRoutesOpti
       return continueTo(options, reply, session, socket, returnTo);
     } catch (err) {
       request.log.info({ provider: name, err: errorMessage(err) }, 'sign-in refused');
-      options.sessions.recordFailedLogin('', String(name ?? ''), request.ip.replace(/^::ffff:/, ''), errorMessage(err));
+      options.sessions.recordFailedLogin('', String(name ?? ''), request.ip, errorMessage(err));
       return errorPage(reply, statusOf(err), isPosternError(err) || statusOf(err) < 500 ? errorMessage(err) : 'internal error (see the server log)', cookieName);
     }
   });

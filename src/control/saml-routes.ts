@@ -71,7 +71,7 @@ export function registerSamlRoutes(app: FastifyInstance, options: SamlRoutesOpti
     const status = known ? err.httpStatus : 500;
     if (status >= 500) request.log.error({ err }, 'SAML sign-in failed');
     else request.log.info({ code: known ? err.code : undefined, reason: (err as Error).message }, 'SAML sign-in refused');
-    sessions.recordFailedLogin('', String((request.params as Record<string, unknown>).name ?? ''), request.ip.replace(/^::ffff:/, ''), known && status < 500 ? err.message : 'internal error');
+    sessions.recordFailedLogin('', String((request.params as Record<string, unknown>).name ?? ''), request.ip, known && status < 500 ? err.message : 'internal error');
     const message = known && status < 500 ? err.message : 'internal error (see the server log)';
     const again = `/auth/login${back?.socket ? `?${new URLSearchParams({ socket: back.socket, return_to: back.returnTo }).toString()}` : ''}`;
     return reply.code(status).header('cache-control', 'no-store').header('x-frame-options', 'DENY').type('text/html; charset=utf-8').send(

@@ -5,6 +5,12 @@ import { PosternError } from '../errors.js';
 import { createSessionSecret, hashSessionSecret } from '../identity/session-cookie.js';
 import { createHandoffCode, hashHandoffCode } from '../identity/redirects.js';
 import type { NewAuditEvent } from '../reporting/events.js';
+import { normalizeIp } from '../reporting/cidr.js';
+
+/** A peer address as the audit trail and policies spell it (`::ffff:1.2.3.4` is 1.2.3.4). */
+export function canonicalIp(ip: string): string {
+  return normalizeIp(ip) ?? ip;
+}
 
 export interface SessionServiceOptions {
   store: Store;
@@ -51,7 +57,7 @@ export class SessionService {
 
   /** A refused sign-in, for the audit trail (the email as typed, never the password). */
   recordFailedLogin(email: string, provider: string, clientIp: string, reason: string): void {
-    this.options.audit?.({ type: 'login.failed', actor: email.slice(0, 254), clientIp, decision: 'deny', reason, details: { provider } });
+    this.options.audit?.({ type: 'login.failed', actor: email.slice(0, 254), clientIp: canonicalIp(clientIp), decision: 'deny', reason, details: { provider } });
   }
 
   private async createSession(user: UserRecord, kind: SessionKind, provider: string, client: ClientFacts, secretHash: string): Promise<SessionRecord> {
@@ -65,7 +71,7 @@ export class SessionService {
       expiresAt: new Date(this.now().getTime() + this.options.sessionTtlMs).toISOString(),
     });
     this.options.audit?.({
-      type: 'session.start', actor: user.email, clientIp: client.clientIp.replace(/^::ffff:/, ''), sessionId: session.id, decision: 'allow',
+      type: 'session.start', actor: user.email, clientIp: canonicalIp(client.clientIp), sessionId: session.id, decision: 'allow',
       reason: `signed in with ${provider} (${kind})`, details: { kind, provider, expiresAt: session.expiresAt },
     });
     return session;

@@ -277,10 +277,10 @@ export class EdgeServer {
   private decideHttp(req: http.IncomingMessage, record: SocketRecord, identity: Identity) {
     const clientIp = this.httpClientIp(req);
     const country = this.options.geo?.country(clientIp);
-    const view = this.options.view();
+    const policies = this.options.view().policies();
     const context = requestContext({ socket: record, user: identity.user, clientIp, country, at: this.now(), action: { protocol: 'http', method: req.method ?? 'GET', path: requestPath(req.url) } });
-    const decision = evaluate(context, view.policies());
-    const detail = decision.effect === 'deny' ? denialDetail(context, view.policies(), decision) : decision.summary;
+    const decision = evaluate(context, policies);
+    const detail = decision.effect === 'deny' ? denialDetail(context, policies, decision) : decision.summary;
     return { clientIp, country, decision, detail, rule: decidingRule(decision) };
   }
 

@@ -88,9 +88,10 @@ export class TlsSockets {
       return { verdict: { keep: false, reason: `the sign-in of ${cert.email} this certificate was issued under has ended` }, user };
     }
     const context = requestContext({ socket: record, user, clientIp, country, at: this.options.now(), action: { protocol: 'tls' } });
-    const decision = evaluate(context, view.policies());
+    const policies = view.policies();
+    const decision = evaluate(context, policies);
     const rule = decidingRule(decision);
-    if (decision.effect === 'deny') return { verdict: { keep: false, reason: denialDetail(context, view.policies(), decision), rule }, user };
+    if (decision.effect === 'deny') return { verdict: { keep: false, reason: denialDetail(context, policies, decision), rule }, user };
     return { verdict: { keep: true, rule, ...(decision.recheckAt ? { recheckAt: decision.recheckAt } : {}) }, user };
   }
 
