@@ -20,7 +20,12 @@ export type ErrorCode =
   | 'certificate_invalid'
   | 'internal'
   | 'rate_limited'
-  | 'identity_invalid';
+  | 'identity_invalid'
+  | 'request_target_invalid'
+  | 'path_ambiguous'
+  | 'upgrade_not_supported'
+  | 'request_timeout'
+  | 'too_many_streams';
 
 const httpStatusByCode: Record<ErrorCode, number> = {
   bad_request: 400,
@@ -42,6 +47,11 @@ const httpStatusByCode: Record<ErrorCode, number> = {
   internal: 500,
   rate_limited: 429,
   identity_invalid: 403,
+  request_target_invalid: 400,
+  path_ambiguous: 400,
+  upgrade_not_supported: 400,
+  request_timeout: 408,
+  too_many_streams: 429,
 };
 
 export class PosternError extends Error {

@@ -67,6 +67,12 @@ const fileSchema = z.object({
   trusted_proxies: z.array(z.string()).optional(),
   /** A MaxMind GeoLite2/GeoIP2 .mmdb file instead of the bundled country data. */
   geoip_file: z.string().optional(),
+  /** HTTP front: time for a request head, longest pause in a body, idle keep-alive. */
+  header_timeout: z.string().optional(),
+  body_idle_timeout: z.string().optional(),
+  keep_alive_timeout: z.string().optional(),
+  /** Open upstream streams one client address may hold on public sockets. */
+  max_streams_per_client: z.number().int().optional(),
   /** Where the audit trail is also sent; each resumes from its last delivered event. */
   audit_exporters: z.array(exporterSchema).optional(),
 }).strict();
@@ -84,6 +90,10 @@ const settingsSchema = z.object({
   identityProviders: z.array(z.custom<ConfiguredProvider>()).optional(),
   trustedProxies: z.array(z.string().refine((v) => /^[0-9a-f.:]+(\/\d{1,3})?$/i.test(v), 'must be IP addresses or CIDRs')),
   geoipFile: z.string().min(1).optional(),
+  headerTimeout: durationSchema.refine((ms) => ms >= 1_000, 'must be at least 1s'),
+  bodyIdleTimeout: durationSchema.refine((ms) => ms >= 1_000, 'must be at least 1s'),
+  keepAliveTimeout: durationSchema.refine((ms) => ms >= 1_000, 'must be at least 1s'),
+  maxStreamsPerClient: z.number().int().min(1).max(1_000_000),
   auditExporters: z.array(exporterSchema),
 });
 
@@ -102,6 +112,10 @@ export interface ServerFlags {
   sessionIdle?: string;
   trustedProxies?: string;
   geoipFile?: string;
+  headerTimeout?: string;
+  bodyIdleTimeout?: string;
+  keepAliveTimeout?: string;
+  maxStreamsPerClient?: string;
 }
 
 export function resolveServerSettings(flags: ServerFlags, env: NodeJS.ProcessEnv = process.env): ServerSettings {
@@ -121,11 +135,15 @@ export function resolveServerSettings(flags: ServerFlags, env: NodeJS.ProcessEnv
     sessionIdle: flags.sessionIdle ?? env.POSTERN_SESSION_IDLE ?? file.session_idle ?? '2h',
     trustedProxies: (flags.trustedProxies ?? env.POSTERN_TRUSTED_PROXIES)?.split(',').map((v) => v.trim()).filter(Boolean) ?? file.trusted_proxies ?? [],
     ...((flags.geoipFile ?? env.POSTERN_GEOIP_FILE ?? file.geoip_file) ? { geoipFile: resolve(flags.geoipFile ?? env.POSTERN_GEOIP_FILE ?? file.geoip_file!) } : {}),
+    headerTimeout: flags.headerTimeout ?? env.POSTERN_HEADER_TIMEOUT ?? file.header_timeout ?? '30s',
+    bodyIdleTimeout: flags.bodyIdleTimeout ?? env.POSTERN_BODY_IDLE_TIMEOUT ?? file.body_idle_timeout ?? '30s',
+    keepAliveTimeout: flags.keepAliveTimeout ?? env.POSTERN_KEEP_ALIVE_TIMEOUT ?? file.keep_alive_timeout ?? '65s',
+    maxStreamsPerClient: Number(flags.maxStreamsPerClient ?? env.POSTERN_MAX_STREAMS_PER_CLIENT ?? file.max_streams_per_client ?? 256),
     auditExporters: file.audit_exporters ?? [],
     ...(file.identity_providers ? { identityProviders: file.identity_providers.map((entry) => configuredProvider(entry, env, configPath ?? '')) } : {}),
   };
   const result = settingsSchema.safeParse(raw);
-  if (!result.success) throw new PosternError('config_invalid', formatZodIssue(result.error).replace(/^dataDir/, 'data-dir').replace(/^connectorCertTtl/, 'connector-cert-ttl').replace(/^publicPort/, 'public-port').replace(/^sessionTtl/, 'session-ttl').replace(/^sessionIdle/, 'session-idle').replace(/^trustedProxies/, 'trusted-proxies'));
+  if (!result.success) throw new PosternError('config_invalid', formatZodIssue(result.error).replace(/^dataDir/, 'data-dir').replace(/^connectorCertTtl/, 'connector-cert-ttl').replace(/^publicPort/, 'public-port').replace(/^sessionTtl/, 'session-ttl').replace(/^sessionIdle/, 'session-idle').replace(/^trustedProxies/, 'trusted-proxies').replace(/^(headerTimeout|bodyIdleTimeout|keepAliveTimeout|maxStreamsPerClient)/, (name) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)));
   return result.data;
 }
 

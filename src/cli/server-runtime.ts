@@ -188,6 +188,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       live,
       geo,
       trustedProxies: compileCidrs(settings.trustedProxies),
+      http: { headerTimeoutMs: settings.headerTimeout, bodyIdleTimeoutMs: settings.bodyIdleTimeout, keepAliveTimeoutMs: settings.keepAliveTimeout, maxStreamsPerClient: settings.maxStreamsPerClient },
       host: settings.listen.host,
       port: settings.listen.port,
       domain: settings.domain,

@@ -1,11 +1,13 @@
 // Serves tunnel streams by dialing the upstream this connector's config names for the socket
-// (the allow-list): HTTP requests through a keep-alive agent, TCP streams as raw byte pipes.
+// (the allow-list): HTTP requests through a keep-alive agent, TCP streams as raw byte pipes,
+// upgrades as a request whose connection turns raw only when the upstream answers 101.
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { constants as h2 } from 'node:http2';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ConnectorSocket } from './config.js';
 import { header } from '../tunnel/protocol.js';
@@ -34,6 +36,7 @@ export function createUpstreamHandler(sockets: readonly ConnectorSocket[], logge
     if (!route) return fail(stream, 404, 'socket_not_found', `this connector does not serve socket "${name}"`);
     if (headers[header.kind] === 'tcp') return pipeTcp(route, stream, logger);
     if (!route.agent) return fail(stream, 400, 'bad_request', `socket "${name}" carries TCP, not HTTP`);
+    if (headers[header.kind] === 'upgrade') return proxyUpgrade(route, stream, headers, logger);
     return proxyHttp(route, stream, headers, logger);
   };
 }
@@ -48,8 +51,9 @@ function fail(stream: ServerHttp2Stream, status: number, code: ErrorCode, messag
   stream.end(message);
 }
 
-function proxyHttp(route: Route, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, logger: Logger): void {
-  const { url, agent } = route;
+/** The upstream request for a stream's head; `agent: false` gives an upgrade a connection of its own. */
+function upstreamRequest(route: Route, headers: IncomingHttpHeaders, agent: http.Agent | false, stream: ServerHttp2Stream, logger: Logger, extra: Record<string, string> = {}): http.ClientRequest {
+  const { url } = route;
   const outgoing: Record<string, string | string[]> = {};
   for (const [key, value] of Object.entries(headers)) {
     if (key.startsWith(':') || key.startsWith('postern-') || value === undefined) continue;
@@ -64,26 +68,44 @@ function proxyHttp(route: Route, stream: ServerHttp2Stream, headers: IncomingHtt
     port: url.port || (url.protocol === 'https:' ? 443 : 80),
     method: String(headers[':method']),
     path: basePath + String(headers[':path'] ?? '/'),
-    headers: outgoing,
+    headers: { ...outgoing, ...extra },
     servername: url.hostname,
+    ...(url.protocol === 'https:' ? { rejectUnauthorized: route.socket.upstream_tls_verify } : {}),
   });
-  let responseDone = false;
   request.on('socket', (socket) => socket.setNoDelay(true));
-  request.on('response', (response) => {
-    if (stream.destroyed) return response.destroy();
-    response.once('end', () => {
-      responseDone = true;
-    });
-    const out: OutgoingHttpHeaders = { ':status': response.statusCode ?? 502 };
-    Object.assign(out, stripHopByHop(response.headers));
-    stream.respond(out);
-    response.pipe(stream);
-    response.on('error', () => stream.close(h2.NGHTTP2_INTERNAL_ERROR));
-    response.on('aborted', () => stream.close(h2.NGHTTP2_INTERNAL_ERROR));
-  });
   request.on('error', (err: NodeJS.ErrnoException) => {
     logger.debug({ err, socket: route.socket.name }, 'upstream request failed');
     fail(stream, 502, 'upstream_unreachable', `upstream ${url.host} ${describeSocketError(err)}`);
+  });
+  return request;
+}
+
+/** The upstream's response head for the tunnel: hop-by-hop and Postern's own headers out. */
+function responseHeaders(response: http.IncomingMessage, extra: OutgoingHttpHeaders = {}): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { ':status': response.statusCode ?? 502 };
+  for (const [key, value] of Object.entries(stripHopByHop(response.headers))) {
+    if (!key.startsWith('postern-')) out[key] = value;
+  }
+  return { ...out, ...extra };
+}
+
+/** Relays an ordinary response: head, then body. */
+function relayResponse(stream: ServerHttp2Stream, response: http.IncomingMessage): void {
+  if (stream.destroyed) return void response.destroy();
+  stream.respond(responseHeaders(response));
+  response.pipe(stream);
+  response.on('error', () => stream.close(h2.NGHTTP2_INTERNAL_ERROR));
+  response.on('aborted', () => stream.close(h2.NGHTTP2_INTERNAL_ERROR));
+}
+
+function proxyHttp(route: Route, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, logger: Logger): void {
+  const request = upstreamRequest(route, headers, route.agent!, stream, logger);
+  let responseDone = false;
+  request.on('response', (response) => {
+    response.once('end', () => {
+      responseDone = true;
+    });
+    relayResponse(stream, response);
   });
   // Only a stream that ended early (user went away) aborts the upstream request; a finished
   // one leaves the keep-alive connection to the agent.
@@ -91,6 +113,27 @@ function proxyHttp(route: Route, stream: ServerHttp2Stream, headers: IncomingHtt
     if (!responseDone) request.destroy();
   });
   stream.pipe(request);
+}
+
+/**
+ * The head goes up as a request with its own connection. On 101 the stream turns raw (the
+ * upstream's bytes after its head first); any other answer is relayed as an ordinary response.
+ */
+function proxyUpgrade(route: Route, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, logger: Logger): void {
+  const protocol = String(headers[header.upgrade] ?? '');
+  const request = upstreamRequest(route, headers, false, stream, logger, { connection: 'Upgrade', upgrade: protocol });
+  request.on('response', (response) => relayResponse(stream, response));
+  request.on('upgrade', (response, upstream, head) => {
+    if (stream.destroyed) return upstream.destroy();
+    // HTTP/2 has no 101: the switch travels as 200 with the protocol in postern-upgrade.
+    stream.respond(responseHeaders(response, { ':status': 200, [header.upgrade]: String(response.headers.upgrade ?? protocol) }));
+    if (head.length > 0) stream.write(head);
+    joinUpstream(stream, upstream);
+  });
+  stream.on('close', () => {
+    if (!stream.headersSent) request.destroy();
+  });
+  request.end();
 }
 
 function pipeTcp(route: Route, stream: ServerHttp2Stream, logger: Logger): void {
@@ -104,15 +147,22 @@ function pipeTcp(route: Route, stream: ServerHttp2Stream, logger: Logger): void 
   upstream.once(ready, () => {
     if (stream.destroyed) return upstream.destroy();
     stream.respond({ ':status': 200 });
-    stream.pipe(upstream);
-    upstream.pipe(stream);
+    joinUpstream(stream, upstream);
   });
   upstream.on('error', (err: NodeJS.ErrnoException) => {
     logger.debug({ err, socket: route.socket.name }, 'upstream connection failed');
     if (!stream.headersSent) fail(stream, 502, 'upstream_unreachable', `upstream ${url.host} ${describeSocketError(err)}`);
     else stream.close(h2.NGHTTP2_CONNECT_ERROR);
   });
-  // A reset from the edge (user went away) resets the upstream too; a clean end half-closes it.
+}
+
+/** Raw bytes both ways. A reset from the edge (user went away) resets the upstream too; a clean end half-closes it. */
+function joinUpstream(stream: ServerHttp2Stream, upstream: Duplex): void {
+  stream.pipe(upstream);
+  upstream.pipe(stream);
+  upstream.on('error', () => {
+    if (!stream.destroyed) stream.close(h2.NGHTTP2_CONNECT_ERROR);
+  });
   stream.on('aborted', () => upstream.destroy());
   stream.on('close', () => {
     if (stream.rstCode !== undefined && stream.rstCode !== h2.NGHTTP2_NO_ERROR) upstream.destroy();

@@ -81,6 +81,8 @@ const createSocketBody = z.object({
   upstream: z.string().max(2048).nullable().optional(),
   description: z.string().max(1000).optional(),
   tags: tags.optional(),
+  /** HTTP sockets: pass ambiguous paths (encoded `/`, `\\`, `;`) as sent instead of refusing them. */
+  raw_paths: z.boolean().optional(),
   ...authFields,
 }).strict();
 const updateSocketBody = z.object({
@@ -88,6 +90,7 @@ const updateSocketBody = z.object({
   upstream: z.string().max(2048).nullable().optional(),
   description: z.string().max(1000).optional(),
   tags: tags.optional(),
+  raw_paths: z.boolean().optional(),
   ...authFields,
 }).strict();
 
@@ -104,7 +107,7 @@ const idParams = z.object({ id: z.string().min(1).max(100) });
 const socketView = z.object({
   id: z.string(), name: z.string(), type: socketType, upstream: z.string().nullable(), description: z.string(),
   auth: z.object({ cloudauth: z.boolean(), allowedEmailDomains: z.array(z.string()), allowedEmailAddresses: z.array(z.string()) }),
-  tags: z.record(z.string(), z.string()), url: z.string(), online: z.boolean(), createdAt: z.string(), updatedAt: z.string(),
+  tags: z.record(z.string(), z.string()), rawPaths: z.boolean(), url: z.string(), online: z.boolean(), createdAt: z.string(), updatedAt: z.string(),
 });
 const tokenBody = z.object({
   name: z.string().regex(/^[a-zA-Z0-9_.-]{1,63}$/).optional(),
@@ -206,9 +209,9 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
     handler: async () => ({ sockets: (await store.sockets.list()).map(present) }) });
   routes.add({ method: 'POST', url: '/api/v1/sockets', summary: 'Create a socket', auth: 'admin', change: { entity: 'socket' }, body: createSocketBody, response: socketView, status: 201,
     handler: async ({ body }) => {
-      const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, ...rest } = body;
+      const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, raw_paths: rawPaths, ...rest } = body;
       const auth = authFrom(body);
-      return present(await store.sockets.create({ ...rest, upstream: rest.upstream ?? null, ...(auth ? { auth } : {}) }));
+      return present(await store.sockets.create({ ...rest, upstream: rest.upstream ?? null, ...(auth ? { auth } : {}), ...(rawPaths !== undefined ? { rawPaths } : {}) }));
     } });
   routes.add({ method: 'GET', url: '/api/v1/sockets/:name', summary: 'Show a socket', auth: 'admin', params: nameParams, response: socketView,
     handler: async ({ params }) => {
@@ -218,11 +221,11 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
     } });
   routes.add({ method: 'PATCH', url: '/api/v1/sockets/:name', summary: 'Update a socket', auth: 'admin', change: { entity: 'socket', current: (p) => store.sockets.get(p.name) }, params: nameParams, body: updateSocketBody, response: socketView,
     handler: async ({ params, body }) => {
-      const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, ...rest } = body;
+      const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, raw_paths: rawPaths, ...rest } = body;
       const current = await store.sockets.get(params.name);
       if (!current) throw new PosternError('not_found', `socket "${params.name}" does not exist`);
       const auth = authFrom(body, current.auth);
-      return present(await store.sockets.update(params.name, { ...rest, ...(auth ? { auth } : {}) }));
+      return present(await store.sockets.update(params.name, { ...rest, ...(auth ? { auth } : {}), ...(rawPaths !== undefined ? { rawPaths } : {}) }));
     } });
   routes.add({ method: 'DELETE', url: '/api/v1/sockets/:name', summary: 'Delete a socket', auth: 'admin', change: { entity: 'socket', current: (p) => store.sockets.get(p.name) }, params: nameParams,
     handler: async ({ params }) => {

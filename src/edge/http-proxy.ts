@@ -1,7 +1,9 @@
-// The HTTP socket proxy: each user request becomes one tunnel stream to a connector;
-// WebSocket (and any Upgrade) requests become raw byte streams after their head.
+// The HTTP socket proxy: each user request becomes one tunnel stream to a connector. A
+// WebSocket upgrade is a request too: its bytes flow raw only after the upstream answered
+// 101, so nothing a client writes behind the head can reach the upstream undecided.
 import { constants as h2 } from 'node:http2';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
@@ -11,9 +13,8 @@ import { PosternError, isPosternError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import { sendProblem, sendRawProblem } from './error-page.js';
 import type { EdgeProblem } from './error-page.js';
-import { requestHead, upstreamHeaders } from './forwarding.js';
+import { clientResponseHeaders, responseHead, upstreamHeaders } from './forwarding.js';
 import type { ForwardingFacts, UpstreamIdentity } from './forwarding.js';
-import { stripHopByHop } from './headers.js';
 import { joinStreams } from './pipe.js';
 import type { PipeResult } from './pipe.js';
 import type { SocketRecord } from '../store/types.js';
@@ -23,20 +24,17 @@ export interface HttpProxyOptions {
   logger: Logger;
   /** The believed client address (trusted proxies resolved). */
   clientIp: (req: IncomingMessage) => string;
+  /** A request body that sends nothing for this long is cut (408). */
+  bodyIdleTimeoutMs: number;
+  /** Open upstream streams one client address may hold on public sockets at once. */
+  maxStreamsPerClient: number;
 }
 
-/** Told when an upgraded stream is joined (with its live byte counters) and when it has closed. */
+/** Told how an upgrade ended up: switched (with its live byte counters, head bytes included), refused by the upstream, and closed. */
 export interface UpgradeObserver {
   opened(counters: PipeResult): void;
+  answered(status: number): void;
   closed(): void;
-}
-
-function facts(req: IncomingMessage, clientIp: string): ForwardingFacts {
-  return {
-    clientIp,
-    host: String(req.headers.host ?? ''),
-    proto: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
-  };
 }
 
 export function normalizeIp(address: string): string {
@@ -48,32 +46,46 @@ function problemFrom(err: unknown, socket: string): EdgeProblem {
   return { status: 502, code: 'tunnel_closed', detail: `the tunnel to socket "${socket}" failed` };
 }
 
+function connectorProblem(headers: IncomingHttpHeaders, socket: string): EdgeProblem | undefined {
+  const code = headers[header.error];
+  if (typeof code !== 'string') return undefined;
+  return { status: Number(headers[':status'] ?? 502), code: code as ErrorCode, detail: `socket "${socket}": the connector reports ${code.replace(/_/g, ' ')}` };
+}
+
+/** The only upgrade served: after a WebSocket's 101 the bytes are still the one connection that was decided. */
+function websocketUpgrade(req: IncomingMessage): boolean {
+  const tokens = String(req.headers.upgrade ?? '').split(',').map((t) => t.trim().toLowerCase());
+  return tokens.length === 1 && tokens[0] === 'websocket';
+}
+
 export class HttpSocketProxy {
+  /** Open upstream streams per client address, for public sockets. */
+  private readonly openByClient = new Map<string, number>();
+
   constructor(private readonly options: HttpProxyOptions) {}
 
   handleRequest(req: IncomingMessage, res: ServerResponse, socket: SocketRecord, identity?: UpstreamIdentity): void {
-    let stream;
+    const clientIp = this.options.clientIp(req);
+    const release = this.admit(socket, clientIp);
+    if (!release) return sendProblem(req, res, this.tooMany(clientIp));
+    let stream: ClientHttp2Stream;
     try {
       stream = this.options.hub.openStream(socket.name, {
-        ':method': req.method ?? 'GET',
-        ':path': req.url ?? '/',
-        ':authority': String(req.headers.host ?? `${socket.name}`),
-        ':scheme': 'https',
-        [header.socket]: socket.name,
+        ...this.requestHeaders(req, socket, clientIp, identity),
         [header.kind]: 'http',
-        ...upstreamHeaders(req.headers, facts(req, this.options.clientIp(req)), false, identity),
       }, { endStream: !hasBody(req) });
     } catch (err) {
+      release();
       return sendProblem(req, res, problemFrom(err, socket.name));
     }
+    stream.once('close', release);
     stream.on('response', (headers) => {
-      const status = Number(headers[':status'] ?? 502);
-      const code = headers[header.error];
-      if (typeof code === 'string') {
+      const problem = connectorProblem(headers, socket.name);
+      if (problem) {
         stream.resume();
-        return sendProblem(req, res, { status, code: code as ErrorCode, detail: `socket "${socket.name}": the connector reports ${code.replace(/_/g, ' ')}` });
+        return sendProblem(req, res, problem);
       }
-      res.writeHead(status, stripHopByHop(headers));
+      res.writeHead(Number(headers[':status'] ?? 502), clientResponseHeaders(headers));
       stream.pipe(res);
     });
     stream.on('error', (err) => {
@@ -89,31 +101,129 @@ export class HttpSocketProxy {
     res.on('close', () => {
       if (!res.writableFinished && !stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);
     });
-    if (hasBody(req)) req.pipe(stream);
+    if (hasBody(req)) this.pipeBody(req, res, stream, socket);
   }
 
-  /** Upgrade (WebSocket): forward the head, then bytes both ways; the upstream answers 101 itself. */
+  /**
+   * The body goes up as it arrives; the tunnel stream ends only once the client's message is
+   * complete, so a body cut short (or a malformed last chunk) never reaches the upstream as a
+   * whole request. A body that stalls is cut.
+   */
+  private pipeBody(req: IncomingMessage, res: ServerResponse, stream: ClientHttp2Stream, socket: SocketRecord): void {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = () => {
+      this.options.logger.info({ socket: socket.name, clientIp: this.options.clientIp(req) }, 'request body stalled; cutting the request');
+      stream.close(h2.NGHTTP2_CANCEL);
+      if (!res.headersSent) sendProblem(req, res, { status: 408, code: 'request_timeout', detail: `the request body sent nothing for ${this.options.bodyIdleTimeoutMs / 1000} s` });
+      req.socket.destroy();
+    };
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(stalled, this.options.bodyIdleTimeoutMs);
+    };
+    arm();
+    req.on('data', arm);
+    req.once('end', () => clearTimeout(timer));
+    req.once('close', () => {
+      clearTimeout(timer);
+      if (!req.complete && !stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);
+    });
+    req.pipe(stream);
+  }
+
+  /**
+   * A WebSocket: the head goes up as a request; raw bytes flow only once the upstream answered
+   * 101. Any other answer is relayed as one response and the connection closes. Bytes the
+   * client wrote behind the head wait until the switch.
+   */
   handleUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, socket: SocketRecord, identity?: UpstreamIdentity, observer?: UpgradeObserver): void {
     client.pause();
-    let stream;
+    if (!websocketUpgrade(req)) {
+      return sendRawProblem(client, { status: 400, code: 'upgrade_not_supported', detail: `only WebSocket upgrades are served, not "${String(req.headers.upgrade ?? '')}"` });
+    }
+    const clientIp = this.options.clientIp(req);
+    const release = this.admit(socket, clientIp);
+    if (!release) return sendRawProblem(client, this.tooMany(clientIp));
+    let stream: ClientHttp2Stream;
     try {
-      stream = this.options.hub.openStream(socket.name, { [header.socket]: socket.name, [header.kind]: 'tcp' });
+      stream = this.options.hub.openStream(socket.name, {
+        ...this.requestHeaders(req, socket, clientIp, identity),
+        [header.kind]: 'upgrade',
+        [header.upgrade]: 'websocket',
+      });
     } catch (err) {
+      release();
       return sendRawProblem(client, problemFrom(err, socket.name));
     }
-    stream.write(requestHead(req.method ?? 'GET', req.url ?? '/', upstreamHeaders(req.headers, facts(req, this.options.clientIp(req)), true, identity)));
-    if (head.length > 0) stream.write(head);
+    stream.once('close', release);
+    stream.on('error', () => client.destroy());
+    client.once('close', () => {
+      if (!stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);
+    });
     stream.once('response', (headers) => {
-      const code = headers[header.error];
-      if (typeof code === 'string') {
+      const problem = connectorProblem(headers, socket.name);
+      if (problem) {
         stream.close(h2.NGHTTP2_CANCEL);
-        return sendRawProblem(client, { status: Number(headers[':status'] ?? 502), code: code as ErrorCode, detail: `socket "${socket.name}": the connector reports ${code.replace(/_/g, ' ')}` });
+        return sendRawProblem(client, problem);
       }
+      const switched = headers[header.upgrade];
+      const status = Number(headers[':status'] ?? 502);
+      const out = clientResponseHeaders(headers);
+      if (typeof switched !== 'string') {
+        observer?.answered(status);
+        client.write(responseHead(status, out, 'connection: close\r\n'));
+        stream.pipe(client);
+        return;
+      }
+      const switchHead = responseHead(101, out, `connection: Upgrade\r\nupgrade: ${switched.replace(/[\r\n]/g, '')}\r\n`);
+      client.write(switchHead);
+      if (head.length > 0) stream.write(head);
       const counters = joinStreams(client, stream, () => observer?.closed());
+      counters.bytesUp += requestHeadBytes(req) + head.length;
+      counters.bytesDown += Buffer.byteLength(switchHead, 'latin1');
       observer?.opened(counters);
     });
-    stream.on('error', () => client.destroy());
   }
+
+  private requestHeaders(req: IncomingMessage, socket: SocketRecord, clientIp: string, identity: UpstreamIdentity | undefined): Record<string, string | string[]> {
+    const facts: ForwardingFacts = { clientIp, host: String(req.headers.host ?? ''), proto: (req.socket as TLSSocket).encrypted ? 'https' : 'http' };
+    return {
+      ':method': req.method ?? 'GET',
+      ':path': req.url ?? '/',
+      ':authority': String(req.headers.host ?? socket.name),
+      ':scheme': 'https',
+      [header.socket]: socket.name,
+      ...upstreamHeaders(req.headers, facts, identity),
+    };
+  }
+
+  /** Counts one more open stream for a public socket's client; undefined when it holds too many. */
+  private admit(socket: SocketRecord, clientIp: string): (() => void) | undefined {
+    if (socket.auth.cloudauth) return () => {};
+    const open = this.openByClient.get(clientIp) ?? 0;
+    if (open >= this.options.maxStreamsPerClient) return undefined;
+    this.openByClient.set(clientIp, open + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.openByClient.get(clientIp) ?? 1) - 1;
+      if (left <= 0) this.openByClient.delete(clientIp);
+      else this.openByClient.set(clientIp, left);
+    };
+  }
+
+  private tooMany(clientIp: string): EdgeProblem {
+    this.options.logger.info({ clientIp, limit: this.options.maxStreamsPerClient }, 'client holds too many upstream streams');
+    return { status: 429, code: 'too_many_streams', detail: `this address already has ${this.options.maxStreamsPerClient} requests open on public sockets` };
+  }
+}
+
+/** The size of the request head as the client sent it (request line, header lines, blank line). */
+function requestHeadBytes(req: IncomingMessage): number {
+  let bytes = Buffer.byteLength(`${req.method} ${req.url} HTTP/${req.httpVersion}\r\n\r\n`, 'latin1');
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) bytes += Buffer.byteLength(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`, 'latin1');
+  return bytes;
 }
 
 function hasBody(req: IncomingMessage): boolean {

@@ -25,6 +25,9 @@ import { MAX_HELLO_BYTES, peekClientHello } from './client-hello.js';
 import { HttpSocketProxy, normalizeIp } from './http-proxy.js';
 import { routeHost } from './routing.js';
 import { sendProblem, sendRawProblem } from './error-page.js';
+import type { EdgeProblem } from './error-page.js';
+import { canonicalTarget } from './request-target.js';
+import type { CanonicalTarget } from './request-target.js';
 import { SniContexts } from './tls-context.js';
 import type { Identity, IdentityGate } from './identity-gate.js';
 import type { UpstreamIdentity } from './forwarding.js';
@@ -65,8 +68,23 @@ export interface EdgeServerOptions {
   geo?: GeoLookup;
   /** Peers whose X-Forwarded-For and PROXY protocol headers are believed; nobody else's. */
   trustedProxies?: CompiledCidrs;
+  /** Timeouts and limits of the HTTP front; each has a default. */
+  http?: Partial<EdgeHttpLimits>;
   now?: () => Date;
 }
+
+export interface EdgeHttpLimits {
+  /** Time to receive a request's head. */
+  headerTimeoutMs: number;
+  /** A request body that sends nothing for this long is cut. */
+  bodyIdleTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutMs: number;
+  /** Open upstream streams one client address may hold on public sockets. */
+  maxStreamsPerClient: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: EdgeHttpLimits = Object.freeze({ headerTimeoutMs: 30_000, bodyIdleTimeoutMs: 30_000, keepAliveTimeoutMs: 65_000, maxStreamsPerClient: 256 });
 
 
 
@@ -93,12 +111,19 @@ export class EdgeServer {
       clientIp: (socket) => this.connectionClientIp(socket), ...(options.geo ? { geo: options.geo } : {}),
     });
     this.sni = new SniContexts(options.ca, options.domain);
-    this.proxy = new HttpSocketProxy({ hub: options.hub, logger: options.logger, clientIp: (req) => this.httpClientIp(req) });
-    this.httpServer = http.createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 });
+    const limits = { ...DEFAULT_HTTP_LIMITS, ...options.http };
+    this.proxy = new HttpSocketProxy({ hub: options.hub, logger: options.logger, clientIp: (req) => this.httpClientIp(req), bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs, maxStreamsPerClient: limits.maxStreamsPerClient });
+    // A whole request has no deadline (uploads may be large); its head and every pause in its body do.
+    this.httpServer = http.createServer({
+      requestTimeout: 0,
+      headersTimeout: limits.headerTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, limits.headerTimeoutMs / 4)),
+    });
     this.httpServer.on('request', (req, res) => this.onRequest(req, res));
     this.httpServer.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
     this.httpServer.on('clientError', (err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+      if (socket.writable) sendRawProblem(socket, { status: 400, code: 'bad_request', detail: 'the request is not valid HTTP/1.1' });
       options.logger.debug({ err: err.message }, 'malformed HTTP from client');
     });
     this.tlsServer = tls.createServer({
@@ -255,11 +280,20 @@ export class EdgeServer {
     if (route.kind === 'unknown') return sendProblem(req, res, { status: 404, code: 'socket_not_found', detail: `${route.host} is not served here` });
     const record = this.options.view().socket(route.name);
     if (!record || record.type === 'tls') return sendProblem(req, res, { status: 404, code: 'socket_not_found', detail: `there is no HTTP socket named "${route.name}"` });
+    const target = canonicalTarget(req.url ?? '', { rawPaths: record.rawPaths });
+    if (!target.ok) return sendProblem(req, res, this.refusedTarget(req, record, target));
+    req.url = target.target;
     if (!record.auth.cloudauth) return this.proxy.handleRequest(req, res, record);
     this.gated(req, res, record).catch((err: unknown) => {
       this.options.logger.error({ err, socket: record.name }, 'identity check failed');
       sendProblem(req, res, { status: 500, code: 'internal', detail: 'the identity check failed (see the edge log)' });
     });
+  }
+
+  /** A request target the edge will not forward: refused before any decision, and logged. */
+  private refusedTarget(req: http.IncomingMessage, record: SocketRecord, refusal: Extract<CanonicalTarget, { ok: false }>): EdgeProblem {
+    this.options.logger.info({ socket: record.name, clientIp: this.httpClientIp(req), method: req.method, code: refusal.code }, `request refused: ${refusal.reason}`);
+    return { status: 400, code: refusal.code, detail: `${refusal.reason}${refusal.code === 'path_ambiguous' ? ' (a socket created with --raw-paths passes such paths as sent)' : ''}` };
   }
 
   private async gated(req: http.IncomingMessage, res: http.ServerResponse, record: SocketRecord): Promise<void> {
@@ -311,6 +345,9 @@ export class EdgeServer {
     }
     const record = route.kind === 'socket' ? this.options.view().socket(route.name) : undefined;
     if (!record || record.type === 'tls') return sendRawProblem(client, { status: 404, code: 'socket_not_found', detail: 'no such HTTP socket' });
+    const target = canonicalTarget(req.url ?? '', { rawPaths: record.rawPaths });
+    if (!target.ok) return sendRawProblem(client, this.refusedTarget(req, record, target));
+    req.url = target.target;
     if (!record.auth.cloudauth) return this.proxy.handleUpgrade(req, client, head, record);
     const identity = this.options.identity;
     if (!identity) return sendRawProblem(client, { status: 503, code: 'internal', detail: 'sign-in is not configured on this edge' });
@@ -335,6 +372,9 @@ export class EdgeServer {
     };
     this.upstreamIdentity(who, record).then(
       (upstream) => this.proxy.handleUpgrade(req, client, head, record, upstream, {
+        answered: (status) => {
+          this.options.audit({ type: 'http.request', ...base, at: started.toISOString(), decision: 'allow', reason: access.detail, details: { method: req.method ?? 'GET', path: requestPath(req.url), status, upgrade: 'refused by the upstream' } });
+        },
         opened: (counters) => {
           this.options.audit({ type: 'connection.open', ...base, connectionId: id, decision: 'allow', details: { protocol: 'websocket', path: requestPath(req.url) } });
           this.options.live.add({ id, protocol: 'websocket', socket: record.name, userId: who.user.id, email: who.user.email, sessionId: who.session.id, clientIp: access.clientIp, country: access.country ?? '', startedAt: started, counters, decide, close: () => client.destroy() }, access.decision.recheckAt);

@@ -68,7 +68,7 @@ const whenBlock = z.strictObject({ after: instant.optional(), before: instant.op
     }
   });
 const what = z.strictObject({
-  http: z.strictObject({ methods: list(method), paths: list(pathGlob) }).optional(),
+  http: z.strictObject({ methods: list(method), paths: list(pathGlob), case_insensitive: z.boolean().optional() }).optional(),
   ssh: z.strictObject({
     logins: list(text((v) => verdict(/^[^\s,]+$/.test(v), v, 'is not a login name'))),
     shell: z.boolean().optional(),

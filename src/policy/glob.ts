@@ -4,10 +4,11 @@
 const REGEX_SPECIAL = /[.+?^${}()|[\]\\]/;
 /**
  * Paths an upstream may read differently from the literal text: dot segments (also
- * percent-encoded) and encoded or back slashes. They fail closed: allow rules with paths do
- * not match them, deny rules with paths do.
+ * percent-encoded), encoded or back slashes, path parameters (`;`) and encoded control bytes.
+ * The edge refuses them unless a socket passes raw paths; they fail closed: allow rules with
+ * paths do not match them, deny rules with paths do.
  */
-const AMBIGUOUS = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)|%2f|%5c|\\/i;
+const AMBIGUOUS = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)|%2f|%5c|\\|;|%[01][0-9a-f]|%7f/i;
 
 /**
  * `*` is any run of characters within one segment; `/**` is zero or more segments (so
@@ -33,8 +34,8 @@ export function globToRegExpSource(glob: string): string {
 }
 
 /** One RegExp for a rule's globs (any of them). */
-export function compilePathGlobs(globs: readonly string[]): RegExp {
-  return new RegExp(`^(?:${globs.map(globToRegExpSource).join('|')})$`);
+export function compilePathGlobs(globs: readonly string[], caseInsensitive = false): RegExp {
+  return new RegExp(`^(?:${globs.map(globToRegExpSource).join('|')})$`, caseInsensitive ? 'i' : '');
 }
 
 export interface RequestPath {

@@ -40,6 +40,8 @@ export interface HttpWhat {
   readonly methods?: readonly string[];
   /** Globs over the path without the query: `*` within a segment, `**` across; a trailing `/*` matches below. */
   readonly paths?: readonly string[];
+  /** Whether `paths` ignore case; absent = deny rules do (a deny is not dodged by `/ADMIN`), allow rules do not. */
+  readonly case_insensitive?: boolean;
 }
 
 export interface SshWhat {

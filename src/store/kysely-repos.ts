@@ -104,6 +104,7 @@ export class KyselySocketRepo implements SocketRepo {
         upstream: input.upstream ?? null,
         description: input.description ?? '',
         tags: JSON.stringify(input.tags ?? {}),
+        raw_paths: input.rawPaths ? 1 : 0,
         created_at: now,
         updated_at: now,
       };
@@ -126,6 +127,7 @@ export class KyselySocketRepo implements SocketRepo {
         upstream: patch.upstream === undefined ? row.upstream : patch.upstream,
         description: patch.description ?? row.description,
         tags: patch.tags === undefined ? row.tags : JSON.stringify(patch.tags),
+        raw_paths: patch.rawPaths === undefined ? row.raw_paths : patch.rawPaths ? 1 : 0,
         updated_at: this.ctx.now(),
       };
       await tx
@@ -136,6 +138,7 @@ export class KyselySocketRepo implements SocketRepo {
           upstream: next.upstream,
           description: next.description,
           tags: next.tags,
+          raw_paths: next.raw_paths,
           updated_at: next.updated_at,
         })
         .where('id', '=', row.id)

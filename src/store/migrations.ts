@@ -293,6 +293,18 @@ function policiesAuditSchema(dialect: StoreDialect): Migration {
   };
 }
 
+/** HTTP sockets may opt into passing ambiguous paths as sent (off for every existing socket). */
+function socketRawPathsSchema(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('sockets').addColumn('raw_paths', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    },
+    async down(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('sockets').dropColumn('raw_paths').execute();
+    },
+  };
+}
+
 /** The ordered migrations for a dialect; names sort in application order. */
 export function storeMigrations(dialect: StoreDialect): Record<string, Migration> {
   return {
@@ -301,6 +313,7 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     '0003_identity_providers': identityProvidersSchema(),
     '0004_device_authorizations': deviceAuthorizationsSchema(),
     '0005_policies_audit': policiesAuditSchema(dialect),
+    '0006_socket_raw_paths': socketRawPathsSchema(),
   };
 }
 

@@ -104,6 +104,7 @@ export function toSocket(row: Selectable<SocketsTable>): SocketRecord {
     upstream: row.upstream,
     description: row.description,
     tags: parseTags(row.tags),
+    rawPaths: Number(row.raw_paths) === 1,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

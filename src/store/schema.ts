@@ -13,6 +13,8 @@ export interface SocketsTable {
   description: string;
   /** JSON object of string → string. */
   tags: string;
+  /** 1 when ambiguous HTTP paths pass as sent (added by 0006_socket_raw_paths). */
+  raw_paths: number;
   created_at: string;
   updated_at: string;
 }

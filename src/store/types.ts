@@ -21,6 +21,8 @@ export interface SocketRecord {
   readonly upstream: string | null;
   readonly description: string;
   readonly tags: Readonly<Record<string, string>>;
+  /** HTTP sockets: ambiguous paths (encoded `/`, `\\`, `;`) pass as sent instead of being refused. */
+  readonly rawPaths: boolean;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -32,6 +34,7 @@ export interface NewSocket {
   upstream?: string | null;
   description?: string;
   tags?: Record<string, string>;
+  rawPaths?: boolean;
 }
 
 export type SocketPatch = Partial<Omit<NewSocket, 'name'>>;

@@ -12,10 +12,15 @@ export const header = {
   kind: 'postern-kind',
   clientIp: 'postern-client-ip',
   error: 'postern-error',
+  /** On an `upgrade` request: the protocol asked for; on its response: the protocol the upstream switched to (101). */
+  upgrade: 'postern-upgrade',
 } as const;
 
-/** `http`: one request/response; `tcp`: raw bytes both ways (request body up, response body down). */
-export type StreamKind = 'http' | 'tcp';
+/**
+ * `http`: one request/response; `tcp`: raw bytes both ways (request body up, response body
+ * down); `upgrade`: an HTTP request that turns into raw bytes only if the upstream answers 101.
+ */
+export type StreamKind = 'http' | 'tcp' | 'upgrade';
 
 /**
  * Flow-control windows: Node's 64 KiB defaults cap a stream at ~window/RTT; raising both the

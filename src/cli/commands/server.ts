@@ -21,6 +21,10 @@ export function registerServer(program: Command): void {
     .option('--session-idle <duration>', 'sign in again after this long without a request (POSTERN_SESSION_IDLE, default 2h)')
     .option('--trusted-proxies <cidr,cidr>', 'believe X-Forwarded-For and PROXY protocol from these only (POSTERN_TRUSTED_PROXIES)')
     .option('--geoip-file <file.mmdb>', 'MaxMind country database instead of the bundled one (POSTERN_GEOIP_FILE)')
+    .option('--header-timeout <duration>', 'time a client has to send a request head (POSTERN_HEADER_TIMEOUT, default 30s)')
+    .option('--body-idle-timeout <duration>', 'a request body that sends nothing for this long is cut (POSTERN_BODY_IDLE_TIMEOUT, default 30s)')
+    .option('--keep-alive-timeout <duration>', 'idle keep-alive connections close after this (POSTERN_KEEP_ALIVE_TIMEOUT, default 65s)')
+    .option('--max-streams-per-client <n>', 'open requests one address may hold on public sockets (POSTERN_MAX_STREAMS_PER_CLIENT, default 256)')
     .action(async (_flags: ServerFlags, command: Command) => {
       // --data-dir is also a global option; whichever position it was given in counts.
       const settings = resolveServerSettings(command.optsWithGlobals<ServerFlags>());

@@ -14,6 +14,7 @@ interface SocketView {
   upstream: string | null;
   description: string;
   tags: Record<string, string>;
+  rawPaths: boolean;
   url: string;
   online: boolean;
   createdAt: string;
@@ -38,7 +39,7 @@ function showSocket(ctx: CliContext, socket: SocketView): void {
   const signIn = socket.auth.cloudauth
     ? ['required', ...socket.auth.allowedEmailDomains.map((d) => `@${d}`), ...socket.auth.allowedEmailAddresses].join(' ')
     : 'none (public)';
-  printFields({ ...socket, online: socket.online ? 'yes' : 'no', signIn }, ['name', 'type', 'url', 'upstream', 'online', 'signIn', 'description', 'tags', 'id', 'createdAt', 'updatedAt']);
+  printFields({ ...socket, online: socket.online ? 'yes' : 'no', signIn }, ['name', 'type', 'url', 'upstream', 'online', 'signIn', 'description', 'tags', ...(socket.rawPaths ? ['rawPaths'] : []), 'id', 'createdAt', 'updatedAt']);
 }
 
 export function registerSocket(program: Command, context: () => CliContext): void {
@@ -50,10 +51,12 @@ export function registerSocket(program: Command, context: () => CliContext): voi
     .option('--upstream <url>', 'what the connector dials, e.g. http://127.0.0.1:3000 (informational)')
     .option('--description <text>', 'free text')
     .option('--tag <key=value>', 'a tag (repeatable)', collect)
-    .action(async (options: { name: string; type: string; upstream?: string; description?: string; tag?: string[] } & AuthFlags) => {
+    .option('--raw-paths', 'HTTP sockets: pass ambiguous paths (encoded /, \\, ;) as sent instead of refusing them')
+    .action(async (options: { name: string; type: string; upstream?: string; description?: string; tag?: string[]; rawPaths?: boolean } & AuthFlags) => {
       const ctx = context();
       const created = await ctx.client().post<SocketView>('/api/v1/sockets', {
         name: options.name, type: options.type, ...authBody(options),
+        ...(options.rawPaths ? { raw_paths: true } : {}),
         ...(options.upstream ? { upstream: options.upstream } : {}),
         ...(options.description ? { description: options.description } : {}),
         ...(options.tag ? { tags: parseTags(options.tag) } : {}),
@@ -96,17 +99,20 @@ export function registerSocket(program: Command, context: () => CliContext): voi
     .option('--upstream <url>', 'what the connector dials (informational)')
     .option('--description <text>', 'free text')
     .option('--tag <key=value>', 'replace tags (repeatable)', collect)
-    .action(async (name: string, options: { type?: string; upstream?: string; description?: string; tag?: string[] } & AuthFlags) => {
+    .option('--raw-paths', 'pass ambiguous paths as sent')
+    .option('--no-raw-paths', 'refuse ambiguous paths (the default)')
+    .action(async (name: string, options: { type?: string; upstream?: string; description?: string; tag?: string[]; rawPaths?: boolean } & AuthFlags) => {
       const ctx = context();
       const patch = {
         ...authBody(options),
+        ...(options.rawPaths !== undefined ? { raw_paths: options.rawPaths } : {}),
         ...(options.cloudauth === false ? { cloudauth: false } : {}),
         ...(options.type ? { type: options.type } : {}),
         ...(options.upstream ? { upstream: options.upstream } : {}),
         ...(options.description !== undefined ? { description: options.description } : {}),
         ...(options.tag ? { tags: parseTags(options.tag) } : {}),
       };
-      if (Object.keys(patch).length === 0) throw new PosternError('bad_request', 'nothing to change: pass --type, --upstream, --description, --tag or a sign-in flag');
+      if (Object.keys(patch).length === 0) throw new PosternError('bad_request', 'nothing to change: pass --type, --upstream, --description, --tag, --raw-paths or a sign-in flag');
       showSocket(ctx, await ctx.client().patch<SocketView>(`/api/v1/sockets/${encodeURIComponent(name)}`, patch));
     });
   socket.command('delete <name>')

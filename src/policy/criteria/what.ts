@@ -12,7 +12,7 @@ import type { Condition, Criterion } from './condition.js';
 export function compileWhat(block: WhatCondition, effect: Effect): Condition {
   const { http, ssh, tls, database } = block;
   const methods = http?.methods ? new Set(http.methods.map((m) => m.toUpperCase())) : undefined;
-  const paths = http?.paths ? compilePathGlobs(http.paths) : undefined;
+  const paths = http?.paths ? compilePathGlobs(http.paths, http.case_insensitive ?? effect === 'deny') : undefined;
   const logins = ssh?.logins ? new Set(ssh.logins) : undefined;
   const names = database?.names ? new Set(database.names) : undefined;
 
@@ -53,7 +53,7 @@ export function compileWhat(block: WhatCondition, effect: Effect): Condition {
       case 'what-http-path': {
         if (a.protocol !== 'http') return outcome;
         const p = f.httpPath(a.path);
-        return p.ambiguous ? `path ${a.path} is ambiguous (dot segments or encoded slashes): an allow rule with paths never matches it` : `path ${p.path} matches none of ${listText(http!.paths!)}`;
+        return p.ambiguous ? `path ${a.path} is ambiguous (dot segments, encoded slashes, path parameters): an allow rule with paths never matches it` : `path ${p.path} matches none of ${listText(http!.paths!)}`;
       }
       case 'what-ssh-login': return a.protocol === 'ssh' ? `login ${a.login} is not one of ${listText(logins!)}` : outcome;
       case 'what-ssh-channel': return a.protocol === 'ssh' ? `${a.channel} is not allowed (${a.channel}: false)` : outcome;

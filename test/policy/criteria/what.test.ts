@@ -68,3 +68,23 @@ test('what.database: names, and writes under read_only', () => {
   assert.equal(c.test(facts({ action: { protocol: 'database' } })), 'matched');
   assert.equal(compileWhat({ database: {} }, 'allow').test(facts({ action: { protocol: 'database', database: 'x', write: true } })), 'matched');
 });
+
+test('what.http.paths: deny rules ignore case by default, allow rules do not; case_insensitive says otherwise', () => {
+  const deny = compileWhat({ http: { paths: ['/admin/*'] } }, 'deny');
+  for (const path of ['/admin/x', '/ADMIN/x', '/Admin/X', '/aDmIn']) assert.equal(deny.test(facts({ action: http('POST', path) })), 'matched', path);
+  const allow = compileWhat({ http: { paths: ['/public/*'] } }, 'allow');
+  assert.equal(allow.test(facts({ action: http('GET', '/PUBLIC/x') })), 'what-http-path');
+  const allowAnyCase = compileWhat({ http: { paths: ['/public/*'], case_insensitive: true } }, 'allow');
+  assert.equal(allowAnyCase.test(facts({ action: http('GET', '/PUBLIC/x') })), 'matched');
+  const denyExact = compileWhat({ http: { paths: ['/admin/*'], case_insensitive: false } }, 'deny');
+  assert.equal(denyExact.test(facts({ action: http('POST', '/ADMIN/x') })), 'what-http-path');
+});
+
+test('what.http.paths: path parameters and encoded control bytes are ambiguous (sockets that pass raw paths)', () => {
+  const allow = compileWhat({ http: { paths: ['/**'] } }, 'allow');
+  const deny = compileWhat({ http: { paths: ['/admin/*'] } }, 'deny');
+  for (const path of ['/admin;/x', '/public;a=b', '/a%00', '/a%0A', '/a%7f']) {
+    assert.equal(allow.test(facts({ action: http('GET', path) })), 'what-http-path', path);
+    assert.equal(deny.test(facts({ action: http('GET', path) })), 'matched', path);
+  }
+});
