@@ -112,7 +112,16 @@ function proxyHttp(route: Route, stream: ServerHttp2Stream, headers: IncomingHtt
   stream.on('close', () => {
     if (!responseDone) request.destroy();
   });
-  stream.pipe(request);
+  if (headers[header.body] !== 'confirmed') return void stream.pipe(request);
+  // The upstream sees the head now, not with the first body byte (it may answer early, or time a stalled body out itself).
+  request.flushHeaders();
+  // The body is whole only with the edge's trailer; an end without it breaks the request off.
+  let complete = false;
+  stream.once('trailers', (trailers: IncomingHttpHeaders) => {
+    complete = trailers[header.body] === 'complete';
+  });
+  stream.pipe(request, { end: false });
+  stream.once('end', () => (complete ? request.end() : request.destroy()));
 }
 
 /**

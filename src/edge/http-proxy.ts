@@ -68,12 +68,14 @@ export class HttpSocketProxy {
     const clientIp = this.options.clientIp(req);
     const release = this.admit(socket, clientIp);
     if (!release) return sendProblem(req, res, this.tooMany(clientIp));
+    const body = hasBody(req);
     let stream: ClientHttp2Stream;
     try {
       stream = this.options.hub.openStream(socket.name, {
         ...this.requestHeaders(req, socket, clientIp, identity),
         [header.kind]: 'http',
-      }, { endStream: !hasBody(req) });
+        ...(body ? { [header.body]: 'confirmed' } : {}),
+      }, { endStream: !body, waitForTrailers: body });
     } catch (err) {
       release();
       return sendProblem(req, res, problemFrom(err, socket.name));
@@ -101,21 +103,28 @@ export class HttpSocketProxy {
     res.on('close', () => {
       if (!res.writableFinished && !stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);
     });
-    if (hasBody(req)) this.pipeBody(req, res, stream, socket);
+    if (body) this.pipeBody(req, res, stream, socket);
   }
 
   /**
-   * The body goes up as it arrives; the tunnel stream ends only once the client's message is
-   * complete, so a body cut short (or a malformed last chunk) never reaches the upstream as a
-   * whole request. A body that stalls is cut.
+   * The body goes up as it arrives, and is confirmed complete by a trailer only once Node's
+   * parser has read the client's whole message: a body cut short or a malformed last chunk is
+   * reset instead, so it never reaches the upstream as a whole request (an HTTP/2 stream that
+   * is closed early still sends END_STREAM before its reset). A body that stalls is cut.
    */
   private pipeBody(req: IncomingMessage, res: ServerResponse, stream: ClientHttp2Stream, socket: SocketRecord): void {
+    stream.once('wantTrailers', () => {
+      if (req.complete) stream.sendTrailers({ [header.body]: 'complete' });
+      else stream.close(h2.NGHTTP2_CANCEL);
+    });
     let timer: NodeJS.Timeout | undefined;
     const stalled = () => {
       this.options.logger.info({ socket: socket.name, clientIp: this.options.clientIp(req) }, 'request body stalled; cutting the request');
       stream.close(h2.NGHTTP2_CANCEL);
-      if (!res.headersSent) sendProblem(req, res, { status: 408, code: 'request_timeout', detail: `the request body sent nothing for ${this.options.bodyIdleTimeoutMs / 1000} s` });
-      req.socket.destroy();
+      res.shouldKeepAlive = false;
+      if (res.headersSent) return void req.socket.destroy();
+      res.once('finish', () => req.socket.destroy());
+      sendProblem(req, res, { status: 408, code: 'request_timeout', detail: `the request body sent nothing for ${this.options.bodyIdleTimeoutMs / 1000} s` });
     };
     const arm = () => {
       clearTimeout(timer);

@@ -120,10 +120,14 @@ export class EdgeServer {
       keepAliveTimeout: limits.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.min(30_000, Math.max(250, limits.headerTimeoutMs / 4)),
     });
+    // This server never listens (the front door hands it TLS sockets), and Node only starts the
+    // check that enforces headersTimeout on 'listening': without this, a head could take forever.
+    this.httpServer.emit('listening');
     this.httpServer.on('request', (req, res) => this.onRequest(req, res));
     this.httpServer.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
     this.httpServer.on('clientError', (err, socket) => {
-      if (socket.writable) sendRawProblem(socket, { status: 400, code: 'bad_request', detail: 'the request is not valid HTTP/1.1' });
+      const timedOut = (err as NodeJS.ErrnoException).code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      if (socket.writable) sendRawProblem(socket, timedOut ? { status: 408, code: 'request_timeout', detail: 'the request head did not arrive in time' } : { status: 400, code: 'bad_request', detail: 'the request is not valid HTTP/1.1' });
       options.logger.debug({ err: err.message }, 'malformed HTTP from client');
     });
     this.tlsServer = tls.createServer({

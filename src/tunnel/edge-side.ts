@@ -169,10 +169,10 @@ export class TunnelHub extends EventEmitter {
   }
 
   /** The least busy live, non-draining connection for the socket; throws `connector_offline`. */
-  openStream(socketName: string, headers: OutgoingHttpHeaders, options: { endStream?: boolean } = {}): ClientHttp2Stream {
+  openStream(socketName: string, headers: OutgoingHttpHeaders, options: { endStream?: boolean; waitForTrailers?: boolean } = {}): ClientHttp2Stream {
     const tunnel = this.pick(socketName);
     if (!tunnel) throw new PosternError('connector_offline', `no connector is online for socket "${socketName}"`, { retryable: true });
-    const stream = tunnel.session.request({ ':method': 'POST', ':path': '/', ...headers }, { endStream: options.endStream ?? false });
+    const stream = tunnel.session.request({ ':method': 'POST', ':path': '/', ...headers }, { endStream: options.endStream ?? false, waitForTrailers: options.waitForTrailers ?? false });
     tunnel.activeStreams++;
     stream.once('close', () => {
       tunnel.activeStreams--;

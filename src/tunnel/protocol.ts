@@ -12,6 +12,12 @@ export const header = {
   kind: 'postern-kind',
   clientIp: 'postern-client-ip',
   error: 'postern-error',
+  /**
+   * `confirmed` on a request whose body ends with a trailer `postern-body: complete`: the
+   * upstream request is finished only then, so a body the client broke off (or whose last
+   * chunk was malformed) is never delivered as whole, whatever the stream's end looked like.
+   */
+  body: 'postern-body',
   /** On an `upgrade` request: the protocol asked for; on its response: the protocol the upstream switched to (101). */
   upgrade: 'postern-upgrade',
 } as const;

@@ -33,6 +33,8 @@ function rejects(flags: ServerFlags, env: NodeJS.ProcessEnv, pattern: RegExp): v
   });
 }
 
+const HTTP_DEFAULTS = { headerTimeout: 30_000, bodyIdleTimeout: 30_000, keepAliveTimeout: 65_000, maxStreamsPerClient: 256 };
+
 test('server settings: defaults', () => {
   const settings = resolveServerSettings({}, baseEnv());
   assert.deepEqual(settings, {
@@ -42,7 +44,7 @@ test('server settings: defaults', () => {
     db: join(dir, 'xdg', 'postern', 'postern.db'),
     role: 'all',
     connectorCertTtl: 24 * 3_600_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
-    trustedProxies: [], auditExporters: [],
+    trustedProxies: [], auditExporters: [], ...HTTP_DEFAULTS,
   });
 });
 
@@ -56,7 +58,7 @@ test('server settings: the file overrides defaults', () => {
     role: 'edge',
     publicPort: 443,
     connectorCertTtl: 12 * 3_600_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
-    trustedProxies: [], auditExporters: [],
+    trustedProxies: [], auditExporters: [], ...HTTP_DEFAULTS,
   });
   assert.equal(resolveServerSettings({}, { ...baseEnv(), POSTERN_CONFIG: configFile }).domain, 'file.example');
 });
@@ -71,7 +73,7 @@ test('server settings: env overrides the file, flags override env', () => {
   assert.deepEqual(fromEnv, {
     listen: { host: '127.0.0.1', port: 2002 }, domain: 'env.example', dataDir: join(dir, 'env-data'), db: 'postgres://u@db/postern',
     role: 'control', publicPort: 8443, connectorCertTtl: 30 * 60_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
-    trustedProxies: [], auditExporters: [],
+    trustedProxies: [], auditExporters: [], ...HTTP_DEFAULTS,
   });
   const flags: ServerFlags = {
     listen: '[::1]:3003', domain: 'Flag.Example', dataDir: join(dir, 'flag-data'), role: 'all', publicPort: '9443', connectorCertTtl: '7d', db: ':memory:',
@@ -79,7 +81,7 @@ test('server settings: env overrides the file, flags override env', () => {
   assert.deepEqual(resolveServerSettings(flags, env), {
     listen: { host: '::1', port: 3003 }, domain: 'flag.example', dataDir: join(dir, 'flag-data'), db: ':memory:',
     role: 'all', publicPort: 9443, connectorCertTtl: 7 * 86_400_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
-    trustedProxies: [], auditExporters: [],
+    trustedProxies: [], auditExporters: [], ...HTTP_DEFAULTS,
   });
 });
 
@@ -99,6 +101,18 @@ test('server settings: trusted proxies, a GeoIP file and audit exporters', async
   const badExporter = join(dir, 'bad-exporter.yaml');
   await writeFile(badExporter, 'audit_exporters:\n  - { name: x, kind: syslog, url: "http://nope" }\n');
   rejects({ config: badExporter }, baseEnv(), /bad-exporter\.yaml: audit_exporters\[0\]\.url: must be udp:\/\/host:port or tcp:\/\/host:port/);
+});
+
+test('server settings: HTTP timeouts and the per-address stream cap', async () => {
+  const file = join(dir, 'http.yaml');
+  await writeFile(file, 'header_timeout: 10s\nbody_idle_timeout: 2m\nkeep_alive_timeout: 5s\nmax_streams_per_client: 64\n');
+  const settings = resolveServerSettings({ config: file }, baseEnv());
+  assert.deepEqual([settings.headerTimeout, settings.bodyIdleTimeout, settings.keepAliveTimeout, settings.maxStreamsPerClient], [10_000, 120_000, 5_000, 64]);
+  const flagged = resolveServerSettings({ config: file, bodyIdleTimeout: '1s', maxStreamsPerClient: '8' }, { ...baseEnv(), POSTERN_HEADER_TIMEOUT: '3s' });
+  assert.deepEqual([flagged.headerTimeout, flagged.bodyIdleTimeout, flagged.maxStreamsPerClient], [3_000, 1_000, 8]);
+  rejects({ bodyIdleTimeout: '500ms' }, baseEnv(), /^body-idle-timeout: must be at least 1s/);
+  rejects({ headerTimeout: 'soon' }, baseEnv(), /^header-timeout: must be a duration/);
+  rejects({ maxStreamsPerClient: '0' }, baseEnv(), /^max-streams-per-client: /);
 });
 
 test('server settings: the db defaults to the resolved data dir', () => {
