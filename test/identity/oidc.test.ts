@@ -108,10 +108,10 @@ test('github: groups from organisations and teams, limited to the listed orgs, t
   assert.deepEqual((await identity).groups, ['corp', 'ops']);
 });
 
-test('oidc presets: google, microsoft per tenant (common by default); issuers must be https', () => {
+test('oidc presets: google, microsoft for one tenant; issuers must be https', () => {
   assert.equal(normalizeOidcConfig({ preset: 'google', client_id: 'x' }).issuer, 'https://accounts.google.com');
   assert.equal(normalizeOidcConfig({ preset: 'microsoft', client_id: 'x', tenant: 'contoso.onmicrosoft.com' }).issuer, 'https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0');
-  assert.equal(normalizeOidcConfig({ preset: 'microsoft', client_id: 'x' }).issuer, presetIssuers.microsoft('common'));
+  assert.equal(normalizeOidcConfig({ preset: 'microsoft', client_id: 'x', tenant: '72f988bf-86f1-41af-91ab-2d7cd011db47' }).issuer, presetIssuers.microsoft('72f988bf-86f1-41af-91ab-2d7cd011db47'));
   assert.throws(() => normalizeOidcConfig({ issuer: 'http://idp.example', client_id: 'x' }), /must be an https/);
   assert.equal(normalizeOidcConfig({ issuer: 'http://127.0.0.1:1', client_id: 'x', insecure_issuer_for_tests: true }).issuer, 'http://127.0.0.1:1');
   assert.throws(() => normalizeOidcConfig({ client_id: 'x' }), /issuer/);
