@@ -122,6 +122,9 @@ describe('OIDC account linking: an email claim alone never makes someone an exis
     const outcome = await signIn('other', other, 'victim-elsewhere', { email: VICTIM, email_verified: true });
     assert.equal(outcome.user, VICTIM, outcome.reason);
     assert.deepEqual((await identities(VICTIM)).map((l) => [l.issuer, l.subject]).sort(), [[corp.issuer, 'victim-sub'], [other.issuer, 'victim-elsewhere']].sort());
+    const shown = await server.cli(['user', 'show', VICTIM]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /Linked identities:[\s\S]*victim-sub[\s\S]*victim-elsewhere|Linked identities:[\s\S]*victim-elsewhere[\s\S]*victim-sub/);
   });
 
   test('an unvouched address makes a new user only when nobody has it, and never links to an existing one later', async () => {
