@@ -66,6 +66,11 @@ const userView = z.object({
   disabled: z.boolean(), createdAt: z.string(), updatedAt: z.string(),
 });
 
+/** A provider's (issuer, subject) the user signs in as; `email` is what it claimed when linked. */
+const userDetailView = userView.extend({
+  identities: z.array(z.object({ provider: z.string(), issuer: z.string(), subject: z.string(), email: z.string(), linkedAt: z.string() })),
+});
+
 /** What an sshd needs to trust Postern's user certificates (principals per login in a file). */
 export function sshdConfigLines(): string[] {
   return [
@@ -106,8 +111,12 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
       const passwordHash = await passwordHashFor(body.password);
       return present(await store.users.create({ email: body.email, ...(body.name ? { name: body.name } : {}), ...(body.groups ? { groups: body.groups } : {}), ...(passwordHash ? { passwordHash } : {}) }));
     } });
-  routes.add({ method: 'GET', url: '/api/v1/users/:id', summary: 'Show a user (by id or email)', auth: 'admin', params: idParams, response: userView,
-    handler: async ({ params }) => present(await find(params.id)) });
+  routes.add({ method: 'GET', url: '/api/v1/users/:id', summary: 'Show a user (by id or email) with the provider identities it is linked to', auth: 'admin', params: idParams, response: userDetailView,
+    handler: async ({ params }) => {
+      const user = await find(params.id);
+      const identities = await store.externalIdentities.listForUser(user.id);
+      return { ...present(user), identities: identities.map(({ provider, issuer, subject, email, createdAt }) => ({ provider, issuer, subject, email, linkedAt: createdAt })) };
+    } });
   routes.add({ method: 'PATCH', url: '/api/v1/users/:id', summary: 'Change a user: name, groups, password, disabled', auth: 'admin', change: { entity: 'user', current: async (p) => present(await find(p.id)) }, params: idParams, body: updateUserBody, response: userView,
     handler: async ({ params, body }) => {
       const user = await find(params.id);

@@ -9,6 +9,7 @@ import { parseWith } from './routes.js';
 import { PosternError, isPosternError } from '../errors.js';
 import { normalizeOidcConfig } from '../identity/oidc.js';
 import { parseSamlConfig } from '../identity/saml.js';
+import { emailDomainsSchema } from '../identity/account-link.js';
 import { redirectUriFor, secretContext } from './oidc-routes.js';
 
 export interface IdentityProviderApiOptions {
@@ -26,12 +27,16 @@ export const oidcConfigSchema = z.object({
   issuer: z.string().url().max(2048).optional(),
   client_id: z.string().min(1).max(500),
   preset: z.enum(['google', 'microsoft']).optional(),
-  tenant: z.string().regex(/^[A-Za-z0-9.-]{1,100}$/, 'must be a tenant id, a domain, common or organizations').optional(),
+  tenant: z.string().regex(/^[A-Za-z0-9.-]{1,100}$/, 'must be a tenant id or domain').optional(),
   scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,100}$/)).max(20).optional(),
   email_claim: claimName.optional(),
   groups_claim: claimName.optional(),
   group_map: groupMap.optional(),
   keep_unmapped_groups: z.boolean().optional(),
+  /** The provider is authoritative for these domains: its addresses there count as verified. */
+  trusted_email_domains: emailDomainsSchema.optional(),
+  /** The only email domains of the users it may sign in (and create). */
+  allowed_email_domains: emailDomainsSchema.optional(),
   /** TESTS ONLY: an http:// issuer. */
   insecure_issuer_for_tests: z.boolean().optional(),
 }).strict();
@@ -42,6 +47,8 @@ export const githubConfigSchema = z.object({
   orgs: z.array(z.string().min(1).max(100)).max(100).optional(),
   group_map: groupMap.optional(),
   keep_unmapped_groups: z.boolean().optional(),
+  /** GitHub's addresses are verified already; this only narrows whom it may sign in. */
+  allowed_email_domains: emailDomainsSchema.optional(),
   web_base: z.string().url().optional(),
   api_base: z.string().url().optional(),
 }).strict();

@@ -1,11 +1,11 @@
 // Browser sign-in through external OIDC / GitHub providers on the control host:
 //   GET /auth/oidc/:name/start?socket=&return_to=  (also /auth/github/:name/start) → the provider
-//   GET /auth/oidc/:name/callback                  → verify, find-or-create the user, session, continue
+//   GET /auth/oidc/:name/callback                  → verify, find (by link) / link / create the user, session, continue
 // The transaction (state, nonce, PKCE verifier, socket, return path) lives in a short-lived
 // cookie sealed with the KeyCipher (AES-GCM, bound to the provider name), so any control node
 // can finish a sign-in another one started. Email allow-lists are enforced at the edge.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Store, IdentityProviderRecord, UserRecord } from '../store/types.js';
+import type { Store, IdentityProviderRecord } from '../store/types.js';
 import type { KeyCipher } from '../ca/key-cipher.js';
 import type { SessionService } from './sessions.js';
 import { continueTo, signInTarget } from './auth-routes.js';
@@ -13,7 +13,7 @@ import { escapeHtml } from './login-page.js';
 import { PosternError, errorMessage, isPosternError } from '../errors.js';
 import { GithubClient, OidcClient, newTransaction, normalizeOidcConfig } from '../identity/oidc.js';
 import type { AuthTransaction, GithubConfig, SignInClient } from '../identity/oidc.js';
-import type { PosternIdentity } from '../identity/claims.js';
+import { userForExternalSignIn } from './external-accounts.js';
 import { parseCookies, serializeSessionCookie } from '../identity/session-cookie.js';
 import { IDENTITY_PROVIDER_NAME_PATTERN } from '../store/kysely-provider-repos.js';
 
@@ -126,6 +126,8 @@ export function registerOidcRoutes(app: FastifyInstance, options: OidcRoutesOpti
     const query = request.query as Record<string, unknown>;
     const state = typeof query.state === 'string' ? query.state : '';
     const cookieName = txCookieName(state);
+    /** The email the provider claimed, for the audit trail of a refusal. */
+    let claimed = '';
     try {
       if (!state) {
         const detail = typeof query.error === 'string' ? `: ${query.error}${typeof query.error_description === 'string' ? ` (${query.error_description})` : ''}` : '';
@@ -146,7 +148,8 @@ export function registerOidcRoutes(app: FastifyInstance, options: OidcRoutesOpti
       const callbackUrl = new URL(redirectUriFor(options.controlOrigin, record.name));
       callbackUrl.search = new URL(request.url, options.controlOrigin).search;
       const identity = await client.finish(callbackUrl, tx);
-      const user = await findOrCreateUser(store, identity, record);
+      claimed = identity.email;
+      const user = await userForExternalSignIn(store, { identity, provider: record, syncGroups: providesGroups(record) });
       const { session, secret } = await options.sessions.createBrowserSession(user, record.name, { clientIp: request.ip, userAgent: String(request.headers['user-agent'] ?? '') });
       request.log.info({ user: user.id, session: session.id, provider: record.name }, 'signed in');
       const maxAgeSeconds = Math.floor((Date.parse(session.expiresAt) - now().getTime()) / 1000);
@@ -159,32 +162,15 @@ export function registerOidcRoutes(app: FastifyInstance, options: OidcRoutesOpti
       return continueTo(options, reply, session, socket, returnTo);
     } catch (err) {
       request.log.info({ provider: name, err: errorMessage(err) }, 'sign-in refused');
-      options.sessions.recordFailedLogin('', String(name ?? ''), request.ip, errorMessage(err));
+      options.sessions.recordFailedLogin(claimed, String(name ?? ''), request.ip, errorMessage(err));
       return errorPage(reply, statusOf(err), isPosternError(err) || statusOf(err) < 500 ? errorMessage(err) : 'internal error (see the server log)', cookieName);
     }
   });
 }
 
-/** The user with this email, created on first sign-in; groups follow the provider when it sends them. */
-async function findOrCreateUser(store: Store, identity: PosternIdentity, record: IdentityProviderRecord): Promise<UserRecord> {
-  const providesGroups = record.kind === 'github'
+/** Whether the provider is set up to send groups (then the user's groups follow it). */
+function providesGroups(record: IdentityProviderRecord): boolean {
+  return record.kind === 'github'
     ? (record.config as { groups_from_orgs?: unknown }).groups_from_orgs === true
     : typeof (record.config as { groups_claim?: unknown }).groups_claim === 'string';
-  let user = await store.users.findByEmail(identity.email);
-  if (!user) {
-    try {
-      return await store.users.create({ email: identity.email, name: identity.name ?? '', groups: [...identity.groups] });
-    } catch (err) {
-      if (!isPosternError(err, 'conflict')) throw err;
-      user = await store.users.findByEmail(identity.email);
-      if (!user) throw err;
-    }
-  }
-  if (user.disabledAt) throw new PosternError('forbidden', `the account ${user.email} is disabled`);
-  const sameGroups = user.groups.length === identity.groups.length && user.groups.every((g, i) => g === identity.groups[i]);
-  const patch = {
-    ...(providesGroups && !sameGroups ? { groups: [...identity.groups] } : {}),
-    ...(!user.name && identity.name ? { name: identity.name } : {}),
-  };
-  return Object.keys(patch).length > 0 ? store.users.update(user.id, patch) : user;
 }

@@ -1,10 +1,11 @@
 // SAML 2.0 sign-in on the control host: SP metadata, the redirect-binding AuthnRequest and the
 // assertion consumer service. The login's state (request id, socket, return path) rides in a
 // signed, short-lived cookie named after the RelayState, so any control node can finish it.
-// A valid response finds or creates the user by email and continues like a local sign-in.
+// A valid response finds the user by its (IdP entity id, NameID) link, links or creates one
+// (see src/identity/account-link.ts), and continues like a local sign-in.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import type { IdentityProviderRecord, Store, UserRecord } from '../store/types.js';
+import type { IdentityProviderRecord, Store } from '../store/types.js';
 import type { SessionService } from './sessions.js';
 import type { KeyCipher } from '../ca/key-cipher.js';
 import { continueTo, signInTarget } from './auth-routes.js';
@@ -13,9 +14,9 @@ import { PosternError, isPosternError } from '../errors.js';
 import { parseCookies, serializeSessionCookie } from '../identity/session-cookie.js';
 import {
   SAML_PROVIDER_NAME, SAML_STATE_COOKIE_PREFIX, isRelayState, newRelayState, newSamlRequestId, openSamlState, parseSamlConfig,
-  samlAuthorizeUrl, samlMetadata, samlServiceProvider, samlSpKey, sealSamlState, validateSamlResponse,
+  samlAuthorizeUrl, samlLinkIssuer, samlMetadata, samlServiceProvider, samlSpKey, sealSamlState, validateSamlResponse,
 } from '../identity/saml.js';
-import type { PosternIdentity } from '../identity/claims.js';
+import { userForExternalSignIn } from './external-accounts.js';
 import type { SamlProviderSettings, SamlServiceProvider, SpKey } from '../identity/saml.js';
 import { secretContext } from './oidc-routes.js';
 
@@ -66,12 +67,13 @@ export function registerSamlRoutes(app: FastifyInstance, options: SamlRoutesOpti
     return { record, settings, sp: samlServiceProvider(controlOrigin, record.name), spKey: samlSpKey(settings, privateKey) };
   };
 
-  const failure = (request: FastifyRequest, reply: FastifyReply, err: unknown, back?: { socket?: string; returnTo: string }) => {
+  /** `claimed`: the email the IdP asserted, when it got that far (for the audit trail). */
+  const failure = (request: FastifyRequest, reply: FastifyReply, err: unknown, back?: { socket?: string; returnTo: string }, claimed = '') => {
     const known = isPosternError(err);
     const status = known ? err.httpStatus : 500;
     if (status >= 500) request.log.error({ err }, 'SAML sign-in failed');
     else request.log.info({ code: known ? err.code : undefined, reason: (err as Error).message }, 'SAML sign-in refused');
-    sessions.recordFailedLogin('', String((request.params as Record<string, unknown>).name ?? ''), request.ip, known && status < 500 ? err.message : 'internal error');
+    sessions.recordFailedLogin(claimed, String((request.params as Record<string, unknown>).name ?? ''), request.ip, known && status < 500 ? err.message : 'internal error');
     const message = known && status < 500 ? err.message : 'internal error (see the server log)';
     const again = `/auth/login${back?.socket ? `?${new URLSearchParams({ socket: back.socket, return_to: back.returnTo }).toString()}` : ''}`;
     return reply.code(status).header('cache-control', 'no-store').header('x-frame-options', 'DENY').type('text/html; charset=utf-8').send(
@@ -112,6 +114,7 @@ export function registerSamlRoutes(app: FastifyInstance, options: SamlRoutesOpti
   app.post('/auth/saml/:name/acs', { bodyLimit: ACS_BODY_LIMIT }, async (request, reply) => {
     const form = (request.body ?? {}) as Record<string, unknown>;
     let back: { socket?: string; returnTo: string } | undefined;
+    let claimed = '';
     try {
       const { record, settings, sp, spKey } = await provider((request.params as Record<string, unknown>).name);
       const relay = form.RelayState;
@@ -121,8 +124,9 @@ export function registerSamlRoutes(app: FastifyInstance, options: SamlRoutesOpti
       const state = openSamlState(await stateKey(), parseCookies(request.headers.cookie).get(cookie), { relay, provider: record.name, now: now() });
       back = { ...(state.socket ? { socket: state.socket } : {}), returnTo: state.returnTo };
       const login = await validateSamlResponse(settings, sp, String(form.SAMLResponse ?? ''), { requestId: state.requestId, issuedAt: new Date(state.issuedAt * 1000) }, spKey);
-      const user = await findOrCreateUser(store, login.identity, settings.groupsAttribute !== undefined);
-      if (user.disabledAt) throw new PosternError('forbidden', `the account ${user.email} is disabled`);
+      claimed = login.identity.email;
+      const identity = { ...login.identity, issuer: samlLinkIssuer(settings, record.id, login.issuer) };
+      const user = await userForExternalSignIn(store, { identity, provider: record, syncGroups: settings.groupsAttribute !== undefined });
       const { session, secret } = await sessions.createBrowserSession(user, record.name, { clientIp: request.ip, userAgent: String(request.headers['user-agent'] ?? '') });
       request.log.info({ user: user.id, session: session.id, provider: record.name }, 'signed in with SAML');
       const maxAgeSeconds = Math.max(1, Math.floor((Date.parse(session.expiresAt) - now().getTime()) / 1000));
@@ -131,25 +135,7 @@ export function registerSamlRoutes(app: FastifyInstance, options: SamlRoutesOpti
       const target = await signInTarget(options, state.socket, state.returnTo);
       return await continueTo(options, reply, session, target.socket, target.returnTo);
     } catch (err) {
-      return failure(request, reply, err, back);
+      return failure(request, reply, err, back, claimed);
     }
   });
-}
-
-/** The user with this email, created on first sign-in; groups follow the IdP when it sends them. */
-async function findOrCreateUser(store: Store, identity: PosternIdentity, syncGroups: boolean): Promise<UserRecord> {
-  let user = await store.users.findByEmail(identity.email);
-  if (!user) {
-    try {
-      user = await store.users.create({ email: identity.email, name: identity.name ?? '', groups: [...identity.groups], passwordHash: null });
-    } catch (err) {
-      if (!isPosternError(err, 'conflict')) throw err;
-      user = await store.users.findByEmail(identity.email);
-      if (!user) throw err;
-    }
-    return user;
-  }
-  const sameGroups = user.groups.length === identity.groups.length && user.groups.every((g, i) => g === identity.groups[i]);
-  if (syncGroups && !sameGroups && !user.disabledAt) user = await store.users.update(user.id, { groups: [...identity.groups] });
-  return user;
 }

@@ -1,6 +1,6 @@
 // From what a provider says (OIDC claims, SAML attributes, GitHub profile) to a Postern identity:
-// email (required, verified where the provider says so), name, groups from a configurable claim
-// path with an optional mapping.
+// email (required; whether the provider vouches for it), the stable (issuer, subject) pair,
+// name, groups from a configurable claim path with an optional mapping.
 import { PosternError } from '../errors.js';
 
 export interface PosternIdentity {
@@ -9,6 +9,10 @@ export interface PosternIdentity {
   readonly name: string | null;
   /** The provider's stable id for the user, when it sends one. */
   readonly subject: string | null;
+  /** Who issued `subject` (OIDC `iss`); (issuer, subject) names one person for good. */
+  readonly issuer: string | null;
+  /** Only a literal `email_verified: true` counts: a missing claim or the string "true" does not. */
+  readonly emailVerified: boolean;
   readonly groups: readonly string[];
 }
 
@@ -19,6 +23,10 @@ export interface ClaimMapping {
   readonly nameClaim?: string;
   /** Default `sub`. */
   readonly subjectClaim?: string;
+  /** Default `iss`. */
+  readonly issuerClaim?: string;
+  /** Default `email_verified`; null: this kind of provider never vouches in a claim (SAML). */
+  readonly emailVerifiedClaim?: string | null;
   /** A claim name or dotted path (`groups`, `roles`, `realm_access.roles`); none means no groups. */
   readonly groupsClaim?: string;
   /** Provider group → Postern group(s). When given, unmapped groups are dropped unless `keepUnmappedGroups`. */
@@ -69,17 +77,21 @@ export function mapClaims(claims: Readonly<Record<string, unknown>>, mapping: Cl
   if (email.length > MAX_EMAIL_LENGTH || !EMAIL.test(email)) {
     throw new PosternError('identity_invalid', `the identity provider sent an invalid email address (claim "${emailClaim}")`);
   }
-  const verified = claimAt(claims, 'email_verified');
+  const verifiedClaim = mapping.emailVerifiedClaim === undefined ? 'email_verified' : mapping.emailVerifiedClaim;
+  const verified = verifiedClaim === null ? undefined : claimAt(claims, verifiedClaim);
   if (mapping.requireVerifiedEmail === true && (verified === false || verified === 'false')) {
     throw new PosternError('identity_invalid', `the identity provider has not verified the email address ${email}`);
   }
   const name = single(claimAt(claims, mapping.nameClaim ?? 'name'));
   const subject = single(claimAt(claims, mapping.subjectClaim ?? 'sub'));
+  const issuer = single(claimAt(claims, mapping.issuerClaim ?? 'iss'));
   const providerGroups = mapping.groupsClaim === undefined ? [] : readGroups(claimAt(claims, mapping.groupsClaim));
   return {
     email,
     name: name !== undefined && !CONTROL.test(name) ? name : null,
     subject: subject ?? null,
+    issuer: issuer ?? null,
+    emailVerified: verified === true,
     groups: mapGroups(providerGroups, mapping),
   };
 }

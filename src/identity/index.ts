@@ -1,5 +1,5 @@
 // Public face of identity: bearer tokens, local passwords, login throttling, browser session
-// cookies, safe redirects and login handoff, provider claims, and upstream identity assertions.
+// cookies, safe redirects and login handoff, provider claims, account linking, and upstream identity assertions.
 export { generateApiToken, generateSecret, hashToken, sameHash, bearerToken } from './tokens.js';
 export {
   DEFAULT_SCRYPT_PARAMS,
@@ -29,8 +29,10 @@ export { CONTROL_RETURN_PATHS, RETURN_TO_MAX_LENGTH, controlReturnTo, createHand
 export type { HandoffCode, ReturnToOptions } from './redirects.js';
 export { claimAt, mapClaims } from './claims.js';
 export type { ClaimMapping, PosternIdentity } from './claims.js';
+export { accountLinkSettings, decideAccountLink, emailDomain } from './account-link.js';
+export type { AccountCandidate, AccountLinkDecision, AccountLinkInput, AccountLinkRefusal, AccountLinkSettings } from './account-link.js';
 export {
   SAML_PROVIDER_NAME, SAML_STATE_COOKIE_PREFIX, isRelayState, newRelayState, newSamlRequestId, openSamlState, parseSamlConfig,
-  samlAuthorizeUrl, samlMetadata, samlServiceProvider, samlSpKey, sealSamlState, validateSamlResponse,
+  samlAuthorizeUrl, samlLinkIssuer, samlMetadata, samlServiceProvider, samlSpKey, sealSamlState, validateSamlResponse,
 } from './saml.js';
 export type { SamlLogin, SamlProviderConfigInput, SamlProviderSettings, SamlServiceProvider, SamlState, SpKey } from './saml.js';

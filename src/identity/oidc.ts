@@ -1,6 +1,6 @@
 // Sign-in through an external provider: any OpenID Connect issuer (openid-client v6: discovery,
 // authorization code + PKCE, state and nonce checked, ID token validated), the presets `google`
-// and `microsoft` (Entra ID, tenant aware), and GitHub (plain OAuth2: the email comes only from
+// and `microsoft` (Entra ID, one tenant only), and GitHub (plain OAuth2: the email comes only from
 // GET /user/emails, verified and primary). Each ends in a PosternIdentity via mapClaims.
 import * as client from 'openid-client';
 import { PosternError, errorMessage } from '../errors.js';
@@ -14,7 +14,7 @@ export interface OidcConfig {
   issuer: string;
   client_id: string;
   preset?: OidcPreset;
-  /** Entra ID tenant: a GUID, a domain, `common` or `organizations`. */
+  /** Entra ID tenant: its GUID or a verified domain; required with the `microsoft` preset. */
   tenant?: string;
   scopes?: string[];
   email_claim?: string;
@@ -41,8 +41,7 @@ export interface GithubConfig {
 
 export const presetIssuers = {
   google: () => 'https://accounts.google.com',
-  /** `{tenantid}` issuers (common/organizations) are matched against the token's `tid` by openid-client. */
-  microsoft: (tenant = 'common') => `https://login.microsoftonline.com/${encodeURIComponent(tenant)}/v2.0`,
+  microsoft: (tenant: string) => `https://login.microsoftonline.com/${encodeURIComponent(tenant)}/v2.0`,
 } as const;
 
 /** What a sign-in carries from start to callback (kept sealed in a short-lived cookie). */
@@ -218,6 +217,7 @@ export class GithubClient implements SignInClient {
       }
     }
     const claims = {
+      iss: this.web,
       sub: typeof user.id === 'number' || typeof user.id === 'string' ? String(user.id) : undefined,
       name: typeof user.name === 'string' && user.name ? user.name : typeof user.login === 'string' ? user.login : undefined,
       email: primary.email,
@@ -243,10 +243,27 @@ export class GithubClient implements SignInClient {
   }
 }
 
+/**
+ * Entra ID tenants that are not one organisation: any account of any tenant (or any personal
+ * Microsoft account) signs in through them, with whatever email its own admin gave it ("nOAuth").
+ * The last is the personal-accounts tenant's id.
+ */
+const MULTI_TENANT = new Set(['common', 'organizations', 'consumers', '{tenantid}', '9188040d-6c67-4c5b-b112-36a304b66dad']);
+const ENTRA_HOST = 'login.microsoftonline.com';
+
+/** The tenant of a `microsoft` preset; throws config_invalid for none or a multi-tenant endpoint. */
+function entraTenant(tenant: string | undefined): string {
+  if (!tenant) throw new PosternError('config_invalid', 'the microsoft preset needs a tenant: your Entra ID tenant id or domain (--tenant)');
+  if (MULTI_TENANT.has(tenant.toLowerCase())) {
+    throw new PosternError('config_invalid', `tenant "${tenant}" lets accounts of any tenant sign in; give your own Entra ID tenant id or domain`);
+  }
+  return tenant;
+}
+
 /** Fills a preset's issuer; throws config_invalid on settings that cannot work. */
 export function normalizeOidcConfig(config: Partial<OidcConfig>): OidcConfig {
   const issuer = config.preset === 'google' ? presetIssuers.google()
-    : config.preset === 'microsoft' ? presetIssuers.microsoft(config.tenant ?? 'common')
+    : config.preset === 'microsoft' ? presetIssuers.microsoft(entraTenant(config.tenant))
       : config.issuer;
   if (!issuer) throw new PosternError('config_invalid', 'an OIDC provider needs an issuer URL (or a preset)');
   let url: URL;
@@ -258,6 +275,8 @@ export function normalizeOidcConfig(config: Partial<OidcConfig>): OidcConfig {
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && config.insecure_issuer_for_tests === true)) {
     throw new PosternError('config_invalid', `issuer "${issuer}" must be an https:// URL`);
   }
+  // The same endpoints spelled as a plain issuer URL.
+  if (url.hostname === ENTRA_HOST) entraTenant((url.pathname.split('/')[1] ?? '').replace(/%7B/gi, '{').replace(/%7D/gi, '}'));
   if (!config.client_id) throw new PosternError('config_invalid', 'an OIDC provider needs a client id');
   return { ...config, issuer, client_id: config.client_id } as OidcConfig;
 }

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { PosternError } from '../errors.js';
 import { mapClaims } from './claims.js';
 import type { PosternIdentity } from './claims.js';
+import { emailDomainsSchema } from './account-link.js';
 
 /** Provider names appear in URLs (/auth/saml/<name>/acs). */
 export const SAML_PROVIDER_NAME = /^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$/i;
@@ -48,6 +49,9 @@ const configSchema = z.object({
   clock_skew_seconds: z.number().int().min(0).max(300).optional(),
   /** The SP's certificate; with the SP private key (the provider's sealed secret) requests are signed and encrypted assertions accepted. */
   sp_cert: z.string().min(1).max(20_000).optional(),
+  /** SAML has no email_verified: an existing user is matched by email only in these domains. */
+  trusted_email_domains: emailDomainsSchema.optional(),
+  allowed_email_domains: emailDomainsSchema.optional(),
 });
 
 export type SamlProviderConfigInput = z.input<typeof configSchema>;
@@ -259,7 +263,7 @@ export async function validateSamlResponse(settings: SamlProviderSettings, sp: S
   }
 
   const attributes = (profile.attributes ?? {}) as Record<string, unknown>;
-  const claims: Record<string, unknown> = { ...attributes, 'saml:NameID': profile.nameID };
+  const claims: Record<string, unknown> = { ...attributes, 'saml:NameID': profile.nameID, 'saml:Issuer': profile.issuer };
   let emailClaim = settings.emailAttribute;
   if (!Object.hasOwn(attributes, emailClaim) && profile.nameIDFormat === NAMEID_EMAIL && typeof profile.nameID === 'string') {
     emailClaim = 'saml:NameID';
@@ -268,11 +272,23 @@ export async function validateSamlResponse(settings: SamlProviderSettings, sp: S
     emailClaim,
     nameClaim: settings.nameAttribute ?? 'name',
     subjectClaim: 'saml:NameID',
+    issuerClaim: 'saml:Issuer',
+    // SAML has no email_verified: only the provider's trusted_email_domains vouch for an address.
+    emailVerifiedClaim: null,
     ...(settings.groupsAttribute !== undefined ? { groupsClaim: settings.groupsAttribute } : {}),
     ...(settings.groupMap !== undefined ? { groupMap: settings.groupMap } : {}),
     keepUnmappedGroups: settings.keepUnmappedGroups,
   });
   return { identity, issuer: profile.issuer, nameId: profile.nameID, sessionIndex: profile.sessionIndex };
+}
+
+/**
+ * The issuer a SAML login's link is keyed by. The assertion's Issuer is authenticated only when
+ * `idp_issuer` pins it; otherwise any IdP whose certificate is configured could name another's
+ * entity id, so the link is scoped to this provider record.
+ */
+export function samlLinkIssuer(settings: SamlProviderSettings, providerId: string, assertedIssuer: string): string {
+  return settings.idpIssuer ?? `urn:postern:saml:${providerId}:${assertedIssuer}`;
 }
 
 // ---- the state of one sign-in, kept in a signed, short-lived cookie on the control host ----

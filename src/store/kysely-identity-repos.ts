@@ -9,6 +9,7 @@ import type { RepoContext } from './kysely-repos.js';
 import { SOCKET_NAME_PATTERN } from './names.js';
 import { checkString, toHandoffCode, toSession, toSessionGrant, toTimestamp, toUser } from './rows.js';
 import { checkEmail, normalizeEmail } from './socket-auth.js';
+import { externalIdentityRow, insertExternalIdentity } from './kysely-external-identity-repos.js';
 import type {
   HandoffCodeRecord,
   HandoffCodeRepo,
@@ -76,6 +77,7 @@ export class KyselyUserRepo implements UserRepo {
     const groups = checkGroups(input.groups ?? []);
     const passwordHash = input.passwordHash ?? null;
     if (passwordHash !== null) checkString(passwordHash, 'passwordHash', { nonEmpty: true });
+    const link = input.externalIdentity === undefined ? undefined : externalIdentityRow(this.ctx, input.externalIdentity);
     return this.ctx.write('create user', async (tx, record) => {
       const message = `user "${email}" already exists`;
       const taken = await tx.selectFrom('users').select('id').where('email', '=', email).executeTakeFirst();
@@ -92,6 +94,7 @@ export class KyselyUserRepo implements UserRepo {
         updated_at: now,
       };
       await insertUnique(() => tx.insertInto('users').values(row).execute(), message);
+      if (link !== undefined) await insertExternalIdentity(tx, link, row.id);
       await record('user', row.id, 'create');
       return toUser(row);
     });
@@ -122,14 +125,15 @@ export class KyselyUserRepo implements UserRepo {
   }
 
   /**
-   * Deletes the user and, in the same transaction, revokes every live session of theirs. It
-   * records the one change ('user', id, 'delete'), not one per session: a reader of the feed
+   * Deletes the user with its external identity links and, in the same transaction, revokes
+   * every live session of theirs. It records the one change ('user', id, 'delete'), not one per session: a reader of the feed
    * treats a deleted user's sessions as revoked (the next snapshot has neither).
    */
   delete(id: string): Promise<void> {
     return this.ctx.write('delete user', async (tx, record) => {
       const result = await tx.deleteFrom('users').where('id', '=', id).executeTakeFirst();
       if (result.numDeletedRows === 0n) throw notFound(`user "${id}" not found`);
+      await tx.deleteFrom('external_identities').where('user_id', '=', id).execute();
       await tx
         .updateTable('sessions')
         .set({ revoked_at: this.ctx.now() })

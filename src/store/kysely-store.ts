@@ -21,6 +21,7 @@ import {
 } from './kysely-identity-repos.js';
 import { KyselyIdentityProviderRepo } from './kysely-provider-repos.js';
 import { KyselyDeviceAuthorizationRepo } from './kysely-device-repos.js';
+import { KyselyExternalIdentityRepo } from './kysely-external-identity-repos.js';
 import { KyselyPolicyRepo } from './kysely-policy-repos.js';
 import { KyselyAuditRepo, KyselyLiveConnectionRepo } from './kysely-audit-repos.js';
 import { migrateToLatest } from './migrations.js';
@@ -56,6 +57,7 @@ class KyselyStore implements Store, RepoContext {
   readonly sessionGrants: KyselySessionGrantRepo;
   readonly handoffCodes: KyselyHandoffCodeRepo;
   readonly deviceAuthorizations: KyselyDeviceAuthorizationRepo;
+  readonly externalIdentities: KyselyExternalIdentityRepo;
   readonly identityProviders: KyselyIdentityProviderRepo;
   readonly policies: KyselyPolicyRepo;
   readonly audit: KyselyAuditRepo;
@@ -86,6 +88,7 @@ class KyselyStore implements Store, RepoContext {
     this.sessionGrants = new KyselySessionGrantRepo(this);
     this.handoffCodes = new KyselyHandoffCodeRepo(this);
     this.deviceAuthorizations = new KyselyDeviceAuthorizationRepo(this);
+    this.externalIdentities = new KyselyExternalIdentityRepo(this);
     this.identityProviders = new KyselyIdentityProviderRepo(this);
     this.policies = new KyselyPolicyRepo(this);
     this.audit = new KyselyAuditRepo(this);

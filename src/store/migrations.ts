@@ -305,6 +305,34 @@ function socketRawPathsSchema(): Migration {
   };
 }
 
+/**
+ * Links from an external provider's stable (issuer, subject) to a user, so a returning person is
+ * found by who the provider says they are, never by an email claim alone. No existing user has
+ * a link: each gets one on its next sign-in through a provider that vouches for its email.
+ */
+function externalIdentitiesSchema(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('external_identities')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('issuer', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('email', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('external_identities_issuer_subject_key', ['issuer', 'subject'])
+        .execute();
+      await db.schema.createIndex('external_identities_user_id_idx').on('external_identities').column('user_id').execute();
+    },
+
+    async down(db: Kysely<any>): Promise<void> {
+      await db.schema.dropTable('external_identities').ifExists().execute();
+    },
+  };
+}
+
 /** The ordered migrations for a dialect; names sort in application order. */
 export function storeMigrations(dialect: StoreDialect): Record<string, Migration> {
   return {
@@ -314,6 +342,7 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     '0004_device_authorizations': deviceAuthorizationsSchema(),
     '0005_policies_audit': policiesAuditSchema(dialect),
     '0006_socket_raw_paths': socketRawPathsSchema(),
+    '0007_external_identities': externalIdentitiesSchema(),
   };
 }
 

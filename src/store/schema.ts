@@ -126,6 +126,21 @@ export interface DeviceAuthorizationsTable {
   last_polled_at: string | null;
 }
 
+/** Who a person is at an external provider (added by 0007_external_identities): one row per (issuer, subject). */
+export interface ExternalIdentitiesTable {
+  id: string;
+  user_id: string;
+  /** OIDC `iss` (GitHub: its web base; SAML: the IdP's entity id). */
+  issuer: string;
+  /** OIDC `sub` (GitHub: the user id; SAML: the NameID). */
+  subject: string;
+  /** Name of the provider record the link was made through. */
+  provider: string;
+  /** The email the provider sent when the link was made. */
+  email: string;
+  created_at: string;
+}
+
 export interface ChangesTable {
   /** INTEGER AUTOINCREMENT on SQLite, BIGSERIAL on PostgreSQL (parsed to a JS number). */
   revision: Generated<number>;
@@ -215,6 +230,7 @@ export interface Database {
   handoff_codes: HandoffCodesTable;
   identity_providers: IdentityProvidersTable;
   device_authorizations: DeviceAuthorizationsTable;
+  external_identities: ExternalIdentitiesTable;
   changes: ChangesTable;
 }
 
@@ -228,6 +244,7 @@ export const storeTables = [
   'api_tokens',
   'secrets',
   'handoff_codes',
+  'external_identities',
   'session_grants',
   'sessions',
   'users',

@@ -89,6 +89,29 @@ export interface NewUser {
   name?: string;
   groups?: string[];
   passwordHash?: string | null;
+  /** Linked in the same transaction: a user created by an external sign-in is never without its link. */
+  externalIdentity?: Omit<NewExternalIdentity, 'userId'>;
+}
+
+/** A user's identity at an external provider: the stable (issuer, subject) pair, unique across users. */
+export interface ExternalIdentityRecord {
+  readonly id: string;
+  readonly userId: string;
+  readonly issuer: string;
+  readonly subject: string;
+  /** The provider record the link was made through. */
+  readonly provider: string;
+  /** The email claimed when the link was made (the user's own email may differ later). */
+  readonly email: string;
+  readonly createdAt: string;
+}
+
+export interface NewExternalIdentity {
+  userId: string;
+  issuer: string;
+  subject: string;
+  provider: string;
+  email: string;
 }
 
 export interface UserPatch {
@@ -383,6 +406,14 @@ export interface IdentityProviderRepo {
   delete(name: string): Promise<void>;
 }
 
+/** Links record no change (they never reach snapshots); a user's delete removes its links. */
+export interface ExternalIdentityRepo {
+  find(issuer: string, subject: string): Promise<ExternalIdentityRecord | undefined>;
+  listForUser(userId: string): Promise<ExternalIdentityRecord[]>;
+  /** Throws 'conflict' when (issuer, subject) is linked already, 'not_found' when the user is absent. */
+  link(input: NewExternalIdentity): Promise<ExternalIdentityRecord>;
+}
+
 /** Device authorizations record no change (they never reach snapshots). */
 export interface DeviceAuthorizationRepo {
   create(input: { deviceCodeHash: string; userCode: string; clientName: string; clientIp: string; expiresAt: string }): Promise<DeviceAuthorizationRecord>;
@@ -445,6 +476,7 @@ export interface Store {
   readonly handoffCodes: HandoffCodeRepo;
   readonly identityProviders: IdentityProviderRepo;
   readonly deviceAuthorizations: DeviceAuthorizationRepo;
+  readonly externalIdentities: ExternalIdentityRepo;
   migrate(): Promise<void>;
   currentRevision(): Promise<number>;
   changesSince(revision: number, limit?: number): Promise<Change[]>;

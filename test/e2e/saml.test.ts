@@ -199,7 +199,7 @@ describe('SAML sign-in for cloudauth sockets', () => {
   test('a user outside the socket allow-list signs in but gets the 403 that says why', async () => {
     const browser = new Browser(server);
     const request = await startSignIn(browser, '/');
-    const acs = await postAcs(browser, request.relayState, respond(request, { attributes: { [EMAIL]: 'bob@other.example' } }));
+    const acs = await postAcs(browser, request.relayState, respond(request, { nameId: 'persistent-bob', attributes: { [EMAIL]: 'bob@other.example' } }));
     assert.equal(acs.status, 303, acs.text);
     const callback = await browser.request(acs.headers.location!);
     const res = await browser.request(new URL(callback.headers.location!, appUrl).toString());

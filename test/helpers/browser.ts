@@ -1,5 +1,5 @@
-// Just enough of a browser for sign-in flows over real HTTPS: one cookie jar per host,
-// form posts, redirects followed by hand (so each hop can be checked).
+// Just enough of a browser for sign-in flows over real HTTPS (and plain http to a test identity
+// provider on loopback): one cookie jar per host, form posts, redirects followed by hand.
 import assert from 'node:assert/strict';
 import { httpsFetch } from './https.js';
 import type { HttpsResponse } from './https.js';
@@ -19,15 +19,15 @@ export class CookieBrowser {
     const target = new URL(url);
     const jar = this.cookies(target.hostname);
     const body = init.form ? new URLSearchParams(init.form).toString() : undefined;
-    const res = await httpsFetch({
-      port: Number(target.port), ca: this.server.caPem, host: target.hostname, path: target.pathname + target.search, method: init.method ?? 'GET',
-      headers: {
-        ...(jar.size ? { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } : {}),
-        ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-        ...init.headers,
-      },
-      ...(body ? { body } : {}),
-    });
+    const method = init.method ?? 'GET';
+    const headers = {
+      ...(jar.size ? { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } : {}),
+      ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+      ...init.headers,
+    };
+    const res = target.protocol === 'http:'
+      ? await plainHttp(target, method, headers, body)
+      : await httpsFetch({ port: Number(target.port), ca: this.server.caPem, host: target.hostname, path: target.pathname + target.search, method, headers, ...(body ? { body } : {}) });
     for (const line of ([] as string[]).concat(res.headers['set-cookie'] ?? [])) {
       const [pair] = line.split(';');
       const eq = pair!.indexOf('=');
@@ -37,6 +37,16 @@ export class CookieBrowser {
     }
     return res;
   }
+}
+
+/** A plain-http hop (a test identity provider on 127.0.0.1), shaped like an HTTPS response. */
+async function plainHttp(target: URL, method: string, headers: Record<string, string>, body: string | undefined): Promise<HttpsResponse> {
+  const res = await fetch(target, { method, headers, redirect: 'manual', ...(body ? { body } : {}), signal: AbortSignal.timeout(30_000) });
+  const buffer = Buffer.from(await res.arrayBuffer());
+  const text = buffer.toString('utf8');
+  const head: Record<string, string | string[]> = Object.fromEntries(res.headers);
+  head['set-cookie'] = res.headers.getSetCookie();
+  return { status: res.status, headers: head, body: buffer, text, json: <T>() => JSON.parse(text) as T };
 }
 
 /** The cookie-jar browser plus the local sign-in form of the control host at `server.url`. */

@@ -15,10 +15,10 @@ function rejection(claims: Record<string, unknown>, mapping = { requireVerifiedE
   return '';
 }
 
-test('claims: email lower-cased and required; name and subject when present', () => {
-  const identity = mapClaims({ sub: 'abc123', email: ' Joe@Corp.Example ', name: 'Joe Bloggs' });
-  assert.deepEqual(identity, { email: 'joe@corp.example', name: 'Joe Bloggs', subject: 'abc123', groups: [] });
-  assert.deepEqual(mapClaims({ email: 'a@b.c' }), { email: 'a@b.c', name: null, subject: null, groups: [] });
+test('claims: email lower-cased and required; name, subject and issuer when present', () => {
+  const identity = mapClaims({ iss: 'https://id.corp.example', sub: 'abc123', email: ' Joe@Corp.Example ', name: 'Joe Bloggs' });
+  assert.deepEqual(identity, { email: 'joe@corp.example', name: 'Joe Bloggs', subject: 'abc123', issuer: 'https://id.corp.example', emailVerified: false, groups: [] });
+  assert.deepEqual(mapClaims({ email: 'a@b.c' }), { email: 'a@b.c', name: null, subject: null, issuer: null, emailVerified: false, groups: [] });
   assert.match(rejection({ sub: 'x' }), /sent no email address \(claim "email"\)/);
   assert.match(rejection({ email: 42 }), /no email address/);
   assert.match(rejection({ email: 'not-an-email' }), /invalid email address/);
@@ -35,6 +35,16 @@ test('claims: OIDC refuses email_verified false (boolean or string), accepts tru
   assert.equal(rejection({ email: 'joe@corp.example', email_verified: true }), '');
   assert.equal(rejection({ email: 'joe@corp.example' }), '');
   assert.equal(rejection({ email: 'joe@corp.example', email_verified: false }, { requireVerifiedEmail: false }), '');
+});
+
+test('claims: only a literal email_verified true vouches for the address', () => {
+  const verified = (claims: Record<string, unknown>, mapping = {}) => mapClaims({ email: 'joe@corp.example', ...claims }, mapping).emailVerified;
+  assert.equal(verified({ email_verified: true }), true);
+  for (const value of [undefined, 'true', 'TRUE', 1, [true], { value: true }, null]) {
+    assert.equal(verified({ email_verified: value }), false, `email_verified ${JSON.stringify(value)}`);
+  }
+  assert.equal(verified({ email_verified: true }, { emailVerifiedClaim: null }), false, 'SAML never vouches by claim');
+  assert.equal(verified({ custom_verified: true }, { emailVerifiedClaim: 'custom_verified' }), true);
 });
 
 test('claims: SAML-style single-valued lists and URI attribute names', () => {

@@ -72,6 +72,7 @@ test('github: the email is the verified primary one from /user/emails, never ano
   assert.equal(who.email, 'octo@corp.example');
   assert.equal(who.name, 'The Octocat');
   assert.equal(who.subject, '4242');
+  assert.deepEqual([who.issuer, who.emailVerified], ['https://github.com', true], 'linked as (github.com, user id); GitHub verified the address');
   assert.deepEqual(who.groups, []);
   const token = calls.find((c) => c.url.endsWith('/login/oauth/access_token'))!;
   const form = new URLSearchParams(token.body!);
@@ -108,10 +109,10 @@ test('github: groups from organisations and teams, limited to the listed orgs, t
   assert.deepEqual((await identity).groups, ['corp', 'ops']);
 });
 
-test('oidc presets: google, microsoft per tenant (common by default); issuers must be https', () => {
+test('oidc presets: google, microsoft for one tenant; issuers must be https', () => {
   assert.equal(normalizeOidcConfig({ preset: 'google', client_id: 'x' }).issuer, 'https://accounts.google.com');
   assert.equal(normalizeOidcConfig({ preset: 'microsoft', client_id: 'x', tenant: 'contoso.onmicrosoft.com' }).issuer, 'https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0');
-  assert.equal(normalizeOidcConfig({ preset: 'microsoft', client_id: 'x' }).issuer, presetIssuers.microsoft('common'));
+  assert.equal(normalizeOidcConfig({ preset: 'microsoft', client_id: 'x', tenant: '72f988bf-86f1-41af-91ab-2d7cd011db47' }).issuer, presetIssuers.microsoft('72f988bf-86f1-41af-91ab-2d7cd011db47'));
   assert.throws(() => normalizeOidcConfig({ issuer: 'http://idp.example', client_id: 'x' }), /must be an https/);
   assert.equal(normalizeOidcConfig({ issuer: 'http://127.0.0.1:1', client_id: 'x', insecure_issuer_for_tests: true }).issuer, 'http://127.0.0.1:1');
   assert.throws(() => normalizeOidcConfig({ client_id: 'x' }), /issuer/);
@@ -139,6 +140,13 @@ test('configured providers: created once, updated only when they differ; the sec
     const changed = [{ ...wanted[0]!, clientSecret: 'rotated' }, wanted[1]!];
     assert.deepEqual(await applyConfiguredProviders(store, cipher, changed), { created: [], updated: ['corp'] });
     await assert.rejects(applyConfiguredProviders(store, cipher, [{ name: 'bad', kind: 'oidc', config: { issuer: 'http://x.example', client_id: 'a' } }]), /identity_providers: bad/);
+    // The server file takes the linking settings too, and refuses a microsoft preset for every tenant.
+    const linking = { trusted_email_domains: ['corp.example'], allowed_email_domains: ['corp.example'] };
+    await applyConfiguredProviders(store, cipher, [{ name: 'corp', kind: 'oidc', config: { ...wanted[0]!.config, ...linking } }]);
+    assert.deepEqual((await store.identityProviders.get('corp'))!.config, { ...wanted[0]!.config, ...linking });
+    await assert.rejects(applyConfiguredProviders(store, cipher, [{ name: 'entra', kind: 'oidc', config: { preset: 'microsoft', client_id: 'a' } }]), /identity_providers: entra: the microsoft preset needs a tenant/);
+    await assert.rejects(applyConfiguredProviders(store, cipher, [{ name: 'entra', kind: 'oidc', config: { preset: 'microsoft', tenant: 'organizations', client_id: 'a' } }]), /identity_providers: entra: .*any tenant/);
+    await assert.rejects(applyConfiguredProviders(store, cipher, [{ name: 'saml', kind: 'saml', config: { entry_point: 'https://idp.example/sso', idp_cert: 'x', trusted_email_domains: ['*.corp.example'] } }]), /identity_providers: saml: .*trusted_email_domains/);
   } finally {
     await store.close();
   }

@@ -7,7 +7,7 @@ import { before, describe, test } from 'node:test';
 import { isPosternError } from '../../src/errors.js';
 import {
   isRelayState, newRelayState, newSamlRequestId, openSamlState, parseSamlConfig, samlAuthorizeUrl, samlMetadata,
-  samlServiceProvider, samlSpKey, sealSamlState, validateSamlResponse,
+  samlLinkIssuer, samlServiceProvider, samlSpKey, sealSamlState, validateSamlResponse,
 } from '../../src/identity/saml.js';
 import { createPublicKey, verify } from 'node:crypto';
 import type { SamlProviderSettings } from '../../src/identity/saml.js';
@@ -53,8 +53,15 @@ describe('SAML service provider', () => {
 
   test('a signed assertion is accepted and mapped: email, name, groups through the map', async () => {
     const login = await validate({});
-    assert.deepEqual(login.identity, { email: 'alice@corp.example', name: 'Alice A.', subject: 'ignored-persistent-id', groups: ['staff', 'admins'] });
+    assert.deepEqual(login.identity, { email: 'alice@corp.example', name: 'Alice A.', subject: 'ignored-persistent-id', issuer: 'https://idp.test/metadata', emailVerified: false, groups: ['staff', 'admins'] });
     assert.equal(login.issuer, 'https://idp.test/metadata');
+    // Attributes never vouch for the address nor name another issuer to link by.
+    const spoofed = await validate({ attributes: { ...base().attributes, email_verified: 'true', iss: 'https://other.example', 'saml:Issuer': 'https://other.example' } });
+    assert.deepEqual([spoofed.identity.emailVerified, spoofed.identity.issuer], [false, 'https://idp.test/metadata']);
+    // Links are keyed by the pinned idp_issuer, else scoped to the provider record.
+    assert.equal(samlLinkIssuer(settings, 'idp_1', login.issuer), 'https://idp.test/metadata');
+    const unpinned = parseSamlConfig({ entry_point: 'https://idp.test/sso', idp_cert: [idp.certPem] });
+    assert.equal(samlLinkIssuer(unpinned, 'idp_1', 'https://idp.test/metadata'), 'urn:postern:saml:idp_1:https://idp.test/metadata');
     const signedTwice = await validate({ signResponse: true });
     assert.equal(signedTwice.identity.email, 'alice@corp.example');
   });

@@ -30,6 +30,7 @@ function flaky(store: Store): { store: Store; failing: { on: boolean } } {
     handoffCodes: store.handoffCodes,
     identityProviders: store.identityProviders,
     deviceAuthorizations: store.deviceAuthorizations,
+    externalIdentities: store.externalIdentities,
     policies: store.policies,
     audit: store.audit,
     liveConnections: store.liveConnections,

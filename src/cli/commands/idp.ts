@@ -45,6 +45,19 @@ interface CommonOptions {
   clientSecretStdin?: boolean;
   groupMap?: Record<string, string>;
   keepUnmappedGroups?: boolean;
+  trustedEmailDomains?: string[];
+  allowedEmailDomains?: string[];
+}
+
+const TRUSTED_HELP = 'domains this provider is authoritative for: an existing user there is matched by email even without email_verified';
+const ALLOWED_HELP = 'the only email domains of the users this provider may sign in (and create)';
+
+/** The account-linking settings of a provider's config (see src/identity/account-link.ts). */
+function linkingConfig(options: Pick<CommonOptions, 'trustedEmailDomains' | 'allowedEmailDomains'>): Record<string, string[]> {
+  return {
+    ...(options.trustedEmailDomains ? { trusted_email_domains: options.trustedEmailDomains } : {}),
+    ...(options.allowedEmailDomains ? { allowed_email_domains: options.allowedEmailDomains } : {}),
+  };
 }
 
 export function registerIdp(program: Command, context: () => CliContext): void {
@@ -57,7 +70,7 @@ export function registerIdp(program: Command, context: () => CliContext): void {
     .option('--display-name <text>', 'button text on the sign-in page')
     .option('--issuer <url>', 'issuer URL (discovery at <issuer>/.well-known/openid-configuration)')
     .option('--preset <preset>', 'google or microsoft (sets the issuer)')
-    .option('--tenant <tenant>', 'Entra ID tenant for --preset microsoft (id, domain, common or organizations)')
+    .option('--tenant <tenant>', 'Entra ID tenant for --preset microsoft (required: its id or domain; never common, organizations or consumers)')
     .requiredOption('--client-id <id>', 'OAuth client id')
     .option('--client-secret-stdin', 'read the client secret from standard input')
     .option('--scopes <a,b>', 'extra scopes beyond openid email profile', list)
@@ -65,6 +78,8 @@ export function registerIdp(program: Command, context: () => CliContext): void {
     .option('--groups-claim <claim>', 'claim (or dotted path) holding the groups, e.g. groups or roles')
     .option('--group-map <a=b,...>', 'map provider groups to Postern groups (others dropped unless --keep-unmapped-groups)', groupMap)
     .option('--keep-unmapped-groups', 'keep provider groups that --group-map does not name')
+    .option('--trusted-email-domains <a,b>', TRUSTED_HELP, list)
+    .option('--allowed-email-domains <a,b>', ALLOWED_HELP, list)
     .action(async (options: CommonOptions & { issuer?: string; preset?: string; tenant?: string; scopes?: string[]; emailClaim?: string; groupsClaim?: string }) => {
       const ctx = context();
       if (!options.issuer && !options.preset) throw new PosternError('bad_request', 'give --issuer URL or --preset google|microsoft');
@@ -86,6 +101,7 @@ export function registerIdp(program: Command, context: () => CliContext): void {
           ...(options.groupsClaim ? { groups_claim: options.groupsClaim } : {}),
           ...(options.groupMap ? { group_map: options.groupMap } : {}),
           ...(options.keepUnmappedGroups ? { keep_unmapped_groups: true } : {}),
+          ...linkingConfig(options),
         },
       });
       showCreated(ctx, created);
@@ -101,6 +117,7 @@ export function registerIdp(program: Command, context: () => CliContext): void {
     .option('--orgs <a,b>', 'only these organisations become groups', list)
     .option('--group-map <a=b,...>', 'map GitHub groups to Postern groups', groupMap)
     .option('--keep-unmapped-groups', 'keep groups that --group-map does not name')
+    .option('--allowed-email-domains <a,b>', ALLOWED_HELP, list)
     .action(async (options: CommonOptions & { groupsFromOrgs?: boolean; orgs?: string[] }) => {
       const ctx = context();
       const secret = await readSecretFromStdin(options.clientSecretStdin, '--client-secret-stdin');
@@ -115,6 +132,7 @@ export function registerIdp(program: Command, context: () => CliContext): void {
           ...(options.orgs ? { orgs: options.orgs } : {}),
           ...(options.groupMap ? { group_map: options.groupMap } : {}),
           ...(options.keepUnmappedGroups ? { keep_unmapped_groups: true } : {}),
+          ...linkingConfig(options),
         },
       });
       showCreated(ctx, created);
@@ -131,6 +149,8 @@ export function registerIdp(program: Command, context: () => CliContext): void {
     .option('--groups-attribute <name>', 'attribute holding the groups')
     .option('--group-map <a=b,...>', 'map IdP groups to Postern groups', groupMap)
     .option('--keep-unmapped-groups', 'keep groups that --group-map does not name')
+    .option('--trusted-email-domains <a,b>', `${TRUSTED_HELP} (SAML sends none: without this, only new users)`, list)
+    .option('--allowed-email-domains <a,b>', ALLOWED_HELP, list)
     .action(async (options: Omit<CommonOptions, 'clientId'> & { entryPoint: string; idpCertFile: string; idpIssuer?: string; emailAttribute?: string; groupsAttribute?: string }) => {
       const ctx = context();
       let idpCert: string;
@@ -151,6 +171,7 @@ export function registerIdp(program: Command, context: () => CliContext): void {
           ...(options.groupsAttribute ? { groups_attribute: options.groupsAttribute } : {}),
           ...(options.groupMap ? { group_map: options.groupMap } : {}),
           ...(options.keepUnmappedGroups ? { keep_unmapped_groups: true } : {}),
+          ...linkingConfig(options),
         },
       });
       if (ctx.json) return printJson(created);

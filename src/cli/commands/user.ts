@@ -75,6 +75,16 @@ export function registerUser(program: Command, context: () => CliContext): void 
       if (Object.keys(patch).length === 0) throw new PosternError('bad_request', 'nothing to change: pass --name, --groups, --password-stdin, --disable or --enable');
       showUser(ctx, await ctx.client().patch<UserView>(`/api/v1/users/${encodeURIComponent(email)}`, patch));
     });
+  user.command('show <email>').description('show a user and the provider identities it is linked to').action(async (email: string) => {
+    const ctx = context();
+    const shown = await ctx.client().get<UserView & { identities: { provider: string; issuer: string; subject: string; email: string; linkedAt: string }[] }>(`/api/v1/users/${encodeURIComponent(email)}`);
+    if (ctx.json) return printJson(shown);
+    showUser(ctx, shown);
+    if (shown.identities.length > 0) {
+      process.stdout.write('\nLinked identities:\n');
+      printTable(shown.identities, ['provider', 'issuer', 'subject', 'email', 'linkedAt']);
+    }
+  });
   user.command('delete <email>').description('delete a user and end their sessions').action(async (email: string) => {
     const ctx = context();
     await ctx.client().delete(`/api/v1/users/${encodeURIComponent(email)}`);
