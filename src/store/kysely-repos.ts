@@ -7,6 +7,7 @@ import { SOCKET_NAME_PATTERN } from './names.js';
 import { isUniqueViolation, toApiToken, toConnector, toJoinToken, toSocket, toTimestamp } from './rows.js';
 import type { Database } from './schema.js';
 import { defaultSocketAuth, normalizeSocketAuth, serializeSocketAuth } from './socket-auth.js';
+import { checkConnectorIds, checkSocketNames, checkTagSelector, parseStringList, parseTagSelector, serializeTagSelector } from './bindings.js';
 import type {
   ApiTokenRecord,
   ApiTokenRepo,
@@ -17,6 +18,7 @@ import type {
   ConnectorRepo,
   JoinTokenRecord,
   JoinTokenRepo,
+  NewJoinToken,
   NewSocket,
   SecretRepo,
   SocketPatch,
@@ -72,6 +74,14 @@ export async function insertUnique(insert: () => Promise<unknown>, message: stri
   }
 }
 
+/** Throws not_found for the first id that names no connector. */
+async function checkConnectorsExist(tx: Kysely<Database>, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  const found = new Set((await tx.selectFrom('connectors').select('id').where('id', 'in', ids).execute()).map((row) => row.id));
+  const missing = ids.find((id) => !found.has(id));
+  if (missing !== undefined) throw notFound(`connector "${missing}" not found`);
+}
+
 export class KyselySocketRepo implements SocketRepo {
   constructor(private readonly ctx: RepoContext) {}
 
@@ -91,10 +101,12 @@ export class KyselySocketRepo implements SocketRepo {
   async create(input: NewSocket): Promise<SocketRecord> {
     checkSocket(input);
     const auth = input.auth === undefined ? defaultSocketAuth : normalizeSocketAuth(input.auth);
+    const connectors = checkConnectorIds(input.connectors ?? []);
     return this.ctx.write('create socket', async (tx, record) => {
       const message = `socket "${input.name}" already exists`;
       const taken = await tx.selectFrom('sockets').select('id').where('name', '=', input.name).executeTakeFirst();
       if (taken !== undefined) throw conflict(message);
+      await checkConnectorsExist(tx, connectors);
       const now = this.ctx.now();
       const row = {
         id: this.ctx.newId('sock_'),
@@ -104,6 +116,7 @@ export class KyselySocketRepo implements SocketRepo {
         upstream: input.upstream ?? null,
         description: input.description ?? '',
         tags: JSON.stringify(input.tags ?? {}),
+        connectors: JSON.stringify(connectors),
         created_at: now,
         updated_at: now,
       };
@@ -116,9 +129,11 @@ export class KyselySocketRepo implements SocketRepo {
   async update(name: string, patch: SocketPatch): Promise<SocketRecord> {
     checkSocket({ type: patch.type });
     const auth = patch.auth === undefined ? undefined : normalizeSocketAuth(patch.auth);
+    const connectors = patch.connectors === undefined ? undefined : checkConnectorIds(patch.connectors);
     return this.ctx.write('update socket', async (tx, record) => {
       const row = await tx.selectFrom('sockets').selectAll().where('name', '=', name).executeTakeFirst();
       if (row === undefined) throw notFound(`socket "${name}" not found`);
+      if (connectors !== undefined) await checkConnectorsExist(tx, connectors);
       const next = {
         ...row,
         type: patch.type ?? row.type,
@@ -126,6 +141,7 @@ export class KyselySocketRepo implements SocketRepo {
         upstream: patch.upstream === undefined ? row.upstream : patch.upstream,
         description: patch.description ?? row.description,
         tags: patch.tags === undefined ? row.tags : JSON.stringify(patch.tags),
+        connectors: connectors === undefined ? row.connectors : JSON.stringify(connectors),
         updated_at: this.ctx.now(),
       };
       await tx
@@ -136,6 +152,7 @@ export class KyselySocketRepo implements SocketRepo {
           upstream: next.upstream,
           description: next.description,
           tags: next.tags,
+          connectors: next.connectors,
           updated_at: next.updated_at,
         })
         .where('id', '=', row.id)
@@ -180,6 +197,7 @@ export class KyselyConnectorRepo implements ConnectorRepo {
         cert_not_after: null,
         last_seen_at: null,
         revoked_at: null,
+        socket_tags: null,
         created_at: this.ctx.now(),
       };
       await tx.insertInto('connectors').values(row).execute();
@@ -232,8 +250,10 @@ export class KyselyConnectorRepo implements ConnectorRepo {
 export class KyselyJoinTokenRepo implements JoinTokenRepo {
   constructor(private readonly ctx: RepoContext) {}
 
-  async create(input: { tokenHash: string; connectorName: string; expiresAt: string }): Promise<JoinTokenRecord> {
+  async create(input: NewJoinToken): Promise<JoinTokenRecord> {
     const expiresAt = toTimestamp(input.expiresAt, 'expiresAt');
+    const sockets = checkSocketNames(input.sockets ?? []);
+    const socketTags = checkTagSelector(input.socketTags);
     return this.ctx.write('create join token', async (tx, record) => {
       const row = {
         id: this.ctx.newId('jt_'),
@@ -242,6 +262,8 @@ export class KyselyJoinTokenRepo implements JoinTokenRepo {
         expires_at: expiresAt,
         used_at: null,
         connector_id: null,
+        sockets: JSON.stringify(sockets),
+        socket_tags: serializeTagSelector(socketTags),
         created_at: this.ctx.now(),
       };
       await insertUnique(() => tx.insertInto('join_tokens').values(row).execute(), 'join token already exists');
@@ -274,6 +296,7 @@ export class KyselyJoinTokenRepo implements JoinTokenRepo {
         throw new PosternError('token_expired', `join token expired at ${row.expires_at}`);
       }
       await record('join_token', row.id, 'update');
+      await bindEnrolled(tx, record, connectorId, row);
       return toJoinToken(row);
     });
   }
@@ -285,6 +308,23 @@ export class KyselyJoinTokenRepo implements JoinTokenRepo {
       await record('join_token', id, 'delete');
     });
   }
+}
+
+/** Applies a consumed token's binding to the connector it enrolled (inside the same transaction). */
+async function bindEnrolled(tx: Kysely<Database>, record: RecordChange, connectorId: string, token: { sockets: string; socket_tags: string | null }): Promise<void> {
+  const names = parseStringList(token.sockets);
+  const sockets = names.length === 0 ? [] : await tx.selectFrom('sockets').select(['id', 'connectors']).where('name', 'in', names).execute();
+  for (const socket of sockets) {
+    const connectors = parseStringList(socket.connectors);
+    if (connectors.includes(connectorId)) continue;
+    await tx.updateTable('sockets').set({ connectors: JSON.stringify([...connectors, connectorId]) }).where('id', '=', socket.id).execute();
+    await record('socket', socket.id, 'update');
+  }
+  const selector = parseTagSelector(token.socket_tags);
+  if (selector === null) return;
+  const result = await tx.updateTable('connectors').set({ socket_tags: serializeTagSelector(selector) }).where('id', '=', connectorId).executeTakeFirst();
+  if (result.numUpdatedRows === 0n) throw notFound(`connector "${connectorId}" not found`);
+  await record('connector', connectorId, 'update');
 }
 
 export class KyselyApiTokenRepo implements ApiTokenRepo {

@@ -16,6 +16,7 @@ import type {
   UsersTable,
 } from './schema.js';
 import { parseSocketAuth } from './socket-auth.js';
+import { parseStringList, parseTagSelector } from './bindings.js';
 import type {
   ApiTokenRecord,
   ApiTokenRole,
@@ -104,6 +105,7 @@ export function toSocket(row: Selectable<SocketsTable>): SocketRecord {
     upstream: row.upstream,
     description: row.description,
     tags: parseTags(row.tags),
+    connectors: parseStringList(row.connectors),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -117,6 +119,7 @@ export function toConnector(row: Selectable<ConnectorsTable>): ConnectorRecord {
     certNotAfter: row.cert_not_after,
     lastSeenAt: row.last_seen_at,
     revokedAt: row.revoked_at,
+    socketTags: parseTagSelector(row.socket_tags),
     createdAt: row.created_at,
   };
 }
@@ -129,6 +132,8 @@ export function toJoinToken(row: Selectable<JoinTokensTable>): JoinTokenRecord {
     expiresAt: row.expires_at,
     usedAt: row.used_at,
     connectorId: row.connector_id,
+    sockets: parseStringList(row.sockets),
+    socketTags: parseTagSelector(row.socket_tags),
     createdAt: row.created_at,
   };
 }

@@ -13,6 +13,8 @@ export interface SocketsTable {
   description: string;
   /** JSON object of string → string. */
   tags: string;
+  /** JSON array of connector ids bound by name (added by 0006_socket_bindings). */
+  connectors: string;
   created_at: string;
   updated_at: string;
 }
@@ -24,6 +26,8 @@ export interface ConnectorsTable {
   cert_not_after: string | null;
   last_seen_at: string | null;
   revoked_at: string | null;
+  /** JSON tag selector or null (added by 0006_socket_bindings). */
+  socket_tags: string | null;
   created_at: string;
 }
 
@@ -34,6 +38,10 @@ export interface JoinTokensTable {
   expires_at: string;
   used_at: string | null;
   connector_id: string | null;
+  /** JSON array of socket names (added by 0006_socket_bindings). */
+  sockets: string;
+  /** JSON tag selector or null (added by 0006_socket_bindings). */
+  socket_tags: string | null;
   created_at: string;
 }
 

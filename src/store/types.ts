@@ -12,6 +12,9 @@ export interface SocketAuth {
 
 export const noSocketAuth: SocketAuth = Object.freeze({ cloudauth: false, allowedEmailDomains: [], allowedEmailAddresses: [] });
 
+/** Binds a connector to every socket whose tags include all these pairs (never empty). */
+export type TagSelector = Readonly<Record<string, string>>;
+
 export interface SocketRecord {
   readonly id: string;
   readonly name: string;
@@ -21,6 +24,8 @@ export interface SocketRecord {
   readonly upstream: string | null;
   readonly description: string;
   readonly tags: Readonly<Record<string, string>>;
+  /** Ids of the connectors bound to this socket by name (a join token naming it, `socket update --connector`). */
+  readonly connectors: readonly string[];
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -32,6 +37,8 @@ export interface NewSocket {
   upstream?: string | null;
   description?: string;
   tags?: Record<string, string>;
+  /** Connector ids; each must exist (PosternError('not_found') otherwise). */
+  connectors?: string[];
 }
 
 export type SocketPatch = Partial<Omit<NewSocket, 'name'>>;
@@ -43,6 +50,8 @@ export interface ConnectorRecord {
   readonly certNotAfter: string | null;
   readonly lastSeenAt: string | null;
   readonly revokedAt: string | null;
+  /** Sockets with these tags are bound to the connector too (from its join token); null = none. */
+  readonly socketTags: TagSelector | null;
   readonly createdAt: string;
 }
 
@@ -53,7 +62,19 @@ export interface JoinTokenRecord {
   readonly expiresAt: string;
   readonly usedAt: string | null;
   readonly connectorId: string | null;
+  /** Names of the sockets the enrolled connector is bound to. */
+  readonly sockets: readonly string[];
+  /** The tag selector the enrolled connector gets; null = none. */
+  readonly socketTags: TagSelector | null;
   readonly createdAt: string;
+}
+
+export interface NewJoinToken {
+  tokenHash: string;
+  connectorName: string;
+  expiresAt: string;
+  sockets?: string[];
+  socketTags?: Record<string, string> | null;
 }
 
 export type ApiTokenRole = 'admin' | 'service';
@@ -304,10 +325,11 @@ export interface ConnectorRepo {
 }
 
 export interface JoinTokenRepo {
-  create(input: { tokenHash: string; connectorName: string; expiresAt: string }): Promise<JoinTokenRecord>;
+  create(input: NewJoinToken): Promise<JoinTokenRecord>;
   list(): Promise<JoinTokenRecord[]>;
   /**
-   * Atomically marks the token used by `connectorId`. Throws PosternError with code
+   * Atomically marks the token used by `connectorId` and binds that connector as the token says:
+   * it joins each named socket that still exists and gets the token's tag selector. Throws PosternError with code
    * 'token_invalid' (unknown hash), 'token_used' (already consumed) or 'token_expired'.
    */
   consume(tokenHash: string, connectorId: string, at: string): Promise<JoinTokenRecord>;
