@@ -3,6 +3,7 @@
 
 import type { TestContext } from 'node:test';
 import { auditCases } from './cases-audit.js';
+import { bindingCases } from './cases-bindings.js';
 import { deviceCases } from './cases-device.js';
 import { feedCases } from './cases-feed.js';
 import { identityCases } from './cases-identity.js';
@@ -12,7 +13,7 @@ import type { MakeStore, StoreCase } from './helpers.js';
 
 export type { MakeStore, StoreFixture } from './helpers.js';
 
-export const storeCases: Readonly<Record<string, StoreCase>> = { ...repoCases, ...feedCases, ...identityCases, ...providerCases, ...deviceCases, ...auditCases };
+export const storeCases: Readonly<Record<string, StoreCase>> = { ...repoCases, ...feedCases, ...identityCases, ...providerCases, ...deviceCases, ...auditCases, ...bindingCases };
 
 export async function runStoreSuite(t: TestContext, makeStore: MakeStore): Promise<void> {
   for (const [name, run] of Object.entries(storeCases)) {
