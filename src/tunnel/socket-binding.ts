@@ -63,7 +63,7 @@ export function decideAnnouncements(
     } else if ((socket.type === 'tls') !== (type === 'tls')) {
       rejected.push({ name, code: 'type-mismatch', reason: `socket "${name}" is of type ${socket.type}, the connector serves it as ${type}` });
     } else if (bindingOf(socket, connector) === undefined) {
-      rejected.push({ name, code: 'not-bound', reason: `socket "${name}" is not bound to connector ${connectorId} (bind it with \`postern socket update ${name} --connector ${connectorId}\`)` });
+      rejected.push({ name, code: 'not-bound', reason: `socket "${name}" is not bound to connector ${connectorId} (bind it with \`postern socket update ${name} --add-connector ${connectorId}\`)` });
     } else {
       accepted.push(name);
     }
