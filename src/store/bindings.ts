@@ -1,8 +1,11 @@
 // Connector ↔ socket bindings as the store keeps them: connector id lists on sockets, socket
 // name lists and tag selectors on join tokens and connectors. Validated on the way in; read
-// back failing closed (a damaged column binds nothing).
+// back failing closed (a damaged column binds nothing); applied inside the repositories' writes.
 
+import type { Kysely } from 'kysely';
 import { PosternError } from '../errors.js';
+import type { RecordChange } from './kysely-repos.js';
+import type { Database } from './schema.js';
 import { SOCKET_NAME_PATTERN } from './names.js';
 import type { TagSelector } from './types.js';
 
@@ -77,4 +80,29 @@ export function parseTagSelector(text: string | null): TagSelector | null {
 
 export function serializeTagSelector(selector: TagSelector | null): string | null {
   return selector === null ? null : JSON.stringify(selector);
+}
+
+/** Throws not_found for the first id that names no connector. */
+export async function checkConnectorsExist(tx: Kysely<Database>, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  const found = new Set((await tx.selectFrom('connectors').select('id').where('id', 'in', ids).execute()).map((row) => row.id));
+  const missing = ids.find((id) => !found.has(id));
+  if (missing !== undefined) throw new PosternError('not_found', `connector "${missing}" not found`);
+}
+
+/** Applies a consumed token's binding to the connector it enrolled (inside the same transaction). */
+export async function bindEnrolled(tx: Kysely<Database>, record: RecordChange, connectorId: string, token: { sockets: string; socket_tags: string | null }): Promise<void> {
+  const names = parseStringList(token.sockets);
+  const sockets = names.length === 0 ? [] : await tx.selectFrom('sockets').select(['id', 'connectors']).where('name', 'in', names).execute();
+  for (const socket of sockets) {
+    const connectors = parseStringList(socket.connectors);
+    if (connectors.includes(connectorId)) continue;
+    await tx.updateTable('sockets').set({ connectors: JSON.stringify([...connectors, connectorId]) }).where('id', '=', socket.id).execute();
+    await record('socket', socket.id, 'update');
+  }
+  const selector = parseTagSelector(token.socket_tags);
+  if (selector === null) return;
+  const result = await tx.updateTable('connectors').set({ socket_tags: serializeTagSelector(selector) }).where('id', '=', connectorId).executeTakeFirst();
+  if (result.numUpdatedRows === 0n) throw new PosternError('not_found', `connector "${connectorId}" not found`);
+  await record('connector', connectorId, 'update');
 }

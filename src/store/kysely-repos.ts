@@ -7,7 +7,7 @@ import { SOCKET_NAME_PATTERN } from './names.js';
 import { isUniqueViolation, toApiToken, toConnector, toJoinToken, toSocket, toTimestamp } from './rows.js';
 import type { Database } from './schema.js';
 import { defaultSocketAuth, normalizeSocketAuth, serializeSocketAuth } from './socket-auth.js';
-import { checkConnectorIds, checkSocketNames, checkTagSelector, parseStringList, parseTagSelector, serializeTagSelector } from './bindings.js';
+import { bindEnrolled, checkConnectorIds, checkConnectorsExist, checkSocketNames, checkTagSelector, serializeTagSelector } from './bindings.js';
 import type {
   ApiTokenRecord,
   ApiTokenRepo,
@@ -72,14 +72,6 @@ export async function insertUnique(insert: () => Promise<unknown>, message: stri
     if (isUniqueViolation(err)) throw conflict(message, err);
     throw err;
   }
-}
-
-/** Throws not_found for the first id that names no connector. */
-async function checkConnectorsExist(tx: Kysely<Database>, ids: readonly string[]): Promise<void> {
-  if (ids.length === 0) return;
-  const found = new Set((await tx.selectFrom('connectors').select('id').where('id', 'in', ids).execute()).map((row) => row.id));
-  const missing = ids.find((id) => !found.has(id));
-  if (missing !== undefined) throw notFound(`connector "${missing}" not found`);
 }
 
 export class KyselySocketRepo implements SocketRepo {
@@ -308,23 +300,6 @@ export class KyselyJoinTokenRepo implements JoinTokenRepo {
       await record('join_token', id, 'delete');
     });
   }
-}
-
-/** Applies a consumed token's binding to the connector it enrolled (inside the same transaction). */
-async function bindEnrolled(tx: Kysely<Database>, record: RecordChange, connectorId: string, token: { sockets: string; socket_tags: string | null }): Promise<void> {
-  const names = parseStringList(token.sockets);
-  const sockets = names.length === 0 ? [] : await tx.selectFrom('sockets').select(['id', 'connectors']).where('name', 'in', names).execute();
-  for (const socket of sockets) {
-    const connectors = parseStringList(socket.connectors);
-    if (connectors.includes(connectorId)) continue;
-    await tx.updateTable('sockets').set({ connectors: JSON.stringify([...connectors, connectorId]) }).where('id', '=', socket.id).execute();
-    await record('socket', socket.id, 'update');
-  }
-  const selector = parseTagSelector(token.socket_tags);
-  if (selector === null) return;
-  const result = await tx.updateTable('connectors').set({ socket_tags: serializeTagSelector(selector) }).where('id', '=', connectorId).executeTakeFirst();
-  if (result.numUpdatedRows === 0n) throw notFound(`connector "${connectorId}" not found`);
-  await record('connector', connectorId, 'update');
 }
 
 export class KyselyApiTokenRepo implements ApiTokenRepo {
