@@ -80,7 +80,7 @@ export async function startPostern(sockets: SocketSpec[], extraNodeArgs: string[
     server = start('postern server', process.execPath, [...NODE_ARGS, ...extraNodeArgs, CLI, 'server', '--listen', `127.0.0.1:${port}`], { env, raiseNofile: true });
     await server.waitFor(/Postern is running at https:\/\/localhost:(\d+)/, 30_000);
     for (const s of sockets) cli(env, ['socket', 'create', '--name', s.name, '--type', s.type, '--upstream', s.upstream]);
-    const token = cli(env, ['connector', 'token', 'create', '--name', 'bench']).trim().split(/\s+/)[0] ?? '';
+    const token = cli(env, ['connector', 'token', 'create', '--name', 'bench', ...sockets.flatMap((s) => ['--socket', s.name])]).trim().split(/\s+/)[0] ?? '';
     if (!token.startsWith('pjt')) throw new Error(`unexpected join token output: ${token}`);
     const yaml = [
       `server: https://localhost:${port}`,

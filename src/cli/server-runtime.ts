@@ -11,6 +11,8 @@ import type { Store } from '../store/types.js';
 import { PosternError } from '../errors.js';
 import { CertificateAuthority, createKeyCipher, loadOrCreateMasterKey } from '../ca/index.js';
 import { TunnelHub } from '../tunnel/edge-side.js';
+import type { SocketRefusal, TunnelInfo } from '../tunnel/edge-side.js';
+import { decideAnnouncements } from '../tunnel/socket-binding.js';
 import { EdgeServer } from '../edge/server.js';
 import { createApi } from '../control/api.js';
 import { applyConfiguredProviders } from '../control/idp-api.js';
@@ -95,19 +97,21 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     const hub = new TunnelHub({
       edgeId,
       logger,
-      authorizeSockets: (_connectorId, sockets) => {
+      // Only connectors bound to a socket serve it; the snapshot says which (never the database).
+      authorizeSockets: (connectorId, sockets) => {
         const current = snapshots.current();
-        const accepted: string[] = [];
-        const rejected: { name: string; reason: string }[] = [];
-        for (const { name, type } of sockets) {
-          const record = current.sockets.get(name);
-          if (!record) rejected.push({ name, reason: `socket "${name}" does not exist (create it with \`postern socket create\`)` });
-          else if ((record.type === 'tls') !== (type === 'tls')) rejected.push({ name, reason: `socket "${name}" is of type ${record.type}, the connector serves it as ${type}` });
-          else accepted.push(name);
-        }
-        return { accepted, rejected };
+        return decideAnnouncements(connectorId, current.connectors.get(connectorId), sockets, (name) => current.sockets.get(name));
       },
     });
+    hub.on('refused', (tunnel: TunnelInfo, refusal: SocketRefusal) => audit.record({
+      type: 'connector.socket_refused',
+      actor: `connector:${tunnel.connectorId}`,
+      socket: refusal.name,
+      clientIp: tunnel.remoteAddress,
+      decision: 'deny',
+      reason: refusal.reason,
+      details: { connectorId: tunnel.connectorId, connectorName: tunnel.connectorName, tunnel: tunnel.id, code: refusal.code ?? '' },
+    }));
     const live = new LiveRegistry({ edgeId, persistence: store.liveConnections, record: (event) => audit.record(event), logger });
     live.start();
     metrics.gauge('postern_live_connections', 'Long-lived connections held by this edge now', () => live.size);
@@ -118,7 +122,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       live.stop();
       await store.liveConnections.remove(live.list().map((entry) => entry.id)).catch(() => undefined);
     });
-    // Sockets created or deleted after a connector said hello are routed (or not) at once;
+    // Sockets created, deleted or bound elsewhere after a connector said hello are routed (or not) at once;
     // revoked connectors are cut at once; every live connection is decided again.
     snapshots.onUpdate((next) => {
       hub.reauthorize();

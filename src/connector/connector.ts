@@ -77,10 +77,12 @@ export class Connector extends EventEmitter {
         link.once('close', () => {
           if (!welcomed) logger.warn({ edge: edge.host }, 'the edge closed the tunnel before accepting it: is this connector revoked or unknown there? (`postern connector ls`)');
         });
-        link.once('welcome', (welcome: WelcomeMessage) => {
-          welcomed = true;
+        // The edge welcomes again whenever what it routes to us changes (a socket bound or unbound).
+        link.on('welcome', (welcome: WelcomeMessage) => {
           for (const { name, reason } of welcome.rejected) logger.warn({ socket: name, reason }, 'edge refused to route this socket to us');
-          this.emit('ready', welcome.accepted);
+          if (welcomed) logger.info({ edge: edge.host, sockets: welcome.accepted }, 'the edge changed which sockets it routes to us');
+          else this.emit('ready', welcome.accepted);
+          welcomed = true;
         });
         link.start();
         return link;

@@ -6,7 +6,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { SocketAuth, Store } from '../store/types.js';
+import type { ConnectorRecord, SocketAuth, SocketRecord, Store } from '../store/types.js';
 import { noSocketAuth } from '../store/types.js';
 import type { CertificateAuthority } from '../ca/authority.js';
 import type { TunnelHub } from '../tunnel/edge-side.js';
@@ -33,6 +33,7 @@ import { actorOf, registerPolicyApi } from './policy-api.js';
 import { registerAuditApi } from './audit-api.js';
 import type { NewAuditEvent } from '../reporting/events.js';
 import type { GeoLookup } from '../reporting/geo.js';
+import { bindingFields, boundConnectorView, boundConnectors, nextBinding } from './binding-api.js';
 
 export interface ApiOptions {
   store: Store;
@@ -83,6 +84,7 @@ const createSocketBody = z.object({
   tags: tags.optional(),
   /** HTTP sockets: pass ambiguous paths (encoded `/`, `\\`, `;`) as sent instead of refusing them. */
   raw_paths: z.boolean().optional(),
+  connectors: bindingFields.connectors,
   ...authFields,
 }).strict();
 const updateSocketBody = z.object({
@@ -91,6 +93,7 @@ const updateSocketBody = z.object({
   description: z.string().max(1000).optional(),
   tags: tags.optional(),
   raw_paths: z.boolean().optional(),
+  ...bindingFields,
   ...authFields,
 }).strict();
 
@@ -108,10 +111,16 @@ const socketView = z.object({
   id: z.string(), name: z.string(), type: socketType, upstream: z.string().nullable(), description: z.string(),
   auth: z.object({ cloudauth: z.boolean(), allowedEmailDomains: z.array(z.string()), allowedEmailAddresses: z.array(z.string()) }),
   tags: z.record(z.string(), z.string()), rawPaths: z.boolean(), url: z.string(), online: z.boolean(), createdAt: z.string(), updatedAt: z.string(),
+  /** The connectors that may serve it (named by it, or by a tag selector matching its tags). */
+  connectors: z.array(boundConnectorView),
 });
 const tokenBody = z.object({
   name: z.string().regex(/^[a-zA-Z0-9_.-]{1,63}$/).optional(),
   ttl_seconds: z.number().int().min(60).max(30 * 24 * 3600).default(3600),
+  /** Sockets the enrolled connector is bound to (each must exist). */
+  sockets: z.array(socketNameSchema).max(1000).optional(),
+  /** Also every socket, now or later, whose tags include all of these. */
+  tags: tags.refine((t) => Object.keys(t).length > 0, 'must name at least one tag').optional(),
 }).strict();
 const enrollBody = z.object({ token: z.string().min(1).max(200), csr: z.string().min(1).max(20_000), name: z.string().max(200).optional() }).strict();
 const renewBody = z.object({ csr: z.string().min(1).max(20_000) }).strict();
@@ -175,11 +184,17 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
     return id;
   };
 
-  const present = (record: Awaited<ReturnType<Store['sockets']['get']>> & object) => ({
+  const present = (record: SocketRecord, connectors: readonly ConnectorRecord[]) => ({
     ...record,
     url: options.socketUrl(record.name),
     online: options.hub?.isOnline(record.name) ?? false,
+    connectors: boundConnectors(record, connectors),
   });
+  /** Resolves `connectors` / `add_connectors` / `remove_connectors` against the stored connectors. */
+  const bindingPatch = async (current: readonly string[], body: Parameters<typeof nextBinding>[1]) => {
+    const connectors = nextBinding(current, body, await store.connectors.list());
+    return connectors === undefined ? {} : { connectors };
+  };
 
   /** The connector's identity is its id: CN and a SPIFFE-style URI SAN; whatever the CSR asked for is ignored. */
   const issueConnectorCertificate = async (connector: { id: string; name: string }, csrPem: string) => {
@@ -206,26 +221,31 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
 
   routes.add({ method: 'GET', url: '/api/v1/sockets', summary: 'List sockets', auth: 'admin',
     response: z.object({ sockets: z.array(socketView) }),
-    handler: async () => ({ sockets: (await store.sockets.list()).map(present) }) });
+    handler: async () => {
+      const connectors = await store.connectors.list();
+      return { sockets: (await store.sockets.list()).map((socket) => present(socket, connectors)) };
+    } });
   routes.add({ method: 'POST', url: '/api/v1/sockets', summary: 'Create a socket', auth: 'admin', change: { entity: 'socket' }, body: createSocketBody, response: socketView, status: 201,
     handler: async ({ body }) => {
-      const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, raw_paths: rawPaths, ...rest } = body;
+      const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, connectors: _b, raw_paths: rawPaths, ...rest } = body;
       const auth = authFrom(body);
-      return present(await store.sockets.create({ ...rest, upstream: rest.upstream ?? null, ...(auth ? { auth } : {}), ...(rawPaths !== undefined ? { rawPaths } : {}) }));
+      const binding = await bindingPatch([], { connectors: body.connectors });
+      return present(await store.sockets.create({ ...rest, ...binding, upstream: rest.upstream ?? null, ...(auth ? { auth } : {}), ...(rawPaths !== undefined ? { rawPaths } : {}) }), await store.connectors.list());
     } });
   routes.add({ method: 'GET', url: '/api/v1/sockets/:name', summary: 'Show a socket', auth: 'admin', params: nameParams, response: socketView,
     handler: async ({ params }) => {
       const record = await store.sockets.get(params.name);
       if (!record) throw new PosternError('not_found', `socket "${params.name}" does not exist`);
-      return present(record);
+      return present(record, await store.connectors.list());
     } });
   routes.add({ method: 'PATCH', url: '/api/v1/sockets/:name', summary: 'Update a socket', auth: 'admin', change: { entity: 'socket', current: (p) => store.sockets.get(p.name) }, params: nameParams, body: updateSocketBody, response: socketView,
     handler: async ({ params, body }) => {
-      const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, raw_paths: rawPaths, ...rest } = body;
+      const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, connectors: _b, add_connectors: _ba, remove_connectors: _br, raw_paths: rawPaths, ...rest } = body;
       const current = await store.sockets.get(params.name);
       if (!current) throw new PosternError('not_found', `socket "${params.name}" does not exist`);
       const auth = authFrom(body, current.auth);
-      return present(await store.sockets.update(params.name, { ...rest, ...(auth ? { auth } : {}), ...(rawPaths !== undefined ? { rawPaths } : {}) }));
+      const binding = await bindingPatch(current.connectors, body);
+      return present(await store.sockets.update(params.name, { ...rest, ...binding, ...(auth ? { auth } : {}), ...(rawPaths !== undefined ? { rawPaths } : {}) }), await store.connectors.list());
     } });
   routes.add({ method: 'DELETE', url: '/api/v1/sockets/:name', summary: 'Delete a socket', auth: 'admin', change: { entity: 'socket', current: (p) => store.sockets.get(p.name) }, params: nameParams,
     handler: async ({ params }) => {
@@ -246,13 +266,16 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       return undefined;
     } });
   routes.add({ method: 'POST', url: '/api/v1/connectors/tokens', summary: 'Create a one-time join token', auth: 'admin', change: { entity: 'join_token' }, body: tokenBody, status: 201,
-    response: z.object({ id: z.string(), token: z.string(), name: z.string(), expiresAt: z.string() }),
+    response: z.object({ id: z.string(), token: z.string(), name: z.string(), expiresAt: z.string(), sockets: z.array(z.string()), socketTags: z.record(z.string(), z.string()).nullable() }),
     handler: async ({ body }) => {
+      for (const socket of body.sockets ?? []) {
+        if (!(await store.sockets.get(socket))) throw new PosternError('not_found', `socket "${socket}" does not exist (create it first: a join token binds existing sockets or a tag selector)`);
+      }
       const secret = generateSecret();
       const expiresAt = new Date(now().getTime() + body.ttl_seconds * 1000).toISOString();
       const name = body.name ?? `connector-${secret.slice(0, 6).toLowerCase()}`;
-      const record = await store.joinTokens.create({ tokenHash: hashToken(secret), connectorName: name, expiresAt });
-      return { id: record.id, token: `pjt1.${secret}.${caPin(ca.certificatePem)}`, name, expiresAt };
+      const record = await store.joinTokens.create({ tokenHash: hashToken(secret), connectorName: name, expiresAt, sockets: body.sockets ?? [], socketTags: body.tags ?? null });
+      return { id: record.id, token: `pjt1.${secret}.${caPin(ca.certificatePem)}`, name, expiresAt, sockets: [...record.sockets], socketTags: record.socketTags };
     } });
   routes.add({ method: 'GET', url: '/api/v1/connectors/tokens', summary: 'List join tokens (never their secrets)', auth: 'admin',
     handler: async () => ({ tokens: (await store.joinTokens.list()).map(({ tokenHash: _hash, ...rest }) => rest) }) });

@@ -13,6 +13,8 @@ export const AUDIT_EVENT_TYPES = [
   'connection.killed',
   'http.request',
   'admin.change',
+  /** The edge refused to route a socket to a connector that announced it (not bound, unknown, wrong type). */
+  'connector.socket_refused',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

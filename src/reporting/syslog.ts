@@ -30,7 +30,7 @@ const COMMON_FIELDS = ['id', 'actor', 'socket', 'clientIp', 'country', 'decision
 
 /** Denials (of access, a request or a sign-in) and kills warn, grants are notices, the rest is info. */
 export function syslogSeverity(event: AuditEvent): number {
-  const warns = event.type === 'access.denied' || event.type === 'connection.killed' || event.type === 'login.failed';
+  const warns = event.type === 'access.denied' || event.type === 'connection.killed' || event.type === 'login.failed' || event.type === 'connector.socket_refused';
   if (warns || event.decision === 'deny') return SEVERITY.warning;
   return event.type === 'access.allowed' ? SEVERITY.notice : SEVERITY.info;
 }

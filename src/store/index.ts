@@ -33,6 +33,7 @@ export type {
   JoinTokenRepo,
   NewExternalIdentity,
   NewIdentityProvider,
+  NewJoinToken,
   NewSession,
   NewSocket,
   NewUser,
@@ -48,12 +49,14 @@ export type {
   SocketRepo,
   SocketType,
   Store,
+  TagSelector,
   UserPatch,
   UserRecord,
   UserRepo,
 } from './types.js';
 export { noSocketAuth } from './types.js';
 export { checkEmail, normalizeEmail, normalizeSocketAuth } from './socket-auth.js';
+export { checkTagSelector } from './bindings.js';
 export type { Database, StoreDialect } from './schema.js';
 export { storeTables } from './schema.js';
 export { SOCKET_NAME_PATTERN, socketNameSchema } from './names.js';

@@ -7,6 +7,7 @@ import { SOCKET_NAME_PATTERN } from './names.js';
 import { isUniqueViolation, toApiToken, toConnector, toJoinToken, toSocket, toTimestamp } from './rows.js';
 import type { Database } from './schema.js';
 import { defaultSocketAuth, normalizeSocketAuth, serializeSocketAuth } from './socket-auth.js';
+import { bindEnrolled, checkConnectorIds, checkConnectorsExist, checkSocketNames, checkTagSelector, serializeTagSelector } from './bindings.js';
 import type {
   ApiTokenRecord,
   ApiTokenRepo,
@@ -17,6 +18,7 @@ import type {
   ConnectorRepo,
   JoinTokenRecord,
   JoinTokenRepo,
+  NewJoinToken,
   NewSocket,
   SecretRepo,
   SocketPatch,
@@ -91,10 +93,12 @@ export class KyselySocketRepo implements SocketRepo {
   async create(input: NewSocket): Promise<SocketRecord> {
     checkSocket(input);
     const auth = input.auth === undefined ? defaultSocketAuth : normalizeSocketAuth(input.auth);
+    const connectors = checkConnectorIds(input.connectors ?? []);
     return this.ctx.write('create socket', async (tx, record) => {
       const message = `socket "${input.name}" already exists`;
       const taken = await tx.selectFrom('sockets').select('id').where('name', '=', input.name).executeTakeFirst();
       if (taken !== undefined) throw conflict(message);
+      await checkConnectorsExist(tx, connectors);
       const now = this.ctx.now();
       const row = {
         id: this.ctx.newId('sock_'),
@@ -105,6 +109,7 @@ export class KyselySocketRepo implements SocketRepo {
         description: input.description ?? '',
         tags: JSON.stringify(input.tags ?? {}),
         raw_paths: input.rawPaths ? 1 : 0,
+        connectors: JSON.stringify(connectors),
         created_at: now,
         updated_at: now,
       };
@@ -117,9 +122,11 @@ export class KyselySocketRepo implements SocketRepo {
   async update(name: string, patch: SocketPatch): Promise<SocketRecord> {
     checkSocket({ type: patch.type });
     const auth = patch.auth === undefined ? undefined : normalizeSocketAuth(patch.auth);
+    const connectors = patch.connectors === undefined ? undefined : checkConnectorIds(patch.connectors);
     return this.ctx.write('update socket', async (tx, record) => {
       const row = await tx.selectFrom('sockets').selectAll().where('name', '=', name).executeTakeFirst();
       if (row === undefined) throw notFound(`socket "${name}" not found`);
+      if (connectors !== undefined) await checkConnectorsExist(tx, connectors);
       const next = {
         ...row,
         type: patch.type ?? row.type,
@@ -128,6 +135,7 @@ export class KyselySocketRepo implements SocketRepo {
         description: patch.description ?? row.description,
         tags: patch.tags === undefined ? row.tags : JSON.stringify(patch.tags),
         raw_paths: patch.rawPaths === undefined ? row.raw_paths : patch.rawPaths ? 1 : 0,
+        connectors: connectors === undefined ? row.connectors : JSON.stringify(connectors),
         updated_at: this.ctx.now(),
       };
       await tx
@@ -139,6 +147,7 @@ export class KyselySocketRepo implements SocketRepo {
           description: next.description,
           tags: next.tags,
           raw_paths: next.raw_paths,
+          connectors: next.connectors,
           updated_at: next.updated_at,
         })
         .where('id', '=', row.id)
@@ -183,6 +192,7 @@ export class KyselyConnectorRepo implements ConnectorRepo {
         cert_not_after: null,
         last_seen_at: null,
         revoked_at: null,
+        socket_tags: null,
         created_at: this.ctx.now(),
       };
       await tx.insertInto('connectors').values(row).execute();
@@ -235,8 +245,10 @@ export class KyselyConnectorRepo implements ConnectorRepo {
 export class KyselyJoinTokenRepo implements JoinTokenRepo {
   constructor(private readonly ctx: RepoContext) {}
 
-  async create(input: { tokenHash: string; connectorName: string; expiresAt: string }): Promise<JoinTokenRecord> {
+  async create(input: NewJoinToken): Promise<JoinTokenRecord> {
     const expiresAt = toTimestamp(input.expiresAt, 'expiresAt');
+    const sockets = checkSocketNames(input.sockets ?? []);
+    const socketTags = checkTagSelector(input.socketTags);
     return this.ctx.write('create join token', async (tx, record) => {
       const row = {
         id: this.ctx.newId('jt_'),
@@ -245,6 +257,8 @@ export class KyselyJoinTokenRepo implements JoinTokenRepo {
         expires_at: expiresAt,
         used_at: null,
         connector_id: null,
+        sockets: JSON.stringify(sockets),
+        socket_tags: serializeTagSelector(socketTags),
         created_at: this.ctx.now(),
       };
       await insertUnique(() => tx.insertInto('join_tokens').values(row).execute(), 'join token already exists');
@@ -277,6 +291,7 @@ export class KyselyJoinTokenRepo implements JoinTokenRepo {
         throw new PosternError('token_expired', `join token expired at ${row.expires_at}`);
       }
       await record('join_token', row.id, 'update');
+      await bindEnrolled(tx, record, connectorId, row);
       return toJoinToken(row);
     });
   }

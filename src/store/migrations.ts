@@ -293,6 +293,33 @@ function policiesAuditSchema(dialect: StoreDialect): Migration {
   };
 }
 
+/**
+ * Connector ↔ socket bindings. Before 0006 any enrolled connector could serve any socket, and
+ * which ones a connector did serve was never stored, so existing sockets are bound to every
+ * connector that is not revoked: deployments keep working, and nothing enrolled from now on
+ * serves a socket unless bound. Tokens not yet used bind nothing (there is no way to tell what
+ * they were meant for); `socket update --connector` binds their connectors.
+ */
+function socketBindingsSchema(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('sockets').addColumn('connectors', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+      await db.schema.alterTable('connectors').addColumn('socket_tags', 'text').execute();
+      await db.schema.alterTable('join_tokens').addColumn('sockets', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+      await db.schema.alterTable('join_tokens').addColumn('socket_tags', 'text').execute();
+      const connectors = await db.selectFrom('connectors').select('id').where('revoked_at', 'is', null).orderBy('created_at').orderBy('id').execute();
+      await db.updateTable('sockets').set({ connectors: JSON.stringify(connectors.map((c: { id: string }) => c.id)) }).execute();
+    },
+
+    async down(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('join_tokens').dropColumn('socket_tags').execute();
+      await db.schema.alterTable('join_tokens').dropColumn('sockets').execute();
+      await db.schema.alterTable('connectors').dropColumn('socket_tags').execute();
+      await db.schema.alterTable('sockets').dropColumn('connectors').execute();
+    },
+  };
+}
+
 /** HTTP sockets may opt into passing ambiguous paths as sent (off for every existing socket). */
 function socketRawPathsSchema(): Migration {
   return {
@@ -341,8 +368,9 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     '0003_identity_providers': identityProvidersSchema(),
     '0004_device_authorizations': deviceAuthorizationsSchema(),
     '0005_policies_audit': policiesAuditSchema(dialect),
-    '0006_socket_raw_paths': socketRawPathsSchema(),
-    '0007_external_identities': externalIdentitiesSchema(),
+    '0006_socket_bindings': socketBindingsSchema(),
+    '0007_socket_raw_paths': socketRawPathsSchema(),
+    '0008_external_identities': externalIdentitiesSchema(),
   };
 }
 

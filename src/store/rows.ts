@@ -16,6 +16,7 @@ import type {
   UsersTable,
 } from './schema.js';
 import { parseSocketAuth } from './socket-auth.js';
+import { parseStringList, parseTagSelector } from './bindings.js';
 import type {
   ApiTokenRecord,
   ApiTokenRole,
@@ -105,6 +106,7 @@ export function toSocket(row: Selectable<SocketsTable>): SocketRecord {
     description: row.description,
     tags: parseTags(row.tags),
     rawPaths: Number(row.raw_paths) === 1,
+    connectors: parseStringList(row.connectors),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -118,6 +120,7 @@ export function toConnector(row: Selectable<ConnectorsTable>): ConnectorRecord {
     certNotAfter: row.cert_not_after,
     lastSeenAt: row.last_seen_at,
     revokedAt: row.revoked_at,
+    socketTags: parseTagSelector(row.socket_tags),
     createdAt: row.created_at,
   };
 }
@@ -130,6 +133,8 @@ export function toJoinToken(row: Selectable<JoinTokensTable>): JoinTokenRecord {
     expiresAt: row.expires_at,
     usedAt: row.used_at,
     connectorId: row.connector_id,
+    sockets: parseStringList(row.sockets),
+    socketTags: parseTagSelector(row.socket_tags),
     createdAt: row.created_at,
   };
 }

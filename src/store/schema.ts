@@ -13,8 +13,10 @@ export interface SocketsTable {
   description: string;
   /** JSON object of string → string. */
   tags: string;
-  /** 1 when ambiguous HTTP paths pass as sent (added by 0006_socket_raw_paths). */
+  /** 1 when ambiguous HTTP paths pass as sent (added by 0007_socket_raw_paths). */
   raw_paths: number;
+  /** JSON array of connector ids bound by name (added by 0006_socket_bindings). */
+  connectors: string;
   created_at: string;
   updated_at: string;
 }
@@ -26,6 +28,8 @@ export interface ConnectorsTable {
   cert_not_after: string | null;
   last_seen_at: string | null;
   revoked_at: string | null;
+  /** JSON tag selector or null (added by 0006_socket_bindings). */
+  socket_tags: string | null;
   created_at: string;
 }
 
@@ -36,6 +40,10 @@ export interface JoinTokensTable {
   expires_at: string;
   used_at: string | null;
   connector_id: string | null;
+  /** JSON array of socket names (added by 0006_socket_bindings). */
+  sockets: string;
+  /** JSON tag selector or null (added by 0006_socket_bindings). */
+  socket_tags: string | null;
   created_at: string;
 }
 
@@ -126,7 +134,7 @@ export interface DeviceAuthorizationsTable {
   last_polled_at: string | null;
 }
 
-/** Who a person is at an external provider (added by 0007_external_identities): one row per (issuer, subject). */
+/** Who a person is at an external provider (added by 0008_external_identities): one row per (issuer, subject). */
 export interface ExternalIdentitiesTable {
   id: string;
   user_id: string;

@@ -1,5 +1,6 @@
-// The in-memory snapshot that hot paths read: an immutable, versioned view of sockets,
-// connectors, users and their live sessions and grants. SnapshotCache loads one at start, reloads when the feed reports a newer
+// The in-memory snapshot that hot paths read: an immutable, versioned view of sockets (with
+// the connectors bound to them), connectors (with their tag selectors), users and their live
+// sessions and grants. SnapshotCache loads one at start, reloads when the feed reports a newer
 // revision, and swaps a single reference — never to an older revision.
 
 import { PosternError } from '../errors.js';
@@ -57,11 +58,13 @@ export function createSnapshot(
   for (const socket of sockets) {
     socketMap.set(
       socket.name,
-      Object.freeze({ ...socket, auth: freezeSocketAuth(socket.auth), tags: Object.freeze({ ...socket.tags }) }),
+      Object.freeze({ ...socket, auth: freezeSocketAuth(socket.auth), tags: Object.freeze({ ...socket.tags }), connectors: Object.freeze([...socket.connectors]) }),
     );
   }
   const connectorMap = new Map<string, ConnectorRecord>();
-  for (const connector of connectors) connectorMap.set(connector.id, Object.freeze({ ...connector }));
+  for (const connector of connectors) {
+    connectorMap.set(connector.id, Object.freeze({ ...connector, socketTags: connector.socketTags === null ? null : Object.freeze({ ...connector.socketTags }) }));
+  }
   const userMap = new Map<string, UserRecord>();
   const usersByEmail = new Map<string, UserRecord>();
   for (const user of users) {

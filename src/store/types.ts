@@ -12,6 +12,9 @@ export interface SocketAuth {
 
 export const noSocketAuth: SocketAuth = Object.freeze({ cloudauth: false, allowedEmailDomains: [], allowedEmailAddresses: [] });
 
+/** Binds a connector to every socket whose tags include all these pairs (never empty). */
+export type TagSelector = Readonly<Record<string, string>>;
+
 export interface SocketRecord {
   readonly id: string;
   readonly name: string;
@@ -23,6 +26,8 @@ export interface SocketRecord {
   readonly tags: Readonly<Record<string, string>>;
   /** HTTP sockets: ambiguous paths (encoded `/`, `\\`, `;`) pass as sent instead of being refused. */
   readonly rawPaths: boolean;
+  /** Ids of the connectors bound to this socket by name (a join token naming it, `socket update --connector`). */
+  readonly connectors: readonly string[];
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -35,6 +40,8 @@ export interface NewSocket {
   description?: string;
   tags?: Record<string, string>;
   rawPaths?: boolean;
+  /** Connector ids; each must exist (PosternError('not_found') otherwise). */
+  connectors?: string[];
 }
 
 export type SocketPatch = Partial<Omit<NewSocket, 'name'>>;
@@ -46,6 +53,8 @@ export interface ConnectorRecord {
   readonly certNotAfter: string | null;
   readonly lastSeenAt: string | null;
   readonly revokedAt: string | null;
+  /** Sockets with these tags are bound to the connector too (from its join token); null = none. */
+  readonly socketTags: TagSelector | null;
   readonly createdAt: string;
 }
 
@@ -56,7 +65,19 @@ export interface JoinTokenRecord {
   readonly expiresAt: string;
   readonly usedAt: string | null;
   readonly connectorId: string | null;
+  /** Names of the sockets the enrolled connector is bound to. */
+  readonly sockets: readonly string[];
+  /** The tag selector the enrolled connector gets; null = none. */
+  readonly socketTags: TagSelector | null;
   readonly createdAt: string;
+}
+
+export interface NewJoinToken {
+  tokenHash: string;
+  connectorName: string;
+  expiresAt: string;
+  sockets?: string[];
+  socketTags?: Record<string, string> | null;
 }
 
 export type ApiTokenRole = 'admin' | 'service';
@@ -330,10 +351,11 @@ export interface ConnectorRepo {
 }
 
 export interface JoinTokenRepo {
-  create(input: { tokenHash: string; connectorName: string; expiresAt: string }): Promise<JoinTokenRecord>;
+  create(input: NewJoinToken): Promise<JoinTokenRecord>;
   list(): Promise<JoinTokenRecord[]>;
   /**
-   * Atomically marks the token used by `connectorId`. Throws PosternError with code
+   * Atomically marks the token used by `connectorId` and binds that connector as the token says:
+   * it joins each named socket that still exists and gets the token's tag selector. Throws PosternError with code
    * 'token_invalid' (unknown hash), 'token_used' (already consumed) or 'token_expired'.
    */
   consume(tokenHash: string, connectorId: string, at: string): Promise<JoinTokenRecord>;

@@ -1,5 +1,6 @@
 // Edge end of the tunnel: turns each connector transport into an HTTP/2 client session,
-// learns which sockets it serves from the control stream, and picks a connection per user stream.
+// learns which sockets it serves from the control stream (as far as the authorizer allows),
+// and picks a connection per user stream.
 import http2 from 'node:http2';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
@@ -25,8 +26,15 @@ export interface TunnelInfo extends TunnelPeer {
   readonly connectedAt: string;
 }
 
+export interface SocketRefusal {
+  readonly name: string;
+  readonly reason: string;
+  /** A stable kebab-case code for logs and audit (e.g. `not-bound`). */
+  readonly code?: string;
+}
+
 export interface SocketAuthorizer {
-  (connectorId: string, sockets: readonly { name: string; type: string }[]): { accepted: string[]; rejected: { name: string; reason: string }[] };
+  (connectorId: string, sockets: readonly { name: string; type: string }[]): { accepted: string[]; rejected: SocketRefusal[] };
 }
 
 export interface TunnelHubOptions {
@@ -42,6 +50,10 @@ export interface TunnelHubOptions {
 class EdgeTunnel {
   sockets: readonly string[] = [];
   announced: readonly { name: string; type: string }[] = [];
+  /** Refused announcements by name (a refusal is reported once, when it first happens). */
+  refused = new Map<string, string>();
+  /** Open user streams with the socket each serves (reset when the socket is no longer served here). */
+  readonly streams = new Map<ClientHttp2Stream, string>();
   activeStreams = 0;
   draining = false;
   readonly connectedAt: string;
@@ -61,6 +73,10 @@ class EdgeTunnel {
   }
 }
 
+/**
+ * Events: `change` (tunnels or their sockets changed), `refused` (TunnelInfo, SocketRefusal):
+ * an announcement the authorizer newly refused, on hello or after reauthorize().
+ */
 export class TunnelHub extends EventEmitter {
   private readonly tunnels = new Map<string, EdgeTunnel>();
   private readonly bySocket = new Map<string, EdgeTunnel[]>();
@@ -129,10 +145,15 @@ export class TunnelHub extends EventEmitter {
     }
     tunnel.announced = message.sockets;
     const { accepted, rejected } = this.index(tunnel);
-    const welcome: EdgeMessage = { type: 'welcome', edgeId: this.options.edgeId, accepted, rejected };
-    writeMessage(tunnel.control, welcome);
+    this.welcome(tunnel, accepted, rejected);
     this.options.logger.info({ tunnel: tunnel.id, connector: tunnel.peer.connectorName, sockets: accepted, rejected }, 'tunnel ready');
     this.emit('change');
+  }
+
+  /** Tells the connector what it serves now; sent on hello and again whenever that changes. */
+  private welcome(tunnel: EdgeTunnel, accepted: string[], rejected: readonly SocketRefusal[]): void {
+    const message: EdgeMessage = { type: 'welcome', edgeId: this.options.edgeId, accepted, rejected: rejected.map(({ name, reason }) => ({ name, reason })) };
+    writeMessage(tunnel.control, message);
   }
 
   private index(tunnel: EdgeTunnel): ReturnType<SocketAuthorizer> {
@@ -140,16 +161,28 @@ export class TunnelHub extends EventEmitter {
     this.unindex(tunnel);
     tunnel.sockets = decision.accepted;
     for (const name of decision.accepted) this.bySocket.set(name, [...(this.bySocket.get(name) ?? []), tunnel]);
+    // A socket this tunnel no longer serves gets no bytes through it, not even on streams already open.
+    for (const [stream, name] of tunnel.streams) if (!decision.accepted.includes(name)) stream.destroy();
+    const refused = new Map(decision.rejected.map((r) => [r.name, r.reason]));
+    for (const refusal of decision.rejected) {
+      if (tunnel.refused.get(refusal.name) === refusal.reason) continue;
+      this.options.logger.warn({ tunnel: tunnel.id, connector: tunnel.peer.connectorId, socket: refusal.name, code: refusal.code, reason: refusal.reason }, 'refused a socket the connector announced');
+      this.emit('refused', tunnel.info(), refusal);
+    }
+    tunnel.refused = refused;
     return decision;
   }
 
-  /** Re-decides which announced sockets each tunnel may serve (sockets created, changed or deleted). */
+  /** Re-decides which announced sockets each tunnel may serve (sockets created, changed, deleted or bound elsewhere). */
   reauthorize(): void {
     let changed = false;
     for (const tunnel of this.tunnels.values()) {
       if (tunnel.announced.length === 0) continue;
-      const before = tunnel.sockets.join(',');
-      if (this.index(tunnel).accepted.join(',') !== before) changed = true;
+      const before = [tunnel.sockets.join(','), [...tunnel.refused.keys()].join(',')].join('|');
+      const { accepted, rejected } = this.index(tunnel);
+      if ([accepted.join(','), rejected.map((r) => r.name).join(',')].join('|') === before) continue;
+      changed = true;
+      this.welcome(tunnel, accepted, rejected);
     }
     if (changed) this.emit('change');
   }
@@ -174,8 +207,10 @@ export class TunnelHub extends EventEmitter {
     if (!tunnel) throw new PosternError('connector_offline', `no connector is online for socket "${socketName}"`, { retryable: true });
     const stream = tunnel.session.request({ ':method': 'POST', ':path': '/', ...headers }, { endStream: options.endStream ?? false, waitForTrailers: options.waitForTrailers ?? false });
     tunnel.activeStreams++;
+    tunnel.streams.set(stream, socketName);
     stream.once('close', () => {
       tunnel.activeStreams--;
+      tunnel.streams.delete(stream);
     });
     return stream;
   }

@@ -46,7 +46,7 @@ describe('cloudauth sockets with local accounts', () => {
     }
     const socket = await server.cli(['socket', 'create', '--name', 'app', '--type', 'http', '--upstream', upstream.url, '--cloudauth', '--allowed_email_domains', 'corp.example']);
     assert.equal(socket.code, 0, socket.stderr);
-    const token = await server.cli(['connector', 'token', 'create', '--name', 'auth']);
+    const token = await server.cli(['connector', 'token', 'create', '--name', 'auth', '--socket', 'app']);
     const dir = (await tempDir()).path;
     const config = await writeConnectorConfig(dir, 'c.yaml', { server: server.url, token: token.stdout.trim(), sockets: [{ name: 'app', type: 'http', upstream: upstream.url }] });
     await startConnector(['connector', 'start', '--config', config], server.env);

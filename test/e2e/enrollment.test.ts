@@ -36,7 +36,7 @@ describe('enrollment and errors', () => {
   let workDir: string;
 
   const createToken = async (): Promise<{ id: string; token: string }> => {
-    const result = await server.cli(['connector', 'token', 'create', '--json', '--ttl', '10m']);
+    const result = await server.cli(['connector', 'token', 'create', '--json', '--ttl', '10m', '--socket', 'enroll']);
     assert.equal(result.code, 0, result.stderr);
     return JSON.parse(result.stdout) as { id: string; token: string };
   };

@@ -40,10 +40,11 @@ describe('HTTP socket through a connector', () => {
       server.cli(['socket', 'create', '--name', 'app', '--type', 'http', '--upstream', upstream.url]),
       server.cli(['socket', 'create', '--name', 'refused', '--type', 'http', '--upstream', `http://127.0.0.1:${closedPort}`]),
       server.cli(['socket', 'create', '--name', 'nobody', '--type', 'http']),
-      server.cli(['connector', 'token', 'create', '--name', 'e2e-http', '--ttl', '10m']),
     ]);
     for (const result of created) assert.equal(result.code, 0, result.stderr);
-    const token = created[3]!.stdout.trim();
+    const joinToken = await server.cli(['connector', 'token', 'create', '--name', 'e2e-http', '--ttl', '10m', '--socket', 'app', '--socket', 'refused']);
+    assert.equal(joinToken.code, 0, joinToken.stderr);
+    const token = joinToken.stdout.trim();
     assert.match(token, /^pjt1\.[\w-]+\.[\w-]+$/);
     const config = await writeConnectorConfig(workDir, 'connector.yaml', {
       server: server.url, token, connections: 2,
@@ -190,13 +191,13 @@ describe('HTTP socket through a connector', () => {
     }
   });
 
-  test('a socket deleted while its connector serves it answers 404 at once, and is routed again when re-created', async () => {
+  test('a socket deleted while its connector serves it answers 404 at once, and is routed again when re-created bound to it', async () => {
     assert.equal((await socketRequest('refused', '/')).status, 502);
     assert.equal((await server.cli(['socket', 'delete', 'refused'])).code, 0);
     const gone = await socketRequest('refused', '/');
     assert.equal(gone.status, 404);
     assert.equal(gone.headers['postern-error'], 'socket_not_found');
-    const recreated = await server.cli(['socket', 'create', '--name', 'refused', '--type', 'http']);
+    const recreated = await server.cli(['socket', 'create', '--name', 'refused', '--type', 'http', '--connector', connector.id]);
     assert.equal(recreated.code, 0, recreated.stderr);
     await waitFor(async () => (await socketRequest('refused', '/')).headers['postern-error'] === 'upstream_unreachable', { timeoutMs: 5_000, what: 'the re-created socket to be routed to the connector again' });
   });

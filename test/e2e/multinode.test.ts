@@ -32,8 +32,8 @@ async function postgresReachable(): Promise<string | undefined> {
   }
 }
 
-async function createJoinToken(server: ServerHandle, name: string): Promise<string> {
-  const token = await server.cli(['connector', 'token', 'create', '--name', name]);
+async function createJoinToken(server: ServerHandle, name: string, socket: string): Promise<string> {
+  const token = await server.cli(['connector', 'token', 'create', '--name', name, '--socket', socket]);
   assert.equal(token.code, 0, token.stderr);
   return token.stdout.trim();
 }
@@ -83,7 +83,7 @@ describe('control and edge nodes on one PostgreSQL', () => {
     await writeFile(config, stringify({
       server: control.url,
       edges: [`https://localhost:${edgePort}`],
-      token: await createJoinToken(control, 'multinode'),
+      token: await createJoinToken(control, 'multinode', 'shared'),
       credentials: './creds.json',
       sockets: [{ name: 'shared', type: 'http', upstream: upstream.url }],
     }));
@@ -115,7 +115,7 @@ describe('control and edge nodes on one PostgreSQL', () => {
     const dir = (await tempDir()).path;
     const config = join(dir, 'connector.yaml');
     await writeFile(config, stringify({
-      server: control.url, edges: [`https://localhost:${edgePort}`], token: await createJoinToken(control, 'multinode-db'), credentials: './creds.json',
+      server: control.url, edges: [`https://localhost:${edgePort}`], token: await createJoinToken(control, 'multinode-db', 'db'), credentials: './creds.json',
       sockets: [{ name: 'db', type: 'tls', upstream: echoUpstream }],
     }));
     await startConnector(['connector', 'start', '--config', config], control.env);
@@ -170,7 +170,7 @@ describe('connector certificate renewal', () => {
     const dir = (await tempDir()).path;
     const config = join(dir, 'connector.yaml');
     await writeFile(config, stringify({
-      server: server.url, token: await createJoinToken(server, 'renewing'), credentials: './creds.json',
+      server: server.url, token: await createJoinToken(server, 'renewing', 'renewing'), credentials: './creds.json',
       sockets: [{ name: 'renewing', type: 'http', upstream: upstream.url }],
     }));
     const connector = await startConnector(['connector', 'start', '--config', config], server.env);

@@ -103,7 +103,7 @@ describe('OpenID Connect sign-in with a real provider and a real browser', { ski
     assert.doesNotMatch(shown.text, new RegExp(CLIENT_SECRET), 'the secret is write-only');
     const socket = await server.cli(['socket', 'create', '--name', 'app', '--type', 'http', '--upstream', upstream.url, '--cloudauth', '--allowed-email-domains', 'corp.example']);
     assert.equal(socket.code, 0, socket.stderr);
-    const token = await server.cli(['connector', 'token', 'create', '--name', 'oidc']);
+    const token = await server.cli(['connector', 'token', 'create', '--name', 'oidc', '--socket', 'app']);
     const config = await writeConnectorConfig(dir, 'c.yaml', { server: server.url, token: token.stdout.trim(), sockets: [{ name: 'app', type: 'http', upstream: upstream.url }] });
     await startConnector(['connector', 'start', '--config', config], server.env);
     browser = await chromium.launch({

@@ -109,7 +109,7 @@ describe('policies, continuous evaluation, live sessions and the audit trail', (
     }
     await cli(['socket', 'create', '--name', 'app', '--type', 'http', '--cloudauth', '--tag', 'namespace=corp']);
     await cli(['socket', 'create', '--name', 'db', '--type', 'tls', '--tag', 'namespace=corp']);
-    const token = (await cli(['connector', 'token', 'create', '--name', 'policy'])).trim();
+    const token = (await cli(['connector', 'token', 'create', '--name', 'policy', '--socket', 'app', '--socket', 'db'])).trim();
     const connector = await writeConnectorConfig(dir, 'c.yaml', {
       server: server.url, token, sockets: [{ name: 'app', type: 'http', upstream: upstream.url }, { name: 'db', type: 'tls', upstream: `tcp://127.0.0.1:${(echo.address() as net.AddressInfo).port}` }],
     });

@@ -35,7 +35,7 @@ describe('tunnel resilience', () => {
     waitFor(async () => ((await readyTunnels(connectorId)) === 2 ? true : undefined), { timeoutMs, what: `two ready tunnels of ${connectorId}` });
 
   async function enrollConnector(file: string, serverUrl: string, socket: string, extraArgs: string[] = []): Promise<ConnectorHandle> {
-    const token = await server.cli(['connector', 'token', 'create', '--name', file.replace(/\W/g, '-')]);
+    const token = await server.cli(['connector', 'token', 'create', '--name', file.replace(/\W/g, '-'), '--socket', socket]);
     assert.equal(token.code, 0, token.stderr);
     const config = await writeConnectorConfig(workDir, file, {
       server: serverUrl, token: token.stdout.trim(), connections: 2, sockets: [{ name: socket, type: 'http', upstream: upstream.url }],

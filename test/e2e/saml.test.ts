@@ -77,7 +77,7 @@ describe('SAML sign-in for cloudauth sockets', () => {
       },
     } });
     assert.equal(created.status, 201, created.text);
-    const token = await server.cli(['connector', 'token', 'create', '--name', 'saml']);
+    const token = await server.cli(['connector', 'token', 'create', '--name', 'saml', '--socket', 'sapp']);
     const dir = (await tempDir()).path;
     const config = await writeConnectorConfig(dir, 'c.yaml', { server: server.url, token: token.stdout.trim(), sockets: [{ name: 'sapp', type: 'http', upstream: upstream.url }] });
     await startConnector(['connector', 'start', '--config', config], server.env);

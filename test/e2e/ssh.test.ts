@@ -39,7 +39,7 @@ describe('SSH through a tls socket', { skip: !haveOpenSsh && process.env.CI !== 
     const show = JSON.parse((await server.cli(['socket', 'show', 'ssh', '--json'])).stdout) as { ssh: { publicKey: string; sshdConfig: string[] } };
     assert.deepEqual(show.ssh.sshdConfig, ['TrustedUserCAKeys /etc/ssh/postern_user_ca.pub', 'AuthorizedPrincipalsFile /etc/ssh/postern_principals/%u']);
     sshd = await startSshd(show.ssh.publicKey, ['ops']);
-    const token = await server.cli(['connector', 'token', 'create', '--name', 'ssh']);
+    const token = await server.cli(['connector', 'token', 'create', '--name', 'ssh', '--socket', 'ssh']);
     const config = await writeConnectorConfig(dir, 'c.yaml', { server: server.url, token: token.stdout.trim(), sockets: [{ name: 'ssh', type: 'tls', upstream: `tcp://127.0.0.1:${sshd.port}` }] });
     await startConnector(['connector', 'start', '--config', config], server.env);
 

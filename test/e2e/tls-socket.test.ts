@@ -63,7 +63,7 @@ describe('tls sockets with client certificates', () => {
       const created = await api(server, '/api/v1/sockets', { method: 'POST', body: { name, type: 'tls', upstream, allowed_email_domains: ['corp.example'] } });
       assert.equal(created.status, 201, created.text);
     }
-    const token = await server.cli(['connector', 'token', 'create', '--name', 'tls']);
+    const token = await server.cli(['connector', 'token', 'create', '--name', 'tls', '--socket', 'db', '--socket', 'pg']);
     const dir = (await tempDir()).path;
     const config = await writeConnectorConfig(dir, 'c.yaml', { server: server.url, token: token.stdout.trim(), sockets: [{ name: 'db', type: 'tls', upstream: `tcp://127.0.0.1:${echoPort}` }, { name: 'pg', type: 'tls', upstream: `tcp://${PG_HOST}:${PG_PORT}` }] });
     await startConnector(['connector', 'start', '--config', config], server.env);

@@ -110,7 +110,7 @@ export async function startEdgeFixture(options: FixtureOptions = {}): Promise<Ed
   const policy = join(dir, 'no-admin.yaml');
   await writeFile(policy, 'name: no-admin\nsockets: [app, wsgi, pub]\nrules:\n  - effect: deny\n    what: { http: { paths: ["/admin/*"] } }\n');
   await cli(['policy', 'apply', '-f', policy]);
-  const token = (await cli(['connector', 'token', 'create', '--name', 'attacked'])).trim();
+  const token = (await cli(['connector', 'token', 'create', '--name', 'attacked', '--socket', 'app', '--socket', 'wsgi', '--socket', 'pub', '--socket', 'rawapp'])).trim();
   const config = await writeConnectorConfig(dir, 'c.yaml', {
     server: server.url, token,
     sockets: [

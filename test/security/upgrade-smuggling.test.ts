@@ -25,7 +25,7 @@ describe('security: upgrade smuggling', () => {
     wsUpstream = await startUpstream();
     const created = await f.server.cli(['socket', 'create', '--name', 'live', '--cloudauth']);
     assert.equal(created.code, 0, created.stderr);
-    const token = (await f.server.cli(['connector', 'token', 'create', '--name', 'ws'])).stdout.trim();
+    const token = (await f.server.cli(['connector', 'token', 'create', '--name', 'ws', '--socket', 'live'])).stdout.trim();
     const config = await writeConnectorConfig((await tempDir()).path, 'ws.yaml', { server: f.server.url, token, sockets: [{ name: 'live', type: 'http', upstream: wsUpstream.url }] });
     await startConnector(['connector', 'start', '--config', config], f.server.env);
   });

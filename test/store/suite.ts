@@ -3,6 +3,7 @@
 
 import type { TestContext } from 'node:test';
 import { auditCases } from './cases-audit.js';
+import { bindingCases } from './cases-bindings.js';
 import { deviceCases } from './cases-device.js';
 import { externalIdentityCases } from './cases-external-identities.js';
 import { feedCases } from './cases-feed.js';
@@ -13,7 +14,7 @@ import type { MakeStore, StoreCase } from './helpers.js';
 
 export type { MakeStore, StoreFixture } from './helpers.js';
 
-export const storeCases: Readonly<Record<string, StoreCase>> = { ...repoCases, ...feedCases, ...identityCases, ...providerCases, ...deviceCases, ...auditCases, ...externalIdentityCases };
+export const storeCases: Readonly<Record<string, StoreCase>> = { ...repoCases, ...feedCases, ...identityCases, ...providerCases, ...deviceCases, ...auditCases, ...externalIdentityCases, ...bindingCases };
 
 export async function runStoreSuite(t: TestContext, makeStore: MakeStore): Promise<void> {
   for (const [name, run] of Object.entries(storeCases)) {

@@ -1,10 +1,12 @@
-// Brings a database to migration 0001 only and stores a socket the old way, so a test can
-// check what 0002_identity does to existing data when the store opens it.
+// Brings a database to migration 0001 only and stores a socket and two connectors (one revoked)
+// the old way, so a test can check what later migrations do to existing data when the store
+// opens it (0002_identity: socket auth; 0006_socket_bindings: bindings).
 
 import { Migrator } from 'kysely';
 import type { Kysely, Migration } from 'kysely';
+import assert from 'node:assert/strict';
 import { storeMigrations } from '../../src/store/index.js';
-import type { StoreDialect } from '../../src/store/index.js';
+import type { Store, StoreDialect } from '../../src/store/index.js';
 
 /** `schema`: PostgreSQL only, where Kysely keeps its migration tables (as the store does). */
 export async function prepareAt0001(db: Kysely<any>, dialect: StoreDialect, schema?: string): Promise<void> {
@@ -21,4 +23,25 @@ export async function prepareAt0001(db: Kysely<any>, dialect: StoreDialect, sche
     .insertInto('sockets')
     .values({ id: 'sock_old', name: 'old', type: 'http', upstream: null, description: '', tags: '{}', created_at: at, updated_at: at })
     .execute();
+  const connector = { cert_serial: null, cert_not_after: null, last_seen_at: null, created_at: at };
+  await db
+    .insertInto('connectors')
+    .values([
+      { ...connector, id: 'conn_live', name: 'live', revoked_at: null },
+      { ...connector, id: 'conn_revoked', name: 'revoked', revoked_at: at },
+    ])
+    .execute();
+  await db
+    .insertInto('join_tokens')
+    .values({ id: 'jt_old', token_hash: 'old-token', connector_name: 'later', expires_at: '2999-01-01T00:00:00.000Z', used_at: null, connector_id: null, created_at: at })
+    .execute();
+}
+
+/** What 0006_socket_bindings must leave: the old socket served by the connector not revoked; the unused token binding nothing. */
+export async function assertUpgradedBindings(store: Store): Promise<void> {
+  assert.deepEqual((await store.sockets.get('old'))?.connectors, ['conn_live']);
+  assert.equal((await store.connectors.get('conn_live'))?.socketTags, null);
+  const token = (await store.joinTokens.list()).find((t) => t.id === 'jt_old');
+  assert.deepEqual([token?.sockets, token?.socketTags], [[], null]);
+  assert.deepEqual((await store.sockets.create({ name: 'new', type: 'http' })).connectors, [], 'sockets created afterwards start unbound');
 }

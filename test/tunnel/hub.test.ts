@@ -240,3 +240,49 @@ test('hub: close() asks connectors to drain, then the tunnels go away', async ()
   assert.equal(requested, 1);
   assert.equal(hub.list().length, 0);
 });
+
+test('hub: reauthorize() welcomes again when the answer changes, reports a refusal once, and resets open streams of a lost socket', async () => {
+  let allowed = new Set(['web', 'ssh']);
+  const hub = makeHub((_id, sockets) => ({
+    accepted: sockets.filter((s) => allowed.has(s.name)).map((s) => s.name),
+    rejected: sockets.filter((s) => !allowed.has(s.name)).map((s) => ({ name: s.name, reason: 'not bound', code: 'not-bound' })),
+  }));
+  const refused: [string, string, string | undefined][] = [];
+  hub.on('refused', (info: { connectorId: string }, refusal: { name: string; code?: string }) => refused.push([info.connectorId, refusal.name, refusal.code]));
+  const link = await connect(hub, { hello: { sockets: [{ name: 'web', type: 'http' }, { name: 'ssh', type: 'tls' }] } });
+  await link.welcome;
+  assert.deepEqual(refused, []);
+  const welcomes: Extract<EdgeMessage, { type: 'welcome' }>[] = [];
+  link.tunnel.on('welcome', (message: Extract<EdgeMessage, { type: 'welcome' }>) => welcomes.push(message));
+
+  const webStream = hub.openStream('web', { 'postern-socket': 'web' });
+  const sshStream = hub.openStream('ssh', { 'postern-socket': 'ssh' });
+  webStream.on('error', () => undefined);
+  await link.inbox.count(2);
+  const webClosed = once(webStream, 'close');
+
+  allowed = new Set(['ssh']);
+  hub.reauthorize();
+  hub.reauthorize();
+  assert.deepEqual(refused, [['c1', 'web', 'not-bound']], 'reported once, not on every reauthorize');
+  await webClosed;
+  assert.equal(sshStream.destroyed, false, 'streams of sockets still served are left alone');
+  await waitUntil(() => welcomes.length >= 1);
+  assert.deepEqual(welcomes[0], { type: 'welcome', edgeId: 'edge-1', accepted: ['ssh'], rejected: [{ name: 'web', reason: 'not bound' }] });
+
+  allowed = new Set(['ssh', 'web']);
+  hub.reauthorize();
+  await waitUntil(() => welcomes.length >= 2);
+  assert.deepEqual(welcomes[1]!.accepted, ['web', 'ssh']);
+  assert.equal(hub.isOnline('web'), true);
+  allowed = new Set(['ssh']);
+  hub.reauthorize();
+  assert.equal(refused.length, 2, 'refused again after being served in between');
+  sshStream.destroy();
+  link.tunnel.destroy();
+});
+
+async function waitUntil(predicate: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !predicate(); i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.ok(predicate(), 'condition reached');
+}

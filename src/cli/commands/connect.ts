@@ -1,5 +1,5 @@
-// `postern connect`: the one-liner. Creates the socket if needed, enrolls a connector for it
-// (credentials kept under the user's config dir), runs it in the foreground, prints the URL.
+// `postern connect`: the one-liner. Creates the socket if needed, enrolls a connector bound to
+// it (credentials kept under the user's config dir), runs it in the foreground, prints the URL.
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
@@ -16,6 +16,7 @@ interface SocketView {
   name: string;
   type: string;
   url: string;
+  connectors: { id: string }[];
 }
 
 export function registerConnect(program: Command, context: () => CliContext): void {
@@ -31,24 +32,30 @@ export function registerConnect(program: Command, context: () => CliContext): vo
       const ctx = context();
       const upstream = options.upstream ?? upstreamFrom(options);
       const client = ctx.client();
+      const credentialsPath = join(defaultConfigDir(), 'connectors', `${options.name}.json`);
+      const existing = await readCredentials(credentialsPath);
+      const kept = existing && existing.server === client.serverUrl.origin ? existing : undefined;
       let socket: SocketView;
       try {
         socket = await client.get<SocketView>(`/api/v1/sockets/${encodeURIComponent(options.name)}`);
       } catch (err) {
         if (!isPosternError(err, 'not_found')) throw err;
-        socket = await client.post<SocketView>('/api/v1/sockets', { name: options.name, type: options.type, upstream, ...authBody(options) });
+        // The socket we create is bound to our connector: the one we have, or the one the join token below enrolls.
+        socket = await client.post<SocketView>('/api/v1/sockets', { name: options.name, type: options.type, upstream, ...authBody(options), ...(kept ? { connectors: [kept.connectorId] } : {}) });
         process.stderr.write(`created socket ${socket.name} (${socket.type})\n`);
       }
       if (Object.keys(authBody(options)).length > 0) {
         socket = await client.patch<SocketView>(`/api/v1/sockets/${encodeURIComponent(socket.name)}`, authBody(options));
       }
       if (socket.type !== options.type) throw new PosternError('conflict', `socket "${socket.name}" exists with type ${socket.type}, not ${options.type}`);
-      const credentialsPath = join(defaultConfigDir(), 'connectors', `${options.name}.json`);
-      let credentials = await readCredentials(credentialsPath);
-      if (!credentials || credentials.server !== client.serverUrl.origin) {
-        const { token } = await client.post<{ token: string }>('/api/v1/connectors/tokens', { name: `connect-${options.name}`, ttl_seconds: 600 });
+      let credentials = kept;
+      if (!credentials) {
+        const { token } = await client.post<{ token: string }>('/api/v1/connectors/tokens', { name: `connect-${options.name}`, ttl_seconds: 600, sockets: [options.name] });
         credentials = await enroll(client.serverUrl.origin, token, `connect-${options.name}`);
         await writeCredentials(credentialsPath, credentials);
+      } else if (!socket.connectors.some((c) => c.id === credentials!.connectorId)) {
+        await client.patch(`/api/v1/sockets/${encodeURIComponent(socket.name)}`, { add_connectors: [credentials.connectorId] });
+        process.stderr.write(`bound socket ${socket.name} to connector ${credentials.connectorId}\n`);
       }
       const config = parseConnectorConfig(stringify({
         server: credentials.server,

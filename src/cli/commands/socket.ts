@@ -5,6 +5,7 @@ import { printFields, printJson, printTable } from '../output.js';
 import { PosternError } from '../../errors.js';
 import { addAuthFlags, authBody } from '../auth-flags.js';
 import type { AuthFlags } from '../auth-flags.js';
+import { collect, parseTags } from '../list-flags.js';
 
 interface SocketView {
   id: string;
@@ -19,27 +20,17 @@ interface SocketView {
   online: boolean;
   createdAt: string;
   updatedAt: string;
+  connectors: { id: string; name: string; binding: 'direct' | 'tags' }[];
 }
-
-function parseTags(values: string[] | undefined): Record<string, string> | undefined {
-  if (!values) return undefined;
-  const tags: Record<string, string> = {};
-  for (const value of values) {
-    const eq = value.indexOf('=');
-    if (eq <= 0) throw new PosternError('bad_request', `--tag "${value}" must be key=value`);
-    tags[value.slice(0, eq)] = value.slice(eq + 1);
-  }
-  return tags;
-}
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 function showSocket(ctx: CliContext, socket: SocketView): void {
   if (ctx.json) return printJson(socket);
   const signIn = socket.auth.cloudauth
     ? ['required', ...socket.auth.allowedEmailDomains.map((d) => `@${d}`), ...socket.auth.allowedEmailAddresses].join(' ')
     : 'none (public)';
-  printFields({ ...socket, online: socket.online ? 'yes' : 'no', signIn }, ['name', 'type', 'url', 'upstream', 'online', 'signIn', 'description', 'tags', ...(socket.rawPaths ? ['rawPaths'] : []), 'id', 'createdAt', 'updatedAt']);
+  const connectors = socket.connectors.map((c) => `${c.id} (${c.name}${c.binding === 'tags' ? ', by tags' : ''})`);
+  printFields({ ...socket, online: socket.online ? 'yes' : 'no', signIn, connectors: connectors.length ? connectors.join(', ') : 'none (no connector may serve it)' },
+    ['name', 'type', 'url', 'upstream', 'online', 'signIn', 'connectors', 'description', 'tags', ...(socket.rawPaths ? ['rawPaths'] : []), 'id', 'createdAt', 'updatedAt']);
 }
 
 export function registerSocket(program: Command, context: () => CliContext): void {
@@ -52,11 +43,13 @@ export function registerSocket(program: Command, context: () => CliContext): voi
     .option('--description <text>', 'free text')
     .option('--tag <key=value>', 'a tag (repeatable)', collect)
     .option('--raw-paths', 'HTTP sockets: pass ambiguous paths (encoded /, \\, ;) as sent instead of refusing them')
-    .action(async (options: { name: string; type: string; upstream?: string; description?: string; tag?: string[]; rawPaths?: boolean } & AuthFlags) => {
+    .option('--connector <id-or-name>', 'a connector that may serve it (repeatable); join tokens and tag selectors bind others', collect)
+    .action(async (options: { name: string; type: string; upstream?: string; description?: string; tag?: string[]; rawPaths?: boolean; connector?: string[] } & AuthFlags) => {
       const ctx = context();
       const created = await ctx.client().post<SocketView>('/api/v1/sockets', {
         name: options.name, type: options.type, ...authBody(options),
         ...(options.rawPaths ? { raw_paths: true } : {}),
+        ...(options.connector ? { connectors: options.connector } : {}),
         ...(options.upstream ? { upstream: options.upstream } : {}),
         ...(options.description ? { description: options.description } : {}),
         ...(options.tag ? { tags: parseTags(options.tag) } : {}),
@@ -101,7 +94,19 @@ export function registerSocket(program: Command, context: () => CliContext): voi
     .option('--tag <key=value>', 'replace tags (repeatable)', collect)
     .option('--raw-paths', 'pass ambiguous paths as sent')
     .option('--no-raw-paths', 'refuse ambiguous paths (the default)')
-    .action(async (name: string, options: { type?: string; upstream?: string; description?: string; tag?: string[]; rawPaths?: boolean } & AuthFlags) => {
+    .option('--connector <id-or-name>', 'replace the connectors bound to it by name with these (repeatable)', collect)
+    .option('--add-connector <id-or-name>', 'bind one more connector (repeatable)', collect)
+    .option('--remove-connector <id-or-name>', 'unbind a connector (repeatable)', collect)
+    .addHelpText('after', [
+      '',
+      'Only the connectors bound to a socket serve it; an announcement by any other is refused.',
+      'A connector is bound by name (its join token\'s --socket, or --connector here) or by its',
+      'join token\'s --tag selector matching the socket\'s tags. Changes reach live tunnels at once:',
+      'an unbound connector gets no new streams and its open ones for the socket are reset.',
+      '  postern socket update grafana --connector office-nuc --connector conn_abc   # exactly these two',
+      '  postern socket update grafana --add-connector conn_def --remove-connector office-nuc',
+    ].join('\n'))
+    .action(async (name: string, options: { type?: string; upstream?: string; description?: string; tag?: string[]; connector?: string[]; addConnector?: string[]; removeConnector?: string[]; rawPaths?: boolean } & AuthFlags) => {
       const ctx = context();
       const patch = {
         ...authBody(options),
@@ -111,8 +116,11 @@ export function registerSocket(program: Command, context: () => CliContext): voi
         ...(options.upstream ? { upstream: options.upstream } : {}),
         ...(options.description !== undefined ? { description: options.description } : {}),
         ...(options.tag ? { tags: parseTags(options.tag) } : {}),
+        ...(options.connector ? { connectors: options.connector } : {}),
+        ...(options.addConnector ? { add_connectors: options.addConnector } : {}),
+        ...(options.removeConnector ? { remove_connectors: options.removeConnector } : {}),
       };
-      if (Object.keys(patch).length === 0) throw new PosternError('bad_request', 'nothing to change: pass --type, --upstream, --description, --tag, --raw-paths or a sign-in flag');
+      if (Object.keys(patch).length === 0) throw new PosternError('bad_request', 'nothing to change: pass --type, --upstream, --description, --tag, --raw-paths, --connector, --add-connector, --remove-connector or a sign-in flag');
       showSocket(ctx, await ctx.client().patch<SocketView>(`/api/v1/sockets/${encodeURIComponent(name)}`, patch));
     });
   socket.command('delete <name>')
