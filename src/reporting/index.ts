@@ -3,6 +3,8 @@
 export { AUDIT_EVENT_TYPES } from './events.js';
 export type { AuditDecision, AuditEvent, AuditEventType, AuditQuery, NewAuditEvent } from './events.js';
 
+export type { RecordingHandle, RecordingMeta, RecordingSink } from './recording.js';
+
 export { describeEvent } from './describe.js';
 export { compileCidrs, formatIp, isPublicIp, normalizeIp, NON_PUBLIC_RANGES, parseIp } from './cidr.js';
 export type { CompiledCidrs, ParsedIp } from './cidr.js';
