@@ -25,7 +25,7 @@ import { registerSamlRoutes } from './saml-routes.js';
 import { registerIdentityApi } from './identity-api.js';
 import { registerInviteRoutes } from './invite-routes.js';
 import type { SessionService } from './sessions.js';
-import { cliPrincipal, isCliToken, setPrincipal } from './principal.js';
+import { cliPrincipal, isCliToken, requireScope, setPrincipal } from './principal.js';
 import { registerCliLogin } from './device-routes.js';
 import type { SigningKeys } from '../identity/assertion.js';
 import type { SshCertificateAuthority } from '../ca/ssh-cert.js';
@@ -161,6 +161,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
     }
     const record = await store.apiTokens.findByHash(hashToken(token));
     if (!record || record.revokedAt) throw new PosternError('unauthenticated', 'the token is not valid (unknown or revoked)');
+    if (mode !== 'user') requireScope(record, mode);
     setPrincipal(request, { kind: 'token', token: record });
   };
 
@@ -201,22 +202,22 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   routes.add({ method: 'GET', url: '/api/v1/openapi.json', summary: 'This document', auth: 'public',
     handler: async () => routes.openApi({ title: 'Postern API', version: options.version }) });
 
-  routes.add({ method: 'GET', url: '/api/v1/sockets', summary: 'List sockets', auth: 'admin',
+  routes.add({ method: 'GET', url: '/api/v1/sockets', summary: 'List sockets', auth: 'sockets:read',
     response: z.object({ sockets: z.array(socketView) }),
     handler: async () => ({ sockets: (await store.sockets.list()).map(present) }) });
-  routes.add({ method: 'POST', url: '/api/v1/sockets', summary: 'Create a socket', auth: 'admin', change: { entity: 'socket' }, body: createSocketBody, response: socketView, status: 201,
+  routes.add({ method: 'POST', url: '/api/v1/sockets', summary: 'Create a socket', auth: 'sockets:write', change: { entity: 'socket' }, body: createSocketBody, response: socketView, status: 201,
     handler: async ({ body }) => {
       const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, ...rest } = body;
       const auth = authFrom(body);
       return present(await store.sockets.create({ ...rest, upstream: rest.upstream ?? null, ...(auth ? { auth } : {}) }));
     } });
-  routes.add({ method: 'GET', url: '/api/v1/sockets/:name', summary: 'Show a socket', auth: 'admin', params: nameParams, response: socketView,
+  routes.add({ method: 'GET', url: '/api/v1/sockets/:name', summary: 'Show a socket', auth: 'sockets:read', params: nameParams, response: socketView,
     handler: async ({ params }) => {
       const record = await store.sockets.get(params.name);
       if (!record) throw new PosternError('not_found', `socket "${params.name}" does not exist`);
       return present(record);
     } });
-  routes.add({ method: 'PATCH', url: '/api/v1/sockets/:name', summary: 'Update a socket', auth: 'admin', change: { entity: 'socket', current: (p) => store.sockets.get(p.name) }, params: nameParams, body: updateSocketBody, response: socketView,
+  routes.add({ method: 'PATCH', url: '/api/v1/sockets/:name', summary: 'Update a socket', auth: 'sockets:write', change: { entity: 'socket', current: (p) => store.sockets.get(p.name) }, params: nameParams, body: updateSocketBody, response: socketView,
     handler: async ({ params, body }) => {
       const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, ...rest } = body;
       const current = await store.sockets.get(params.name);
@@ -224,25 +225,25 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       const auth = authFrom(body, current.auth);
       return present(await store.sockets.update(params.name, { ...rest, ...(auth ? { auth } : {}) }));
     } });
-  routes.add({ method: 'DELETE', url: '/api/v1/sockets/:name', summary: 'Delete a socket', auth: 'admin', change: { entity: 'socket', current: (p) => store.sockets.get(p.name) }, params: nameParams,
+  routes.add({ method: 'DELETE', url: '/api/v1/sockets/:name', summary: 'Delete a socket', auth: 'sockets:write', change: { entity: 'socket', current: (p) => store.sockets.get(p.name) }, params: nameParams,
     handler: async ({ params }) => {
       await store.sockets.delete(params.name);
       return undefined;
     } });
 
-  routes.add({ method: 'GET', url: '/api/v1/connectors', summary: 'List connectors and their live tunnels', auth: 'admin',
+  routes.add({ method: 'GET', url: '/api/v1/connectors', summary: 'List connectors and their live tunnels', auth: 'connectors:read',
     handler: async () => {
       const tunnels = options.hub?.list() ?? [];
       return { connectors: (await store.connectors.list()).map((c) => ({ ...c, tunnels: tunnels.filter((t) => t.connectorId === c.id) })) };
     } });
-  routes.add({ method: 'DELETE', url: '/api/v1/connectors/:id', summary: 'Revoke a connector and cut its tunnels', auth: 'admin', change: { entity: 'connector', current: (p) => store.connectors.get(p.id) }, params: idParams,
+  routes.add({ method: 'DELETE', url: '/api/v1/connectors/:id', summary: 'Revoke a connector and cut its tunnels', auth: 'connectors:write', change: { entity: 'connector', current: (p) => store.connectors.get(p.id) }, params: idParams,
     handler: async ({ params }) => {
       if (!(await store.connectors.get(params.id))) throw new PosternError('not_found', `connector "${params.id}" does not exist`);
       await store.connectors.revoke(params.id, now().toISOString());
       options.hub?.disconnectConnector(params.id);
       return undefined;
     } });
-  routes.add({ method: 'POST', url: '/api/v1/connectors/tokens', summary: 'Create a one-time join token', auth: 'admin', change: { entity: 'join_token' }, body: tokenBody, status: 201,
+  routes.add({ method: 'POST', url: '/api/v1/connectors/tokens', summary: 'Create a one-time join token', auth: 'connectors:write', change: { entity: 'join_token' }, body: tokenBody, status: 201,
     response: z.object({ id: z.string(), token: z.string(), name: z.string(), expiresAt: z.string() }),
     handler: async ({ body }) => {
       const secret = generateSecret();
@@ -251,7 +252,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       const record = await store.joinTokens.create({ tokenHash: hashToken(secret), connectorName: name, expiresAt });
       return { id: record.id, token: `pjt1.${secret}.${caPin(ca.certificatePem)}`, name, expiresAt };
     } });
-  routes.add({ method: 'GET', url: '/api/v1/connectors/tokens', summary: 'List join tokens (never their secrets)', auth: 'admin',
+  routes.add({ method: 'GET', url: '/api/v1/connectors/tokens', summary: 'List join tokens (never their secrets)', auth: 'connectors:read',
     handler: async () => ({ tokens: (await store.joinTokens.list()).map(({ tokenHash: _hash, ...rest }) => rest) }) });
   routes.add({ method: 'POST', url: '/api/v1/connectors/enroll', summary: 'Exchange a join token and a CSR for a connector certificate', auth: 'public',
     body: enrollBody, response: issuedView, status: 201,
@@ -290,14 +291,14 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   });
   registerInviteRoutes(app, { store, inviteKey: options.inviteKey, now });
   registerCliLogin(app, routes, { store, sessions: options.sessions, controlOrigin: options.controlOrigin, now, ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}) });
-  // Prometheus metrics, for a scraper with an admin or service token (outside /api/v1: not part of the API document).
+  // Prometheus metrics, for a scraper's token with metrics:read (outside /api/v1: not part of the API document).
   app.get('/metrics', async (request, reply) => {
-    await authenticate(request, 'admin');
+    await authenticate(request, 'metrics:read');
     return reply.type('text/plain; version=0.0.4').send(options.metrics?.() ?? '');
   });
   registerPolicyApi(routes, { store, audit: options.audit, now, ...(options.geo ? { geo: options.geo } : {}), ...(options.caughtUp ? { caughtUp: options.caughtUp } : {}) });
   registerAuditApi(routes, { store, audit: options.audit, flushAudit: options.flushAudit, now });
-  routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'admin',
+  routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'connectors:read',
     handler: async () => ({ tunnels: options.hub?.list() ?? [] }) });
 
   await app.ready();

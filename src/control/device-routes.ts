@@ -274,11 +274,11 @@ export function registerCliLogin(app: FastifyInstance, routes: RouteTable, optio
   routes.add({ method: 'GET', url: '/api/v1/auth/whoami', summary: 'Who the bearer token belongs to (a CLI sign-in or an API token)', auth: 'user',
     response: z.object({
       kind: z.enum(['cli', 'token']), email: z.string().optional(), name: z.string(), groups: z.array(z.string()).optional(), userId: z.string().optional(),
-      sessionId: z.string().optional(), provider: z.string().optional(), expiresAt: z.string().optional(), role: z.string().optional(), tokenId: z.string().optional(),
+      sessionId: z.string().optional(), provider: z.string().optional(), expiresAt: z.string().optional(), role: z.string().optional(), tokenId: z.string().optional(), scopes: z.array(z.string()).optional(),
     }),
     handler: async ({ request }) => {
       const principal = principalOf(request);
-      if (principal.kind === 'token') return { kind: 'token' as const, name: principal.token.name, role: principal.token.role, tokenId: principal.token.id };
+      if (principal.kind === 'token') return { kind: 'token' as const, name: principal.token.name, role: principal.token.role, tokenId: principal.token.id, scopes: [...principal.token.scopes] };
       const { user, session } = principal;
       return {
         kind: 'cli' as const, email: user.email, name: user.name, groups: [...user.groups], userId: user.id,

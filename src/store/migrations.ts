@@ -293,6 +293,21 @@ function policiesAuditSchema(dialect: StoreDialect): Migration {
   };
 }
 
+/** Scoped API tokens (existing ones keep doing everything: `admin`) and PKCE for loopback CLI sign-in. */
+function tokenScopesPkceSchema(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('api_tokens').addColumn('scopes', 'text', (c) => c.notNull().defaultTo('["admin"]')).execute();
+      await db.schema.alterTable('device_authorizations').addColumn('code_challenge', 'text').execute();
+    },
+
+    async down(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('device_authorizations').dropColumn('code_challenge').execute();
+      await db.schema.alterTable('api_tokens').dropColumn('scopes').execute();
+    },
+  };
+}
+
 /** The ordered migrations for a dialect; names sort in application order. */
 export function storeMigrations(dialect: StoreDialect): Record<string, Migration> {
   return {
@@ -301,6 +316,7 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     '0003_identity_providers': identityProvidersSchema(),
     '0004_device_authorizations': deviceAuthorizationsSchema(),
     '0005_policies_audit': policiesAuditSchema(dialect),
+    '0006_token_scopes_pkce': tokenScopesPkceSchema(),
   };
 }
 

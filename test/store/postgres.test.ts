@@ -91,7 +91,7 @@ test('store suite: PostgreSQL', async (t) => {
       }
     });
 
-    await t.test('0002_identity upgrades a 0001 database; old sockets get noSocketAuth', async () => {
+    await t.test('0002_identity upgrades a 0001 database; old sockets get noSocketAuth, old tokens the admin scope', async () => {
       await pool.query(`create schema "${upgradeSchema}"`);
       const db = new Kysely<any>({
         dialect: new PostgresDialect({
@@ -106,6 +106,7 @@ test('store suite: PostgreSQL', async (t) => {
       const store = await openStore(url, { schema: upgradeSchema, logger: silentLogger });
       try {
         assert.deepEqual((await store.sockets.get('old'))?.auth, noSocketAuth);
+        assert.deepEqual((await store.apiTokens.findByHash('old-hash'))?.scopes, ['admin'], 'tokens from before scopes keep doing everything');
         const user = await store.users.create({ email: 'a@b.c' });
         assert.equal((await store.users.get(user.id))?.email, 'a@b.c');
       } finally {

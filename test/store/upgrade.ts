@@ -1,5 +1,5 @@
 // Brings a database to migration 0001 only and stores a socket the old way, so a test can
-// check what 0002_identity does to existing data when the store opens it.
+// check what later migrations (0002_identity, 0006_token_scopes_pkce) do to existing data.
 
 import { Migrator } from 'kysely';
 import type { Kysely, Migration } from 'kysely';
@@ -20,5 +20,9 @@ export async function prepareAt0001(db: Kysely<any>, dialect: StoreDialect, sche
   await db
     .insertInto('sockets')
     .values({ id: 'sock_old', name: 'old', type: 'http', upstream: null, description: '', tags: '{}', created_at: at, updated_at: at })
+    .execute();
+  await db
+    .insertInto('api_tokens')
+    .values({ id: 'tok_old', name: 'old-service', token_hash: 'old-hash', role: 'service', created_at: at, last_used_at: null, revoked_at: null })
     .execute();
 }
