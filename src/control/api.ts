@@ -33,6 +33,8 @@ import { actorOf, registerPolicyApi } from './policy-api.js';
 import { registerAuditApi } from './audit-api.js';
 import type { NewAuditEvent } from '../reporting/events.js';
 import type { GeoLookup } from '../reporting/geo.js';
+import { useResolvedClientIp, withClientIp } from './client-ip.js';
+import type { ControlHandler } from './client-ip.js';
 
 export interface ApiOptions {
   store: Store;
@@ -114,7 +116,7 @@ const enrollBody = z.object({ token: z.string().min(1).max(200), csr: z.string()
 const renewBody = z.object({ csr: z.string().min(1).max(20_000) }).strict();
 const issuedView = z.object({ connectorId: z.string(), name: z.string(), certificate: z.string(), ca: z.string(), notAfter: z.string() });
 
-export async function createApi(options: ApiOptions): Promise<{ app: FastifyInstance; handler: http.RequestListener }> {
+export async function createApi(options: ApiOptions): Promise<{ app: FastifyInstance; handler: ControlHandler }> {
   const { store, ca, logger } = options;
   const now = options.now ?? (() => new Date());
   let handler!: http.RequestListener;
@@ -127,6 +129,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       return http.createServer();
     },
   });
+  useResolvedClientIp(app);
 
   app.setErrorHandler((err, request, reply) => {
     const problem = isPosternError(err)
@@ -189,7 +192,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   const routes = createRouteTable(app, authenticate, ({ request, entity, route, before, after }) => {
     const actor = actorOf(request);
     const verb = route.startsWith('POST') ? 'created' : route.startsWith('DELETE') ? 'deleted' : 'updated';
-    options.audit({ type: 'admin.change', actor, reason: `${entity.replace('_', ' ')} ${verb} by ${actor}`, details: { entity, route, before, after } });
+    options.audit({ type: 'admin.change', actor, clientIp: request.ip, reason: `${entity.replace('_', ' ')} ${verb} by ${actor}`, details: { entity, route, before, after } });
   });
 
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(renderHome(options.version)));
@@ -302,5 +305,5 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
     handler: async () => ({ tunnels: options.hub?.list() ?? [] }) });
 
   await app.ready();
-  return { app, handler };
+  return { app, handler: withClientIp(handler) };
 }

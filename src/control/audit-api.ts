@@ -87,7 +87,7 @@ export function registerAuditApi(routes: RouteTable, options: AuditApiOptions): 
       const held = (await store.liveConnections.list({ freshSince: freshSince() })).find((c) => c.id === params.id);
       if (!held) throw new PosternError('not_found', `connection "${params.id}" is not live`);
       await store.liveConnections.requestKill(params.id);
-      options.audit({ type: 'connection.killed', actor, socket: held.socket, connectionId: held.id, sessionId: held.sessionId, reason: `killed by ${actor}`, details: { user: held.email, clientIp: held.clientIp } });
+      options.audit({ type: 'connection.killed', actor, clientIp: request.ip, socket: held.socket, connectionId: held.id, sessionId: held.sessionId, reason: `killed by ${actor}`, details: { user: held.email, clientIp: held.clientIp } });
       return undefined;
     } });
   routes.add({ method: 'POST', url: '/api/v1/connections/kill', summary: 'Kill every live connection of a user', auth: 'sessions:write', body: killBody,
@@ -97,7 +97,7 @@ export function registerAuditApi(routes: RouteTable, options: AuditApiOptions): 
       if (!user) throw new PosternError('not_found', `user "${body.user}" does not exist`);
       const live = await store.liveConnections.list({ freshSince: freshSince(), userId: user.id });
       await store.liveConnections.requestKill(`user:${user.id}`);
-      options.audit({ type: 'connection.killed', actor, reason: `every connection of ${user.email} killed by ${actor}`, details: { user: user.email, connections: live.map((c) => c.id) } });
+      options.audit({ type: 'connection.killed', actor, clientIp: request.ip, reason: `every connection of ${user.email} killed by ${actor}`, details: { user: user.email, connections: live.map((c) => c.id) } });
       return { killed: live.length };
     } });
 }

@@ -89,7 +89,7 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
       await options.caughtUp?.();
       if (result.changed) {
         options.audit({
-          type: 'admin.change', actor: author, reason: `policy ${refOf(namespace, document.name)} ${result.previous ? `updated to version ${result.record.version}` : 'created'}`,
+          type: 'admin.change', actor: author, clientIp: request.ip, reason: `policy ${refOf(namespace, document.name)} ${result.previous ? `updated to version ${result.record.version}` : 'created'}`,
           details: { entity: 'policy', ref: refOf(namespace, document.name), before: result.previous?.document ?? null, after: result.record.document },
         });
       }
@@ -132,7 +132,7 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
       const author = actorOf(request);
       const deleted = await store.policies.delete(namespace, name, author);
       await options.caughtUp?.();
-      options.audit({ type: 'admin.change', actor: author, reason: `policy ${params.ref} deleted`, details: { entity: 'policy', ref: params.ref, before: deleted.document, after: null } });
+      options.audit({ type: 'admin.change', actor: author, clientIp: request.ip, reason: `policy ${params.ref} deleted`, details: { entity: 'policy', ref: params.ref, before: deleted.document, after: null } });
       return undefined;
     } });
 }
