@@ -13,6 +13,7 @@ export {
 export type { HashPasswordOptions, ScryptParams } from './passwords.js';
 export { LoginRateLimiter, SignInThrottle, loginRateLimitKey, rateLimitedError } from './rate-limit.js';
 export type { LoginRateLimiterOptions, RateLimitResult, SignInAttempt, SignInGate, SignInThrottleOptions } from './rate-limit.js';
+export { PKCE_CHALLENGE_SHAPE, PKCE_VERIFIER_SHAPE, newPkceVerifier, pkceCheckCode, pkceMatches, s256Challenge } from './pkce.js';
 export { AssertionCache, SigningKeys, generateSigningKey } from './assertion.js';
 export type { AssertionCacheOptions, AssertionSubject, SigningKeyMaterial } from './assertion.js';
 export {

@@ -1,7 +1,7 @@
 // E2E: `postern login` as a real child process against a real server — the RFC 8628 device
 // flow approved in a scripted browser (sign-in form, then Approve with CSRF), whoami, the CLI
 // session in `sessions ls`, logout revoking it; denial; expiry and the token endpoint's
-// RFC 8628 JSON errors; the loopback `--browser` flow; service tokens.
+// RFC 8628 JSON errors; the loopback `--browser` flow (approval page, PKCE); service tokens.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -208,11 +208,20 @@ describe('CLI sign-in: device flow, loopback, service tokens', () => {
     assert.match(page.text, /expired/);
   });
 
-  test('login --browser: loopback redirect with state, one-time code', async () => {
+  test('login --browser: approved on a page, loopback redirect with state, one-time code bound to the CLI\'s PKCE verifier', async () => {
     const login = spawnCli('login --browser', ['login', '--browser'], laptop);
     const start = (await login.waitForOutput(/(https:\/\/\S+\/auth\/cli\/start\?port=\d+&state=\S+)/))[1]!;
+    const checkCode = (await login.waitForOutput(/check code: ([A-Z]{4}-[A-Z]{4})/))[1]!;
+    assert.equal(new URL(start).searchParams.get('code_challenge_method'), 'S256');
     const browser = new Browser(server);
-    const landed = await browser.openSigningIn(start);
+    const approval = await browser.openSigningIn(start);
+    assert.equal(approval.status, 200, approval.text);
+    assert.match(approval.text, new RegExp(checkCode), 'the page shows the check code the terminal printed');
+    assert.match(approval.text, /alice@corp\.example/);
+    const landed = await browser.request('/auth/cli/start', {
+      method: 'POST',
+      form: { csrf: hidden(approval.text, 'csrf')!, port: hidden(approval.text, 'port')!, state: hidden(approval.text, 'state')!, code_challenge: hidden(approval.text, 'code_challenge')!, decision: 'approve' },
+    });
     assert.equal(landed.status, 303, landed.text);
     const callback = new URL(landed.headers.location!);
     assert.equal(callback.origin.replace(/:\d+$/, ''), 'http://127.0.0.1');
@@ -238,15 +247,15 @@ describe('CLI sign-in: device flow, loopback, service tokens', () => {
   });
 
   test('service tokens: created once, listed without secrets, revoked', async () => {
-    const created = await server.cli(['token', 'create', '--name', 'ci-deploy']);
+    const created = await server.cli(['token', 'create', '--name', 'ci-deploy', '--scope', 'admin']);
     assert.equal(created.code, 0, created.stderr);
     const secret = created.stdout.trim();
     assert.match(secret, /^pat1_/);
     assert.match(created.stderr, /not shown again/);
     assert.equal((await api(server, '/api/v1/sockets', { token: secret })).status, 200);
     const whoami = await server.cli(['whoami', '--json'], { POSTERN_TOKEN: secret });
-    assert.deepEqual({ ...JSON.parse(whoami.stdout), tokenId: undefined, server: undefined }, { kind: 'token', name: 'ci-deploy', role: 'service', tokenId: undefined, server: undefined, source: 'env' });
-    const minted = await api(server, '/api/v1/tokens', { method: 'POST', body: { name: 'more' }, token: secret });
+    assert.deepEqual({ ...JSON.parse(whoami.stdout), tokenId: undefined, server: undefined }, { kind: 'token', name: 'ci-deploy', role: 'service', scopes: ['admin'], tokenId: undefined, server: undefined, source: 'env' });
+    const minted = await api(server, '/api/v1/tokens', { method: 'POST', body: { name: 'more', scopes: ['admin'] }, token: secret });
     assert.equal(minted.status, 403, 'a service token cannot mint more');
 
     const listed = await server.cli(['token', 'ls', '--json']);

@@ -80,14 +80,14 @@ export function registerLogin(program: Command, context: () => CliContext): void
       const say = (text: string) => (ctx.json ? process.stderr : process.stdout).write(text);
       let token: TokenResponse;
       if (options.browser) {
-        const code = await loopbackCode({
+        const loopback = await loopbackCode({
           server: ctx.server,
-          onUrl: (url) => {
-            say(`Open this page in a browser on this machine to sign in:\n\n  ${url}\n\nWaiting for the browser…\n`);
+          onUrl: (url, checkCode) => {
+            say(`Open this page in a browser on this machine to sign in:\n\n  ${url}\n\nApprove there if it shows the check code: ${checkCode}\nWaiting for the browser…\n`);
             openBrowser(url);
           },
         });
-        token = await exchangeLoopbackCode(post, code);
+        token = await exchangeLoopbackCode(post, loopback);
       } else {
         token = await deviceCodeToken(ctx, say);
       }
