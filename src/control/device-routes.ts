@@ -143,10 +143,13 @@ export function registerCliLogin(app: FastifyInstance, routes: RouteTable, optio
     const key = `device:${current.session.id}`;
     const gate = limiter.check(key, now());
     if (!gate.allowed) return page(reply, { view: 'enter', csrf, email, userCode: rawCode, error: `Too many wrong codes; try again in ${Math.ceil(gate.retryAfterMs / 1000)} s.` }, 429);
+    // Counted before the lookup, so parallel guesses cannot all pass the check first.
+    const attemptAt = now();
+    limiter.recordFailure(key, attemptAt);
     const userCode = normalizeUserCode(rawCode);
     const record = userCode ? await store.deviceAuthorizations.findByUserCode(userCode) : undefined;
+    if (record) limiter.withdraw(key, attemptAt);
     if (!userCode || !record) {
-      limiter.recordFailure(key, now());
       return page(reply, { view: 'enter', csrf, email, userCode: rawCode, error: 'No sign-in is waiting for that code. Check it against your terminal.' }, 404);
     }
     const problem = problemWith(record);
