@@ -1,10 +1,12 @@
 // The client side of CLI sign-in: RFC 8628 device flow (poll politely: honour `interval`, add
-// 5 s on slow_down, stop at expires_in) and the loopback redirect for `--browser`. Transport,
-// clock and sleep come in through options so the polling loop is testable without waiting.
+// 5 s on slow_down, stop at expires_in) and the loopback redirect for `--browser` (PKCE S256:
+// the code is redeemed with a verifier only this process knows). Transport, clock and sleep
+// come in through options so the polling loop is testable without waiting.
 import http from 'node:http';
 import https from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { PosternError, errorMessage } from '../errors.js';
+import { newPkceVerifier, pkceCheckCode, s256Challenge } from '../identity/pkce.js';
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
@@ -136,14 +138,22 @@ export async function pollForToken(post: PostJson, device: DeviceAuthorization, 
 
 export interface LoopbackOptions {
   server: string;
-  /** Told the URL to open (print it, and maybe launch a browser). */
-  onUrl: (url: string) => void;
+  /** Told the URL to open (print it, and maybe launch a browser) and the check code the approval page shows. */
+  onUrl: (url: string, checkCode: string) => void;
   timeoutMs?: number;
 }
 
-/** Listens on 127.0.0.1, sends the browser to /auth/cli/start, and returns the one-time code. */
-export async function loopbackCode(options: LoopbackOptions): Promise<string> {
+/** A one-time code from the browser and the PKCE verifier to redeem it with. */
+export interface LoopbackCode {
+  code: string;
+  verifier: string;
+}
+
+/** Listens on 127.0.0.1, sends the browser to /auth/cli/start, and returns the one-time code once approved there. */
+export async function loopbackCode(options: LoopbackOptions): Promise<LoopbackCode> {
   const state = randomBytes(24).toString('base64url');
+  const verifier = newPkceVerifier();
+  const challenge = s256Challenge(verifier);
   const listener = http.createServer();
   await new Promise<void>((resolve, reject) => {
     listener.once('error', reject);
@@ -151,7 +161,7 @@ export async function loopbackCode(options: LoopbackOptions): Promise<string> {
   });
   const port = (listener.address() as { port: number }).port;
   try {
-    return await new Promise<string>((resolve, reject) => {
+    const code = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new PosternError('token_expired', 'no sign-in arrived from the browser in time: run `postern login --browser` again')), options.timeoutMs ?? 5 * 60_000);
       listener.on('request', (req, res) => {
         const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
@@ -160,8 +170,15 @@ export async function loopbackCode(options: LoopbackOptions): Promise<string> {
           return;
         }
         const code = url.searchParams.get('code');
-        if (url.searchParams.get('state') !== state || !code) {
+        const denied = url.searchParams.get('error') === 'access_denied';
+        if (url.searchParams.get('state') !== state || (!code && !denied)) {
           res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end('This sign-in does not belong to the waiting `postern login`.\n');
+          return;
+        }
+        if (denied || !code) {
+          res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end('Denied: the command line was not signed in.\n');
+          clearTimeout(timer);
+          reject(new PosternError('forbidden', 'the sign-in was denied in the browser'));
           return;
         }
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', connection: 'close' })
@@ -169,16 +186,18 @@ export async function loopbackCode(options: LoopbackOptions): Promise<string> {
         clearTimeout(timer);
         resolve(code);
       });
-      options.onUrl(`${new URL('/auth/cli/start', options.server).href}?port=${port}&state=${state}`);
+      const query = new URLSearchParams({ port: String(port), state, code_challenge: challenge, code_challenge_method: 'S256' });
+      options.onUrl(`${new URL('/auth/cli/start', options.server).href}?${query.toString()}`, pkceCheckCode(challenge));
     });
+    return { code, verifier };
   } finally {
     listener.closeAllConnections();
     listener.close();
   }
 }
 
-export async function exchangeLoopbackCode(post: PostJson, code: string): Promise<TokenResponse> {
-  const reply = await post('/api/v1/auth/token', { grant_type: 'authorization_code', code });
+export async function exchangeLoopbackCode(post: PostJson, loopback: LoopbackCode): Promise<TokenResponse> {
+  const reply = await post('/api/v1/auth/token', { grant_type: 'authorization_code', code: loopback.code, code_verifier: loopback.verifier });
   if (reply.status !== 200) throw oauthFailure(reply, 'signing in');
   return asToken(reply);
 }

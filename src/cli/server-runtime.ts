@@ -263,7 +263,7 @@ async function ensureAdminToken(store: Store, dataDir: string): Promise<{ token:
     if (record && !record.revokedAt && record.role === 'admin') return { token: false, file };
   }
   const token = generateApiToken();
-  await store.apiTokens.create({ name: 'first-admin', tokenHash: hashToken(token), role: 'admin' });
+  await store.apiTokens.create({ name: 'first-admin', tokenHash: hashToken(token), role: 'admin', scopes: ['admin'] });
   await writeFile(file, token + '\n', { mode: 0o600 });
   await chmod(file, 0o600);
   return { token: true, file };

@@ -25,7 +25,7 @@ import { registerSamlRoutes } from './saml-routes.js';
 import { registerIdentityApi } from './identity-api.js';
 import { registerInviteRoutes } from './invite-routes.js';
 import type { SessionService } from './sessions.js';
-import { cliPrincipal, isCliToken, setPrincipal } from './principal.js';
+import { cliPrincipal, isCliToken, requireScope, setPrincipal } from './principal.js';
 import { registerCliLogin } from './device-routes.js';
 import type { SigningKeys } from '../identity/assertion.js';
 import type { SshCertificateAuthority } from '../ca/ssh-cert.js';
@@ -34,6 +34,8 @@ import { registerAuditApi } from './audit-api.js';
 import type { NewAuditEvent } from '../reporting/events.js';
 import type { GeoLookup } from '../reporting/geo.js';
 import { bindingFields, boundConnectorView, boundConnectors, nextBinding } from './binding-api.js';
+import { useResolvedClientIp, withClientIp } from './client-ip.js';
+import type { ControlHandler } from './client-ip.js';
 
 export interface ApiOptions {
   store: Store;
@@ -126,7 +128,7 @@ const enrollBody = z.object({ token: z.string().min(1).max(200), csr: z.string()
 const renewBody = z.object({ csr: z.string().min(1).max(20_000) }).strict();
 const issuedView = z.object({ connectorId: z.string(), name: z.string(), certificate: z.string(), ca: z.string(), notAfter: z.string() });
 
-export async function createApi(options: ApiOptions): Promise<{ app: FastifyInstance; handler: http.RequestListener }> {
+export async function createApi(options: ApiOptions): Promise<{ app: FastifyInstance; handler: ControlHandler }> {
   const { store, ca, logger } = options;
   const now = options.now ?? (() => new Date());
   let handler!: http.RequestListener;
@@ -139,6 +141,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       return http.createServer();
     },
   });
+  useResolvedClientIp(app);
 
   app.setErrorHandler((err, request, reply) => {
     const problem = isPosternError(err)
@@ -173,6 +176,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
     }
     const record = await store.apiTokens.findByHash(hashToken(token));
     if (!record || record.revokedAt) throw new PosternError('unauthenticated', 'the token is not valid (unknown or revoked)');
+    if (mode !== 'user') requireScope(record, mode);
     setPrincipal(request, { kind: 'token', token: record });
   };
 
@@ -206,7 +210,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   const routes = createRouteTable(app, authenticate, ({ request, entity, route, before, after }) => {
     const actor = actorOf(request);
     const verb = route.startsWith('POST') ? 'created' : route.startsWith('DELETE') ? 'deleted' : 'updated';
-    options.audit({ type: 'admin.change', actor, reason: `${entity.replace('_', ' ')} ${verb} by ${actor}`, details: { entity, route, before, after } });
+    options.audit({ type: 'admin.change', actor, clientIp: request.ip, reason: `${entity.replace('_', ' ')} ${verb} by ${actor}`, details: { entity, route, before, after } });
   });
 
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(renderHome(options.version)));
@@ -219,26 +223,26 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   routes.add({ method: 'GET', url: '/api/v1/openapi.json', summary: 'This document', auth: 'public',
     handler: async () => routes.openApi({ title: 'Postern API', version: options.version }) });
 
-  routes.add({ method: 'GET', url: '/api/v1/sockets', summary: 'List sockets', auth: 'admin',
+  routes.add({ method: 'GET', url: '/api/v1/sockets', summary: 'List sockets', auth: 'sockets:read',
     response: z.object({ sockets: z.array(socketView) }),
     handler: async () => {
       const connectors = await store.connectors.list();
       return { sockets: (await store.sockets.list()).map((socket) => present(socket, connectors)) };
     } });
-  routes.add({ method: 'POST', url: '/api/v1/sockets', summary: 'Create a socket', auth: 'admin', change: { entity: 'socket' }, body: createSocketBody, response: socketView, status: 201,
+  routes.add({ method: 'POST', url: '/api/v1/sockets', summary: 'Create a socket', auth: 'sockets:write', change: { entity: 'socket' }, body: createSocketBody, response: socketView, status: 201,
     handler: async ({ body }) => {
       const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, connectors: _b, raw_paths: rawPaths, ...rest } = body;
       const auth = authFrom(body);
       const binding = await bindingPatch([], { connectors: body.connectors });
       return present(await store.sockets.create({ ...rest, ...binding, upstream: rest.upstream ?? null, ...(auth ? { auth } : {}), ...(rawPaths !== undefined ? { rawPaths } : {}) }), await store.connectors.list());
     } });
-  routes.add({ method: 'GET', url: '/api/v1/sockets/:name', summary: 'Show a socket', auth: 'admin', params: nameParams, response: socketView,
+  routes.add({ method: 'GET', url: '/api/v1/sockets/:name', summary: 'Show a socket', auth: 'sockets:read', params: nameParams, response: socketView,
     handler: async ({ params }) => {
       const record = await store.sockets.get(params.name);
       if (!record) throw new PosternError('not_found', `socket "${params.name}" does not exist`);
       return present(record, await store.connectors.list());
     } });
-  routes.add({ method: 'PATCH', url: '/api/v1/sockets/:name', summary: 'Update a socket', auth: 'admin', change: { entity: 'socket', current: (p) => store.sockets.get(p.name) }, params: nameParams, body: updateSocketBody, response: socketView,
+  routes.add({ method: 'PATCH', url: '/api/v1/sockets/:name', summary: 'Update a socket', auth: 'sockets:write', change: { entity: 'socket', current: (p) => store.sockets.get(p.name) }, params: nameParams, body: updateSocketBody, response: socketView,
     handler: async ({ params, body }) => {
       const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, connectors: _b, add_connectors: _ba, remove_connectors: _br, raw_paths: rawPaths, ...rest } = body;
       const current = await store.sockets.get(params.name);
@@ -247,25 +251,25 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       const binding = await bindingPatch(current.connectors, body);
       return present(await store.sockets.update(params.name, { ...rest, ...binding, ...(auth ? { auth } : {}), ...(rawPaths !== undefined ? { rawPaths } : {}) }), await store.connectors.list());
     } });
-  routes.add({ method: 'DELETE', url: '/api/v1/sockets/:name', summary: 'Delete a socket', auth: 'admin', change: { entity: 'socket', current: (p) => store.sockets.get(p.name) }, params: nameParams,
+  routes.add({ method: 'DELETE', url: '/api/v1/sockets/:name', summary: 'Delete a socket', auth: 'sockets:write', change: { entity: 'socket', current: (p) => store.sockets.get(p.name) }, params: nameParams,
     handler: async ({ params }) => {
       await store.sockets.delete(params.name);
       return undefined;
     } });
 
-  routes.add({ method: 'GET', url: '/api/v1/connectors', summary: 'List connectors and their live tunnels', auth: 'admin',
+  routes.add({ method: 'GET', url: '/api/v1/connectors', summary: 'List connectors and their live tunnels', auth: 'connectors:read',
     handler: async () => {
       const tunnels = options.hub?.list() ?? [];
       return { connectors: (await store.connectors.list()).map((c) => ({ ...c, tunnels: tunnels.filter((t) => t.connectorId === c.id) })) };
     } });
-  routes.add({ method: 'DELETE', url: '/api/v1/connectors/:id', summary: 'Revoke a connector and cut its tunnels', auth: 'admin', change: { entity: 'connector', current: (p) => store.connectors.get(p.id) }, params: idParams,
+  routes.add({ method: 'DELETE', url: '/api/v1/connectors/:id', summary: 'Revoke a connector and cut its tunnels', auth: 'connectors:write', change: { entity: 'connector', current: (p) => store.connectors.get(p.id) }, params: idParams,
     handler: async ({ params }) => {
       if (!(await store.connectors.get(params.id))) throw new PosternError('not_found', `connector "${params.id}" does not exist`);
       await store.connectors.revoke(params.id, now().toISOString());
       options.hub?.disconnectConnector(params.id);
       return undefined;
     } });
-  routes.add({ method: 'POST', url: '/api/v1/connectors/tokens', summary: 'Create a one-time join token', auth: 'admin', change: { entity: 'join_token' }, body: tokenBody, status: 201,
+  routes.add({ method: 'POST', url: '/api/v1/connectors/tokens', summary: 'Create a one-time join token', auth: 'connectors:write', change: { entity: 'join_token' }, body: tokenBody, status: 201,
     response: z.object({ id: z.string(), token: z.string(), name: z.string(), expiresAt: z.string(), sockets: z.array(z.string()), socketTags: z.record(z.string(), z.string()).nullable() }),
     handler: async ({ body }) => {
       for (const socket of body.sockets ?? []) {
@@ -277,7 +281,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       const record = await store.joinTokens.create({ tokenHash: hashToken(secret), connectorName: name, expiresAt, sockets: body.sockets ?? [], socketTags: body.tags ?? null });
       return { id: record.id, token: `pjt1.${secret}.${caPin(ca.certificatePem)}`, name, expiresAt, sockets: [...record.sockets], socketTags: record.socketTags };
     } });
-  routes.add({ method: 'GET', url: '/api/v1/connectors/tokens', summary: 'List join tokens (never their secrets)', auth: 'admin',
+  routes.add({ method: 'GET', url: '/api/v1/connectors/tokens', summary: 'List join tokens (never their secrets)', auth: 'connectors:read',
     handler: async () => ({ tokens: (await store.joinTokens.list()).map(({ tokenHash: _hash, ...rest }) => rest) }) });
   routes.add({ method: 'POST', url: '/api/v1/connectors/enroll', summary: 'Exchange a join token and a CSR for a connector certificate', auth: 'public',
     body: enrollBody, response: issuedView, status: 201,
@@ -316,16 +320,16 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   });
   registerInviteRoutes(app, { store, inviteKey: options.inviteKey, now });
   registerCliLogin(app, routes, { store, sessions: options.sessions, controlOrigin: options.controlOrigin, now, ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}) });
-  // Prometheus metrics, for a scraper with an admin or service token (outside /api/v1: not part of the API document).
+  // Prometheus metrics, for a scraper's token with metrics:read (outside /api/v1: not part of the API document).
   app.get('/metrics', async (request, reply) => {
-    await authenticate(request, 'admin');
+    await authenticate(request, 'metrics:read');
     return reply.type('text/plain; version=0.0.4').send(options.metrics?.() ?? '');
   });
   registerPolicyApi(routes, { store, audit: options.audit, now, ...(options.geo ? { geo: options.geo } : {}), ...(options.caughtUp ? { caughtUp: options.caughtUp } : {}) });
   registerAuditApi(routes, { store, audit: options.audit, flushAudit: options.flushAudit, now });
-  routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'admin',
+  routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'connectors:read',
     handler: async () => ({ tunnels: options.hub?.list() ?? [] }) });
 
   await app.ready();
-  return { app, handler };
+  return { app, handler: withClientIp(handler) };
 }

@@ -59,17 +59,17 @@ export function registerAuditApi(routes: RouteTable, options: AuditApiOptions): 
   /** Rows refreshed since then are from edges that are alive. */
   const freshSince = () => new Date(now().getTime() - LIVE_FRESH_MS).toISOString();
 
-  routes.add({ method: 'GET', url: '/api/v1/audit', summary: 'Search audit events (?user, socket, type, decision, since, until, after, limit, last)', auth: 'admin',
+  routes.add({ method: 'GET', url: '/api/v1/audit', summary: 'Search audit events (?user, socket, type, decision, since, until, after, limit, last)', auth: 'audit:read',
     handler: async ({ request }) => {
       const query = parseWith(searchQuery, request.query, 'query');
       await options.flushAudit();
       const events = await store.audit.list({ ...filterOf(query), limit: query.limit ?? 100, newestFirst: query.last === 'true' });
       return { events: query.last === 'true' ? events.reverse() : events };
     } });
-  routes.add({ method: 'GET', url: '/api/v1/audit/stream', summary: 'Audit events as a JSONL stream, from ?after=<id> on, until the client goes away', auth: 'admin',
+  routes.add({ method: 'GET', url: '/api/v1/audit/stream', summary: 'Audit events as a JSONL stream, from ?after=<id> on, until the client goes away', auth: 'audit:read',
     handler: async ({ request, reply }) => streamAudit(request, reply, options) });
 
-  routes.add({ method: 'GET', url: '/api/v1/connections', summary: 'Live connections on every edge (?socket, ?user)', auth: 'admin',
+  routes.add({ method: 'GET', url: '/api/v1/connections', summary: 'Live connections on every edge (?socket, ?user)', auth: 'sessions:read',
     handler: async ({ request }) => {
       const query = parseWith(connectionQuery, request.query, 'query');
       const user = query.user === undefined ? undefined : await store.users.findByEmail(query.user);
@@ -81,23 +81,23 @@ export function registerAuditApi(routes: RouteTable, options: AuditApiOptions): 
       });
       return { connections };
     } });
-  routes.add({ method: 'DELETE', url: '/api/v1/connections/:id', summary: 'Kill a live connection on whichever edge holds it', auth: 'admin', params: idParams,
+  routes.add({ method: 'DELETE', url: '/api/v1/connections/:id', summary: 'Kill a live connection on whichever edge holds it', auth: 'sessions:write', params: idParams,
     handler: async ({ params, request }) => {
       const actor = actorOf(request);
       const held = (await store.liveConnections.list({ freshSince: freshSince() })).find((c) => c.id === params.id);
       if (!held) throw new PosternError('not_found', `connection "${params.id}" is not live`);
       await store.liveConnections.requestKill(params.id);
-      options.audit({ type: 'connection.killed', actor, socket: held.socket, connectionId: held.id, sessionId: held.sessionId, reason: `killed by ${actor}`, details: { user: held.email, clientIp: held.clientIp } });
+      options.audit({ type: 'connection.killed', actor, clientIp: request.ip, socket: held.socket, connectionId: held.id, sessionId: held.sessionId, reason: `killed by ${actor}`, details: { user: held.email, clientIp: held.clientIp } });
       return undefined;
     } });
-  routes.add({ method: 'POST', url: '/api/v1/connections/kill', summary: 'Kill every live connection of a user', auth: 'admin', body: killBody,
+  routes.add({ method: 'POST', url: '/api/v1/connections/kill', summary: 'Kill every live connection of a user', auth: 'sessions:write', body: killBody,
     handler: async ({ body, request }) => {
       const actor = actorOf(request);
       const user = await store.users.findByEmail(body.user);
       if (!user) throw new PosternError('not_found', `user "${body.user}" does not exist`);
       const live = await store.liveConnections.list({ freshSince: freshSince(), userId: user.id });
       await store.liveConnections.requestKill(`user:${user.id}`);
-      options.audit({ type: 'connection.killed', actor, reason: `every connection of ${user.email} killed by ${actor}`, details: { user: user.email, connections: live.map((c) => c.id) } });
+      options.audit({ type: 'connection.killed', actor, clientIp: request.ip, reason: `every connection of ${user.email} killed by ${actor}`, details: { user: user.email, connections: live.map((c) => c.id) } });
       return { killed: live.length };
     } });
 }

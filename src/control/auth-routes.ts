@@ -1,11 +1,11 @@
 // Browser sign-in on the control host: the login form (local accounts), CSRF double-submit,
-// rate limiting, and the hand-off of a session to a socket host through a one-time code.
+// rate limiting (counted before the password check, per account and client address), and the hand-off of a session to a socket host through a one-time code.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Store, SessionRecord } from '../store/types.js';
 import type { SessionService } from './sessions.js';
 import { renderLoginPage } from './login-page.js';
 import type { LoginPageModel } from './login-page.js';
-import { LoginRateLimiter, loginRateLimitKey } from '../identity/rate-limit.js';
+import { SignInThrottle } from '../identity/rate-limit.js';
 import { verifyPassword } from '../identity/passwords.js';
 import { clearSessionCookie, readSessionCookie, serializeSessionCookie } from '../identity/session-cookie.js';
 import { csrfToken, csrfValid } from './csrf.js';
@@ -17,7 +17,7 @@ export interface AuthRoutesOptions {
   sessions: SessionService;
   /** `https://<name>.<domain>[:port]` */
   socketOrigin: (name: string) => string;
-  limiter?: LoginRateLimiter;
+  throttle?: SignInThrottle;
   now?: () => Date;
 }
 
@@ -54,7 +54,7 @@ export async function continueTo(
 
 export function registerAuthRoutes(app: FastifyInstance, options: AuthRoutesOptions): void {
   const { store, sessions } = options;
-  const limiter = options.limiter ?? new LoginRateLimiter();
+  const throttle = options.throttle ?? new SignInThrottle();
   const now = options.now ?? (() => new Date());
 
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16 * 1024 }, (_req, body, done) => {
@@ -89,18 +89,21 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRoutesOpti
     const again = (error: string, status: number) => page(reply, { csrf: csrfToken(request, reply), email: form.email ?? '', error, ...(socket ? { socket, returnTo } : controlReturnTo(returnTo) ? { returnTo } : {}) }, status);
     if (!csrfValid(request, form.csrf)) return again('Your sign-in form expired; please try again.', 403);
     const email = String(form.email ?? '').trim().toLowerCase();
-    const key = loginRateLimitKey(email, request.ip);
-    const gate = limiter.check(key, now());
-    if (!gate.allowed) return again(`Too many attempts; try again in ${Math.ceil(gate.retryAfterMs / 1000)} s.`, 429);
+    // request.ip is the client the edge resolved (behind trusted proxies too), not the load balancer.
+    const gate = throttle.begin(email, request.ip, now());
+    if (!gate.allowed) {
+      const seconds = Math.ceil(gate.retryAfterMs / 1000);
+      void reply.header('retry-after', String(seconds));
+      return again(`Too many attempts; try again in ${seconds} s.`, 429);
+    }
     const user = email ? await store.users.findByEmail(email) : undefined;
     const valid = await verifyPassword(String(form.password ?? ''), user?.passwordHash);
     if (!user || !valid || user.disabledAt) {
-      limiter.recordFailure(key, now());
       request.log.info({ email, ip: request.ip }, 'sign-in refused');
       sessions.recordFailedLogin(email, 'local', request.ip, user?.disabledAt ? 'account disabled' : 'wrong email or password');
       return again('Wrong email or password.', 401);
     }
-    limiter.reset(key);
+    throttle.succeeded(gate.attempt);
     const { session, secret } = await sessions.createBrowserSession(user, 'local', { clientIp: request.ip, userAgent: String(request.headers['user-agent'] ?? '') });
     request.log.info({ user: user.id, session: session.id }, 'signed in');
     const maxAgeSeconds = Math.floor((Date.parse(session.expiresAt) - now().getTime()) / 1000);

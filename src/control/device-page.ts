@@ -1,10 +1,11 @@
-// The control host's CLI-login pages: enter a user code, approve or deny a device, and the
-// outcome. Small HTML, no scripts; every value is escaped.
+// The control host's CLI-login pages: enter a user code, approve or deny a device or a loopback
+// (`--browser`) sign-in, and the outcome. Small HTML, no scripts; every value is escaped.
 import { escapeHtml } from './login-page.js';
 
 export type DevicePageModel =
   | { view: 'enter'; csrf: string; email: string; error?: string; userCode?: string }
   | { view: 'confirm'; csrf: string; email: string; userCode: string; clientName: string; clientIp: string; requestedAt: string; expiresAt: string }
+  | { view: 'loopback'; csrf: string; email: string; port: number; state: string; challenge: string; checkCode: string }
   | { view: 'done'; email: string; approved: boolean }
   | { view: 'problem'; message: string };
 
@@ -35,6 +36,15 @@ ${model.error ? `<p class="error" role="alert">${escapeHtml(model.error)}</p>` :
 <dl><dt>client</dt><dd>${escapeHtml(model.clientName || 'postern')}</dd><dt>from</dt><dd>${escapeHtml(model.clientIp || 'unknown')}</dd>
 <dt>asked at</dt><dd>${escapeHtml(model.requestedAt)}</dd><dt>code expires</dt><dd>${escapeHtml(model.expiresAt)}</dd></dl>
 <form method="post" action="/device">${csrf(model.csrf)}<input type="hidden" name="user_code" value="${escapeHtml(model.userCode)}">
+<button type="submit" name="decision" value="approve">Approve</button>
+<button type="submit" name="decision" value="deny">Deny</button>
+</form>`;
+    case 'loopback':
+      return `<p>A command line asks to sign in as <strong>${escapeHtml(model.email)}</strong> and to receive the sign-in at <code>http://127.0.0.1:${model.port}</code> on this computer.</p>
+<p class="code">${escapeHtml(model.checkCode)}</p>
+<p>Approve only if you just ran <code>postern login --browser</code> yourself and your terminal shows this same check code. If you followed a link someone sent you, choose Deny.</p>
+<form method="post" action="/auth/cli/start">${csrf(model.csrf)}<input type="hidden" name="port" value="${model.port}">
+<input type="hidden" name="state" value="${escapeHtml(model.state)}"><input type="hidden" name="code_challenge" value="${escapeHtml(model.challenge)}">
 <button type="submit" name="decision" value="approve">Approve</button>
 <button type="submit" name="decision" value="deny">Deny</button>
 </form>`;

@@ -1,6 +1,7 @@
 // CLI sign-in served by Postern itself: the OAuth 2.0 device authorization grant (RFC 8628)
-// for `postern login`, the loopback redirect for `postern login --browser`, the token endpoint
-// both use (errors as RFC 6749 §5.2 JSON), and whoami/logout for the CLI session it yields.
+// for `postern login`, the loopback redirect for `postern login --browser` (approved on a page
+// with CSRF protection, its code bound to the CLI's PKCE verifier), the token endpoint both use
+// (errors as RFC 6749 §5.2 JSON), and whoami/logout for the CLI session it yields.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes, randomInt } from 'node:crypto';
 import { z } from 'zod';
@@ -16,6 +17,7 @@ import { createCliToken, principalOf } from './principal.js';
 import { renderDevicePage } from './device-page.js';
 import type { DevicePageModel } from './device-page.js';
 import { registerTokenApi } from './token-api.js';
+import { PKCE_CHALLENGE_SHAPE, pkceCheckCode, pkceMatches } from '../identity/pkce.js';
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 /** Consonants only (RFC 8628 §6.1): no vowels to spell words, nothing to confuse with digits. */
@@ -141,10 +143,13 @@ export function registerCliLogin(app: FastifyInstance, routes: RouteTable, optio
     const key = `device:${current.session.id}`;
     const gate = limiter.check(key, now());
     if (!gate.allowed) return page(reply, { view: 'enter', csrf, email, userCode: rawCode, error: `Too many wrong codes; try again in ${Math.ceil(gate.retryAfterMs / 1000)} s.` }, 429);
+    // Counted before the lookup, so parallel guesses cannot all pass the check first.
+    const attemptAt = now();
+    limiter.recordFailure(key, attemptAt);
     const userCode = normalizeUserCode(rawCode);
     const record = userCode ? await store.deviceAuthorizations.findByUserCode(userCode) : undefined;
+    if (record) limiter.withdraw(key, attemptAt);
     if (!userCode || !record) {
-      limiter.recordFailure(key, now());
       return page(reply, { view: 'enter', csrf, email, userCode: rawCode, error: 'No sign-in is waiting for that code. Check it against your terminal.' }, 404);
     }
     const problem = problemWith(record);
@@ -184,21 +189,50 @@ export function registerCliLogin(app: FastifyInstance, routes: RouteTable, optio
   };
 
   // ---- Loopback redirect (`postern login --browser`) --------------------------------------
+  /** The start link's parameters: a loopback port, the CLI's state and its S256 PKCE challenge. */
+  const loopbackParams = (input: Record<string, unknown>) => {
+    const port = typeof input.port === 'string' && /^\d{1,5}$/.test(input.port) ? Number(input.port) : NaN;
+    const state = typeof input.state === 'string' && STATE_SHAPE.test(input.state) ? input.state : undefined;
+    const challenge = typeof input.code_challenge === 'string' && PKCE_CHALLENGE_SHAPE.test(input.code_challenge) ? input.code_challenge : undefined;
+    const s256 = input.code_challenge_method === undefined || input.code_challenge_method === 'S256';
+    return port >= 1024 && port <= 65535 && state && challenge && s256 ? { port, state, challenge } : undefined;
+  };
+  const malformed = (reply: FastifyReply) => page(reply, { view: 'problem', message: 'This sign-in link is malformed or from an older `postern`; run `postern login --browser` again.' }, 400);
+  const toLoopback = (reply: FastifyReply, port: number, query: Record<string, string>) =>
+    reply.header('cache-control', 'no-store').redirect(`http://127.0.0.1:${port}/callback?${new URLSearchParams(query).toString()}`, 303);
+
+  // A signed-in browser only sees what it is asked to approve: following a link never signs a CLI in.
   app.get('/auth/cli/start', async (request, reply) => {
-    const query = request.query as Record<string, unknown>;
-    const port = typeof query.port === 'string' && /^\d{1,5}$/.test(query.port) ? Number(query.port) : NaN;
-    const state = typeof query.state === 'string' && STATE_SHAPE.test(query.state) ? query.state : undefined;
-    if (!(port >= 1024 && port <= 65535) || !state) return page(reply, { view: 'problem', message: 'This sign-in link is malformed; run `postern login --browser` again.' }, 400);
+    const params = loopbackParams(request.query as Record<string, unknown>);
+    if (!params) return malformed(reply);
     const current = await sessions.fromSecret(readSessionCookie(request.headers));
-    if (!current) return toLogin(reply, `/auth/cli/start?port=${port}&state=${state}`);
+    if (!current) return toLogin(reply, `/auth/cli/start?${new URLSearchParams({ port: String(params.port), state: params.state, code_challenge: params.challenge, code_challenge_method: 'S256' }).toString()}`);
+    return page(reply, {
+      view: 'loopback', csrf: csrfToken(request, reply), email: current.user.email, port: params.port, state: params.state,
+      challenge: params.challenge, checkCode: pkceCheckCode(params.challenge),
+    });
+  });
+
+  app.post('/auth/cli/start', async (request, reply) => {
+    const form = (request.body ?? {}) as Record<string, unknown>;
+    const params = loopbackParams(form);
+    if (!params) return malformed(reply);
+    const current = await sessions.fromSecret(readSessionCookie(request.headers));
+    if (!current) return page(reply, { view: 'problem', message: 'You are not signed in; open the link from your terminal again.' }, 401);
+    if (!csrfValid(request, form.csrf)) return page(reply, { view: 'problem', message: 'This form expired; open the link from your terminal again.' }, 403);
+    if (form.decision === 'deny') {
+      request.log.info({ user: current.user.id }, 'loopback login denied');
+      return toLoopback(reply, params.port, { error: 'access_denied', state: params.state });
+    }
+    if (form.decision !== 'approve') return page(reply, { view: 'problem', message: 'Choose Approve or Deny.' }, 400);
     const code = `pac1_${generateSecret()}`;
     const created = await store.deviceAuthorizations.create({
       deviceCodeHash: hashToken(code), userCode: `loopback-${randomBytes(8).toString('hex')}`, clientName: 'postern login --browser', clientIp: request.ip,
-      expiresAt: new Date(now().getTime() + loopbackTtlMs).toISOString(),
+      codeChallenge: params.challenge, expiresAt: new Date(now().getTime() + loopbackTtlMs).toISOString(),
     });
     await store.deviceAuthorizations.decide(created.id, { status: 'approved', userId: current.user.id }, now().toISOString());
     request.log.info({ user: current.user.id, device: created.id }, 'loopback login approved');
-    return reply.header('cache-control', 'no-store').redirect(`http://127.0.0.1:${port}/callback?code=${encodeURIComponent(code)}&state=${encodeURIComponent(state)}`, 303);
+    return toLoopback(reply, params.port, { code, state: params.state });
   });
 
   // ---- Token endpoint: device code (RFC 8628 §3.4) or loopback code → CLI session token ----
@@ -206,7 +240,7 @@ export function registerCliLogin(app: FastifyInstance, routes: RouteTable, optio
     const body = (request.body ?? {}) as Record<string, unknown>;
     try {
       if (body.grant_type === DEVICE_CODE_GRANT) return sendOAuth(reply, 200, await deviceGrant(request, body.device_code));
-      if (body.grant_type === 'authorization_code') return sendOAuth(reply, 200, await loopbackGrant(request, body.code));
+      if (body.grant_type === 'authorization_code') return sendOAuth(reply, 200, await loopbackGrant(request, body.code, body.code_verifier));
       if (typeof body.grant_type !== 'string') throw new OAuthError('invalid_request', 'grant_type is missing');
       throw new OAuthError('unsupported_grant_type', `grant_type "${body.grant_type.slice(0, 100)}" is not supported`);
     } catch (err) {
@@ -233,12 +267,14 @@ export function registerCliLogin(app: FastifyInstance, routes: RouteTable, optio
     return issue(request, record, 'device');
   };
 
-  const loopbackGrant = async (request: FastifyRequest, code: unknown) => {
+  const loopbackGrant = async (request: FastifyRequest, code: unknown, verifier: unknown) => {
     if (typeof code !== 'string') throw new OAuthError('invalid_request', 'code is missing');
     const record = LOOPBACK_CODE_SHAPE.test(code) ? await store.deviceAuthorizations.findByDeviceCodeHash(hashToken(code)) : undefined;
     if (!record || !record.userCode.startsWith('loopback-')) throw new OAuthError('invalid_grant', 'unknown sign-in code');
     if (record.status !== 'approved') throw new OAuthError('invalid_grant', 'this sign-in code was already used');
     if (Date.parse(record.expiresAt) <= now().getTime()) throw new OAuthError('invalid_grant', 'this sign-in code has expired; run `postern login --browser` again');
+    // RFC 7636 §4.6: only the CLI that started the sign-in holds the verifier.
+    if (record.codeChallenge === null || !pkceMatches(verifier, record.codeChallenge)) throw new OAuthError('invalid_grant', 'code_verifier is missing or does not match this sign-in code');
     return issue(request, record, 'loopback');
   };
 
@@ -274,11 +310,11 @@ export function registerCliLogin(app: FastifyInstance, routes: RouteTable, optio
   routes.add({ method: 'GET', url: '/api/v1/auth/whoami', summary: 'Who the bearer token belongs to (a CLI sign-in or an API token)', auth: 'user',
     response: z.object({
       kind: z.enum(['cli', 'token']), email: z.string().optional(), name: z.string(), groups: z.array(z.string()).optional(), userId: z.string().optional(),
-      sessionId: z.string().optional(), provider: z.string().optional(), expiresAt: z.string().optional(), role: z.string().optional(), tokenId: z.string().optional(),
+      sessionId: z.string().optional(), provider: z.string().optional(), expiresAt: z.string().optional(), role: z.string().optional(), tokenId: z.string().optional(), scopes: z.array(z.string()).optional(),
     }),
     handler: async ({ request }) => {
       const principal = principalOf(request);
-      if (principal.kind === 'token') return { kind: 'token' as const, name: principal.token.name, role: principal.token.role, tokenId: principal.token.id };
+      if (principal.kind === 'token') return { kind: 'token' as const, name: principal.token.name, role: principal.token.role, tokenId: principal.token.id, scopes: [...principal.token.scopes] };
       const { user, session } = principal;
       return {
         kind: 'cli' as const, email: user.email, name: user.name, groups: [...user.groups], userId: user.id,

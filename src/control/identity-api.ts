@@ -104,20 +104,20 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
 
   app.get('/.well-known/jwks.json', async (_request, reply) => reply.header('cache-control', 'public, max-age=300').send(options.signingKeys().jwks()));
 
-  routes.add({ method: 'GET', url: '/api/v1/users', summary: 'List users', auth: 'admin', response: z.object({ users: z.array(userView) }),
+  routes.add({ method: 'GET', url: '/api/v1/users', summary: 'List users', auth: 'users:read', response: z.object({ users: z.array(userView) }),
     handler: async () => ({ users: (await store.users.list()).map(present) }) });
-  routes.add({ method: 'POST', url: '/api/v1/users', summary: 'Create a user (local password optional)', auth: 'admin', change: { entity: 'user' }, body: createUserBody, response: userView, status: 201,
+  routes.add({ method: 'POST', url: '/api/v1/users', summary: 'Create a user (local password optional)', auth: 'users:write', change: { entity: 'user' }, body: createUserBody, response: userView, status: 201,
     handler: async ({ body }) => {
       const passwordHash = await passwordHashFor(body.password);
       return present(await store.users.create({ email: body.email, ...(body.name ? { name: body.name } : {}), ...(body.groups ? { groups: body.groups } : {}), ...(passwordHash ? { passwordHash } : {}) }));
     } });
-  routes.add({ method: 'GET', url: '/api/v1/users/:id', summary: 'Show a user (by id or email) with the provider identities it is linked to', auth: 'admin', params: idParams, response: userDetailView,
+  routes.add({ method: 'GET', url: '/api/v1/users/:id', summary: 'Show a user (by id or email) with the provider identities it is linked to', auth: 'users:read', params: idParams, response: userDetailView,
     handler: async ({ params }) => {
       const user = await find(params.id);
       const identities = await store.externalIdentities.listForUser(user.id);
       return { ...present(user), identities: identities.map(({ provider, issuer, subject, email, createdAt }) => ({ provider, issuer, subject, email, linkedAt: createdAt })) };
     } });
-  routes.add({ method: 'PATCH', url: '/api/v1/users/:id', summary: 'Change a user: name, groups, password, disabled', auth: 'admin', change: { entity: 'user', current: async (p) => present(await find(p.id)) }, params: idParams, body: updateUserBody, response: userView,
+  routes.add({ method: 'PATCH', url: '/api/v1/users/:id', summary: 'Change a user: name, groups, password, disabled', auth: 'users:write', change: { entity: 'user', current: async (p) => present(await find(p.id)) }, params: idParams, body: updateUserBody, response: userView,
     handler: async ({ params, body }) => {
       const user = await find(params.id);
       const passwordHash = await passwordHashFor(body.password);
@@ -133,7 +133,7 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
       }
       return present(updated);
     } });
-  routes.add({ method: 'DELETE', url: '/api/v1/users/:id', summary: 'Delete a user and end their sessions', auth: 'admin', change: { entity: 'user', current: async (p) => present(await find(p.id)) }, params: idParams,
+  routes.add({ method: 'DELETE', url: '/api/v1/users/:id', summary: 'Delete a user and end their sessions', auth: 'users:write', change: { entity: 'user', current: async (p) => present(await find(p.id)) }, params: idParams,
     handler: async ({ params }) => {
       const user = await find(params.id);
       for (const session of await store.sessions.list({ userId: user.id })) options.onSessionRevoked?.(session.id);
@@ -141,7 +141,7 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
       return undefined;
     } });
 
-  routes.add({ method: 'POST', url: '/api/v1/users/:id/invite', summary: 'A link for the user to set their own password (one use, 7 days)', auth: 'admin', params: idParams, status: 201,
+  routes.add({ method: 'POST', url: '/api/v1/users/:id/invite', summary: 'A link for the user to set their own password (one use, 7 days)', auth: 'users:write', params: idParams, status: 201,
     response: z.object({ url: z.string(), expiresAt: z.string() }),
     handler: async ({ params }) => {
       const user = await find(params.id);
@@ -149,7 +149,7 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
       const token = createInviteToken(options.inviteKey, { userId: user.id, stamp: passwordStamp(user.passwordHash), expiresAt });
       return { url: `${options.controlOrigin}/auth/set-password?token=${token}`, expiresAt: new Date(expiresAt * 1000).toISOString() };
     } });
-  routes.add({ method: 'POST', url: '/api/v1/certificates/tls', summary: 'Issue a short-lived TLS client certificate for a user (for `tls` sockets)', auth: 'admin',
+  routes.add({ method: 'POST', url: '/api/v1/certificates/tls', summary: 'Issue a short-lived TLS client certificate for a user (for `tls` sockets)', auth: 'certs:issue',
     body: certificateBody, status: 201, response: z.object({ certificate: z.string(), ca: z.string(), notAfter: z.string() }),
     handler: async ({ body }) => {
       const user = await find(body.email);
@@ -199,7 +199,7 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
   routes.add({ method: 'GET', url: '/api/v1/ssh/ca', summary: 'The SSH user CA and the sshd_config lines that trust it', auth: 'public',
     response: z.object({ publicKey: z.string(), sshdConfig: z.array(z.string()) }),
     handler: async () => ({ publicKey: options.sshCa.publicKey(), sshdConfig: sshdConfigLines() }) });
-  routes.add({ method: 'POST', url: '/api/v1/certificates/ssh', summary: 'Sign a user\'s SSH key: KeyId = email; principals = email, logins, postern', auth: 'admin',
+  routes.add({ method: 'POST', url: '/api/v1/certificates/ssh', summary: 'Sign a user\'s SSH key: KeyId = email; principals = email, logins, postern', auth: 'certs:issue',
     body: sshCertificateBody, status: 201, response: z.object({ certificate: z.string(), validBefore: z.string() }),
     handler: async ({ body }) => {
       const user = await find(body.email);
@@ -211,7 +211,7 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
       });
       return { certificate, validBefore: validBefore.toISOString() };
     } });
-  routes.add({ method: 'GET', url: '/api/v1/sessions', summary: 'List sign-in sessions (optionally of one user)', auth: 'admin',
+  routes.add({ method: 'GET', url: '/api/v1/sessions', summary: 'List sign-in sessions (optionally of one user)', auth: 'sessions:read',
     handler: async ({ request }) => {
       const filter = (request.query as { user?: string }).user;
       const userId = filter ? (await find(filter)).id : undefined;
@@ -223,7 +223,7 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
         })),
       };
     } });
-  routes.add({ method: 'DELETE', url: '/api/v1/sessions/:id', summary: 'Revoke a session: its next request goes back to sign-in', auth: 'admin', change: { entity: 'session', current: (p) => store.sessions.get(p.id) }, params: idParams,
+  routes.add({ method: 'DELETE', url: '/api/v1/sessions/:id', summary: 'Revoke a session: its next request goes back to sign-in', auth: 'sessions:write', change: { entity: 'session', current: (p) => store.sessions.get(p.id) }, params: idParams,
     handler: async ({ params }) => {
       await store.sessions.revoke(params.id, now().toISOString());
       options.onSessionRevoked?.(params.id);

@@ -78,9 +78,9 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
     return record;
   };
 
-  routes.add({ method: 'GET', url: '/api/v1/policies', summary: 'List policies (newest version of each)', auth: 'admin',
+  routes.add({ method: 'GET', url: '/api/v1/policies', summary: 'List policies (newest version of each)', auth: 'policies:read',
     handler: async () => ({ policies: (await store.policies.list()).map((p) => ({ ...p, ref: refOf(p.namespace, p.name) })) }) });
-  routes.add({ method: 'PUT', url: '/api/v1/policies', summary: 'Create or replace a policy from its document (YAML/JSON text or an object)', auth: 'admin', body: applyBody,
+  routes.add({ method: 'PUT', url: '/api/v1/policies', summary: 'Create or replace a policy from its document (YAML/JSON text or an object)', auth: 'policies:write', body: applyBody,
     handler: async ({ body, request }) => {
       const document = documentFrom(body);
       const namespace = document.namespace ?? '';
@@ -89,15 +89,15 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
       await options.caughtUp?.();
       if (result.changed) {
         options.audit({
-          type: 'admin.change', actor: author, reason: `policy ${refOf(namespace, document.name)} ${result.previous ? `updated to version ${result.record.version}` : 'created'}`,
+          type: 'admin.change', actor: author, clientIp: request.ip, reason: `policy ${refOf(namespace, document.name)} ${result.previous ? `updated to version ${result.record.version}` : 'created'}`,
           details: { entity: 'policy', ref: refOf(namespace, document.name), before: result.previous?.document ?? null, after: result.record.document },
         });
       }
       return { policy: { ...result.record, ref: refOf(namespace, document.name) }, changed: result.changed };
     } });
-  routes.add({ method: 'POST', url: '/api/v1/policies/validate', summary: 'Parse and check a policy document without storing it', auth: 'admin', body: applyBody,
+  routes.add({ method: 'POST', url: '/api/v1/policies/validate', summary: 'Parse and check a policy document without storing it', auth: 'policies:read', body: applyBody,
     handler: async ({ body }) => ({ document: documentFrom(body) }) });
-  routes.add({ method: 'POST', url: '/api/v1/policies/test', summary: 'Explain the decision for a request against the stored policies', auth: 'admin', body: testBody,
+  routes.add({ method: 'POST', url: '/api/v1/policies/test', summary: 'Explain the decision for a request against the stored policies', auth: 'policies:read', body: testBody,
     handler: async ({ body }) => {
       const [policies, sockets, user] = await Promise.all([store.policies.list(), store.sockets.list(), store.users.findByEmail(body.email)]);
       const socket = sockets.find((s) => s.name === body.socket);
@@ -117,22 +117,22 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
         knownUser: user !== undefined,
       };
     } });
-  routes.add({ method: 'GET', url: '/api/v1/policies/:ref', summary: 'Show a policy (ref = name or namespace/name, URL-encoded)', auth: 'admin', params: refParams,
+  routes.add({ method: 'GET', url: '/api/v1/policies/:ref', summary: 'Show a policy (ref = name or namespace/name, URL-encoded)', auth: 'policies:read', params: refParams,
     handler: async ({ params }) => ({ ...(await find(params.ref)), ref: params.ref }) });
-  routes.add({ method: 'GET', url: '/api/v1/policies/:ref/versions', summary: 'Every version of a policy, oldest first', auth: 'admin', params: refParams,
+  routes.add({ method: 'GET', url: '/api/v1/policies/:ref/versions', summary: 'Every version of a policy, oldest first', auth: 'policies:read', params: refParams,
     handler: async ({ params }) => {
       const { namespace, name } = splitRef(params.ref);
       const versions = await store.policies.versions(namespace, name);
       if (versions.length === 0) throw new PosternError('not_found', `policy "${params.ref}" has no history`);
       return { versions };
     } });
-  routes.add({ method: 'DELETE', url: '/api/v1/policies/:ref', summary: 'Delete a policy (its history is kept)', auth: 'admin', params: refParams,
+  routes.add({ method: 'DELETE', url: '/api/v1/policies/:ref', summary: 'Delete a policy (its history is kept)', auth: 'policies:write', params: refParams,
     handler: async ({ params, request }) => {
       const { namespace, name } = splitRef(params.ref);
       const author = actorOf(request);
       const deleted = await store.policies.delete(namespace, name, author);
       await options.caughtUp?.();
-      options.audit({ type: 'admin.change', actor: author, reason: `policy ${params.ref} deleted`, details: { entity: 'policy', ref: params.ref, before: deleted.document, after: null } });
+      options.audit({ type: 'admin.change', actor: author, clientIp: request.ip, reason: `policy ${params.ref} deleted`, details: { entity: 'policy', ref: params.ref, before: deleted.document, after: null } });
       return undefined;
     } });
 }

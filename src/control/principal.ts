@@ -2,7 +2,7 @@
 // (`pst1_…`, from `postern login`). The session token is looked up by its hash; it must be a
 // live 'cli' session of an enabled user. The principal rides along with the request.
 import type { FastifyRequest } from 'fastify';
-import type { ApiTokenRecord, SessionRecord, Store, UserRecord } from '../store/types.js';
+import type { ApiTokenRecord, ApiTokenScope, SessionRecord, Store, UserRecord } from '../store/types.js';
 import type { SessionService } from './sessions.js';
 import { PosternError } from '../errors.js';
 import { generateSecret, hashToken } from '../identity/tokens.js';
@@ -27,6 +27,18 @@ export function principalOf(request: FastifyRequest): Principal {
   const principal = principals.get(request);
   if (!principal) throw new PosternError('unauthenticated', 'this request carries no credentials');
   return principal;
+}
+
+/** Whether `scopes` allow `needed`: `admin` allows everything, `noun:write` allows `noun:read`. */
+export function scopesAllow(scopes: readonly ApiTokenScope[], needed: ApiTokenScope): boolean {
+  if (scopes.includes('admin') || scopes.includes(needed)) return true;
+  return needed.endsWith(':read') && scopes.includes(needed.replace(/:read$/, ':write') as ApiTokenScope);
+}
+
+/** PosternError('forbidden') naming the scope an API token lacks for a route. */
+export function requireScope(token: ApiTokenRecord, needed: ApiTokenScope): void {
+  if (scopesAllow(token.scopes, needed)) return;
+  throw new PosternError('forbidden', `the token "${token.name}" lacks the scope "${needed}" (it has ${token.scopes.join(', ') || 'none'}); create one with \`postern token create --scope ${needed}\``);
 }
 
 export function isCliToken(token: string): boolean {

@@ -4,12 +4,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { PosternError } from '../errors.js';
 import { formatZodIssue } from '../connector/config.js';
+import type { ApiTokenScope } from '../store/types.js';
 
 /**
- * Who may call a route: `admin` (an admin or service API token), `user` (also a person's CLI
- * session token from `postern login`), `public`, or `connector` (its client certificate).
+ * Who may call a route: an API token with a scope (`sockets:write`…; `admin` = only tokens with
+ * the admin scope), `user` (any API token, also a person's CLI session token from `postern
+ * login`), `public`, or `connector` (its client certificate).
  */
-export type AuthMode = 'admin' | 'user' | 'public' | 'connector';
+export type AuthMode = ApiTokenScope | 'user' | 'public' | 'connector';
 
 export interface RouteSpec<B extends z.ZodType, P extends z.ZodType> {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -81,7 +83,7 @@ export function createRouteTable(app: FastifyInstance, authenticate: (request: F
         paths[path] ??= {};
         paths[path][spec.method.toLowerCase()] = {
           summary: spec.summary,
-          ...(spec.auth === 'admin' || spec.auth === 'user' ? { security: [{ bearer: [] }] } : spec.auth === 'connector' ? { security: [{ connectorCertificate: [] }] } : { security: [] }),
+          ...(spec.auth === 'public' ? { security: [] } : spec.auth === 'connector' ? { security: [{ connectorCertificate: [] }] } : { security: [{ bearer: spec.auth === 'user' ? [] : [spec.auth] }] }),
           ...(parameters.length ? { parameters } : {}),
           ...(spec.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(spec.body) } } } } : {}),
           responses: {
@@ -98,7 +100,7 @@ export function createRouteTable(app: FastifyInstance, authenticate: (request: F
         servers: [{ url: '/' }],
         components: {
           securitySchemes: {
-            bearer: { type: 'http', scheme: 'bearer', description: 'An admin or service token; on `user` routes also a CLI session token (pst1_…)' },
+            bearer: { type: 'http', scheme: 'bearer', description: 'An API token whose scopes include the one listed (or admin); on routes without a scope also a CLI session token (pst1_…)' },
             connectorCertificate: { type: 'mutualTLS', description: 'The connector\'s client certificate' },
           },
         },

@@ -1,8 +1,10 @@
 // Service tokens for automation (`postern token create|ls|revoke`): API tokens with role
-// 'service', shown once and stored hashed. Only an admin token may mint or revoke them, so a
-// leaked service token cannot make more of itself; the admin token itself is not revocable here.
+// 'service' and the scopes they were created with, shown once and stored hashed. Only an admin
+// token may mint or revoke them, so a leaked service token cannot make more of itself; the admin
+// token itself is not revocable here.
 import { z } from 'zod';
 import type { ApiTokenRecord, Store } from '../store/types.js';
+import { API_TOKEN_SCOPES } from '../store/types.js';
 import type { RouteTable } from './routes.js';
 import { PosternError } from '../errors.js';
 import { generateApiToken, hashToken } from '../identity/tokens.js';
@@ -14,12 +16,16 @@ export interface TokenApiOptions {
   now?: () => Date;
 }
 
-const createBody = z.object({ name: z.string().regex(/^[a-zA-Z0-9_.-]{1,63}$/, 'use 1-63 letters, digits, dots, dashes or underscores') }).strict();
+const createBody = z.object({
+  name: z.string().regex(/^[a-zA-Z0-9_.-]{1,63}$/, 'use 1-63 letters, digits, dots, dashes or underscores'),
+  /** Chosen, never defaulted: a token can do only what its creator named. */
+  scopes: z.array(z.enum(API_TOKEN_SCOPES)).min(1, `name at least one scope: ${API_TOKEN_SCOPES.join(', ')}`).max(API_TOKEN_SCOPES.length),
+}).strict();
 const idParams = z.object({ id: z.string().min(1).max(100) });
-const tokenView = z.object({ id: z.string(), name: z.string(), role: z.string(), createdAt: z.string(), lastUsedAt: z.string().nullable(), revokedAt: z.string().nullable() });
+const tokenView = z.object({ id: z.string(), name: z.string(), role: z.string(), scopes: z.array(z.string()), createdAt: z.string(), lastUsedAt: z.string().nullable(), revokedAt: z.string().nullable() });
 
 function present({ tokenHash: _hidden, ...rest }: ApiTokenRecord): z.infer<typeof tokenView> {
-  return rest;
+  return { ...rest, scopes: [...rest.scopes] };
 }
 
 function requireAdminToken(request: FastifyRequest): void {
@@ -36,8 +42,8 @@ export function registerTokenApi(routes: RouteTable, options: TokenApiOptions): 
     handler: async ({ body, request }) => {
       requireAdminToken(request);
       const token = generateApiToken();
-      const record = await store.apiTokens.create({ name: body.name, tokenHash: hashToken(token), role: 'service' });
-      request.log.info({ token: record.id, name: record.name }, 'service token created');
+      const record = await store.apiTokens.create({ name: body.name, tokenHash: hashToken(token), role: 'service', scopes: body.scopes });
+      request.log.info({ token: record.id, name: record.name, scopes: record.scopes }, 'service token created');
       return { ...present(record), token };
     } });
   routes.add({ method: 'GET', url: '/api/v1/tokens', summary: 'List API tokens (never their secrets)', auth: 'admin',

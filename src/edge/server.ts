@@ -59,8 +59,8 @@ export interface EdgeServerOptions {
   logger: Logger;
   /** Sign-in for cloudauth sockets; without it such sockets answer 503. */
   identity?: EdgeIdentity;
-  /** Serves the control plane's host (API, dashboard); absent on an edge-only node. */
-  controlHandler?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  /** Serves the control plane's host (API, dashboard), told the resolved client address; absent on an edge-only node. */
+  controlHandler?: (req: http.IncomingMessage, res: http.ServerResponse, clientIp: string) => void;
   /** Where audit events go (buffered by the caller). */
   audit: (event: NewAuditEvent) => void;
   /** Long-lived connections, re-decided on every change. */
@@ -278,7 +278,7 @@ export class EdgeServer {
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const route = routeHost(req.headers.host, this.options.domain);
     if (route.kind === 'control') {
-      if (this.options.controlHandler) return this.options.controlHandler(req, res);
+      if (this.options.controlHandler) return this.options.controlHandler(req, res, this.httpClientIp(req));
       return sendProblem(req, res, { status: 404, code: 'not_found', detail: 'this node is an edge; the control plane is served elsewhere' });
     }
     if (route.kind === 'unknown') return sendProblem(req, res, { status: 404, code: 'socket_not_found', detail: `${route.host} is not served here` });

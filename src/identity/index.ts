@@ -11,8 +11,9 @@ export {
   verifyPassword,
 } from './passwords.js';
 export type { HashPasswordOptions, ScryptParams } from './passwords.js';
-export { LoginRateLimiter, loginRateLimitKey, rateLimitedError } from './rate-limit.js';
-export type { LoginRateLimiterOptions, RateLimitResult } from './rate-limit.js';
+export { LoginRateLimiter, SignInThrottle, loginRateLimitKey, rateLimitedError } from './rate-limit.js';
+export type { LoginRateLimiterOptions, RateLimitResult, SignInAttempt, SignInGate, SignInThrottleOptions } from './rate-limit.js';
+export { PKCE_CHALLENGE_SHAPE, PKCE_VERIFIER_SHAPE, newPkceVerifier, pkceCheckCode, pkceMatches, s256Challenge } from './pkce.js';
 export { AssertionCache, SigningKeys, generateSigningKey } from './assertion.js';
 export type { AssertionCacheOptions, AssertionSubject, SigningKeyMaterial } from './assertion.js';
 export {

@@ -1,5 +1,7 @@
-// Login throttling: at most `maxFailures` failed sign-ins per (account, client IP) in a sliding
-// window. In memory, bounded: past `maxKeys` the key idle longest is forgotten first.
+// Login throttling: a sliding-window counter per key (in memory, bounded: past `maxKeys` the key
+// idle longest is forgotten first), and the sign-in throttle built on it, which counts each
+// password attempt *before* the password is checked (scrypt is slow and async: parallel guesses
+// must not all get through first) per account from one client, per client, and per account.
 import { isIP } from 'node:net';
 import { PosternError } from '../errors.js';
 
@@ -52,7 +54,7 @@ export class LoginRateLimiter {
     return { allowed: false, retryAfterMs: Math.max(1, times[0]! + this.#windowMs - now.getTime()) };
   }
 
-  /** Counts one failed attempt under `key`; returns whether the next attempt is allowed. */
+  /** Counts one attempt under `key` (a failure, or one not known yet to succeed); returns whether the next is allowed. */
   recordFailure(key: string, now: Date): RateLimitResult {
     const at = now.getTime();
     const times = this.#live(key, at) ?? [];
@@ -67,6 +69,15 @@ export class LoginRateLimiter {
   /** Forgets `key`: call after a successful sign-in. */
   reset(key: string): void {
     this.#failures.delete(key);
+  }
+
+  /** Takes back the one attempt counted under `key` at `at` (it turned out to succeed). */
+  withdraw(key: string, at: Date): void {
+    const times = this.#failures.get(key);
+    const index = times?.lastIndexOf(at.getTime()) ?? -1;
+    if (index < 0) return;
+    times!.splice(index, 1);
+    if (times!.length === 0) this.#failures.delete(key);
   }
 
   /** The failures of `key` still inside the window, or undefined (and forgotten) when none. */
@@ -86,6 +97,71 @@ export class LoginRateLimiter {
       if (!expired && this.#failures.size <= this.#maxKeys) return;
       this.#failures.delete(key);
     }
+  }
+}
+
+export interface SignInThrottleOptions {
+  /** Attempts on one account from one client network per window (default 5). */
+  readonly perAccountAndClient?: number;
+  /** Attempts from one client network on any accounts per window (default 20): password spraying. */
+  readonly perClient?: number;
+  /**
+   * Attempts on one account from anywhere per window (default 100): a guesser with many
+   * addresses. High, so that no single client can lock a person out.
+   */
+  readonly perAccount?: number;
+  readonly windowMs?: number;
+  readonly maxKeys?: number;
+}
+
+/** One counted password attempt, to settle with `succeeded` when the password was right. */
+export interface SignInAttempt {
+  readonly account: string;
+  readonly clientIp: string;
+  readonly at: Date;
+}
+
+export type SignInGate = { readonly allowed: true; readonly attempt: SignInAttempt } | { readonly allowed: false; readonly retryAfterMs: number };
+
+export class SignInThrottle {
+  readonly #pair: LoginRateLimiter;
+  readonly #client: LoginRateLimiter;
+  readonly #account: LoginRateLimiter;
+
+  constructor(options: SignInThrottleOptions = {}) {
+    const shared = { ...(options.windowMs === undefined ? {} : { windowMs: options.windowMs }), ...(options.maxKeys === undefined ? {} : { maxKeys: options.maxKeys }) };
+    this.#pair = new LoginRateLimiter({ ...shared, maxFailures: options.perAccountAndClient ?? 5 });
+    this.#client = new LoginRateLimiter({ ...shared, maxFailures: options.perClient ?? 20 });
+    this.#account = new LoginRateLimiter({ ...shared, maxFailures: options.perAccount ?? 100 });
+  }
+
+  /**
+   * Counts an attempt under all three keys before the password is checked, or refuses it (and
+   * counts nothing) when any of them is full. Synchronous, so concurrent requests cannot all
+   * pass the check before the first one is counted.
+   */
+  begin(account: string, clientIp: string, now: Date): SignInGate {
+    const keys = this.#keys(account, clientIp);
+    const refusals = keys.map(([limiter, key]) => limiter.check(key, now)).filter((r) => !r.allowed);
+    if (refusals.length > 0) return { allowed: false, retryAfterMs: Math.max(...refusals.map((r) => r.retryAfterMs)) };
+    for (const [limiter, key] of keys) limiter.recordFailure(key, now);
+    return { allowed: true, attempt: { account, clientIp, at: now } };
+  }
+
+  /** The password was right: this client's failures on the account are forgiven; elsewhere the attempt stops counting. */
+  succeeded(attempt: SignInAttempt): void {
+    const [pair, client, account] = this.#keys(attempt.account, attempt.clientIp);
+    pair[0].reset(pair[1]);
+    client[0].withdraw(client[1], attempt.at);
+    account[0].withdraw(account[1], attempt.at);
+  }
+
+  #keys(account: string, clientIp: string): [[LoginRateLimiter, string], [LoginRateLimiter, string], [LoginRateLimiter, string]] {
+    return [
+      [this.#pair, loginRateLimitKey(account, clientIp)],
+      [this.#client, clientNetwork(clientIp)],
+      [this.#account, account.trim().toLowerCase()],
+    ];
   }
 }
 

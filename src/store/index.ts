@@ -13,6 +13,7 @@ export type {
   ApiTokenRecord,
   ApiTokenRepo,
   ApiTokenRole,
+  ApiTokenScope,
   Change,
   ChangeEntity,
   ChangeOp,
@@ -54,7 +55,7 @@ export type {
   UserRecord,
   UserRepo,
 } from './types.js';
-export { noSocketAuth } from './types.js';
+export { API_TOKEN_SCOPES, noSocketAuth } from './types.js';
 export { checkEmail, normalizeEmail, normalizeSocketAuth } from './socket-auth.js';
 export { checkTagSelector } from './bindings.js';
 export type { Database, StoreDialect } from './schema.js';

@@ -26,6 +26,7 @@ export function toDeviceAuthorization(row: Selectable<DeviceAuthorizationsTable>
     userId: row.user_id,
     clientName: row.client_name,
     clientIp: row.client_ip,
+    codeChallenge: row.code_challenge,
     expiresAt: row.expires_at,
     createdAt: row.created_at,
     lastPolledAt: row.last_polled_at,
@@ -36,11 +37,12 @@ export class KyselyDeviceAuthorizationRepo implements DeviceAuthorizationRepo {
   constructor(private readonly ctx: RepoContext) {}
 
   /** Throws 'conflict' when the device code hash is taken or the user code is pending already. Prunes long-expired rows. */
-  async create(input: { deviceCodeHash: string; userCode: string; clientName: string; clientIp: string; expiresAt: string }): Promise<DeviceAuthorizationRecord> {
+  async create(input: { deviceCodeHash: string; userCode: string; clientName: string; clientIp: string; expiresAt: string; codeChallenge?: string }): Promise<DeviceAuthorizationRecord> {
     const deviceCodeHash = checkString(input.deviceCodeHash, 'deviceCodeHash', { max: 200, nonEmpty: true });
     const userCode = checkString(input.userCode, 'userCode', { max: 64, nonEmpty: true });
     const clientName = checkString(input.clientName, 'clientName', { max: 200 });
     const clientIp = checkString(input.clientIp, 'clientIp', { max: 100 });
+    const codeChallenge = input.codeChallenge === undefined ? null : checkString(input.codeChallenge, 'codeChallenge', { max: 128, nonEmpty: true });
     const expiresAt = toTimestamp(input.expiresAt, 'expiresAt');
     return this.ctx.writeUnlogged('create device authorization', async (tx) => {
       const now = this.ctx.now();
@@ -54,6 +56,7 @@ export class KyselyDeviceAuthorizationRepo implements DeviceAuthorizationRepo {
         user_id: null,
         client_name: clientName,
         client_ip: clientIp,
+        code_challenge: codeChallenge,
         expires_at: expiresAt,
         created_at: now,
         last_polled_at: null,

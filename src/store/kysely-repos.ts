@@ -6,12 +6,14 @@ import { PosternError } from '../errors.js';
 import { SOCKET_NAME_PATTERN } from './names.js';
 import { isUniqueViolation, toApiToken, toConnector, toJoinToken, toSocket, toTimestamp } from './rows.js';
 import type { Database } from './schema.js';
+import { API_TOKEN_SCOPES } from './types.js';
 import { defaultSocketAuth, normalizeSocketAuth, serializeSocketAuth } from './socket-auth.js';
 import { bindEnrolled, checkConnectorIds, checkConnectorsExist, checkSocketNames, checkTagSelector, serializeTagSelector } from './bindings.js';
 import type {
   ApiTokenRecord,
   ApiTokenRepo,
   ApiTokenRole,
+  ApiTokenScope,
   ChangeEntity,
   ChangeOp,
   ConnectorRecord,
@@ -47,6 +49,7 @@ export interface RepoContext {
 
 const socketTypes: ReadonlySet<string> = new Set(['http', 'https', 'tls']);
 const apiTokenRoles: ReadonlySet<string> = new Set(['admin', 'service']);
+const apiTokenScopes: ReadonlySet<string> = new Set(API_TOKEN_SCOPES);
 
 function checkSocket(input: { name?: string; type?: string }): void {
   if (input.name !== undefined && !SOCKET_NAME_PATTERN.test(input.name)) {
@@ -308,9 +311,13 @@ export class KyselyJoinTokenRepo implements JoinTokenRepo {
 export class KyselyApiTokenRepo implements ApiTokenRepo {
   constructor(private readonly ctx: RepoContext) {}
 
-  async create(input: { name: string; tokenHash: string; role: ApiTokenRole }): Promise<ApiTokenRecord> {
+  async create(input: { name: string; tokenHash: string; role: ApiTokenRole; scopes: readonly ApiTokenScope[] }): Promise<ApiTokenRecord> {
     if (!apiTokenRoles.has(input.role)) {
       throw new PosternError('bad_request', `API token role "${input.role}" is not one of admin, service`);
+    }
+    const unknown = input.scopes.find((s) => !apiTokenScopes.has(s));
+    if (input.scopes.length === 0 || unknown !== undefined) {
+      throw new PosternError('bad_request', `API token scopes must be one or more of ${API_TOKEN_SCOPES.join(', ')}${unknown === undefined ? '' : ` (not "${unknown}")`}`);
     }
     return this.ctx.write('create API token', async (tx, record) => {
       const row = {
@@ -318,6 +325,7 @@ export class KyselyApiTokenRepo implements ApiTokenRepo {
         name: input.name,
         token_hash: input.tokenHash,
         role: input.role,
+        scopes: JSON.stringify([...new Set(input.scopes)].sort()),
         created_at: this.ctx.now(),
         last_used_at: null,
         revoked_at: null,

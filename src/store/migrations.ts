@@ -360,6 +360,21 @@ function externalIdentitiesSchema(): Migration {
   };
 }
 
+/** Scoped API tokens (existing ones keep doing everything: `admin`) and PKCE for loopback CLI sign-in. */
+function tokenScopesPkceSchema(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('api_tokens').addColumn('scopes', 'text', (c) => c.notNull().defaultTo('["admin"]')).execute();
+      await db.schema.alterTable('device_authorizations').addColumn('code_challenge', 'text').execute();
+    },
+
+    async down(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('device_authorizations').dropColumn('code_challenge').execute();
+      await db.schema.alterTable('api_tokens').dropColumn('scopes').execute();
+    },
+  };
+}
+
 /** The ordered migrations for a dialect; names sort in application order. */
 export function storeMigrations(dialect: StoreDialect): Record<string, Migration> {
   return {
@@ -371,6 +386,7 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     '0006_socket_bindings': socketBindingsSchema(),
     '0007_socket_raw_paths': socketRawPathsSchema(),
     '0008_external_identities': externalIdentitiesSchema(),
+    '0009_token_scopes_pkce': tokenScopesPkceSchema(),
   };
 }
 

@@ -17,9 +17,11 @@ import type {
 } from './schema.js';
 import { parseSocketAuth } from './socket-auth.js';
 import { parseStringList, parseTagSelector } from './bindings.js';
+import { API_TOKEN_SCOPES } from './types.js';
 import type {
   ApiTokenRecord,
   ApiTokenRole,
+  ApiTokenScope,
   Change,
   ChangeEntity,
   ChangeOp,
@@ -145,10 +147,24 @@ export function toApiToken(row: Selectable<ApiTokensTable>): ApiTokenRecord {
     name: row.name,
     tokenHash: row.token_hash,
     role: row.role as ApiTokenRole,
+    scopes: parseScopes(row.scopes),
     createdAt: row.created_at,
     lastUsedAt: row.last_used_at,
     revokedAt: row.revoked_at,
   };
+}
+
+const knownScopes: ReadonlySet<string> = new Set(API_TOKEN_SCOPES);
+
+/** A damaged scopes column, or a scope this version does not know, grants nothing (fail closed). */
+function parseScopes(text: string): ApiTokenScope[] {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (Array.isArray(value)) return value.filter((s): s is ApiTokenScope => typeof s === 'string' && knownScopes.has(s));
+  } catch {
+    // falls through to no scopes
+  }
+  return [];
 }
 
 function parseGroups(text: string): string[] {

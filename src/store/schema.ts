@@ -52,6 +52,8 @@ export interface ApiTokensTable {
   name: string;
   token_hash: string;
   role: string;
+  /** JSON array of scopes. */
+  scopes: string;
   created_at: string;
   last_used_at: string | null;
   revoked_at: string | null;
@@ -129,6 +131,7 @@ export interface DeviceAuthorizationsTable {
   user_id: string | null;
   client_name: string;
   client_ip: string;
+  code_challenge: string | null;
   expires_at: string;
   created_at: string;
   last_polled_at: string | null;

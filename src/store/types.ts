@@ -82,11 +82,23 @@ export interface NewJoinToken {
 
 export type ApiTokenRole = 'admin' | 'service';
 
+/**
+ * What an API token may do, a closed set: `admin` is everything (what every token could do
+ * before scopes); a `noun:write` scope grants `noun:read` too.
+ */
+export const API_TOKEN_SCOPES = [
+  'admin', 'audit:read', 'certs:issue', 'connectors:read', 'connectors:write', 'metrics:read', 'policies:read', 'policies:write',
+  'sessions:read', 'sessions:write', 'sockets:read', 'sockets:write', 'users:read', 'users:write',
+] as const;
+export type ApiTokenScope = (typeof API_TOKEN_SCOPES)[number];
+
 export interface ApiTokenRecord {
   readonly id: string;
   readonly name: string;
   readonly tokenHash: string;
   readonly role: ApiTokenRole;
+  /** Never empty; tokens from before scopes have `['admin']`. */
+  readonly scopes: readonly ApiTokenScope[];
   readonly createdAt: string;
   readonly lastUsedAt: string | null;
   readonly revokedAt: string | null;
@@ -235,6 +247,8 @@ export interface DeviceAuthorizationRecord {
   readonly userId: string | null;
   readonly clientName: string;
   readonly clientIp: string;
+  /** Loopback sign-in: the PKCE S256 challenge the code must be redeemed against (RFC 7636); null for device codes. */
+  readonly codeChallenge: string | null;
   readonly expiresAt: string;
   readonly createdAt: string;
   readonly lastPolledAt: string | null;
@@ -363,7 +377,7 @@ export interface JoinTokenRepo {
 }
 
 export interface ApiTokenRepo {
-  create(input: { name: string; tokenHash: string; role: ApiTokenRole }): Promise<ApiTokenRecord>;
+  create(input: { name: string; tokenHash: string; role: ApiTokenRole; scopes: readonly ApiTokenScope[] }): Promise<ApiTokenRecord>;
   list(): Promise<ApiTokenRecord[]>;
   findByHash(tokenHash: string): Promise<ApiTokenRecord | undefined>;
   revoke(id: string, at: string): Promise<void>;
@@ -438,7 +452,7 @@ export interface ExternalIdentityRepo {
 
 /** Device authorizations record no change (they never reach snapshots). */
 export interface DeviceAuthorizationRepo {
-  create(input: { deviceCodeHash: string; userCode: string; clientName: string; clientIp: string; expiresAt: string }): Promise<DeviceAuthorizationRecord>;
+  create(input: { deviceCodeHash: string; userCode: string; clientName: string; clientIp: string; expiresAt: string; codeChallenge?: string }): Promise<DeviceAuthorizationRecord>;
   findByUserCode(userCode: string): Promise<DeviceAuthorizationRecord | undefined>;
   findByDeviceCodeHash(deviceCodeHash: string): Promise<DeviceAuthorizationRecord | undefined>;
   /** pending → approved/denied; throws 'not_found', or 'conflict' when no longer pending or expired. */

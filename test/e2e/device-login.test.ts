@@ -1,7 +1,7 @@
 // E2E: `postern login` as a real child process against a real server — the RFC 8628 device
 // flow approved in a scripted browser (sign-in form, then Approve with CSRF), whoami, the CLI
 // session in `sessions ls`, logout revoking it; denial; expiry and the token endpoint's
-// RFC 8628 JSON errors; the loopback `--browser` flow; service tokens.
+// RFC 8628 JSON errors; the loopback `--browser` flow (approval page, PKCE); service tokens.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -13,60 +13,10 @@ import { api, httpsFetch } from '../helpers/https.js';
 import type { HttpsResponse } from '../helpers/https.js';
 import { baseEnv } from '../helpers/processes.js';
 import { tempDir, withTimeout } from '../helpers/util.js';
+import { ControlBrowser, hidden } from '../helpers/login.js';
 
 const PASSWORD = 'correct horse battery staple';
 const EMAIL = 'alice@corp.example';
-
-/** Just enough of a browser for the control host: one cookie jar, manual redirects. */
-class Browser {
-  readonly jar = new Map<string, string>();
-
-  constructor(private readonly server: ServerHandle) {}
-
-  async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<HttpsResponse> {
-    const target = new URL(url, this.server.url);
-    const body = init.form ? new URLSearchParams(init.form).toString() : undefined;
-    const res = await httpsFetch({
-      port: Number(target.port), ca: this.server.caPem, host: target.hostname, path: target.pathname + target.search, method: init.method ?? 'GET',
-      headers: {
-        ...(this.jar.size ? { cookie: [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ') } : {}),
-        ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-      },
-      ...(body ? { body } : {}),
-    });
-    for (const line of ([] as string[]).concat(res.headers['set-cookie'] ?? [])) {
-      const [pair] = line.split(';');
-      const eq = pair!.indexOf('=');
-      if (/Max-Age=0/i.test(line)) this.jar.delete(pair!.slice(0, eq));
-      else this.jar.set(pair!.slice(0, eq), pair!.slice(eq + 1));
-    }
-    return res;
-  }
-
-  /** Opens `url` (a page that needs sign-in), signs in on the form it is sent to, returns the page it lands on. */
-  async openSigningIn(url: string): Promise<HttpsResponse> {
-    const first = await this.request(url);
-    if (first.status !== 303 || !first.headers.location!.startsWith('/auth/login')) return first;
-    const login = await this.request(first.headers.location!);
-    assert.equal(login.status, 200, login.text);
-    const posted = await this.request('/auth/login', {
-      method: 'POST', form: { csrf: hidden(login.text, 'csrf')!, return_to: hidden(login.text, 'return_to') ?? '', email: EMAIL, password: PASSWORD },
-    });
-    assert.equal(posted.status, 303, posted.text);
-    return this.request(posted.headers.location!);
-  }
-
-  /** From the confirmation page, presses Approve or Deny. */
-  async decide(page: HttpsResponse, decision: 'approve' | 'deny'): Promise<HttpsResponse> {
-    assert.equal(page.status, 200, page.text);
-    assert.match(page.text, /Approve/);
-    return this.request('/device', { method: 'POST', form: { csrf: hidden(page.text, 'csrf')!, user_code: hidden(page.text, 'user_code')!, decision } });
-  }
-}
-
-function hidden(html: string, name: string): string | undefined {
-  return new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1]?.replace(/&#(\d+);/g, (_m, c: string) => String.fromCharCode(Number(c)));
-}
 
 function tokenRequest(server: ServerHandle, form: Record<string, string>): Promise<HttpsResponse> {
   return httpsFetch({
@@ -101,7 +51,7 @@ describe('CLI sign-in: device flow, loopback, service tokens', () => {
     const link = (await login.waitForOutput(/(https:\/\/\S+\/device\?user_code=\S+)/))[1]!;
     assert.ok(link.endsWith(`user_code=${code}`), link);
 
-    const browser = new Browser(server);
+    const browser = new ControlBrowser(server, EMAIL, PASSWORD);
     const confirm = await browser.openSigningIn(link);
     assert.match(confirm.text, new RegExp(code));
     assert.match(confirm.text, /alice@corp\.example/);
@@ -155,7 +105,7 @@ describe('CLI sign-in: device flow, loopback, service tokens', () => {
   test('a denied code ends the login with one clear line', async () => {
     const login = spawnCli('login', ['login'], laptop);
     const link = (await login.waitForOutput(/(https:\/\/\S+\/device\?user_code=\S+)/))[1]!;
-    const browser = new Browser(server);
+    const browser = new ControlBrowser(server, EMAIL, PASSWORD);
     const done = await browser.decide(await browser.openSigningIn(link), 'deny');
     assert.match(done.text, /Denied/);
     const exit = await withTimeout(login.exited, 20_000, 'postern login to give up');
@@ -202,17 +152,26 @@ describe('CLI sign-in: device flow, loopback, service tokens', () => {
     const expired = await tokenRequest(server, grant);
     assert.equal(expired.status, 400);
     assert.equal(expired.json<{ error: string }>().error, 'expired_token');
-    const browser = new Browser(server);
+    const browser = new ControlBrowser(server, EMAIL, PASSWORD);
     const page = await browser.openSigningIn(device.verification_uri_complete);
     assert.equal(page.status, 400);
     assert.match(page.text, /expired/);
   });
 
-  test('login --browser: loopback redirect with state, one-time code', async () => {
+  test('login --browser: approved on a page, loopback redirect with state, one-time code bound to the CLI\'s PKCE verifier', async () => {
     const login = spawnCli('login --browser', ['login', '--browser'], laptop);
     const start = (await login.waitForOutput(/(https:\/\/\S+\/auth\/cli\/start\?port=\d+&state=\S+)/))[1]!;
-    const browser = new Browser(server);
-    const landed = await browser.openSigningIn(start);
+    const checkCode = (await login.waitForOutput(/check code: ([A-Z]{4}-[A-Z]{4})/))[1]!;
+    assert.equal(new URL(start).searchParams.get('code_challenge_method'), 'S256');
+    const browser = new ControlBrowser(server, EMAIL, PASSWORD);
+    const approval = await browser.openSigningIn(start);
+    assert.equal(approval.status, 200, approval.text);
+    assert.match(approval.text, new RegExp(checkCode), 'the page shows the check code the terminal printed');
+    assert.match(approval.text, /alice@corp\.example/);
+    const landed = await browser.request('/auth/cli/start', {
+      method: 'POST',
+      form: { csrf: hidden(approval.text, 'csrf')!, port: hidden(approval.text, 'port')!, state: hidden(approval.text, 'state')!, code_challenge: hidden(approval.text, 'code_challenge')!, decision: 'approve' },
+    });
     assert.equal(landed.status, 303, landed.text);
     const callback = new URL(landed.headers.location!);
     assert.equal(callback.origin.replace(/:\d+$/, ''), 'http://127.0.0.1');
@@ -238,15 +197,15 @@ describe('CLI sign-in: device flow, loopback, service tokens', () => {
   });
 
   test('service tokens: created once, listed without secrets, revoked', async () => {
-    const created = await server.cli(['token', 'create', '--name', 'ci-deploy']);
+    const created = await server.cli(['token', 'create', '--name', 'ci-deploy', '--scope', 'admin']);
     assert.equal(created.code, 0, created.stderr);
     const secret = created.stdout.trim();
     assert.match(secret, /^pat1_/);
     assert.match(created.stderr, /not shown again/);
     assert.equal((await api(server, '/api/v1/sockets', { token: secret })).status, 200);
     const whoami = await server.cli(['whoami', '--json'], { POSTERN_TOKEN: secret });
-    assert.deepEqual({ ...JSON.parse(whoami.stdout), tokenId: undefined, server: undefined }, { kind: 'token', name: 'ci-deploy', role: 'service', tokenId: undefined, server: undefined, source: 'env' });
-    const minted = await api(server, '/api/v1/tokens', { method: 'POST', body: { name: 'more' }, token: secret });
+    assert.deepEqual({ ...JSON.parse(whoami.stdout), tokenId: undefined, server: undefined }, { kind: 'token', name: 'ci-deploy', role: 'service', scopes: ['admin'], tokenId: undefined, server: undefined, source: 'env' });
+    const minted = await api(server, '/api/v1/tokens', { method: 'POST', body: { name: 'more', scopes: ['admin'] }, token: secret });
     assert.equal(minted.status, 403, 'a service token cannot mint more');
 
     const listed = await server.cli(['token', 'ls', '--json']);

@@ -323,7 +323,7 @@ describe('policies, continuous evaluation, live sessions and the audit trail', (
     try {
       await tail.waitForOutput(/admin\.change|policy/);
       await cli(['policy', 'apply', '-f', await write('tailed.yaml', 'name: tailed\nrules:\n  - effect: deny\n    who: { email: [nobody@corp.example] }\n')]);
-      await tail.waitForOutput(/token:first-admin admin\.change: policy tailed created/);
+      await tail.waitForOutput(/token:first-admin admin\.change from 127\.0\.0\.1: policy tailed created/);
     } finally {
       await tail.stop();
       await cli(['policy', 'delete', 'tailed']);

@@ -1,5 +1,7 @@
 // Clients for the edge: node:https with Postern's CA and *.localhost pinned to 127.0.0.1, and real curl.
 import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
 import { execFile } from 'node:child_process';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { LookupFunction } from 'node:net';
@@ -30,14 +32,25 @@ export interface HttpsOptions {
   timeoutMs?: number;
   /** Source address (another loopback address, e.g. 127.0.0.2, to look like another client). */
   localAddress?: string;
+  /** Announce this client address in a PROXY protocol v1 header first, as a load balancer does. */
+  proxySource?: string;
+}
+
+/** A TLS connection that starts with `PROXY TCP4 <source> …` (believed only from a trusted proxy). */
+function proxiedConnection(port: number, host: string, ca: string, source: string, localAddress: string | undefined): tls.TLSSocket {
+  const raw = net.connect({ host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) });
+  raw.write(`PROXY TCP4 ${source} 127.0.0.1 40000 ${port}\r\n`);
+  return tls.connect({ socket: raw, servername: host, ca });
 }
 
 /** Sends a request (fresh connection, no agent pooling) and resolves with the response head. */
 export function httpsRequest(options: HttpsOptions): Promise<IncomingMessage> {
-  const { port, ca, host = 'localhost', path = '/', method = 'GET', headers = {}, body, timeoutMs = 30_000, localAddress } = options;
+  const { port, ca, host = 'localhost', path = '/', method = 'GET', headers = {}, body, timeoutMs = 30_000, localAddress, proxySource } = options;
   return new Promise((resolve, reject) => {
     const req = https.request({
-      host, port, path, method, ca, agent: false, lookup: loopbackLookup, ...(localAddress ? { localAddress } : {}),
+      host, port, path, method, ca, lookup: loopbackLookup, ...(localAddress ? { localAddress } : {}),
+      // No agent with createConnection: node uses it only then (agent: false would make a fresh agent).
+      ...(proxySource ? { createConnection: () => proxiedConnection(port, host, ca, proxySource, localAddress) } : { agent: false }),
       headers: { host: `${host}:${port}`, ...headers },
     }, resolve);
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} https://${host}:${port}${path}: no activity for ${timeoutMs} ms`)));

@@ -1,8 +1,10 @@
 // Signs a person in the way `postern login` does — the device flow, with the browser part
-// (sign-in form, Approve with CSRF) scripted — and stores the login in the CLI's credentials file.
+// (sign-in form, Approve with CSRF) scripted — and stores the login in the CLI's credentials file;
+// and a minimal cookie-jar browser for the control host's pages.
 import assert from 'node:assert/strict';
 import { saveLogin } from '../../src/cli/credentials.js';
 import { httpsFetch } from './https.js';
+import type { HttpsResponse } from './https.js';
 import { join } from 'node:path';
 import { baseEnv } from './processes.js';
 import type { ServerHandle } from './processes.js';
@@ -66,4 +68,55 @@ export async function signedInLaptop(server: ServerHandle, email: string, passwo
   const machine = await laptopFor(server);
   await deviceLogin(server, machine.configDir, email, password);
   return machine.env;
+}
+
+/** Just enough of a browser for the control host: one cookie jar, manual redirects; signs in as `email` when sent to the form. */
+export class ControlBrowser {
+  readonly jar = new Map<string, string>();
+
+  constructor(private readonly server: ServerHandle, private readonly email: string, private readonly password: string) {}
+
+  async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<HttpsResponse> {
+    const target = new URL(url, this.server.url);
+    const body = init.form ? new URLSearchParams(init.form).toString() : undefined;
+    const res = await httpsFetch({
+      port: Number(target.port), ca: this.server.caPem, host: target.hostname, path: target.pathname + target.search, method: init.method ?? 'GET',
+      headers: {
+        ...(this.jar.size ? { cookie: [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ') } : {}),
+        ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+      },
+      ...(body ? { body } : {}),
+    });
+    for (const line of ([] as string[]).concat(res.headers['set-cookie'] ?? [])) {
+      const [pair] = line.split(';');
+      const eq = pair!.indexOf('=');
+      if (/Max-Age=0/i.test(line)) this.jar.delete(pair!.slice(0, eq));
+      else this.jar.set(pair!.slice(0, eq), pair!.slice(eq + 1));
+    }
+    return res;
+  }
+
+  /** Opens `url` (a page that needs sign-in), signs in on the form it is sent to, returns the page it lands on. */
+  async openSigningIn(url: string): Promise<HttpsResponse> {
+    const first = await this.request(url);
+    if (first.status !== 303 || !first.headers.location!.startsWith('/auth/login')) return first;
+    const login = await this.request(first.headers.location!);
+    assert.equal(login.status, 200, login.text);
+    const posted = await this.request('/auth/login', {
+      method: 'POST', form: { csrf: hidden(login.text, 'csrf')!, return_to: hidden(login.text, 'return_to') ?? '', email: this.email, password: this.password },
+    });
+    assert.equal(posted.status, 303, posted.text);
+    return this.request(posted.headers.location!);
+  }
+
+  /** From the confirmation page, presses Approve or Deny. */
+  async decide(page: HttpsResponse, decision: 'approve' | 'deny'): Promise<HttpsResponse> {
+    assert.equal(page.status, 200, page.text);
+    assert.match(page.text, /Approve/);
+    return this.request('/device', { method: 'POST', form: { csrf: hidden(page.text, 'csrf')!, user_code: hidden(page.text, 'user_code')!, decision } });
+  }
+}
+
+export function hidden(html: string, name: string): string | undefined {
+  return new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1]?.replace(/&#(\d+);/g, (_m, c: string) => String.fromCharCode(Number(c)));
 }

@@ -1,9 +1,9 @@
 // Login throttling: the sliding window, retry-after, reset on success, the key cap, and how
-// client addresses group into keys.
+// client addresses group into keys; the sign-in throttle that counts before the password check.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPosternError } from '../../src/errors.js';
-import { LoginRateLimiter, loginRateLimitKey, rateLimitedError } from '../../src/identity/rate-limit.js';
+import { LoginRateLimiter, SignInThrottle, loginRateLimitKey, rateLimitedError } from '../../src/identity/rate-limit.js';
 
 const T0 = Date.parse('2030-01-01T00:00:00Z');
 const at = (ms: number): Date => new Date(T0 + ms);
@@ -79,4 +79,58 @@ test('rate limit: the refusal carries code rate_limited, 429 and the wait in sec
   assert.equal(err.httpStatus, 429);
   assert.equal(err.retryable, true);
   assert.match(err.message, /try again in 41 s/);
+});
+
+test('sign-in throttle: attempts count when they begin, so parallel guesses cannot all get through', () => {
+  const throttle = new SignInThrottle({ perAccountAndClient: 5, windowMs: 60_000 });
+  const gates = Array.from({ length: 20 }, () => throttle.begin('joe@corp.example', '203.0.113.7', at(0)));
+  assert.equal(gates.filter((g) => g.allowed).length, 5, 'five begun at once, none finished');
+  const refused = gates.at(-1)!;
+  assert.deepEqual(refused, { allowed: false, retryAfterMs: 60_000 });
+  assert.equal(throttle.begin('joe@corp.example', '198.51.100.1', at(0)).allowed, true, 'another client on the same account');
+  assert.equal(throttle.begin('joe@corp.example', '203.0.113.7', at(60_000)).allowed, true, 'the window moved on');
+});
+
+test('sign-in throttle: a refused attempt is not counted; a right password forgives this client on this account', () => {
+  const throttle = new SignInThrottle({ perAccountAndClient: 2, perClient: 3, windowMs: 60_000 });
+  const first = throttle.begin('joe', '203.0.113.7', at(0));
+  assert.ok(first.allowed);
+  assert.ok(throttle.begin('joe', '203.0.113.7', at(1)).allowed);
+  for (let i = 0; i < 5; i++) assert.equal(throttle.begin('joe', '203.0.113.7', at(2 + i)).allowed, false);
+  const ok = throttle.begin('ann', '203.0.113.7', at(10));
+  assert.ok(ok.allowed, 'refusals did not fill the per-client window');
+  throttle.succeeded(ok.attempt);
+  assert.ok(throttle.begin('ann', '203.0.113.7', at(11)).allowed);
+  assert.equal(throttle.begin('bob', '203.0.113.7', at(12)).allowed, false, 'joe x2 + ann: the client is full; the success was taken back only once');
+  throttle.succeeded(first.attempt);
+  assert.ok(throttle.begin('joe', '203.0.113.7', at(13)).allowed, 'joe\'s failures here are forgiven and one attempt left the per-client window');
+  assert.equal(throttle.begin('joe', '203.0.113.7', at(14)).allowed, false, 'but the client is full again');
+});
+
+test('sign-in throttle: per client across accounts (spraying) and per account across clients', () => {
+  const spray = new SignInThrottle({ perClient: 3, windowMs: 60_000 });
+  for (const account of ['a', 'b', 'c']) assert.ok(spray.begin(account, '203.0.113.7', at(0)).allowed);
+  const refused = spray.begin('d', '203.0.113.7', at(30_000));
+  assert.deepEqual(refused, { allowed: false, retryAfterMs: 30_000 });
+  assert.ok(spray.begin('d', '203.0.113.8', at(30_000)).allowed, 'another client');
+  assert.equal(spray.begin('d', '::ffff:203.0.113.7', at(30_000)).allowed, false, 'the same client spelled as IPv4-mapped');
+
+  const crowd = new SignInThrottle({ perAccount: 3, windowMs: 60_000 });
+  for (const ip of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) assert.ok(crowd.begin('joe', ip, at(0)).allowed);
+  assert.equal(crowd.begin('joe', '192.0.2.4', at(1)).allowed, false);
+  assert.ok(crowd.begin('ann', '192.0.2.4', at(1)).allowed);
+});
+
+test('rate limit: withdraw takes back exactly one attempt', () => {
+  const limiter = new LoginRateLimiter({ maxFailures: 2, windowMs: 60_000 });
+  limiter.recordFailure('k', at(0));
+  limiter.recordFailure('k', at(0));
+  limiter.withdraw('k', at(0));
+  assert.equal(limiter.check('k', at(1)).allowed, true);
+  limiter.withdraw('k', at(5));
+  limiter.recordFailure('k', at(2));
+  assert.equal(limiter.check('k', at(3)).allowed, false, 'withdrawing an attempt never counted changes nothing');
+  limiter.withdraw('k', at(0));
+  limiter.withdraw('k', at(2));
+  assert.equal(limiter.size, 0);
 });

@@ -40,6 +40,7 @@ export const deviceCases: Record<string, StoreCase> = {
     assert.match(created.createdAt, isoRe);
     assert.equal(created.expiresAt, new Date(made.expiresAt).toISOString());
     assert.equal(created.lastPolledAt, null);
+    assert.equal(created.codeChallenge, null, 'device codes carry no PKCE challenge');
     assert.deepEqual(await store.deviceAuthorizations.findByUserCode('BDWP-HQPK'), created);
     assert.deepEqual(await store.deviceAuthorizations.findByDeviceCodeHash(made.deviceCodeHash), created);
     assert.equal(await store.deviceAuthorizations.findByUserCode('NOPE-NOPE'), undefined);
@@ -55,6 +56,9 @@ export const deviceCases: Record<string, StoreCase> = {
     await rejectsWith(store.deviceAuthorizations.create({ ...input(), deviceCodeHash: '' }), 'bad_request');
     await rejectsWith(store.deviceAuthorizations.create({ ...input(), expiresAt: 'later' }), 'bad_request');
     await rejectsWith(store.deviceAuthorizations.create({ ...input(), clientName: 'x'.repeat(1000) }), 'bad_request');
+    await rejectsWith(store.deviceAuthorizations.create({ ...input(), codeChallenge: '' }), 'bad_request');
+    const pkce = await store.deviceAuthorizations.create({ ...input(), codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM' });
+    assert.equal((await store.deviceAuthorizations.findByDeviceCodeHash(pkce.deviceCodeHash))?.codeChallenge, 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM');
     // Once the first holder is decided, the code may be issued again; the newest one is found.
     const held = await store.deviceAuthorizations.findByUserCode('SAME-CODE');
     await store.deviceAuthorizations.decide(held!.id, { status: 'denied' }, now());

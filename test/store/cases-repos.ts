@@ -69,7 +69,7 @@ export const repoCases: Record<string, StoreCase> = {
     await rejectsWith(store.sockets.create({ name: 'ok', type: 'ftp' as 'http' }), 'bad_request');
     await store.sockets.create({ name: 'ok', type: 'http' });
     await rejectsWith(store.sockets.update('ok', { type: 'ftp' as 'http' }), 'bad_request');
-    await rejectsWith(store.apiTokens.create({ name: 'x', tokenHash: 'h', role: 'root' as 'admin' }), 'bad_request');
+    await rejectsWith(store.apiTokens.create({ name: 'x', tokenHash: 'h', role: 'root' as 'admin', scopes: ['admin'] }), 'bad_request');
     assert.equal((await store.changesSince(before)).length, 1);
   },
 
@@ -169,16 +169,24 @@ export const repoCases: Record<string, StoreCase> = {
   },
 
   'api tokens: create, find, list, revoke': async ({ store }) => {
-    const t = await store.apiTokens.create({ name: 'ci', tokenHash: 'th1', role: 'service' });
+    const t = await store.apiTokens.create({ name: 'ci', tokenHash: 'th1', role: 'service', scopes: ['sockets:write', 'audit:read', 'audit:read'] });
     assert.match(t.id, /^tok_[a-z2-7]{16}$/);
+    assert.deepEqual(t.scopes, ['audit:read', 'sockets:write'], 'deduplicated, sorted');
     assert.deepEqual(await store.apiTokens.findByHash('th1'), t);
     assert.equal(await store.apiTokens.findByHash('nope'), undefined);
-    await rejectsWith(store.apiTokens.create({ name: 'other', tokenHash: 'th1', role: 'admin' }), 'conflict');
-    await store.apiTokens.create({ name: 'admin', tokenHash: 'th2', role: 'admin' });
+    await rejectsWith(store.apiTokens.create({ name: 'other', tokenHash: 'th1', role: 'admin', scopes: ['admin'] }), 'conflict');
+    await store.apiTokens.create({ name: 'admin', tokenHash: 'th2', role: 'admin', scopes: ['admin'] });
     assert.equal((await store.apiTokens.list()).length, 2);
     await store.apiTokens.revoke(t.id, '2030-01-01T00:00:00Z');
     assert.equal((await store.apiTokens.findByHash('th1'))?.revokedAt, '2030-01-01T00:00:00.000Z');
     await rejectsWith(store.apiTokens.revoke('tok_missing', '2030-01-01T00:00:00Z'), 'not_found');
+  },
+
+  'api tokens: scopes are a closed, non-empty set': async ({ store }) => {
+    for (const scopes of [[], ['root'], ['sockets:write', 'sockets:*'], ['Admin']] as never[]) {
+      await rejectsWith(store.apiTokens.create({ name: 'bad', tokenHash: `h-${JSON.stringify(scopes)}`, role: 'service', scopes }), 'bad_request', /scopes/);
+    }
+    assert.equal((await store.apiTokens.list()).length, 0);
   },
 
   'secrets: get, put, putIfAbsent first writer wins': async ({ store }) => {

@@ -91,7 +91,7 @@ test('store suite: PostgreSQL', async (t) => {
       }
     });
 
-    await t.test('0002…0006 upgrade a 0001 database; old sockets get noSocketAuth and the connectors not revoked', async () => {
+    await t.test('0002…0006 upgrade a 0001 database; old sockets get noSocketAuth and the connectors not revoked, old tokens the admin scope', async () => {
       await pool.query(`create schema "${upgradeSchema}"`);
       const db = new Kysely<any>({
         dialect: new PostgresDialect({
@@ -107,6 +107,7 @@ test('store suite: PostgreSQL', async (t) => {
       try {
         assert.deepEqual((await store.sockets.get('old'))?.auth, noSocketAuth);
         await assertUpgradedBindings(store);
+        assert.deepEqual((await store.apiTokens.findByHash('old-hash'))?.scopes, ['admin'], 'tokens from before scopes keep doing everything');
         const user = await store.users.create({ email: 'a@b.c' });
         assert.equal((await store.users.get(user.id))?.email, 'a@b.c');
       } finally {

@@ -64,7 +64,7 @@ test('SQLite: creates parent directories, uses WAL, reopens with data and revisi
   }
 });
 
-test('SQLite: 0002…0006 upgrade a 0001 database; old sockets get noSocketAuth and the connectors not revoked', async () => {
+test('SQLite: 0002…0006 upgrade a 0001 database; old sockets get noSocketAuth and the connectors not revoked, old tokens the admin scope', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'postern-store-'));
   try {
     const file = join(dir, 'old.db');
@@ -75,6 +75,7 @@ test('SQLite: 0002…0006 upgrade a 0001 database; old sockets get noSocketAuth 
     try {
       assert.deepEqual((await store.sockets.get('old'))?.auth, noSocketAuth);
       await assertUpgradedBindings(store);
+      assert.deepEqual((await store.apiTokens.findByHash('old-hash'))?.scopes, ['admin'], 'tokens from before scopes keep doing everything');
       const user = await store.users.create({ email: 'a@b.c' });
       assert.equal((await store.users.get(user.id))?.email, 'a@b.c');
     } finally {

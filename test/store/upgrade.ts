@@ -1,6 +1,7 @@
-// Brings a database to migration 0001 only and stores a socket and two connectors (one revoked)
-// the old way, so a test can check what later migrations do to existing data when the store
-// opens it (0002_identity: socket auth; 0006_socket_bindings: bindings).
+// Brings a database to migration 0001 only and stores a socket, two connectors (one revoked)
+// and a service token the old way, so a test can check what later migrations do to existing
+// data when the store opens it (0002_identity: socket auth; 0006_socket_bindings: bindings;
+// 0009_token_scopes_pkce: scopes).
 
 import { Migrator } from 'kysely';
 import type { Kysely, Migration } from 'kysely';
@@ -34,6 +35,10 @@ export async function prepareAt0001(db: Kysely<any>, dialect: StoreDialect, sche
   await db
     .insertInto('join_tokens')
     .values({ id: 'jt_old', token_hash: 'old-token', connector_name: 'later', expires_at: '2999-01-01T00:00:00.000Z', used_at: null, connector_id: null, created_at: at })
+    .execute();
+  await db
+    .insertInto('api_tokens')
+    .values({ id: 'tok_old', name: 'old-service', token_hash: 'old-hash', role: 'service', created_at: at, last_used_at: null, revoked_at: null })
     .execute();
 }
 

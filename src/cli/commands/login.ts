@@ -21,6 +21,7 @@ interface WhoAmI {
   provider?: string;
   expiresAt?: string;
   role?: string;
+  scopes?: string[];
   tokenId?: string;
 }
 
@@ -79,14 +80,14 @@ export function registerLogin(program: Command, context: () => CliContext): void
       const say = (text: string) => (ctx.json ? process.stderr : process.stdout).write(text);
       let token: TokenResponse;
       if (options.browser) {
-        const code = await loopbackCode({
+        const loopback = await loopbackCode({
           server: ctx.server,
-          onUrl: (url) => {
-            say(`Open this page in a browser on this machine to sign in:\n\n  ${url}\n\nWaiting for the browser…\n`);
+          onUrl: (url, checkCode) => {
+            say(`Open this page in a browser on this machine to sign in:\n\n  ${url}\n\nApprove there if it shows the check code: ${checkCode}\nWaiting for the browser…\n`);
             openBrowser(url);
           },
         });
-        token = await exchangeLoopbackCode(post, code);
+        token = await exchangeLoopbackCode(post, loopback);
       } else {
         token = await deviceCodeToken(ctx, say);
       }
@@ -102,7 +103,7 @@ export function registerLogin(program: Command, context: () => CliContext): void
       if (!ctx.token) throw new PosternError('unauthenticated', `not signed in to ${ctx.server}: run \`postern login\``);
       const me = await ctx.client().get<WhoAmI>('/api/v1/auth/whoami');
       if (ctx.json) return printJson({ ...me, server: ctx.server, source: ctx.tokenSource });
-      if (me.kind === 'token') return printFields({ token: me.name, role: me.role, id: me.tokenId, server: ctx.server }, ['token', 'role', 'id', 'server']);
+      if (me.kind === 'token') return printFields({ token: me.name, role: me.role, scopes: me.scopes?.join(', '), id: me.tokenId, server: ctx.server }, ['token', 'role', 'scopes', 'id', 'server']);
       printFields({ email: me.email, name: me.name, groups: me.groups, session: me.sessionId, expires: me.expiresAt, server: ctx.server }, ['email', 'name', 'groups', 'session', 'expires', 'server']);
     });
 
