@@ -18,9 +18,21 @@ import { registerAudit } from './commands/audit.js';
 import { errorMessage, isPosternError } from '../errors.js';
 import { VERSION } from './server-runtime.js';
 
-function fail(message: string, code = 1): never {
+/** Stack traces only when asked for; read from argv so errors before parsing honour it too. */
+const debug = process.argv.includes('--debug');
+
+function fail(message: string, code = 1, err?: unknown): never {
   process.stderr.write(`postern: ${message.trim()}\n`);
+  if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
   process.exit(code);
+}
+
+// `postern audit search | head`: a reader that went away is not an error of ours.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    fail(errorMessage(err), 1, err);
+  });
 }
 
 export function buildProgram(): Command {
@@ -32,6 +44,7 @@ export function buildProgram(): Command {
     .option('--ca-file <file>', 'CA certificate to trust (POSTERN_CA)')
     .option('--data-dir <dir>', 'local server data dir (POSTERN_DATA_DIR)')
     .option('--json', 'machine-readable output')
+    .option('--debug', 'print stack traces of unexpected errors')
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeErr: (text) => fail(text.replace(/^error: /, '').split('\n')[0] ?? text, 2) });
@@ -50,7 +63,8 @@ export function buildProgram(): Command {
   return program;
 }
 
-process.on('unhandledRejection', (err) => fail(errorMessage(err)));
+process.on('unhandledRejection', (err) => fail(errorMessage(err), 1, err));
+process.on('uncaughtException', (err) => fail(errorMessage(err), 1, err));
 
 try {
   await buildProgram().parseAsync(process.argv);
@@ -58,5 +72,5 @@ try {
   if (err instanceof CommanderError) {
     process.exit(err.exitCode);
   }
-  fail(isPosternError(err) ? err.message : errorMessage(err));
+  fail(isPosternError(err) ? err.message : errorMessage(err), 1, err);
 }

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Store } from '../store/types.js';
 import type { RouteTable } from './routes.js';
 import { PosternError } from '../errors.js';
-import { compileWithSocketPolicies, explain, parsePolicyDocument, requestContext, ruleLabel, validatePolicyDocument } from '../policy/index.js';
+import { compileWithSocketPolicies, explain, outsideMessage, parsePolicyDocument, policyCoverage, requestContext, ruleLabel, validatePolicyDocument } from '../policy/index.js';
 import type { Action, PolicyDocument } from '../policy/index.js';
 import type { NewAuditEvent } from '../reporting/events.js';
 import type { GeoLookup } from '../reporting/geo.js';
@@ -79,11 +79,19 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
   };
 
   routes.add({ method: 'GET', url: '/api/v1/policies', summary: 'List policies (newest version of each)', auth: 'policies:read',
-    handler: async () => ({ policies: (await store.policies.list()).map((p) => ({ ...p, ref: refOf(p.namespace, p.name) })) }) });
+    handler: async () => {
+      const [policies, sockets] = await Promise.all([store.policies.list(), store.sockets.list()]);
+      return { policies: policies.map((p) => ({ ...p, ref: refOf(p.namespace, p.name), coverage: policyCoverage(p.document as unknown as PolicyDocument, sockets) })) };
+    } });
   routes.add({ method: 'PUT', url: '/api/v1/policies', summary: 'Create or replace a policy from its document (YAML/JSON text or an object)', auth: 'policies:write', body: applyBody,
     handler: async ({ body, request }) => {
       const document = documentFrom(body);
       const namespace = document.namespace ?? '';
+      // A policy naming a socket it cannot govern would be stored and silently do nothing.
+      const coverage = policyCoverage(document, await store.sockets.list());
+      const [outside] = coverage.outside;
+      if (outside) throw new PosternError('bad_request', outsideMessage(namespace, outside));
+      const warnings = coverage.unknown.map((name) => `socket ${name} does not exist (yet): the policy governs it once it is created`);
       const author = actorOf(request);
       const result = await store.policies.put(namespace, document.name, document as unknown as Record<string, unknown>, author);
       await options.caughtUp?.();
@@ -93,7 +101,7 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
           details: { entity: 'policy', ref: refOf(namespace, document.name), before: result.previous?.document ?? null, after: result.record.document },
         });
       }
-      return { policy: { ...result.record, ref: refOf(namespace, document.name) }, changed: result.changed };
+      return { policy: { ...result.record, ref: refOf(namespace, document.name) }, changed: result.changed, warnings };
     } });
   routes.add({ method: 'POST', url: '/api/v1/policies/validate', summary: 'Parse and check a policy document without storing it', auth: 'policies:read', body: applyBody,
     handler: async ({ body }) => ({ document: documentFrom(body) }) });
@@ -118,7 +126,10 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
       };
     } });
   routes.add({ method: 'GET', url: '/api/v1/policies/:ref', summary: 'Show a policy (ref = name or namespace/name, URL-encoded)', auth: 'policies:read', params: refParams,
-    handler: async ({ params }) => ({ ...(await find(params.ref)), ref: params.ref }) });
+    handler: async ({ params }) => {
+      const [record, sockets] = await Promise.all([find(params.ref), store.sockets.list()]);
+      return { ...record, ref: params.ref, coverage: policyCoverage(record.document as unknown as PolicyDocument, sockets) };
+    } });
   routes.add({ method: 'GET', url: '/api/v1/policies/:ref/versions', summary: 'Every version of a policy, oldest first', auth: 'policies:read', params: refParams,
     handler: async ({ params }) => {
       const { namespace, name } = splitRef(params.ref);

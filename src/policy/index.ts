@@ -5,6 +5,8 @@ export type { PolicySet } from './compile.js';
 export { evaluate, explain } from './evaluate.js';
 export { allowedSshLogins } from './logins.js';
 export { compileWithSocketPolicies, socketAuthPolicy, socketNamespace } from './socket-auth.js';
+export { outsideMessage, policyCoverage } from './coverage.js';
+export type { NamedSocket, PolicyCoverage } from './coverage.js';
 export type { PolicySocket, SocketAuthSettings } from './socket-auth.js';
 export { ruleLabel } from './rule.js';
 export { requestContext } from './context.js';

@@ -15,6 +15,14 @@ interface StoredPolicy {
   version: number;
   document: Record<string, unknown>;
   updatedAt: string;
+  coverage?: { covered: string[]; outside: { name: string; namespace: string }[]; unknown: string[] };
+}
+
+/** What a policy governs: named sockets (marking those it cannot reach), a tag selector or all. */
+function governs(p: StoredPolicy): unknown {
+  if (!p.document.sockets) return p.document.tags ?? '(all)';
+  const c = p.coverage ?? { covered: p.document.sockets as string[], outside: [], unknown: [] };
+  return [...c.covered, ...c.outside.map((o) => `${o.name} (not covered: in namespace "${o.namespace}")`), ...c.unknown.map((n) => `${n} (no such socket)`)];
 }
 
 interface TestAnswer {
@@ -52,8 +60,9 @@ export function registerPolicy(program: Command, context: () => CliContext): voi
     .action(async (options: { file: string }) => {
       const ctx = context();
       const text = await readPolicyFile(options.file);
-      const answer = await ctx.client().put<{ policy: StoredPolicy; changed: boolean }>('/api/v1/policies', { text }).catch((err) => inFile(options.file, err));
+      const answer = await ctx.client().put<{ policy: StoredPolicy; changed: boolean; warnings: string[] }>('/api/v1/policies', { text }).catch((err) => inFile(options.file, err));
       if (ctx.json) return printJson(answer);
+      for (const warning of answer.warnings) process.stderr.write(`postern: warning: ${options.file}: ${warning}\n`);
       const { ref, version } = answer.policy;
       process.stdout.write(answer.changed ? `policy ${ref} applied (version ${version})\n` : `policy ${ref} unchanged (version ${version})\n`);
     });
@@ -62,14 +71,18 @@ export function registerPolicy(program: Command, context: () => CliContext): voi
     const { policies } = await ctx.client().get<{ policies: StoredPolicy[] }>('/api/v1/policies');
     if (ctx.json) return printJson(policies);
     printTable(policies.map((p) => ({
-      ...p, sockets: (p.document.sockets as string[] | undefined) ?? (p.document.tags ? p.document.tags : '(all)'), rules: (p.document.rules as unknown[] | undefined)?.length ?? 0,
+      ...p, sockets: governs(p), rules: (p.document.rules as unknown[] | undefined)?.length ?? 0,
     })), ['ref', 'version', 'sockets', 'rules', 'updatedAt']);
   });
   policy.command('show <ref>').description('print a policy as YAML (ref = name or namespace/name)').action(async (ref: string) => {
     const ctx = context();
     const stored = await ctx.client().get<StoredPolicy>(refPath(ref));
     if (ctx.json) return printJson(stored);
-    process.stdout.write(`# ${stored.ref}, version ${stored.version}, updated ${stored.updatedAt}\n${toYaml(stored.document)}`);
+    const gaps = [
+      ...(stored.coverage?.outside ?? []).map((o) => `# does NOT govern socket ${o.name}: it is in namespace "${o.namespace}", outside ${stored.namespace || '""'}\n`),
+      ...(stored.coverage?.unknown ?? []).map((name) => `# socket ${name} does not exist (yet)\n`),
+    ];
+    process.stdout.write(`# ${stored.ref}, version ${stored.version}, updated ${stored.updatedAt}\n${gaps.join('')}${toYaml(stored.document)}`);
   });
   policy.command('diff')
     .description('show what applying a file would change')
