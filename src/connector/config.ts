@@ -40,9 +40,17 @@ export type ConnectorSocket = z.infer<typeof connectorSocketSchema>;
 /** One line naming the field: `sockets[0].upstream: must be a URL …`. */
 export function formatZodIssue(error: z.ZodError): string {
   const issue = error.issues[0];
-  if (!issue) return 'invalid';
+  return issue ? issueLine(issue) : 'invalid';
+}
+
+function issueLine(issue: z.core.$ZodIssue): string {
   const path = issue.path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), '');
   return path ? `${path}: ${issue.message}` : issue.message;
+}
+
+/** Every mistake of a file in one line, so a user fixes them in one go rather than one per run. */
+function problemsLine(source: string, problems: readonly string[]): string {
+  return problems.length === 1 ? `${source}: ${problems[0]}` : `${source}: ${problems.length} problems: ${problems.join('; ')}`;
 }
 
 export function parseConnectorConfig(text: string, source: string): ConnectorConfig {
@@ -53,16 +61,18 @@ export function parseConnectorConfig(text: string, source: string): ConnectorCon
     throw new PosternError('config_invalid', `${source}: not valid YAML: ${errorMessage(cause).split('\n')[0]}`, { cause });
   }
   const result = connectorConfigSchema.safeParse(raw);
-  if (!result.success) throw new PosternError('config_invalid', `${source}: ${formatZodIssue(result.error)}`);
+  if (!result.success) throw new PosternError('config_invalid', problemsLine(source, result.error.issues.map(issueLine)));
+  const problems: string[] = [];
   const names = new Set<string>();
-  for (const socket of result.data.sockets) {
-    if (names.has(socket.name)) throw new PosternError('config_invalid', `${source}: sockets: "${socket.name}" is listed twice`);
+  result.data.sockets.forEach((socket, i) => {
+    if (names.has(socket.name)) problems.push(`sockets[${i}].name: "${socket.name}" is listed twice`);
     names.add(socket.name);
     const scheme = new URL(socket.upstream).protocol;
     if (socket.type === 'tls' ? scheme !== 'tcp:' : scheme === 'tcp:') {
-      throw new PosternError('config_invalid', `${source}: sockets: "${socket.name}" of type ${socket.type} cannot use a ${scheme} upstream`);
+      problems.push(`sockets[${i}].upstream: "${socket.name}" of type ${socket.type} cannot use a ${scheme} upstream`);
     }
-  }
+  });
+  if (problems.length > 0) throw new PosternError('config_invalid', problemsLine(source, problems));
   return result.data;
 }
 

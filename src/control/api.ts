@@ -99,6 +99,19 @@ const updateSocketBody = z.object({
   ...authFields,
 }).strict();
 
+/** The upstream a socket names must be one its connector could dial: http(s):// for HTTP sockets, tcp:// for tls ones. */
+function checkUpstream(type: string, upstream: string | null | undefined): void {
+  if (upstream === null || upstream === undefined) return;
+  const schemes = type === 'tls' ? ['tcp:'] : ['http:', 'https:'];
+  let protocol: string;
+  try {
+    protocol = new URL(upstream).protocol;
+  } catch {
+    throw new PosternError('bad_request', `upstream "${upstream}" is not a URL such as ${type === 'tls' ? 'tcp://127.0.0.1:22' : 'http://127.0.0.1:3000'}`);
+  }
+  if (!schemes.includes(protocol)) throw new PosternError('bad_request', `a ${type} socket's upstream must start with ${schemes.map((s) => `${s}//`).join(' or ')}, not ${protocol}//`);
+}
+
 /** Allow-lists imply sign-in; sign-in without lists lets any signed-in user in. */
 function authFrom(body: { cloudauth?: boolean; allowed_email_domains?: string[]; allowed_email_addresses?: string[] }, current: SocketAuth = noSocketAuth): SocketAuth | undefined {
   if (body.cloudauth === undefined && body.allowed_email_domains === undefined && body.allowed_email_addresses === undefined) return undefined;
@@ -210,7 +223,9 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   const routes = createRouteTable(app, authenticate, ({ request, entity, route, before, after }) => {
     const actor = actorOf(request);
     const verb = route.startsWith('POST') ? 'created' : route.startsWith('DELETE') ? 'deleted' : 'updated';
-    options.audit({ type: 'admin.change', actor, clientIp: request.ip, reason: `${entity.replace('_', ' ')} ${verb} by ${actor}`, details: { entity, route, before, after } });
+    const touched = [after, before].map((r) => r as { name?: unknown; email?: unknown; id?: unknown } | null | undefined).find((r) => r);
+    const which = touched ? String(touched.name ?? touched.email ?? touched.id ?? '') : '';
+    options.audit({ type: 'admin.change', actor, clientIp: request.ip, reason: `${entity.replace('_', ' ')}${which ? ` ${which}` : ''} ${verb} by ${actor}`, details: { entity, route, before, after } });
   });
 
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(renderHome(options.version)));
@@ -232,6 +247,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   routes.add({ method: 'POST', url: '/api/v1/sockets', summary: 'Create a socket', auth: 'sockets:write', change: { entity: 'socket' }, body: createSocketBody, response: socketView, status: 201,
     handler: async ({ body }) => {
       const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, connectors: _b, raw_paths: rawPaths, ...rest } = body;
+      checkUpstream(body.type, body.upstream);
       const auth = authFrom(body);
       const binding = await bindingPatch([], { connectors: body.connectors });
       return present(await store.sockets.create({ ...rest, ...binding, upstream: rest.upstream ?? null, ...(auth ? { auth } : {}), ...(rawPaths !== undefined ? { rawPaths } : {}) }), await store.connectors.list());
@@ -247,6 +263,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, connectors: _b, add_connectors: _ba, remove_connectors: _br, raw_paths: rawPaths, ...rest } = body;
       const current = await store.sockets.get(params.name);
       if (!current) throw new PosternError('not_found', `socket "${params.name}" does not exist`);
+      checkUpstream(body.type ?? current.type, body.upstream === undefined ? (body.type ? current.upstream : undefined) : body.upstream);
       const auth = authFrom(body, current.auth);
       const binding = await bindingPatch(current.connectors, body);
       return present(await store.sockets.update(params.name, { ...rest, ...binding, ...(auth ? { auth } : {}), ...(rawPaths !== undefined ? { rawPaths } : {}) }), await store.connectors.list());

@@ -16,3 +16,13 @@ export function expandCountries(codes: readonly string[]): Set<string> {
   }
   return out;
 }
+
+/** CLDR region names that are not countries (unknown, groupings, unions other than EU). */
+const NOT_COUNTRIES = new Set(['ZZ', 'QO', 'UN', 'EZ']);
+const regionNames = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
+
+/** Whether an upper-cased two-letter code names a country or territory (XK, Kosovo, included), or is EU. */
+export function isCountryCode(code: string): boolean {
+  if (code === 'EU') return true;
+  return /^[A-Z]{2}$/.test(code) && !NOT_COUNTRIES.has(code) && regionNames.of(code) !== undefined;
+}

@@ -4,6 +4,7 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PosternError, errorMessage } from '../errors.js';
+import { isCountryCode } from './countries.js';
 import { parseCidr } from './ip.js';
 import { SLUG, SOCKET_NAME, WEEKDAYS, isDomain, isEmail, isNamespace, parseDuration, parseInstant, parseTimeRange } from './syntax.js';
 import { canonicalTimeZone } from './tz.js';
@@ -39,7 +40,7 @@ const cidr = text((v) => verdict(parseCidr(v) !== undefined, v, 'is not an IP ad
 const country = text((v) => {
   const code = v.toUpperCase();
   if (code === 'UK') return { problem: '"UK" is not an ISO 3166-1 code: the United Kingdom is GB' };
-  return verdict(/^[A-Z]{2}$/.test(code), v, 'is not a two-letter country code (ISO 3166-1 alpha-2, or EU)', code);
+  return verdict(isCountryCode(code), v, 'is not a country code (ISO 3166-1 alpha-2, or EU)', code);
 });
 const weekday = text<Weekday>((v) => {
   const day = v.toLowerCase() as Weekday;

@@ -16,6 +16,10 @@ export function describeEvent(event: AuditEvent): string {
       return `${who} closed ${String(details.protocol ?? 'a')} connection ${event.connectionId}${on}${from}: ${event.reason}, ${String(details.bytesUp ?? 0)} bytes up, ${String(details.bytesDown ?? 0)} down, ${Math.round(Number(details.durationMs ?? 0) / 1000)} s`;
     case 'connection.open':
       return `${who} opened ${String(details.protocol ?? 'a')} connection ${event.connectionId}${on}${from}${verdict}`;
+    case 'connection.killed':
+      return event.connectionId
+        ? `connection.killed ${event.connectionId}${on} (${String(details.user ?? 'someone')}) by ${who}${from}`
+        : `connection.killed ${Array.isArray(details.connections) ? details.connections.length : 0} connections of ${String(details.user ?? 'someone')} by ${who}${from}`;
     case 'access.denied':
       return `${who} was refused${on}${from}${event.reason ? `: ${event.reason}` : ''}${event.rule ? ` [${event.rule}]` : ''}`;
     default:

@@ -189,7 +189,7 @@ export class KyselyConnectorRepo implements ConnectorRepo {
   create(input: { name: string }): Promise<ConnectorRecord> {
     return this.ctx.write('create connector', async (tx, record) => {
       const row = {
-        id: this.ctx.newId('conn_'),
+        id: this.ctx.newId('ctr_'),
         name: input.name,
         cert_serial: null,
         cert_not_after: null,

@@ -75,13 +75,19 @@ test('connector config: bad server, name, connections and an empty socket list a
 });
 
 test('connector config: a socket name listed twice is rejected', () => {
-  rejects(`${valid}  - name: web\n    upstream: http://127.0.0.1:4000\n`, /sockets: "web" is listed twice/);
+  rejects(`${valid}  - name: web\n    upstream: http://127.0.0.1:4000\n`, /sockets\[1\]\.name: "web" is listed twice/);
 });
 
 test('connector config: socket type and upstream scheme must agree', () => {
-  rejects(valid.replace('upstream: http', 'type: tls\n    upstream: http'), /sockets: "web" of type tls cannot use a http: upstream/);
-  rejects(valid.replace('http://127.0.0.1:3000', 'tcp://127.0.0.1:22'), /sockets: "web" of type http cannot use a tcp: upstream/);
+  rejects(valid.replace('upstream: http', 'type: tls\n    upstream: http'), /sockets\[0\]\.upstream: "web" of type tls cannot use a http: upstream/);
+  rejects(valid.replace('http://127.0.0.1:3000', 'tcp://127.0.0.1:22'), /sockets\[0\]\.upstream: "web" of type http cannot use a tcp: upstream/);
   rejects(valid.replace('upstream: http', 'type: https\n    upstream: tcp'), /of type https cannot use a tcp: upstream/);
+});
+
+test('connector config: a file with several mistakes reports all of them in one line', () => {
+  const text = 'server: not a url\nconnections: 99\nsockets:\n  - name: Bad Name\n    upstream: ftp://x\n  - name: web\n    colour: blue\n    upstream: http://127.0.0.1:1\n';
+  rejects(text, /^cfg\.yaml: 5 problems: server: .*; connections: .*; sockets\[0\]\.name: .*; sockets\[0\]\.upstream: must be a URL .*; sockets\[1\]: .*colour/);
+  rejects(`${valid}  - name: web\n    upstream: tcp://127.0.0.1:22\n`, /^cfg\.yaml: 2 problems: sockets\[1\]\.name: "web" is listed twice; sockets\[1\]\.upstream: "web" of type http cannot use a tcp: upstream$/);
 });
 
 test('connector config: text that is not YAML, or not a mapping, is config_invalid', () => {

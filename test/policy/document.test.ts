@@ -68,7 +68,9 @@ test('errors name the field path, on one line', () => {
     [{ rules: [{ effect: 'allow' }] }, 'name: is required'],
     [{ name: 'Support Access', rules: [{ effect: 'allow' }] }, 'name: "Support Access" is not a valid name: a-z, 0-9, ".", "_" and "-", starting with a letter or digit, at most 63 characters'],
     [{ name: 'p', namespace: 'corp//x', rules: [{ effect: 'allow' }] }, 'namespace: "corp//x" is not a namespace: names of a-z, 0-9, ".", "_" and "-" separated by "/", such as corp/support'],
-    [withRule({ effect: 'allow', where: { country: ['NL', 'NLD'] } }), 'rules[1].where.country[1]: "NLD" is not a two-letter country code (ISO 3166-1 alpha-2, or EU)'],
+    [withRule({ effect: 'allow', where: { country: ['NL', 'NLD'] } }), 'rules[1].where.country[1]: "NLD" is not a country code (ISO 3166-1 alpha-2, or EU)'],
+    [withRule({ effect: 'allow', where: { country: ['XX'] } }), 'rules[1].where.country[0]: "XX" is not a country code (ISO 3166-1 alpha-2, or EU)'],
+    [withRule({ effect: 'deny', where: { country_not: ['ZZ'] } }), 'rules[1].where.country_not[0]: "ZZ" is not a country code (ISO 3166-1 alpha-2, or EU)'],
     [withRule({ effect: 'allow', where: { country_not: ['UK'] } }), 'rules[1].where.country_not[0]: "UK" is not an ISO 3166-1 code: the United Kingdom is GB'],
     [withRule({ effect: 'allow', when: { weekdays: ['monday'] } }), 'rules[1].when.weekdays[0]: expected one of mon, tue, wed, thu, fri, sat, sun, got "monday"'],
     [withRule({ effect: 'allow', when: { tz: 'Mars/Olympus' } }), 'rules[1].when.tz: "Mars/Olympus" is not an IANA time zone (such as Europe/Amsterdam or UTC)'],
@@ -102,9 +104,9 @@ test('YAML and JSON syntax errors are one line with the line number', () => {
   assert.equal(problem(''), 'policy document: expected a mapping, got null');
 });
 
-test('YAML 1.2: NO, on and dates stay strings', () => {
-  const doc = parsePolicyDocument('name: p\nrules:\n  - effect: allow\n    where: {country: [NO, on]}\n    when: {after: 2025-01-01}\n');
-  assert.deepEqual(doc.rules[0]!.where!.country, ['NO', 'ON']);
+test('YAML 1.2: NO, no and dates stay strings', () => {
+  const doc = parsePolicyDocument('name: p\nrules:\n  - effect: allow\n    where: {country: [NO, no]}\n    when: {after: 2025-01-01}\n');
+  assert.deepEqual(doc.rules[0]!.where!.country, ['NO', 'NO']);
   assert.equal(doc.rules[0]!.when!.after, '2025-01-01');
 });
 

@@ -80,7 +80,7 @@ export const repoCases: Record<string, StoreCase> = {
 
   'connectors: lifecycle and not_found': async ({ store }) => {
     const c = await store.connectors.create({ name: 'office' });
-    assert.match(c.id, /^conn_[a-z2-7]{16}$/);
+    assert.match(c.id, /^ctr_[a-z2-7]{16}$/, "connector ids have a prefix of their own (connections are conn_)");
     assert.deepEqual(
       [c.certSerial, c.certNotAfter, c.lastSeenAt, c.revokedAt],
       [null, null, null, null],

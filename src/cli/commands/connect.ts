@@ -1,5 +1,6 @@
 // `postern connect`: the one-liner. Creates the socket if needed, enrolls a connector bound to
 // it (credentials kept under the user's config dir), runs it in the foreground, prints the URL.
+import net from 'node:net';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
@@ -16,6 +17,7 @@ interface SocketView {
   name: string;
   type: string;
   url: string;
+  upstream: string | null;
   connectors: { id: string }[];
 }
 
@@ -44,10 +46,15 @@ export function registerConnect(program: Command, context: () => CliContext): vo
         socket = await client.post<SocketView>('/api/v1/sockets', { name: options.name, type: options.type, upstream, ...authBody(options), ...(kept ? { connectors: [kept.connectorId] } : {}) });
         process.stderr.write(`created socket ${socket.name} (${socket.type})\n`);
       }
-      if (Object.keys(authBody(options)).length > 0) {
-        socket = await client.patch<SocketView>(`/api/v1/sockets/${encodeURIComponent(socket.name)}`, authBody(options));
-      }
       if (socket.type !== options.type) throw new PosternError('conflict', `socket "${socket.name}" exists with type ${socket.type}, not ${options.type}`);
+      // What `socket show` says is what this connector dials.
+      const changes = { ...authBody(options), ...(socket.upstream !== upstream ? { upstream } : {}) };
+      if (Object.keys(changes).length > 0) {
+        if (socket.upstream !== upstream && socket.upstream) process.stderr.write(`socket ${socket.name}: upstream ${socket.upstream} → ${upstream}\n`);
+        socket = await client.patch<SocketView>(`/api/v1/sockets/${encodeURIComponent(socket.name)}`, changes);
+      }
+      const listening = await probeUpstream(upstream);
+      if (listening !== true) process.stderr.write(`postern: warning: nothing answers on ${upstream} yet (${listening}); requests get 502 until it does\n`);
       let credentials = kept;
       if (!credentials) {
         const { token } = await client.post<{ token: string }>('/api/v1/connectors/tokens', { name: `connect-${options.name}`, ttl_seconds: 600, sockets: [options.name] });
@@ -64,6 +71,22 @@ export function registerConnect(program: Command, context: () => CliContext): vo
       }), 'connect');
       await runConnector(config, { ...(options.proxy ? { proxy: options.proxy } : {}), json: ctx.json, urls: { [socket.name]: socket.url } });
     });
+}
+
+/** true when a TCP connection to the upstream opens within a second, else why not. */
+function probeUpstream(upstream: string): Promise<true | string> {
+  const url = new URL(upstream);
+  const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: url.hostname, port, timeout: 1_000 });
+    const done = (result: true | string) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done('no answer within 1 s'));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' ? 'connection refused' : err.code ?? err.message));
+  });
 }
 
 function upstreamFrom(options: { port?: string; host: string; type: string }): string {
