@@ -45,10 +45,16 @@ export function buildProgram(): Command {
     .option('--data-dir <dir>', 'local server data dir (POSTERN_DATA_DIR)')
     .option('--json', 'machine-readable output')
     .option('--debug', 'print stack traces of unexpected errors')
+    .option('--log-format <human|json>', 'log lines: human on a terminal, JSON otherwise (POSTERN_LOG_FORMAT)')
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeErr: (text) => fail(text.replace(/^error: /, '').split('\n')[0] ?? text, 2) });
   const context = () => resolveContext(program.opts<GlobalOptions>());
+  // Loggers are made deep inside commands; the flag reaches them as the variable it stands for.
+  program.hook('preAction', () => {
+    const format = program.opts<{ logFormat?: string }>().logFormat;
+    if (format !== undefined) process.env.POSTERN_LOG_FORMAT = format;
+  });
   registerServer(program);
   registerSocket(program, context);
   registerConnector(program, context);

@@ -15,11 +15,14 @@ export interface TunnelLink extends EventEmitter {
 export interface SupervisorClock {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
+  /** Milliseconds, for how long a slot was down. */
+  now(): number;
 }
 
 export const realClock: SupervisorClock = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  now: () => Date.now(),
 };
 
 export interface SupervisorOptions {
@@ -40,9 +43,11 @@ interface Slot {
   attempt: number;
   timer?: unknown;
   lastError?: string;
+  /** When the slot lost its tunnel (undefined while up, and before the first connection). */
+  downSince?: number;
 }
 
-/** Events: `connected` (slot), `disconnected` (slot), `retry` (slot, delayMs, error?). */
+/** Events: `connected` (slot), `reconnected` (slot, downMs), `disconnected` (slot), `retry` (slot, delayMs, error?). */
 export class TunnelSupervisor extends EventEmitter {
   private readonly slots: Slot[];
   /** Links the edge asked to move away from, finishing their streams while replacements run. */
@@ -97,6 +102,12 @@ export class TunnelSupervisor extends EventEmitter {
       slot.attempt = 0;
       slot.lastError = undefined;
       this.emit('connected', index);
+      if (slot.downSince !== undefined) {
+        const downMs = this.clock.now() - slot.downSince;
+        slot.downSince = undefined;
+        this.options.logger.info({ slot: index, downMs }, `tunnel ${index} reconnected after ${(downMs / 1000).toFixed(1)} s`);
+        this.emit('reconnected', index, downMs);
+      }
     });
     // The edge is going away: dial a replacement and let this one finish its streams.
     link.once('drain-requested', () => {
@@ -109,6 +120,7 @@ export class TunnelSupervisor extends EventEmitter {
     link.once('close', () => {
       if (slot.link !== link) return;
       slot.link = undefined;
+      slot.downSince ??= this.clock.now();
       this.emit('disconnected', index);
       this.scheduleRetry(index);
     });

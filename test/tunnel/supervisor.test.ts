@@ -16,6 +16,10 @@ interface FakeTimer { fn: () => void; ms: number; cleared: boolean; fired: boole
 
 class FakeClock implements SupervisorClock {
   readonly timers: FakeTimer[] = [];
+  time = 0;
+  now(): number {
+    return this.time;
+  }
   setTimeout(fn: () => void, ms: number): unknown {
     const timer = { fn, ms, cleared: false, fired: false };
     this.timers.push(timer);
@@ -32,6 +36,7 @@ class FakeClock implements SupervisorClock {
     const pending = this.pending();
     assert.equal(pending.length, 1, `expected one pending timer, got ${pending.length}`);
     pending[0]!.fired = true;
+    this.time += pending[0]!.ms;
     pending[0]!.fn();
     return pending[0]!.ms;
   }
@@ -67,6 +72,7 @@ function harness(connections: number, answers: (slot: number, call: number) => F
   });
   supervisor.on('connected', (slot: number) => events.push(`connected:${slot}`));
   supervisor.on('disconnected', (slot: number) => events.push(`disconnected:${slot}`));
+  supervisor.on('reconnected', (slot: number, ms: number) => events.push(`reconnected:${slot}:${ms}`));
   supervisor.on('retry', (slot: number, ms: number) => events.push(`retry:${slot}:${ms}`));
   const links = () => dials.map((d) => d.result).filter((r): r is FakeLink => r instanceof FakeLink);
   return { clock, dials, events, supervisor, links };
@@ -119,6 +125,21 @@ test('supervisor: a closed link is redialed after the backoff delay, not before'
   // A late event from the replaced link changes nothing.
   links()[0]!.emit('close');
   assert.equal(clock.pending().length, 0);
+  supervisor.stop();
+});
+
+test('supervisor: a reconnect says how long the slot was down (failed redials included); the first connect does not', async () => {
+  const { supervisor, links, events, clock } = harness(1, (_slot, call) => (call === 1 ? new Error('refused') : new FakeLink()));
+  supervisor.start();
+  await settle();
+  links()[0]!.emit('welcome', {});
+  links()[0]!.emit('close');
+  clock.fireOnly();
+  await settle();
+  clock.fireOnly();
+  await settle();
+  links()[1]!.emit('welcome', {});
+  assert.deepEqual(events.filter((e) => e.startsWith('reconnected') || e.startsWith('connected')), ['connected:0', 'connected:0', `reconnected:0:${delayFor(0) + delayFor(1)}`]);
   supervisor.stop();
 });
 
