@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate, createHash } from 'node:crypto';
 import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { CliContext } from './context.js';
 import { createKeyAndCsr } from '../ca/csr.js';
@@ -66,10 +66,14 @@ export function socketOfHost(host: string, domain: string): string {
  * With a socket host, the certificate carries the logins the policies allow there, so it is
  * renewed when the next call names another socket.
  */
+/** Where the person's SSH key for this server lives (made on first use by `client ssh-keysign`). */
+export function sshKeyPath(ctx: CliContext): string {
+  return join(clientDir(ctx), 'ssh', 'id_ed25519');
+}
+
 export async function sshIdentity(ctx: CliContext, ttlSeconds: number, signIn: () => Promise<CliContext>, host?: string): Promise<string> {
-  const dir = join(clientDir(ctx), 'ssh');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const key = join(dir, 'id_ed25519');
+  const key = sshKeyPath(ctx);
+  await mkdir(dirname(key), { recursive: true, mode: 0o700 });
   if (!(await access(key).then(() => true, () => false))) {
     await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'postern', '-f', key]).catch((cause: unknown) => {
       throw new PosternError('internal', 'ssh-keygen failed: is OpenSSH installed?', { cause });

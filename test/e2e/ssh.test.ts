@@ -3,7 +3,7 @@
 // to a private sshd that trusts Postern's SSH user CA (from `socket show`), and the command runs.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createKeyAndCsr } from '../../src/ca/csr.js';
 import { CLI, cleanupAll, startConnector, startServer, waitForAudit, writeConnectorConfig } from '../helpers/processes.js';
@@ -100,6 +100,24 @@ describe('SSH through a tls socket', { skip: !haveOpenSsh && process.env.CI !== 
     const config = await runCli(['client', 'ssh-config'], laptop);
     assert.equal(config.code, 0, config.stderr);
     assert.match(config.stdout, /Match host \*\.localhost exec ".* client ssh-keysign --host %h"\n {2}ProxyCommand .* client tls --host %h\n {2}IdentityFile .*id_ed25519\n {2}CertificateFile .*id_ed25519-cert\.pub/);
+  });
+
+  test('client ssh-config prints its block at once without signing in, and runs a stable command, not a temporary path', async () => {
+    const { env, configDir } = await laptopFor(server);
+    const config = await runCli(['client', 'ssh-config'], { ...env, PATH: '/usr/bin:/bin' }, 10_000);
+    assert.equal(config.code, 0, config.stderr);
+    const wrapper = join(configDir, 'bin', 'postern');
+    assert.ok(config.stdout.startsWith(`Match host *.localhost exec "${wrapper} client ssh-keysign --host %h"\n  ProxyCommand ${wrapper} client tls --host %h\n`), config.stdout);
+    assert.match(config.stderr, /postern is not on PATH, so the block runs /);
+    const version = await runCli(['--version'], env);
+    const viaWrapper = await new Promise<string>((resolve, reject) => execFile(wrapper, ['--version'], (err, stdout) => (err ? reject(err) : resolve(stdout))));
+    assert.equal(viaWrapper, version.stdout, 'the wrapper runs this installation');
+    const onPath = join(configDir, 'path-bin');
+    await mkdir(onPath, { recursive: true });
+    await writeFile(join(onPath, 'postern'), '#!/bin/sh\n', { mode: 0o755 });
+    const withPostern = await runCli(['client', 'ssh-config'], { ...env, PATH: `${onPath}:/usr/bin:/bin` }, 10_000);
+    assert.match(withPostern.stdout, /^Match host \*\.localhost exec "postern client ssh-keysign --host %h"\n {2}ProxyCommand postern client tls --host %h\n/);
+    assert.equal(withPostern.stderr, '');
   });
 
   test('the logins a policy allows on the socket are in the certificate `client ssh-keysign --host` gets, and sshd takes them by name', async () => {

@@ -1,11 +1,14 @@
 // `postern client …`: what a person runs to reach sockets — a TLS stream with their certificate
 // (stdin/stdout, so it works as an OpenSSH ProxyCommand, or a local port), SSH certificates,
 // and the ssh_config block that ties both together.
+import { constants } from 'node:fs';
+import { access, mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import tls from 'node:tls';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { sshIdentity, tlsIdentity } from '../client-certs.js';
+import { sshIdentity, sshKeyPath, tlsIdentity } from '../client-certs.js';
 import type { TlsIdentity } from '../client-certs.js';
 import { parseDuration } from '../server-config.js';
 import { signedIn } from './login.js';
@@ -81,12 +84,12 @@ export function registerClient(program: Command, context: () => CliContext): voi
       process.stdout.write(`${key}\n`);
     });
   client.command('ssh-config')
-    .description('print an ssh_config block for reaching SSH sockets through Postern')
+    .description('print an ssh_config block for reaching SSH sockets through Postern (no sign-in: the first ssh signs in)')
     .action(async () => {
       const ctx = context();
-      const key = await sshIdentity(ctx, 3600, signIn);
+      const key = sshKeyPath(ctx);
       const domain = new URL(ctx.server).hostname;
-      const self = `${process.execPath} ${process.argv[1]}`;
+      const self = await stableCommand(ctx.configDir);
       process.stdout.write([
         `Match host *.${domain} exec "${self} client ssh-keysign --host %h"`,
         `  ProxyCommand ${self} client tls --host %h`,
@@ -95,4 +98,27 @@ export function registerClient(program: Command, context: () => CliContext): voi
         '',
       ].join('\n'));
     });
+}
+
+/** Whether an executable named `name` is on PATH. */
+async function onPath(name: string): Promise<boolean> {
+  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    if (await access(join(dir, name), constants.X_OK).then(() => true, () => false)) return true;
+  }
+  return false;
+}
+
+/**
+ * The command ssh_config runs: `postern` when it is on PATH, else a wrapper under the config
+ * dir that runs this installation, never a path into npx's cache (which is cleaned).
+ */
+async function stableCommand(configDir: string): Promise<string> {
+  if (await onPath('postern')) return 'postern';
+  const wrapper = join(configDir, 'bin', 'postern');
+  await mkdir(dirname(wrapper), { recursive: true, mode: 0o700 });
+  const quote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
+  await writeFile(wrapper, `#!/bin/sh\n# Written by \`postern client ssh-config\`: runs the Postern CLI it was made by.\nexec ${quote(process.execPath)} ${quote(resolve(process.argv[1] ?? ''))} "$@"\n`, { mode: 0o755 });
+  const temporary = /[\\/]_npx[\\/]/.test(process.argv[1] ?? '');
+  process.stderr.write(`postern: postern is not on PATH, so the block runs ${wrapper}${temporary ? ', which points into npx\'s cache: install Postern for good (npm install -g . in a clone) and run this again' : ''}\n`);
+  return wrapper;
 }
