@@ -46,10 +46,12 @@ describe('recordings: API and CLI over recordings the real sink stored', () => {
       shell.output(Buffer.from(text), at(seconds));
     };
     show('\u001b[32m$\u001b[0m ', 0.2);
-    [...'echo héllo; rm -rf /tmp/junk\r'].forEach((key, i) => {
+    for (const [i, key] of [...'echo héllo; rm -rf /tmp/junk\r'].entries()) {
       shell.input(Buffer.from(key), at(1 + i / 10));
       show(key === '\r' ? '\r\n' : key, 1 + i / 10 + 0.01);
-    });
+      // A chunk ends in the middle of "rm -rf": search joins chunks as it joins events.
+      if (key === 'm') await sink.flush();
+    }
     show('héllo\r\n$ ', 4.2);
     // A long pause: play's --idle-limit shortens it.
     show('exit\r\nlogout\r\n', 60);
@@ -144,6 +146,24 @@ describe('recordings: API and CLI over recordings the real sink stored', () => {
     assert.equal(bad.stderr, 'postern: --speed must be a positive number\n');
     const unknown = await server.cli(['recordings', 'export', 'rec_nothinghere']);
     assert.equal(unknown.stderr, 'postern: recording "rec_nothinghere" does not exist\n');
+  });
+
+  test('a recording whose edge died is readable up to its last chunk, and a follow of it ends', async () => {
+    // A writer whose clock says its last write was two minutes ago: an edge that was SIGKILLed then.
+    const past = await openStore(join(server.dataDir, 'postern.db'), { logger: silentLogger, now: () => new Date(Date.now() - 120_000) });
+    const dead = createRecordingSink({ store: past.recordings, audit: () => undefined, logger: silentLogger });
+    try {
+      const handle = dead.start(meta({ connectionId: 'conn_dead', startedAt: new Date(Date.now() - 130_000) }));
+      handle.output(Buffer.from('last words\r\n'));
+      await dead.flush();
+      const followed = await withTimeout(api(server, `/api/v1/recordings/${handle.id}/cast?follow=1`), 15_000, 'the follow of a dead recording to end');
+      assert.equal(followed.status, 200);
+      assert.deepEqual(JSON.parse(followed.text.trimEnd().split('\n').at(-1)!).slice(1), ['o', 'last words\r\n']);
+      const listed = JSON.parse((await server.cli(['recordings', 'ls', '--live', '--json'])).stdout) as { id: string; endedAt: string | null }[];
+      assert.deepEqual(listed.map((r) => [r.id, r.endedAt]), [[handle.id, null]], 'still open: nobody ended it');
+    } finally {
+      await past.close();
+    }
   });
 
   test('sessions watch follows a live recording as it is appended to and ends when it ends', async () => {
