@@ -15,6 +15,7 @@ import { registerLogin } from './commands/login.js';
 import { registerToken } from './commands/token.js';
 import { registerPolicy } from './commands/policy.js';
 import { registerAudit } from './commands/audit.js';
+import { registerRecordings } from './commands/recordings.js';
 import { errorMessage, isPosternError } from '../errors.js';
 import { VERSION } from './server-runtime.js';
 
@@ -66,6 +67,7 @@ export function buildProgram(): Command {
   registerToken(program, context);
   registerPolicy(program, context);
   registerAudit(program, context);
+  registerRecordings(program, context);
   return program;
 }
 

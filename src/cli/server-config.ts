@@ -21,6 +21,17 @@ const listenSchema = z.string().transform((value, ctx) => {
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
 });
 
+/** `65536`, `512KiB`, `64MiB`, `1GiB`: a byte count. */
+const sizeSchema = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const match = /^(\d+)\s*(B|KiB|MiB|GiB)?$/i.exec(String(value).trim());
+  if (!match) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a size such as 65536, 512KiB or 64MiB` });
+    return z.NEVER;
+  }
+  const unit = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 }[(match[2] ?? 'b').toLowerCase() as 'b' | 'kib' | 'mib' | 'gib'];
+  return Number(match[1]) * unit;
+});
+
 const durationSchema = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration such as 30m, 24h or 7d').transform(parseDuration);
 
 const exporterSchema = z.discriminatedUnion('kind', [
@@ -75,6 +86,8 @@ const fileSchema = z.object({
   max_streams_per_client: z.number().int().optional(),
   /** Where the audit trail is also sent; each resumes from its last delivered event. */
   audit_exporters: z.array(exporterSchema).optional(),
+  /** Terminal bytes one recorded session may hold; past it recording stops (audited), the session goes on. */
+  recording_max_bytes: z.union([z.number().int(), z.string()]).optional(),
 }).strict();
 
 const settingsSchema = z.object({
@@ -95,6 +108,7 @@ const settingsSchema = z.object({
   keepAliveTimeout: durationSchema.refine((ms) => ms >= 1_000, 'must be at least 1s'),
   maxStreamsPerClient: z.number().int().min(1).max(1_000_000),
   auditExporters: z.array(exporterSchema),
+  recordingMaxBytes: sizeSchema.refine((n) => n >= 1024 && n <= 2 ** 40, 'must be from 1KiB to 1024GiB'),
 });
 
 export type ServerSettings = z.infer<typeof settingsSchema>;
@@ -116,6 +130,7 @@ export interface ServerFlags {
   bodyIdleTimeout?: string;
   keepAliveTimeout?: string;
   maxStreamsPerClient?: string;
+  recordingMaxBytes?: string;
 }
 
 export function resolveServerSettings(flags: ServerFlags, env: NodeJS.ProcessEnv = process.env): ServerSettings {
@@ -140,10 +155,11 @@ export function resolveServerSettings(flags: ServerFlags, env: NodeJS.ProcessEnv
     keepAliveTimeout: flags.keepAliveTimeout ?? env.POSTERN_KEEP_ALIVE_TIMEOUT ?? file.keep_alive_timeout ?? '65s',
     maxStreamsPerClient: Number(flags.maxStreamsPerClient ?? env.POSTERN_MAX_STREAMS_PER_CLIENT ?? file.max_streams_per_client ?? 256),
     auditExporters: file.audit_exporters ?? [],
+    recordingMaxBytes: flags.recordingMaxBytes ?? env.POSTERN_RECORDING_MAX_BYTES ?? file.recording_max_bytes ?? '64MiB',
     ...(file.identity_providers ? { identityProviders: file.identity_providers.map((entry) => configuredProvider(entry, env, configPath ?? '')) } : {}),
   };
   const result = settingsSchema.safeParse(raw);
-  if (!result.success) throw new PosternError('config_invalid', formatZodIssue(result.error).replace(/^dataDir/, 'data-dir').replace(/^connectorCertTtl/, 'connector-cert-ttl').replace(/^publicPort/, 'public-port').replace(/^sessionTtl/, 'session-ttl').replace(/^sessionIdle/, 'session-idle').replace(/^trustedProxies/, 'trusted-proxies').replace(/^(headerTimeout|bodyIdleTimeout|keepAliveTimeout|maxStreamsPerClient)/, (name) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)));
+  if (!result.success) throw new PosternError('config_invalid', formatZodIssue(result.error).replace(/^dataDir/, 'data-dir').replace(/^connectorCertTtl/, 'connector-cert-ttl').replace(/^publicPort/, 'public-port').replace(/^sessionTtl/, 'session-ttl').replace(/^sessionIdle/, 'session-idle').replace(/^trustedProxies/, 'trusted-proxies').replace(/^(headerTimeout|bodyIdleTimeout|keepAliveTimeout|maxStreamsPerClient|recordingMaxBytes)/, (name) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)));
   return result.data;
 }
 

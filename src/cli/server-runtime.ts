@@ -35,6 +35,7 @@ import type { AuditSink } from '../reporting/exporter.js';
 import type { AuditEvent } from '../reporting/events.js';
 import { createWebhookSink } from '../reporting/webhook.js';
 import { createSyslogSink } from '../reporting/syslog.js';
+import { createRecordingSink } from '../reporting/index.js';
 import { hostname } from 'node:os';
 import type { ExporterSettings } from './server-config.js';
 
@@ -112,6 +113,11 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       reason: refusal.reason,
       details: { connectorId: tunnel.connectorId, connectorName: tunnel.connectorName, tunnel: tunnel.id, code: refusal.code ?? '' },
     }));
+    // Recordings of managed sessions stream into the store as they happen; the SSH proxy is
+    // handed this sink. Closed after the edge (closers run in reverse), so sessions the edge
+    // ends on shutdown still get their last chunk and their end written.
+    const recordings = createRecordingSink({ store: store.recordings, audit: (event) => audit.record(event), logger, maxBytes: settings.recordingMaxBytes });
+    closers.push(() => recordings.close());
     const live = new LiveRegistry({ edgeId, persistence: store.liveConnections, record: (event) => audit.record(event), logger });
     live.start();
     metrics.gauge('postern_live_connections', 'Long-lived connections held by this edge now', () => live.size);

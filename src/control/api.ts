@@ -31,6 +31,7 @@ import type { SigningKeys } from '../identity/assertion.js';
 import type { SshCertificateAuthority } from '../ca/ssh-cert.js';
 import { actorOf, registerPolicyApi } from './policy-api.js';
 import { registerAuditApi } from './audit-api.js';
+import { registerRecordingApi } from './recording-api.js';
 import type { NewAuditEvent } from '../reporting/events.js';
 import type { GeoLookup } from '../reporting/geo.js';
 import { bindingFields, boundConnectorView, boundConnectors, nextBinding } from './binding-api.js';
@@ -344,6 +345,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   });
   registerPolicyApi(routes, { store, audit: options.audit, now, ...(options.geo ? { geo: options.geo } : {}), ...(options.caughtUp ? { caughtUp: options.caughtUp } : {}) });
   registerAuditApi(routes, { store, audit: options.audit, flushAudit: options.flushAudit, now });
+  registerRecordingApi(routes, { store, now });
   routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'connectors:read',
     handler: async () => ({ tunnels: options.hub?.list() ?? [] }) });
 

@@ -3,7 +3,7 @@
 import https from 'node:https';
 import tls from 'node:tls';
 import { isIP } from 'node:net';
-import type { ClientRequestArgs } from 'node:http';
+import type { ClientRequestArgs, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { proxyConnect } from '../tunnel/dial.js';
 import { createHash, X509Certificate } from 'node:crypto';
@@ -83,6 +83,27 @@ export class ApiClient {
 
   delete<T>(path: string): Promise<T> {
     return this.request<T>('DELETE', path);
+  }
+
+  /** GETs a streamed body (an asciicast file…) and resolves with it once the server answered 2xx; read it at your pace. */
+  openStream(path: string, accept: string): Promise<IncomingMessage> {
+    const url = new URL(path, this.base);
+    const headers: Record<string, string> = { accept };
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    return new Promise((resolve, reject) => {
+      const req = https.request(url, { method: 'GET', headers, ...(this.options.caPem ? { ca: this.options.caPem } : {}) }, (res) => {
+        if ((res.statusCode ?? 500) < 400) return resolve(res);
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          const problem = (parseJson(text) ?? {}) as Problem;
+          reject(new PosternError(problem.code ?? 'internal', problem.detail ?? `HTTP ${res.statusCode} from ${url.host}`));
+        });
+      });
+      req.on('error', (err) => reject(new PosternError('store_unavailable', `cannot reach ${url.origin}: ${describe(err)}`, { cause: err, retryable: true })));
+      req.end();
+    });
   }
 
   /** GETs a JSON-lines stream and hands each non-empty line over; resolves when the server ends it. */

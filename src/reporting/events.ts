@@ -15,6 +15,10 @@ export const AUDIT_EVENT_TYPES = [
   'admin.change',
   /** The edge refused to route a socket to a connector that announced it (not bound, unknown, wrong type). */
   'connector.socket_refused',
+  /** A recording reached its size cap: the session goes on, unrecorded from there. */
+  'recording.truncated',
+  /** Part of a recording was dropped: the store could not keep up. */
+  'recording.dropped',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

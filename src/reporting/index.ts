@@ -4,6 +4,10 @@ export { AUDIT_EVENT_TYPES } from './events.js';
 export type { AuditDecision, AuditEvent, AuditEventType, AuditQuery, NewAuditEvent } from './events.js';
 
 export type { RecordingHandle, RecordingMeta, RecordingSink } from './recording.js';
+export { createRecordingSink, DEFAULT_RECORDING_MAX_BYTES } from './recording-sink.js';
+export type { RecordingSinkLogger, RecordingSinkOptions, RecordingWriter, StoreRecordingSink } from './recording-sink.js';
+export { castEventLine, castHeaderLine, eventTime, parseEventLine, replayDelayMs, replaySchedule, resizeData, slices } from './asciicast.js';
+export type { CastEvent, CastEventCode, CastHeader, CastHeaderSource, ReplayTiming } from './asciicast.js';
 
 export { describeEvent } from './describe.js';
 export { compileCidrs, formatIp, isPublicIp, normalizeIp, NON_PUBLIC_RANGES, parseIp } from './cidr.js';

@@ -24,6 +24,7 @@ import { KyselyDeviceAuthorizationRepo } from './kysely-device-repos.js';
 import { KyselyExternalIdentityRepo } from './kysely-external-identity-repos.js';
 import { KyselyPolicyRepo } from './kysely-policy-repos.js';
 import { KyselyAuditRepo, KyselyLiveConnectionRepo } from './kysely-audit-repos.js';
+import { KyselyRecordingRepo } from './kysely-recording-repos.js';
 import { migrateToLatest } from './migrations.js';
 import { newId, toChange, toStoreError } from './rows.js';
 import { consoleLogger } from './runtime.js';
@@ -62,6 +63,7 @@ class KyselyStore implements Store, RepoContext {
   readonly policies: KyselyPolicyRepo;
   readonly audit: KyselyAuditRepo;
   readonly liveConnections: KyselyLiveConnectionRepo;
+  readonly recordings: KyselyRecordingRepo;
   readonly db: Kysely<Database>;
 
   readonly #clock: () => Date;
@@ -93,6 +95,7 @@ class KyselyStore implements Store, RepoContext {
     this.policies = new KyselyPolicyRepo(this);
     this.audit = new KyselyAuditRepo(this);
     this.liveConnections = new KyselyLiveConnectionRepo(this);
+    this.recordings = new KyselyRecordingRepo(this);
   }
 
   now(): string {

@@ -5,6 +5,7 @@ import { Migrator, sql } from 'kysely';
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { PosternError, errorMessage } from '../errors.js';
 import type { StoreDialect } from './schema.js';
+import { recordingsSchema } from './recording-migration.js';
 
 function initialSchema(dialect: StoreDialect): Migration {
   return {
@@ -387,6 +388,7 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     '0007_socket_raw_paths': socketRawPathsSchema(),
     '0008_external_identities': externalIdentitiesSchema(),
     '0009_token_scopes_pkce': tokenScopesPkceSchema(),
+    '0010_recordings': recordingsSchema(dialect),
   };
 }
 

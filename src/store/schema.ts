@@ -224,7 +224,41 @@ export interface LiveConnectionsTable {
   updated_at: string;
 }
 
+/** Recordings (added by 0010_recordings): one row per recorded terminal session. */
+export interface RecordingsTable {
+  id: string;
+  connection_id: string;
+  session_id: string;
+  socket: string;
+  email: string;
+  login: string;
+  kind: string;
+  command: string;
+  title: string;
+  width: number;
+  height: number;
+  term: string;
+  started_at: string;
+  ended_at: string | null;
+  exit_status: number | null;
+  bytes: number;
+  /** 1 when events are missing. */
+  truncated: number;
+  end_reason: string;
+  updated_at: string;
+}
+
+/** gzip-compressed asciicast event lines (BLOB on SQLite, BYTEA on PostgreSQL). */
+export interface RecordingChunksTable {
+  recording_id: string;
+  seq: number;
+  data: Buffer;
+  created_at: string;
+}
+
 export interface Database {
+  recordings: RecordingsTable;
+  recording_chunks: RecordingChunksTable;
   policies: PoliciesTable;
   policy_versions: PolicyVersionsTable;
   audit_events: AuditEventsTable;
@@ -266,5 +300,7 @@ export const storeTables = [
   'audit_events',
   'export_cursors',
   'live_connections',
+  'recordings',
+  'recording_chunks',
   'changes',
 ] as const satisfies readonly (keyof Database)[];

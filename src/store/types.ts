@@ -1,6 +1,10 @@
 // The store's narrow contract: typed records, repositories per entity, and a change log
 // with a monotonic revision that every mutation appends to (the change feed reads it).
 
+import type { RecordingRepo } from './recording-types.js';
+
+export type * from './recording-types.js';
+
 export type SocketType = 'http' | 'https' | 'tls';
 
 /** Who may use a socket before policies land: `cloudauth` requires a signed-in user from these domains/addresses. */
@@ -88,7 +92,7 @@ export type ApiTokenRole = 'admin' | 'service';
  */
 export const API_TOKEN_SCOPES = [
   'admin', 'audit:read', 'certs:issue', 'connectors:read', 'connectors:write', 'metrics:read', 'policies:read', 'policies:write',
-  'sessions:read', 'sessions:write', 'sockets:read', 'sockets:write', 'users:read', 'users:write',
+  'recordings:read', 'sessions:read', 'sessions:write', 'sockets:read', 'sockets:write', 'users:read', 'users:write',
 ] as const;
 export type ApiTokenScope = (typeof API_TOKEN_SCOPES)[number];
 
@@ -498,6 +502,7 @@ export interface LiveConnectionRepo {
 
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
+  readonly recordings: RecordingRepo;
   readonly policies: PolicyRepo;
   readonly audit: AuditRepo;
   readonly liveConnections: LiveConnectionRepo;

@@ -34,6 +34,7 @@ function rejects(flags: ServerFlags, env: NodeJS.ProcessEnv, pattern: RegExp): v
 }
 
 const HTTP_DEFAULTS = { headerTimeout: 30_000, bodyIdleTimeout: 30_000, keepAliveTimeout: 65_000, maxStreamsPerClient: 256 };
+const RECORDING_DEFAULTS = { recordingMaxBytes: 64 * 1024 * 1024 };
 
 test('server settings: defaults', () => {
   const settings = resolveServerSettings({}, baseEnv());
@@ -44,7 +45,7 @@ test('server settings: defaults', () => {
     db: join(dir, 'xdg', 'postern', 'postern.db'),
     role: 'all',
     connectorCertTtl: 24 * 3_600_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
-    trustedProxies: [], auditExporters: [], ...HTTP_DEFAULTS,
+    trustedProxies: [], auditExporters: [], ...HTTP_DEFAULTS, ...RECORDING_DEFAULTS,
   });
 });
 
@@ -58,7 +59,7 @@ test('server settings: the file overrides defaults', () => {
     role: 'edge',
     publicPort: 443,
     connectorCertTtl: 12 * 3_600_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
-    trustedProxies: [], auditExporters: [], ...HTTP_DEFAULTS,
+    trustedProxies: [], auditExporters: [], ...HTTP_DEFAULTS, ...RECORDING_DEFAULTS,
   });
   assert.equal(resolveServerSettings({}, { ...baseEnv(), POSTERN_CONFIG: configFile }).domain, 'file.example');
 });
@@ -73,7 +74,7 @@ test('server settings: env overrides the file, flags override env', () => {
   assert.deepEqual(fromEnv, {
     listen: { host: '127.0.0.1', port: 2002 }, domain: 'env.example', dataDir: join(dir, 'env-data'), db: 'postgres://u@db/postern',
     role: 'control', publicPort: 8443, connectorCertTtl: 30 * 60_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
-    trustedProxies: [], auditExporters: [], ...HTTP_DEFAULTS,
+    trustedProxies: [], auditExporters: [], ...HTTP_DEFAULTS, ...RECORDING_DEFAULTS,
   });
   const flags: ServerFlags = {
     listen: '[::1]:3003', domain: 'Flag.Example', dataDir: join(dir, 'flag-data'), role: 'all', publicPort: '9443', connectorCertTtl: '7d', db: ':memory:',
@@ -81,7 +82,7 @@ test('server settings: env overrides the file, flags override env', () => {
   assert.deepEqual(resolveServerSettings(flags, env), {
     listen: { host: '::1', port: 3003 }, domain: 'flag.example', dataDir: join(dir, 'flag-data'), db: ':memory:',
     role: 'all', publicPort: 9443, connectorCertTtl: 7 * 86_400_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
-    trustedProxies: [], auditExporters: [], ...HTTP_DEFAULTS,
+    trustedProxies: [], auditExporters: [], ...HTTP_DEFAULTS, ...RECORDING_DEFAULTS,
   });
 });
 
@@ -113,6 +114,16 @@ test('server settings: HTTP timeouts and the per-address stream cap', async () =
   rejects({ bodyIdleTimeout: '500ms' }, baseEnv(), /^body-idle-timeout: must be at least 1s/);
   rejects({ headerTimeout: 'soon' }, baseEnv(), /^header-timeout: must be a duration/);
   rejects({ maxStreamsPerClient: '0' }, baseEnv(), /^max-streams-per-client: /);
+});
+
+test('server settings: the recording size cap as bytes or KiB/MiB/GiB, from the file, env or flag', async () => {
+  const file = join(dir, 'recording.yaml');
+  await writeFile(file, 'recording_max_bytes: 512KiB\n');
+  assert.equal(resolveServerSettings({ config: file }, baseEnv()).recordingMaxBytes, 512 * 1024);
+  assert.equal(resolveServerSettings({ config: file }, { ...baseEnv(), POSTERN_RECORDING_MAX_BYTES: '2MiB' }).recordingMaxBytes, 2 * 1024 * 1024);
+  assert.equal(resolveServerSettings({ config: file, recordingMaxBytes: '65536' }, baseEnv()).recordingMaxBytes, 65536);
+  rejects({ recordingMaxBytes: 'lots' }, baseEnv(), /^recording-max-bytes: "lots" is not a size/);
+  rejects({ recordingMaxBytes: '10' }, baseEnv(), /^recording-max-bytes: must be from 1KiB/);
 });
 
 test('server settings: the db defaults to the resolved data dir', () => {

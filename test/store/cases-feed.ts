@@ -34,6 +34,7 @@ function flaky(store: Store): { store: Store; failing: { on: boolean } } {
     policies: store.policies,
     audit: store.audit,
     liveConnections: store.liveConnections,
+    recordings: store.recordings,
     migrate: () => store.migrate(),
     currentRevision: () => store.currentRevision(),
     changesSince: (revision, limit) =>

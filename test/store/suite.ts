@@ -9,12 +9,13 @@ import { externalIdentityCases } from './cases-external-identities.js';
 import { feedCases } from './cases-feed.js';
 import { identityCases } from './cases-identity.js';
 import { providerCases } from './cases-providers.js';
+import { recordingCases } from './cases-recordings.js';
 import { repoCases } from './cases-repos.js';
 import type { MakeStore, StoreCase } from './helpers.js';
 
 export type { MakeStore, StoreFixture } from './helpers.js';
 
-export const storeCases: Readonly<Record<string, StoreCase>> = { ...repoCases, ...feedCases, ...identityCases, ...providerCases, ...deviceCases, ...auditCases, ...externalIdentityCases, ...bindingCases };
+export const storeCases: Readonly<Record<string, StoreCase>> = { ...repoCases, ...feedCases, ...identityCases, ...providerCases, ...deviceCases, ...auditCases, ...externalIdentityCases, ...bindingCases, ...recordingCases };
 
 export async function runStoreSuite(t: TestContext, makeStore: MakeStore): Promise<void> {
   for (const [name, run] of Object.entries(storeCases)) {

@@ -4,6 +4,7 @@ import type { CliContext } from '../context.js';
 import { printFields, printJson, printTable } from '../output.js';
 import { PosternError } from '../../errors.js';
 import { readSecretFromStdin } from '../stdin.js';
+import { registerSessionWatch } from './recordings.js';
 
 interface UserView {
   id: string;
@@ -115,6 +116,7 @@ export function registerUser(program: Command, context: () => CliContext): void 
       process.stdout.write('\nlive connections:\n');
       printTable(connections, ['id', 'sessionId', 'email', 'socket', 'protocol', 'clientIp', 'country', 'startedAt', 'bytesUp', 'bytesDown', 'edgeId']);
     });
+  registerSessionWatch(sessions, context);
   sessions.command('revoke [id]')
     .alias('kill')
     .description('end a session (its browser goes back to sign-in, its connections are cut) or kill one live connection (conn_…)')
