@@ -7,3 +7,4 @@ export { createKeyAndCsr } from './csr.js';
 export type { KeyAndCsr } from './csr.js';
 export { SshCertificateAuthority, DEFAULT_SSH_EXTENSIONS, parseSshPublicKey } from './ssh-cert.js';
 export type { SshCertificateRequest } from './ssh-cert.js';
+export { caPin } from './pin.js';

@@ -5,7 +5,7 @@
 // as themselves; automation keeps passing a token explicitly or relies on admin.token.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiClient } from '../control/client.js';
+import { ApiClient } from '../api-client/index.js';
 import { PosternError, errorMessage } from '../errors.js';
 import { dataFiles, defaultConfigDir, defaultDataDir } from './paths.js';
 import { loadLogin } from './credentials.js';

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PosternError, errorMessage } from '../errors.js';
-import { formatZodIssue } from '../connector/config.js';
+import { formatZodIssue } from '../zod-issues.js';
 import { dataFiles, defaultDataDir } from './paths.js';
 import type { ConfiguredProvider } from '../control/idp-api.js';
 import { SYSLOG_FACILITIES } from '../reporting/syslog.js';

@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PosternError, errorMessage } from '../errors.js';
+import { issueLine } from '../zod-issues.js';
 import { socketNameSchema } from '../store/names.js';
 
 const upstreamUrl = z.string().refine((value) => {
@@ -36,17 +37,6 @@ export const connectorConfigSchema = z.object({
 
 export type ConnectorConfig = z.infer<typeof connectorConfigSchema>;
 export type ConnectorSocket = z.infer<typeof connectorSocketSchema>;
-
-/** One line naming the field: `sockets[0].upstream: must be a URL …`. */
-export function formatZodIssue(error: z.ZodError): string {
-  const issue = error.issues[0];
-  return issue ? issueLine(issue) : 'invalid';
-}
-
-function issueLine(issue: z.core.$ZodIssue): string {
-  const path = issue.path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), '');
-  return path ? `${path}: ${issue.message}` : issue.message;
-}
 
 /** Every mistake of a file in one line, so a user fixes them in one go rather than one per run. */
 function problemsLine(source: string, problems: readonly string[]): string {

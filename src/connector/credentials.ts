@@ -4,7 +4,7 @@ import { readFile, rename, writeFile, mkdir } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { ApiClient, fetchPinnedCa } from '../control/client.js';
+import { ApiClient, fetchPinnedCa } from '../api-client/index.js';
 import { createKeyAndCsr } from '../ca/csr.js';
 import { BACKDATE_MS } from '../ca/authority.js';
 import { PosternError, errorMessage } from '../errors.js';

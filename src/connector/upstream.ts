@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { ConnectorSocket } from './config.js';
 import { header } from '../tunnel/protocol.js';
 import type { StreamHandler } from '../tunnel/connector-side.js';
-import { stripHopByHop } from '../edge/headers.js';
+import { stripHopByHop } from '../tunnel/headers.js';
 import type { ErrorCode } from '../errors.js';
 
 interface Route {

@@ -10,7 +10,7 @@ import type { ConnectorRecord, SocketAuth, SocketRecord, Store } from '../store/
 import { noSocketAuth } from '../store/types.js';
 import type { CertificateAuthority } from '../ca/authority.js';
 import type { TunnelHub } from '../tunnel/edge-side.js';
-import { caPin } from './client.js';
+import { caPin } from '../ca/index.js';
 import { createRouteTable } from './routes.js';
 import type { AuthMode } from './routes.js';
 import { PosternError, isPosternError } from '../errors.js';

@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { PosternError } from '../errors.js';
-import { formatZodIssue } from '../connector/config.js';
+import { formatZodIssue } from '../zod-issues.js';
 import type { ApiTokenScope } from '../store/types.js';
 
 /**

@@ -1,4 +1,4 @@
-// Public face of the reverse tunnel: protocol constants, both ends, dialers and the supervisor.
+// Public face of the reverse tunnel: protocol constants, both ends, dialers, the supervisor and the header hygiene both ends share.
 export { TUNNEL_ALPN, TUNNEL_WEBSOCKET_PATH, CONTROL_PATH, header } from './protocol.js';
 export type { StreamKind } from './protocol.js';
 export { TunnelHub } from './edge-side.js';
@@ -10,4 +10,5 @@ export type { DialOptions, EdgeAddress, TunnelCredentials } from './dial.js';
 export { TunnelSupervisor, realClock } from './supervisor.js';
 export type { TunnelLink, SupervisorClock, SlotState } from './supervisor.js';
 export { backoffDelay, defaultBackoff } from './backoff.js';
+export { stripHopByHop } from './headers.js';
 export type { BackoffPolicy } from './backoff.js';

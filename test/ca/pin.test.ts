@@ -1,10 +1,9 @@
-// caPin (src/control/client.ts): the join token's CA pin is the SHA-256 of the DER, so it is
+// caPin (src/ca/pin.ts): the join token's CA pin is the SHA-256 of the DER, so it is
 // stable for one certificate however its PEM is laid out.
 import assert from 'node:assert/strict';
 import { X509Certificate, createHash, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { CertificateAuthority, createKeyCipher } from '../../src/ca/index.js';
-import { caPin } from '../../src/control/client.js';
+import { CertificateAuthority, caPin, createKeyCipher } from '../../src/ca/index.js';
 import { MemorySecrets } from './helpers.js';
 
 const cipher = createKeyCipher(randomBytes(32));

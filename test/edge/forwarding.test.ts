@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { test } from 'node:test';
 import { IDENTITY_HEADERS, clientResponseHeaders, headerKey, isReservedHeader, responseHead, upstreamHeaders, withoutPosternCookies } from '../../src/edge/forwarding.js';
-import { stripHopByHop } from '../../src/edge/headers.js';
+import { stripHopByHop } from '../../src/tunnel/headers.js';
 
 const facts = { clientIp: '203.0.113.7', host: 'web.postern.test', proto: 'https' } as const;
 

@@ -9,7 +9,7 @@ import { PosternError, isPosternError } from '../../errors.js';
 import { deleteLogin, loadLogin, saveLogin } from '../credentials.js';
 import { exchangeLoopbackCode, httpsPostJson, loopbackCode, pollForToken, requestDeviceCode } from '../cli-login.js';
 import type { TokenResponse } from '../cli-login.js';
-import { ApiClient } from '../../control/client.js';
+import { ApiClient } from '../../api-client/index.js';
 import { VERSION } from '../server-runtime.js';
 
 interface WhoAmI {

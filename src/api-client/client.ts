@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import type { ClientRequestArgs, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { proxyConnect } from '../tunnel/dial.js';
-import { createHash, X509Certificate } from 'node:crypto';
+import { caPin } from '../ca/index.js';
 import { PosternError, errorMessage } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 
@@ -190,11 +190,6 @@ function describe(err: Error): string {
     return 'the server certificate is not signed by the expected Postern CA (pass --ca-file)';
   }
   return errorMessage(err);
-}
-
-/** SHA-256 of the certificate's DER, base64url: the pin a join token carries. */
-export function caPin(caPem: string): string {
-  return createHash('sha256').update(new X509Certificate(caPem).raw).digest('base64url');
 }
 
 /**
