@@ -28,8 +28,13 @@ function openStream(ctx: CliContext, host: string, identity: TlsIdentity): tls.T
   });
 }
 
-function describeFailure(host: string, err: Error): PosternError {
-  const message = /alert|certificate/i.test(err.message)
+/** OpenSSL's alert codes (ERR_SSL_…_ALERT_…, e.g. CERTIFICATE_REQUIRED): the edge refused the handshake. */
+function refusedHandshake(err: NodeJS.ErrnoException): boolean {
+  return typeof err.code === 'string' && err.code.startsWith('ERR_SSL_') && err.code.includes('ALERT');
+}
+
+function describeFailure(host: string, err: NodeJS.ErrnoException): PosternError {
+  const message = refusedHandshake(err)
     ? `${host} refused the connection: ${err.message} (is your sign-in allowed on this socket?)`
     : `cannot reach ${host}: ${errorMessage(err)}`;
   return new PosternError('forbidden', message, { cause: err });
