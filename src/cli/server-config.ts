@@ -8,6 +8,7 @@ import { PosternError, errorMessage } from '../errors.js';
 import { formatZodIssue } from '../connector/config.js';
 import { dataFiles, defaultDataDir } from './paths.js';
 import type { ConfiguredProvider } from '../control/idp-api.js';
+import { DEFAULT_ADMIN_GROUP } from '../control/roles.js';
 import { SYSLOG_FACILITIES } from '../reporting/syslog.js';
 import type { SyslogFacility } from '../reporting/syslog.js';
 
@@ -75,6 +76,8 @@ const fileSchema = z.object({
   max_streams_per_client: z.number().int().optional(),
   /** Where the audit trail is also sent; each resumes from its last delivered event. */
   audit_exporters: z.array(exporterSchema).optional(),
+  /** Members of this group are admins with their own sign-in. */
+  admin_group: z.string().optional(),
 }).strict();
 
 const settingsSchema = z.object({
@@ -95,6 +98,7 @@ const settingsSchema = z.object({
   keepAliveTimeout: durationSchema.refine((ms) => ms >= 1_000, 'must be at least 1s'),
   maxStreamsPerClient: z.number().int().min(1).max(1_000_000),
   auditExporters: z.array(exporterSchema),
+  adminGroup: z.string().min(1, 'must name a group').max(256).refine((g) => g.trim() === g, 'must not start or end with spaces'),
 });
 
 export type ServerSettings = z.infer<typeof settingsSchema>;
@@ -116,6 +120,7 @@ export interface ServerFlags {
   bodyIdleTimeout?: string;
   keepAliveTimeout?: string;
   maxStreamsPerClient?: string;
+  adminGroup?: string;
 }
 
 export function resolveServerSettings(flags: ServerFlags, env: NodeJS.ProcessEnv = process.env): ServerSettings {
@@ -140,10 +145,11 @@ export function resolveServerSettings(flags: ServerFlags, env: NodeJS.ProcessEnv
     keepAliveTimeout: flags.keepAliveTimeout ?? env.POSTERN_KEEP_ALIVE_TIMEOUT ?? file.keep_alive_timeout ?? '65s',
     maxStreamsPerClient: Number(flags.maxStreamsPerClient ?? env.POSTERN_MAX_STREAMS_PER_CLIENT ?? file.max_streams_per_client ?? 256),
     auditExporters: file.audit_exporters ?? [],
+    adminGroup: flags.adminGroup ?? env.POSTERN_ADMIN_GROUP ?? file.admin_group ?? DEFAULT_ADMIN_GROUP,
     ...(file.identity_providers ? { identityProviders: file.identity_providers.map((entry) => configuredProvider(entry, env, configPath ?? '')) } : {}),
   };
   const result = settingsSchema.safeParse(raw);
-  if (!result.success) throw new PosternError('config_invalid', formatZodIssue(result.error).replace(/^dataDir/, 'data-dir').replace(/^connectorCertTtl/, 'connector-cert-ttl').replace(/^publicPort/, 'public-port').replace(/^sessionTtl/, 'session-ttl').replace(/^sessionIdle/, 'session-idle').replace(/^trustedProxies/, 'trusted-proxies').replace(/^(headerTimeout|bodyIdleTimeout|keepAliveTimeout|maxStreamsPerClient)/, (name) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)));
+  if (!result.success) throw new PosternError('config_invalid', formatZodIssue(result.error).replace(/^dataDir/, 'data-dir').replace(/^connectorCertTtl/, 'connector-cert-ttl').replace(/^publicPort/, 'public-port').replace(/^sessionTtl/, 'session-ttl').replace(/^sessionIdle/, 'session-idle').replace(/^trustedProxies/, 'trusted-proxies').replace(/^(headerTimeout|bodyIdleTimeout|keepAliveTimeout|maxStreamsPerClient|adminGroup)/, (name) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)));
   return result.data;
 }
 

@@ -33,7 +33,8 @@ function rejects(flags: ServerFlags, env: NodeJS.ProcessEnv, pattern: RegExp): v
   });
 }
 
-const HTTP_DEFAULTS = { headerTimeout: 30_000, bodyIdleTimeout: 30_000, keepAliveTimeout: 65_000, maxStreamsPerClient: 256 };
+/** The HTTP front's defaults, and the admin group. */
+const HTTP_DEFAULTS = { headerTimeout: 30_000, bodyIdleTimeout: 30_000, keepAliveTimeout: 65_000, maxStreamsPerClient: 256, adminGroup: 'admins' };
 
 test('server settings: defaults', () => {
   const settings = resolveServerSettings({}, baseEnv());
@@ -113,6 +114,16 @@ test('server settings: HTTP timeouts and the per-address stream cap', async () =
   rejects({ bodyIdleTimeout: '500ms' }, baseEnv(), /^body-idle-timeout: must be at least 1s/);
   rejects({ headerTimeout: 'soon' }, baseEnv(), /^header-timeout: must be a duration/);
   rejects({ maxStreamsPerClient: '0' }, baseEnv(), /^max-streams-per-client: /);
+});
+
+test('server settings: the admin group from flag > env > file, never empty', async () => {
+  const file = join(dir, 'admin-group.yaml');
+  await writeFile(file, 'admin_group: platform\n');
+  assert.equal(resolveServerSettings({ config: file }, baseEnv()).adminGroup, 'platform');
+  assert.equal(resolveServerSettings({ config: file }, { ...baseEnv(), POSTERN_ADMIN_GROUP: 'sre' }).adminGroup, 'sre');
+  assert.equal(resolveServerSettings({ config: file, adminGroup: 'ops' }, { ...baseEnv(), POSTERN_ADMIN_GROUP: 'sre' }).adminGroup, 'ops');
+  rejects({ adminGroup: '' }, baseEnv(), /^admin-group: must name a group/);
+  rejects({ adminGroup: ' ops' }, baseEnv(), /^admin-group: must not start or end with spaces/);
 });
 
 test('server settings: the db defaults to the resolved data dir', () => {

@@ -25,6 +25,7 @@ export function registerServer(program: Command): void {
     .option('--body-idle-timeout <duration>', 'a request body that sends nothing for this long is cut (POSTERN_BODY_IDLE_TIMEOUT, default 30s)')
     .option('--keep-alive-timeout <duration>', 'idle keep-alive connections close after this (POSTERN_KEEP_ALIVE_TIMEOUT, default 65s)')
     .option('--max-streams-per-client <n>', 'open requests one address may hold on public sockets (POSTERN_MAX_STREAMS_PER_CLIENT, default 256)')
+    .option('--admin-group <group>', 'members of this group are admins with their own sign-in (POSTERN_ADMIN_GROUP, default admins)')
     .action(async (_flags: ServerFlags, command: Command) => {
       // --data-dir is also a global option; whichever position it was given in counts.
       const settings = resolveServerSettings(command.optsWithGlobals<ServerFlags>());
