@@ -157,6 +157,10 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       controlOrigin,
       idleTimeoutMs: settings.sessionIdle,
       exchangeHandoff: (code, socket) => sessions.exchangeHandoff(code, socket),
+      signOut: async (input) => {
+        await sessions.signOut(input);
+        assertions.forgetSession(input.sessionId);
+      },
       view: () => {
         const current = snapshots.current();
         return { grant: (hash) => current.grantsBySecret.get(hash), session: (id) => current.sessionsById.get(id), user: (id) => current.users.get(id) };
