@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'conflict'
   | 'unauthenticated'
   | 'forbidden'
+  /** A person signed in, but is not in the admin group and the route is for admins. */
+  | 'admin_required'
   | 'token_invalid'
   | 'token_used'
   | 'token_expired'
@@ -34,6 +36,7 @@ const httpStatusByCode: Record<ErrorCode, number> = {
   conflict: 409,
   unauthenticated: 401,
   forbidden: 403,
+  admin_required: 403,
   token_invalid: 401,
   token_used: 401,
   token_expired: 401,

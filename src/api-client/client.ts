@@ -7,13 +7,18 @@ import type { ClientRequestArgs, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { proxyConnect } from '../tunnel/dial.js';
 import { caPin } from '../ca/index.js';
-import { PosternError, errorMessage } from '../errors.js';
+import { PosternError, errorMessage, isPosternError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 
 export interface ApiClientOptions {
   server: string;
   caPem?: string;
   token?: string;
+  /**
+   * Sent instead, once, when the server refuses `token` with `admin_required` (a person's
+   * sign-in on an admin route): the refusal comes before the route runs, so nothing happened yet.
+   */
+  adminFallbackToken?: string;
   clientCert?: { certPem: string; keyPem: string };
   /** Reach the server through this HTTP proxy (CONNECT), as connectors on web-only networks do. */
   proxy?: URL;
@@ -108,9 +113,27 @@ export class ApiClient {
 
   /** GETs a JSON-lines stream and hands each non-empty line over; resolves when the server ends it. */
   streamLines(path: string, onLine: (line: string) => void): Promise<void> {
+    return this.withFallback((token) => this.streamOnce(path, onLine, token));
+  }
+
+  request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.withFallback((token) => this.requestOnce<T>(method, path, body, token));
+  }
+
+  private async withFallback<T>(send: (token: string | undefined) => Promise<T>): Promise<T> {
+    const fallback = this.options.adminFallbackToken;
+    try {
+      return await send(this.options.token);
+    } catch (err) {
+      if (!fallback || fallback === this.options.token || !isPosternError(err, 'admin_required')) throw err;
+      return send(fallback);
+    }
+  }
+
+  private streamOnce(path: string, onLine: (line: string) => void, token: string | undefined): Promise<void> {
     const url = new URL(path, this.base);
     const headers: Record<string, string> = { accept: 'application/x-ndjson' };
-    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    if (token) headers.authorization = `Bearer ${token}`;
     return new Promise<void>((resolve, reject) => {
       const req = https.request(url, { method: 'GET', headers, ...(this.options.caPem ? { ca: this.options.caPem } : {}) }, (res) => {
         if ((res.statusCode ?? 500) >= 400) {
@@ -139,12 +162,12 @@ export class ApiClient {
     });
   }
 
-  request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private requestOnce<T>(method: string, path: string, body: unknown, token: string | undefined): Promise<T> {
     const url = new URL(path, this.base);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string> = { accept: 'application/json' };
     if (payload) headers['content-type'] = 'application/json';
-    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    if (token) headers.authorization = `Bearer ${token}`;
     return new Promise<T>((resolve, reject) => {
       const req = https.request(url, {
         method,

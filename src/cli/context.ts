@@ -3,12 +3,16 @@
 // The token: --token > POSTERN_TOKEN > the sign-in `postern login` stored for this server
 // (credentials.json in the config dir) > the local admin.token. A person who signed in acts
 // as themselves; automation keeps passing a token explicitly or relies on admin.token.
+// On the server's own machine a stored sign-in does not lock its owner out of admin commands:
+// when the server refuses it as not an admin (`admin_required`, decided by the server on each
+// request from the group membership), the request is sent again with admin.token. The server
+// decides, not a list of admin routes here, so the CLI cannot drift from the API.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiClient } from '../api-client/index.js';
 import { PosternError, errorMessage } from '../errors.js';
 import { dataFiles, defaultConfigDir, defaultDataDir } from './paths.js';
-import { loadLogin } from './credentials.js';
+import { loadLogin, serverKey } from './credentials.js';
 
 export interface GlobalOptions {
   server?: string;
@@ -56,9 +60,12 @@ export function resolveContext(options: GlobalOptions, env: NodeJS.ProcessEnv = 
   /** A sign-in past its expiry is skipped (its CA is still trusted). */
   const loginToken = login && Date.parse(login.expiresAt) > Date.now() ? login.token : undefined;
   const preferred = options.token ?? env.POSTERN_TOKEN ?? loginToken;
-  const adminToken = preferred === undefined ? readOptional(join(dataDir, dataFiles.adminToken))?.trim() : undefined;
+  const adminFile = readOptional(join(dataDir, dataFiles.adminToken))?.trim() || undefined;
+  const adminToken = preferred === undefined ? adminFile : undefined;
   const token = preferred ?? adminToken;
   const tokenSource = options.token ? 'flag' : env.POSTERN_TOKEN ? 'env' : loginToken ? 'login' : adminToken ? 'admin-file' : 'none';
+  /** Only behind the stored sign-in (an explicit token is what the user asked for) and only to the server this data dir belongs to. */
+  const adminFallbackToken = tokenSource === 'login' && localUrl !== undefined && serverKey(localUrl) === serverKey(server) ? adminFile : undefined;
   const caFile = options.caFile ?? env.POSTERN_CA;
   let caPem: string | undefined;
   if (caFile) {
@@ -78,6 +85,6 @@ export function resolveContext(options: GlobalOptions, env: NodeJS.ProcessEnv = 
     configDir,
     tokenSource,
     json: options.json ?? false,
-    client: () => new ApiClient({ server, ...(token ? { token } : {}), ...(caPem ? { caPem } : {}) }),
+    client: () => new ApiClient({ server, ...(token ? { token } : {}), ...(adminFallbackToken ? { adminFallbackToken } : {}), ...(caPem ? { caPem } : {}) }),
   };
 }

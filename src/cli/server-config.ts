@@ -8,6 +8,7 @@ import { PosternError, errorMessage } from '../errors.js';
 import { formatZodIssue } from '../zod-issues.js';
 import { dataFiles, defaultDataDir } from './paths.js';
 import type { ConfiguredProvider } from '../control/idp-api.js';
+import { DEFAULT_ADMIN_GROUP } from '../control/roles.js';
 import { SYSLOG_FACILITIES } from '../reporting/syslog.js';
 import type { SyslogFacility } from '../reporting/syslog.js';
 
@@ -88,6 +89,8 @@ const fileSchema = z.object({
   audit_exporters: z.array(exporterSchema).optional(),
   /** Terminal bytes one recorded session may hold; past it recording stops (audited), the session goes on. */
   recording_max_bytes: z.union([z.number().int(), z.string()]).optional(),
+  /** Members of this group are admins with their own sign-in. */
+  admin_group: z.string().optional(),
 }).strict();
 
 const settingsSchema = z.object({
@@ -109,6 +112,7 @@ const settingsSchema = z.object({
   maxStreamsPerClient: z.number().int().min(1).max(1_000_000),
   auditExporters: z.array(exporterSchema),
   recordingMaxBytes: sizeSchema.refine((n) => n >= 1024 && n <= 2 ** 40, 'must be from 1KiB to 1024GiB'),
+  adminGroup: z.string().min(1, 'must name a group').max(256).refine((g) => g.trim() === g, 'must not start or end with spaces'),
 });
 
 export type ServerSettings = z.infer<typeof settingsSchema>;
@@ -131,6 +135,7 @@ export interface ServerFlags {
   keepAliveTimeout?: string;
   maxStreamsPerClient?: string;
   recordingMaxBytes?: string;
+  adminGroup?: string;
 }
 
 export function resolveServerSettings(flags: ServerFlags, env: NodeJS.ProcessEnv = process.env): ServerSettings {
@@ -156,10 +161,12 @@ export function resolveServerSettings(flags: ServerFlags, env: NodeJS.ProcessEnv
     maxStreamsPerClient: Number(flags.maxStreamsPerClient ?? env.POSTERN_MAX_STREAMS_PER_CLIENT ?? file.max_streams_per_client ?? 256),
     auditExporters: file.audit_exporters ?? [],
     recordingMaxBytes: flags.recordingMaxBytes ?? env.POSTERN_RECORDING_MAX_BYTES ?? file.recording_max_bytes ?? '64MiB',
+    adminGroup: flags.adminGroup ?? env.POSTERN_ADMIN_GROUP ?? file.admin_group ?? DEFAULT_ADMIN_GROUP,
     ...(file.identity_providers ? { identityProviders: file.identity_providers.map((entry) => configuredProvider(entry, env, configPath ?? '')) } : {}),
   };
   const result = settingsSchema.safeParse(raw);
-  if (!result.success) throw new PosternError('config_invalid', formatZodIssue(result.error).replace(/^dataDir/, 'data-dir').replace(/^connectorCertTtl/, 'connector-cert-ttl').replace(/^publicPort/, 'public-port').replace(/^sessionTtl/, 'session-ttl').replace(/^sessionIdle/, 'session-idle').replace(/^trustedProxies/, 'trusted-proxies').replace(/^(headerTimeout|bodyIdleTimeout|keepAliveTimeout|maxStreamsPerClient|recordingMaxBytes)/, (name) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)));
+  // The first path segment is a setting's name: say it as its flag is spelled (dataDir → data-dir).
+  if (!result.success) throw new PosternError('config_invalid', formatZodIssue(result.error).replace(/^[a-z][A-Za-z]*/, (name) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)));
   return result.data;
 }
 

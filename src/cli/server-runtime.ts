@@ -163,6 +163,10 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       controlOrigin,
       idleTimeoutMs: settings.sessionIdle,
       exchangeHandoff: (code, socket) => sessions.exchangeHandoff(code, socket),
+      signOut: async (input) => {
+        await sessions.signOut(input);
+        assertions.forgetSession(input.sessionId);
+      },
       view: () => {
         const current = snapshots.current();
         return { grant: (hash) => current.grantsBySecret.get(hash), session: (id) => current.sessionsById.get(id), user: (id) => current.users.get(id) };
@@ -178,7 +182,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     const geo = await createGeoLookup(settings.geoipFile ? { file: settings.geoipFile } : {});
     const api = settings.role === 'edge' ? undefined : await createApi({
       store, ca, hub: settings.role === 'all' ? hub : undefined, logger, socketUrl, socketOrigin, version: VERSION,
-      connectorCertLifetimeMs: settings.connectorCertTtl, sessions, signingKeys: () => signingKeys, inviteKey, sshCa, controlOrigin, cipher,
+      connectorCertLifetimeMs: settings.connectorCertTtl, sessions, signingKeys: () => signingKeys, inviteKey, sshCa, controlOrigin, cipher, adminGroup: settings.adminGroup,
       onSessionRevoked: (id) => assertions.forgetSession(id),
       audit: (event) => audit.record(event), flushAudit: () => audit.flush(), geo, metrics: () => metrics.render(),
       caughtUp: async () => {

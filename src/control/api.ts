@@ -25,7 +25,8 @@ import { registerSamlRoutes } from './saml-routes.js';
 import { registerIdentityApi } from './identity-api.js';
 import { registerInviteRoutes } from './invite-routes.js';
 import type { SessionService } from './sessions.js';
-import { cliPrincipal, isCliToken, requireScope, setPrincipal } from './principal.js';
+import { cliPrincipal, isCliToken, requireScope, scopesAllow, setPrincipal } from './principal.js';
+import { DEFAULT_ADMIN_GROUP, adminRequired } from './roles.js';
 import { registerCliLogin } from './device-routes.js';
 import type { SigningKeys } from '../identity/assertion.js';
 import type { SshCertificateAuthority } from '../ca/ssh-cert.js';
@@ -68,6 +69,8 @@ export interface ApiOptions {
   metrics?: () => string;
   /** Resolves once this node's snapshot has caught up with the store. */
   caughtUp?: () => Promise<void>;
+  /** People in this group are admins with their own sign-in (default `admins`). */
+  adminGroup?: string;
 }
 
 const socketType = z.enum(['http', 'https', 'tls']);
@@ -145,6 +148,7 @@ const issuedView = z.object({ connectorId: z.string(), name: z.string(), certifi
 export async function createApi(options: ApiOptions): Promise<{ app: FastifyInstance; handler: ControlHandler }> {
   const { store, ca, logger } = options;
   const now = options.now ?? (() => new Date());
+  const adminGroup = options.adminGroup ?? DEFAULT_ADMIN_GROUP;
   let handler!: http.RequestListener;
   const app = Fastify({
     loggerInstance: logger.child({ component: 'api' }) as unknown as FastifyBaseLogger,
@@ -182,9 +186,9 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
     const token = bearerToken(request.headers.authorization);
     if (!token) throw new PosternError('unauthenticated', 'missing bearer token: pass --token or set POSTERN_TOKEN');
     if (isCliToken(token)) {
-      // A person's CLI sign-in: user-level routes only; admin routes keep needing an API token.
-      const principal = await cliPrincipal(options.sessions, store, token, now());
-      if (mode !== 'user') throw new PosternError('forbidden', `${principal.user.email} is signed in, but this needs an admin token (--token or POSTERN_TOKEN)`);
+      // A person's CLI sign-in: admin routes only for members of the admin group, checked now.
+      const principal = await cliPrincipal(options.sessions, store, token, now(), adminGroup);
+      if (mode !== 'user' && !scopesAllow(principal.scopes, mode)) throw adminRequired(principal.user, adminGroup);
       setPrincipal(request, principal);
       return;
     }

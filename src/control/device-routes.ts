@@ -319,6 +319,7 @@ export function registerCliLogin(app: FastifyInstance, routes: RouteTable, optio
       return {
         kind: 'cli' as const, email: user.email, name: user.name, groups: [...user.groups], userId: user.id,
         sessionId: session.id, provider: session.provider, expiresAt: session.expiresAt,
+        role: principal.scopes.includes('admin') ? 'admin' : 'user', scopes: [...principal.scopes],
       };
     } });
   routes.add({ method: 'POST', url: '/api/v1/auth/logout', summary: 'End the CLI sign-in this token belongs to', auth: 'user',

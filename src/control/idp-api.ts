@@ -37,8 +37,8 @@ export const oidcConfigSchema = z.object({
   trusted_email_domains: emailDomainsSchema.optional(),
   /** The only email domains of the users it may sign in (and create). */
   allowed_email_domains: emailDomainsSchema.optional(),
-  /** TESTS ONLY: an http:// issuer. */
-  insecure_issuer_for_tests: z.boolean().optional(),
+  /** Plain http to a provider on this machine (loopback issuers only). */
+  allow_insecure_issuer: z.boolean().optional(),
 }).strict();
 
 export const githubConfigSchema = z.object({

@@ -1,15 +1,17 @@
 // Who is calling the API: an API token (admin or service) or a person's CLI session token
 // (`pst1_…`, from `postern login`). The session token is looked up by its hash; it must be a
-// live 'cli' session of an enabled user. The principal rides along with the request.
+// live 'cli' session of an enabled user, whose scopes follow from their groups (src/control/roles.ts)
+// on this very request. The principal rides along with the request.
 import type { FastifyRequest } from 'fastify';
 import type { ApiTokenRecord, ApiTokenScope, SessionRecord, Store, UserRecord } from '../store/types.js';
 import type { SessionService } from './sessions.js';
 import { PosternError } from '../errors.js';
 import { generateSecret, hashToken } from '../identity/tokens.js';
+import { personScopes } from './roles.js';
 
 export type Principal =
   | { readonly kind: 'token'; readonly token: ApiTokenRecord }
-  | { readonly kind: 'cli'; readonly session: SessionRecord; readonly user: UserRecord };
+  | { readonly kind: 'cli'; readonly session: SessionRecord; readonly user: UserRecord; readonly scopes: readonly ApiTokenScope[] };
 
 export const CLI_TOKEN_PREFIX = 'pst1_';
 const CLI_TOKEN_SHAPE = /^pst1_[A-Za-z0-9_-]{43}$/;
@@ -52,7 +54,7 @@ export function createCliToken(): { token: string; hash: string } {
 }
 
 /** The live CLI session (of an enabled user) behind a `pst1_` bearer token; PosternError('unauthenticated') otherwise. */
-export async function cliPrincipal(sessions: SessionService, store: Store, token: string, now: Date): Promise<Principal & { kind: 'cli' }> {
+export async function cliPrincipal(sessions: SessionService, store: Store, token: string, now: Date, adminGroup: string): Promise<Principal & { kind: 'cli' }> {
   const refused = () => new PosternError('unauthenticated', 'your sign-in has ended (revoked, expired or unknown): run `postern login` again');
   const found = CLI_TOKEN_SHAPE.test(token) ? await sessions.fromSecret(token) : undefined;
   if (!found || found.session.kind !== 'cli') throw refused();
@@ -60,5 +62,5 @@ export async function cliPrincipal(sessions: SessionService, store: Store, token
   if (now.getTime() - Date.parse(session.lastSeenAt) > TOUCH_EVERY_MS) {
     await store.sessions.touch(session.id, now.toISOString()).catch(() => undefined);
   }
-  return { kind: 'cli', session, user };
+  return { kind: 'cli', session, user, scopes: personScopes(user, adminGroup) };
 }

@@ -8,8 +8,9 @@ import type { ApiTokenScope } from '../store/types.js';
 
 /**
  * Who may call a route: an API token with a scope (`sockets:write`…; `admin` = only tokens with
- * the admin scope), `user` (any API token, also a person's CLI session token from `postern
- * login`), `public`, or `connector` (its client certificate).
+ * the admin scope) or a person's CLI session token whose role grants it (src/control/roles.ts),
+ * `user` (any API token or CLI session token from `postern login`), `public`, or `connector`
+ * (its client certificate).
  */
 export type AuthMode = ApiTokenScope | 'user' | 'public' | 'connector';
 
@@ -100,7 +101,7 @@ export function createRouteTable(app: FastifyInstance, authenticate: (request: F
         servers: [{ url: '/' }],
         components: {
           securitySchemes: {
-            bearer: { type: 'http', scheme: 'bearer', description: 'An API token whose scopes include the one listed (or admin); on routes without a scope also a CLI session token (pst1_…)' },
+            bearer: { type: 'http', scheme: 'bearer', description: 'An API token whose scopes include the one listed (or admin), or a CLI session token (pst1_…): of anyone on routes without a scope, of a member of the admin group on every route' },
             connectorCertificate: { type: 'mutualTLS', description: 'The connector\'s client certificate' },
           },
         },

@@ -77,6 +77,14 @@ export class SessionService {
     return session;
   }
 
+  /** A sign-out on a socket host (`/_postern/logout`): the session ends everywhere, recorded; resolves once this node's snapshot knows. */
+  async signOut(input: { sessionId: string; email: string; clientIp: string; socket: string }): Promise<void> {
+    const { store } = this.options;
+    await store.sessions.revoke(input.sessionId, this.now().toISOString());
+    this.options.audit?.({ type: 'session.end', actor: input.email, socket: input.socket, clientIp: canonicalIp(input.clientIp), sessionId: input.sessionId, reason: `signed out on ${input.socket}` });
+    await this.options.waitForRevision(await store.currentRevision());
+  }
+
   /** The live session and user behind a control-host cookie, or undefined. */
   async fromSecret(secret: string | undefined): Promise<{ session: SessionRecord; user: UserRecord } | undefined> {
     if (!secret) return undefined;

@@ -1,7 +1,7 @@
 // Service tokens for automation (`postern token create|ls|revoke`): API tokens with role
-// 'service' and the scopes they were created with, shown once and stored hashed. Only an admin
-// token may mint or revoke them, so a leaked service token cannot make more of itself; the admin
-// token itself is not revocable here.
+// 'service' and the scopes they were created with, shown once and stored hashed. Only the admin
+// token or an admin person may mint or revoke them, so a leaked service token cannot make more of
+// itself; the admin token itself is not revocable here.
 import { z } from 'zod';
 import type { ApiTokenRecord, Store } from '../store/types.js';
 import { API_TOKEN_SCOPES } from '../store/types.js';
@@ -28,9 +28,10 @@ function present({ tokenHash: _hidden, ...rest }: ApiTokenRecord): z.infer<typeo
   return { ...rest, scopes: [...rest.scopes] };
 }
 
+/** The admin token or an admin person (the route's `admin` scope let them in); never a service token, even one scoped `admin`. */
 function requireAdminToken(request: FastifyRequest): void {
   const principal = principalOf(request);
-  if (principal.kind !== 'token' || principal.token.role !== 'admin') throw new PosternError('forbidden', 'only an admin token may create or revoke service tokens');
+  if (principal.kind === 'token' && principal.token.role !== 'admin') throw new PosternError('forbidden', 'only an admin (the admin token or a member of the admin group) may create or revoke service tokens');
 }
 
 export function registerTokenApi(routes: RouteTable, options: TokenApiOptions): void {

@@ -9,6 +9,8 @@ export interface EdgeProblem {
   readonly status: number;
   readonly code: ErrorCode;
   readonly detail: string;
+  /** A signed-in user was refused: where to sign out or switch accounts (src/edge/sign-out.ts). */
+  readonly signOutPath?: string;
 }
 
 const titles: Partial<Record<ErrorCode, string>> = {
@@ -36,13 +38,15 @@ export function sendProblem(req: IncomingMessage, res: ServerResponse, problem: 
     type = 'text/html; charset=utf-8';
     body = `<!doctype html><html><head><meta charset="utf-8"><title>${problem.status} ${escapeHtml(title)} · Postern</title>`
       + '<style>body{font:16px system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}code{background:#eee;padding:0 .3em}</style></head>'
-      + `<body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(problem.detail)}</p><p><small>HTTP ${problem.status} · <code>${problem.code}</code> · Postern edge</small></p></body></html>\n`;
+      + `<body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(problem.detail)}</p>`
+      + (problem.signOutPath ? `<p><a href="${escapeHtml(problem.signOutPath)}">Sign out</a> · <a href="${escapeHtml(problem.signOutPath)}">Use another account</a></p>` : '')
+      + `<p><small>HTTP ${problem.status} · <code>${problem.code}</code> · Postern edge</small></p></body></html>\n`;
   } else if (accept.includes('json')) {
     type = 'application/problem+json';
-    body = JSON.stringify({ type: `https://postern.dev/errors/${problem.code}`, title, status: problem.status, detail: problem.detail, code: problem.code }) + '\n';
+    body = JSON.stringify({ type: `https://postern.dev/errors/${problem.code}`, title, status: problem.status, detail: problem.detail, code: problem.code, ...(problem.signOutPath ? { sign_out: problem.signOutPath } : {}) }) + '\n';
   } else {
     type = 'text/plain; charset=utf-8';
-    body = `${problem.status} ${title}: ${problem.detail} (${problem.code})\n`;
+    body = `${problem.status} ${title}: ${problem.detail} (${problem.code})\n${problem.signOutPath ? `Sign out or use another account: ${problem.signOutPath}\n` : ''}`;
   }
   res.writeHead(problem.status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'postern-error': problem.code });
   res.end(body);

@@ -1,11 +1,13 @@
 // The identity check in front of cloudauth sockets: the socket host's own cookie → grant →
 // session → user, all from the in-memory snapshot; unauthenticated browsers go to the control
-// plane's sign-in. Whether the user may pass is the policies' call (src/edge/access.ts).
+// plane's sign-in, and /_postern/logout signs them out (src/edge/sign-out.ts). Whether the user
+// may pass is the policies' call (src/edge/access.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SessionGrantRecord, SessionRecord, SocketRecord, UserRecord } from '../store/types.js';
-import { hashSessionSecret, readSessionCookie, serializeSessionCookie } from '../identity/session-cookie.js';
+import { clearSessionCookie, hashSessionSecret, readSessionCookie, serializeSessionCookie } from '../identity/session-cookie.js';
 import { isPosternError } from '../errors.js';
 import { sendProblem } from './error-page.js';
+import { sendSignOutPage, signOutToken, signOutTokenValid } from './sign-out.js';
 
 export const CALLBACK_PATH = '/_postern/callback';
 
@@ -26,6 +28,8 @@ export interface IdentityGateOptions {
   /** `https://<domain>[:port]`, where /auth/login lives. */
   controlOrigin: string;
   exchangeHandoff: (code: string, socket: string) => Promise<{ secret: string; returnTo: string; maxAgeSeconds: number }>;
+  /** Ends a session (revoked, recorded) and resolves once this edge's snapshot knows. */
+  signOut: (input: { sessionId: string; email: string; clientIp: string; socket: string }) => Promise<void>;
   /** Sessions idle longer than this must sign in again. */
   idleTimeoutMs: number;
   now?: () => Date;
@@ -85,6 +89,28 @@ export class IdentityGate {
       return { kind: 'answered' };
     }
     return { kind: 'pass', identity: who };
+  }
+
+  /** `/_postern/logout` on any HTTP socket host: GET shows the confirmation, POST with its token signs out. */
+  async signOut(req: IncomingMessage, res: ServerResponse, socket: SocketRecord, clientIp: string): Promise<void> {
+    const method = req.method ?? 'GET';
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') {
+      res.setHeader('allow', 'GET, POST');
+      return sendProblem(req, res, { status: 405, code: 'bad_request', detail: 'sign out with GET (a confirmation page) and then POST' });
+    }
+    const secret = readSessionCookie(req.headers);
+    const view = this.options.view();
+    const grant = secret ? view.grant(hashSessionSecret(secret)) : undefined;
+    const session = grant && grant.socket === socket.name ? view.session(grant.sessionId) : undefined;
+    if (!secret || !session || session.revokedAt !== null) return sendSignOutPage(res, 200, { kind: 'not-signed-in', socket: socket.name });
+    const email = view.user(session.userId)?.email ?? '';
+    const confirm = { kind: 'confirm', email, socket: socket.name, token: signOutToken(secret) } as const;
+    if (method !== 'POST') return sendSignOutPage(res, 200, confirm);
+    const submitted = new URL(req.url ?? '/', 'https://socket.invalid').searchParams.get('token');
+    if (!signOutTokenValid(secret, submitted)) return sendSignOutPage(res, 403, { ...confirm, retry: true });
+    await this.options.signOut({ sessionId: session.id, email, clientIp, socket: socket.name });
+    this.lastSeen.delete(session.id);
+    sendSignOutPage(res, 200, { kind: 'done', socket: socket.name }, { 'set-cookie': clearSessionCookie() });
   }
 
   private signIn(req: IncomingMessage, res: ServerResponse, socket: SocketRecord): void {

@@ -27,6 +27,7 @@ import { routeHost } from './routing.js';
 import { sendProblem, sendRawProblem } from './error-page.js';
 import type { EdgeProblem } from './error-page.js';
 import { canonicalTarget } from './request-target.js';
+import { SIGN_OUT_PATH, isSignOutPath } from './sign-out.js';
 import type { CanonicalTarget } from './request-target.js';
 import { SniContexts } from './tls-context.js';
 import type { Identity, IdentityGate } from './identity-gate.js';
@@ -287,10 +288,21 @@ export class EdgeServer {
     const target = canonicalTarget(req.url ?? '', { rawPaths: record.rawPaths });
     if (!target.ok) return sendProblem(req, res, this.refusedTarget(req, record, target));
     req.url = target.target;
+    if (isSignOutPath(target.path)) return this.signOut(req, res, record);
     if (!record.auth.cloudauth) return this.proxy.handleRequest(req, res, record);
     this.gated(req, res, record).catch((err: unknown) => {
       this.options.logger.error({ err, socket: record.name }, 'identity check failed');
       sendProblem(req, res, { status: 500, code: 'internal', detail: 'the identity check failed (see the edge log)' });
+    });
+  }
+
+  /** The sign-out path is the edge's own on every HTTP socket, signed in or not: never forwarded. */
+  private signOut(req: http.IncomingMessage, res: http.ServerResponse, record: SocketRecord): void {
+    const identity = this.options.identity;
+    if (!identity) return sendProblem(req, res, { status: 404, code: 'not_found', detail: 'sign-in is not configured on this edge' });
+    identity.gate.signOut(req, res, record, this.httpClientIp(req)).catch((err: unknown) => {
+      this.options.logger.error({ err, socket: record.name }, 'sign-out failed');
+      sendProblem(req, res, { status: 500, code: 'internal', detail: 'the sign-out failed (see the edge log); try again' });
     });
   }
 
@@ -307,7 +319,7 @@ export class EdgeServer {
     if (result.kind === 'answered') return;
     const access = this.decideHttp(req, record, result.identity);
     this.logRequest(req, res, record, result.identity, access);
-    if (access.decision.effect === 'deny') return sendProblem(req, res, { status: 403, code: 'forbidden', detail: access.detail });
+    if (access.decision.effect === 'deny') return sendProblem(req, res, { status: 403, code: 'forbidden', detail: access.detail, signOutPath: SIGN_OUT_PATH });
     this.proxy.handleRequest(req, res, record, await this.upstreamIdentity(result.identity, record));
   }
 
@@ -352,6 +364,7 @@ export class EdgeServer {
     const target = canonicalTarget(req.url ?? '', { rawPaths: record.rawPaths });
     if (!target.ok) return sendRawProblem(client, this.refusedTarget(req, record, target));
     req.url = target.target;
+    if (isSignOutPath(target.path)) return sendRawProblem(client, { status: 400, code: 'bad_request', detail: `${SIGN_OUT_PATH} is Postern's sign-out page: it takes no upgrade` });
     if (!record.auth.cloudauth) return this.proxy.handleUpgrade(req, client, head, record);
     const identity = this.options.identity;
     if (!identity) return sendRawProblem(client, { status: 503, code: 'internal', detail: 'sign-in is not configured on this edge' });

@@ -6,6 +6,7 @@ import * as client from 'openid-client';
 import { PosternError, errorMessage } from '../errors.js';
 import { mapClaims } from './claims.js';
 import type { ClaimMapping, PosternIdentity } from './claims.js';
+import { checkIssuerUrl, loopbackOnlyFetch } from './issuer-url.js';
 
 export type OidcPreset = 'google' | 'microsoft';
 
@@ -16,13 +17,14 @@ export interface OidcConfig {
   preset?: OidcPreset;
   /** Entra ID tenant: its GUID or a verified domain; required with the `microsoft` preset. */
   tenant?: string;
+  /** Every scope to request (openid is always added); default: openid email profile, and groups with a groups claim. */
   scopes?: string[];
   email_claim?: string;
   groups_claim?: string;
   group_map?: Record<string, string | string[]>;
   keep_unmapped_groups?: boolean;
-  /** TESTS ONLY: lets openid-client talk to an http:// issuer. Never set this in production. */
-  insecure_issuer_for_tests?: boolean;
+  /** A provider on this machine over plain http (loopback issuers only; see issuer-url.ts). */
+  allow_insecure_issuer?: boolean;
 }
 
 /** The plain settings of a `github` provider. */
@@ -88,6 +90,16 @@ function signInError(err: unknown): PosternError {
   return new PosternError('identity_invalid', `sign-in could not be verified: ${detail}${typeof code === 'string' ? ` [${code}]` : ''}`, { cause: err });
 }
 
+/**
+ * The scopes of an authorization request. A groups claim usually comes only with the `groups`
+ * scope, so it is asked for by default — not for the presets: Google and Entra ID refuse scopes
+ * they do not know (Entra ID sends groups as configured in the app registration).
+ */
+export function requestedScopes(config: Pick<OidcConfig, 'scopes' | 'groups_claim' | 'preset'>): string[] {
+  const wanted = config.scopes ?? ['email', 'profile', ...(config.groups_claim && !config.preset ? ['groups'] : [])];
+  return [...new Set(['openid', ...wanted])];
+}
+
 export class OidcClient implements SignInClient {
   #configuration: Promise<client.Configuration> | undefined;
 
@@ -100,11 +112,14 @@ export class OidcClient implements SignInClient {
   /** Discovery once per client object; a failed discovery is retried on the next sign-in. */
   private configuration(): Promise<client.Configuration> {
     this.#configuration ??= (async () => {
+      const issuer = checkIssuerUrl(this.config.issuer, this.config.allow_insecure_issuer === true);
       const options: client.DiscoveryRequestOptions = {};
-      if (this.config.insecure_issuer_for_tests === true) options.execute = [client.allowInsecureRequests];
-      if (this.fetchImpl) options[client.customFetch] = this.fetchImpl as never;
+      if (issuer.protocol === 'http:') {
+        options.execute = [client.allowInsecureRequests];
+        options[client.customFetch] = loopbackOnlyFetch(this.fetchImpl ?? fetch) as never;
+      } else if (this.fetchImpl) options[client.customFetch] = this.fetchImpl as never;
       try {
-        return await client.discovery(new URL(this.config.issuer), this.config.client_id, this.clientSecret, undefined, options);
+        return await client.discovery(issuer, this.config.client_id, this.clientSecret, undefined, options);
       } catch (err) {
         throw new PosternError('identity_invalid', `cannot reach the identity provider at ${this.config.issuer}: ${errorMessage(err)}`, { cause: err, retryable: true });
       }
@@ -117,10 +132,9 @@ export class OidcClient implements SignInClient {
 
   async authorizationUrl(redirectUri: string, tx: AuthTransaction): Promise<URL> {
     const configuration = await this.configuration();
-    const scopes = new Set(['openid', 'email', 'profile', ...(this.config.scopes ?? [])]);
     return client.buildAuthorizationUrl(configuration, {
       redirect_uri: redirectUri,
-      scope: [...scopes].join(' '),
+      scope: requestedScopes(this.config).join(' '),
       state: tx.state,
       nonce: tx.nonce,
       code_challenge: await client.calculatePKCECodeChallenge(tx.codeVerifier),
@@ -266,15 +280,7 @@ export function normalizeOidcConfig(config: Partial<OidcConfig>): OidcConfig {
     : config.preset === 'microsoft' ? presetIssuers.microsoft(entraTenant(config.tenant))
       : config.issuer;
   if (!issuer) throw new PosternError('config_invalid', 'an OIDC provider needs an issuer URL (or a preset)');
-  let url: URL;
-  try {
-    url = new URL(issuer);
-  } catch {
-    throw new PosternError('config_invalid', `issuer "${issuer}" is not a URL`);
-  }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && config.insecure_issuer_for_tests === true)) {
-    throw new PosternError('config_invalid', `issuer "${issuer}" must be an https:// URL`);
-  }
+  const url = checkIssuerUrl(issuer, config.allow_insecure_issuer === true);
   // The same endpoints spelled as a plain issuer URL.
   if (url.hostname === ENTRA_HOST) entraTenant((url.pathname.split('/')[1] ?? '').replace(/%7B/gi, '{').replace(/%7D/gi, '}'));
   if (!config.client_id) throw new PosternError('config_invalid', 'an OIDC provider needs a client id');

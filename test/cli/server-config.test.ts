@@ -33,7 +33,7 @@ function rejects(flags: ServerFlags, env: NodeJS.ProcessEnv, pattern: RegExp): v
   });
 }
 
-const HTTP_DEFAULTS = { headerTimeout: 30_000, bodyIdleTimeout: 30_000, keepAliveTimeout: 65_000, maxStreamsPerClient: 256 };
+const HTTP_DEFAULTS = { headerTimeout: 30_000, bodyIdleTimeout: 30_000, keepAliveTimeout: 65_000, maxStreamsPerClient: 256, adminGroup: 'admins' };
 const RECORDING_DEFAULTS = { recordingMaxBytes: 64 * 1024 * 1024 };
 
 test('server settings: defaults', () => {
@@ -124,6 +124,16 @@ test('server settings: the recording size cap as bytes or KiB/MiB/GiB, from the 
   assert.equal(resolveServerSettings({ config: file, recordingMaxBytes: '65536' }, baseEnv()).recordingMaxBytes, 65536);
   rejects({ recordingMaxBytes: 'lots' }, baseEnv(), /^recording-max-bytes: "lots" is not a size/);
   rejects({ recordingMaxBytes: '10' }, baseEnv(), /^recording-max-bytes: must be from 1KiB/);
+});
+
+test('server settings: the admin group from flag > env > file, never empty', async () => {
+  const file = join(dir, 'admin-group.yaml');
+  await writeFile(file, 'admin_group: platform\n');
+  assert.equal(resolveServerSettings({ config: file }, baseEnv()).adminGroup, 'platform');
+  assert.equal(resolveServerSettings({ config: file }, { ...baseEnv(), POSTERN_ADMIN_GROUP: 'sre' }).adminGroup, 'sre');
+  assert.equal(resolveServerSettings({ config: file, adminGroup: 'ops' }, { ...baseEnv(), POSTERN_ADMIN_GROUP: 'sre' }).adminGroup, 'ops');
+  rejects({ adminGroup: '' }, baseEnv(), /^admin-group: must name a group/);
+  rejects({ adminGroup: ' ops' }, baseEnv(), /^admin-group: must not start or end with spaces/);
 });
 
 test('server settings: the db defaults to the resolved data dir', () => {

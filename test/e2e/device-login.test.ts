@@ -83,8 +83,8 @@ describe('CLI sign-in: device flow, loopback, service tokens', () => {
     assert.equal(cli?.user, EMAIL);
 
     const admin = await runCli(['socket', 'ls'], laptop);
-    assert.equal(admin.code, 1, 'a person\'s CLI sign-in is not an admin token');
-    assert.match(admin.stderr, /^postern: alice@corp\.example is signed in, but this needs an admin token/);
+    assert.equal(admin.code, 1, 'a person outside the admin group has no admin rights with their sign-in');
+    assert.match(admin.stderr, /^postern: alice@corp\.example is signed in but is not in the admin group "admins"/);
 
     const logout = await runCli(['logout'], laptop);
     assert.equal(logout.code, 0, logout.stderr);

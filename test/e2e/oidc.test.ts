@@ -1,5 +1,5 @@
 // E2E: OpenID Connect sign-in with a real OpenID provider (oidc-provider, in this process, over
-// http on 127.0.0.1 — allowed only through the provider's `insecure_issuer_for_tests` setting)
+// http on 127.0.0.1 — allowed only through the provider's `allow_insecure_issuer` setting)
 // and a real browser (playwright-core driving Debian's chromium) against a cloudauth socket
 // whose upstream echoes its headers: the allowed user's email and a valid assertion upstream,
 // 403 for another domain, and a clear 400 for a tampered state or code.
@@ -85,7 +85,8 @@ describe('OpenID Connect sign-in with a real provider and a real browser', { ski
     await writeFile(configFile, stringify({
       identity_providers: [{
         name: 'corp', kind: 'oidc', display_name: 'Corp SSO', client_secret_env: 'CORP_OIDC_SECRET',
-        issuer: op.issuer, client_id: 'postern', scopes: ['groups'], groups_claim: 'groups', group_map: { 'idp-admins': 'admins' }, keep_unmapped_groups: true, insecure_issuer_for_tests: true,
+        // No scopes: the groups scope is requested because a groups claim is set.
+        issuer: op.issuer, client_id: 'postern', groups_claim: 'groups', group_map: { 'idp-admins': 'admins' }, keep_unmapped_groups: true, allow_insecure_issuer: true,
       }],
     }));
     process.env.CORP_OIDC_SECRET = CLIENT_SECRET;

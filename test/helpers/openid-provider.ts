@@ -24,7 +24,9 @@ export async function startOpenIdProvider(redirectUris: readonly string[]): Prom
   const accounts = new Map<string, Record<string, unknown>>();
   const provider = new Provider(issuer, {
     clients: [{ client_id: OP_CLIENT_ID, client_secret: OP_CLIENT_SECRET, redirect_uris: [...redirectUris], grant_types: ['authorization_code'], response_types: ['code'] }],
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    // `groups` comes only with the groups scope, as at Okta, Keycloak or Dex.
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
+    scopes: ['openid', 'email', 'profile', 'groups'],
     features: { devInteractions: { enabled: false } },
     cookies: { keys: ['test-cookie-key-0123456789abcdef'] },
     findAccount: (_ctx, sub) => {

@@ -114,7 +114,7 @@ test('oidc presets: google, microsoft for one tenant; issuers must be https', ()
   assert.equal(normalizeOidcConfig({ preset: 'microsoft', client_id: 'x', tenant: 'contoso.onmicrosoft.com' }).issuer, 'https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0');
   assert.equal(normalizeOidcConfig({ preset: 'microsoft', client_id: 'x', tenant: '72f988bf-86f1-41af-91ab-2d7cd011db47' }).issuer, presetIssuers.microsoft('72f988bf-86f1-41af-91ab-2d7cd011db47'));
   assert.throws(() => normalizeOidcConfig({ issuer: 'http://idp.example', client_id: 'x' }), /must be an https/);
-  assert.equal(normalizeOidcConfig({ issuer: 'http://127.0.0.1:1', client_id: 'x', insecure_issuer_for_tests: true }).issuer, 'http://127.0.0.1:1');
+  assert.equal(normalizeOidcConfig({ issuer: 'http://127.0.0.1:1', client_id: 'x', allow_insecure_issuer: true }).issuer, 'http://127.0.0.1:1');
   assert.throws(() => normalizeOidcConfig({ client_id: 'x' }), /issuer/);
   assert.throws(() => normalizeOidcConfig({ issuer: 'https://idp.example' }), /client id/);
   assert.throws(() => checkProviderConfig('oidc', { issuer: 'https://idp.example', client_id: 'x', typo: 1 }), /typo|unrecognized/i);

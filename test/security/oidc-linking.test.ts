@@ -29,7 +29,7 @@ describe('OIDC account linking: an email claim alone never makes someone an exis
 
   const addProvider = async (name: string, op: TestOpenIdProvider) => {
     const created = await api(server, '/api/v1/identity-providers', { method: 'POST', body: {
-      name, kind: 'oidc', client_secret: OP_CLIENT_SECRET, config: { issuer: op.issuer, client_id: OP_CLIENT_ID, insecure_issuer_for_tests: true },
+      name, kind: 'oidc', client_secret: OP_CLIENT_SECRET, config: { issuer: op.issuer, client_id: OP_CLIENT_ID, allow_insecure_issuer: true },
     } });
     assert.equal(created.status, 201, created.text);
   };

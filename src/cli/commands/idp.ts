@@ -73,14 +73,15 @@ export function registerIdp(program: Command, context: () => CliContext): void {
     .option('--tenant <tenant>', 'Entra ID tenant for --preset microsoft (required: its id or domain; never common, organizations or consumers)')
     .requiredOption('--client-id <id>', 'OAuth client id')
     .option('--client-secret-stdin', 'read the client secret from standard input')
-    .option('--scopes <a,b>', 'extra scopes beyond openid email profile', list)
+    .option('--allow-insecure-issuer', 'allow a plain http:// issuer on this machine (127.0.0.0/8, ::1, localhost only), e.g. a local test provider')
+    .option('--scopes <a,b>', 'the scopes to request (default openid,email,profile, plus groups with --groups-claim; openid is always sent)', list)
     .option('--email-claim <claim>', 'claim holding the email (default email)')
     .option('--groups-claim <claim>', 'claim (or dotted path) holding the groups, e.g. groups or roles')
     .option('--group-map <a=b,...>', 'map provider groups to Postern groups (others dropped unless --keep-unmapped-groups)', groupMap)
     .option('--keep-unmapped-groups', 'keep provider groups that --group-map does not name')
     .option('--trusted-email-domains <a,b>', TRUSTED_HELP, list)
     .option('--allowed-email-domains <a,b>', ALLOWED_HELP, list)
-    .action(async (options: CommonOptions & { issuer?: string; preset?: string; tenant?: string; scopes?: string[]; emailClaim?: string; groupsClaim?: string }) => {
+    .action(async (options: CommonOptions & { issuer?: string; preset?: string; tenant?: string; allowInsecureIssuer?: boolean; scopes?: string[]; emailClaim?: string; groupsClaim?: string }) => {
       const ctx = context();
       if (!options.issuer && !options.preset) throw new PosternError('bad_request', 'give --issuer URL or --preset google|microsoft');
       if (options.preset !== undefined && options.preset !== 'google' && options.preset !== 'microsoft') throw new PosternError('bad_request', `--preset must be google or microsoft, not "${options.preset}"`);
@@ -96,6 +97,7 @@ export function registerIdp(program: Command, context: () => CliContext): void {
           ...(options.issuer ? { issuer: options.issuer } : {}),
           ...(options.preset ? { preset: options.preset } : {}),
           ...(options.tenant ? { tenant: options.tenant } : {}),
+          ...(options.allowInsecureIssuer ? { allow_insecure_issuer: true } : {}),
           ...(options.scopes ? { scopes: options.scopes } : {}),
           ...(options.emailClaim ? { email_claim: options.emailClaim } : {}),
           ...(options.groupsClaim ? { groups_claim: options.groupsClaim } : {}),

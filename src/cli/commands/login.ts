@@ -104,7 +104,7 @@ export function registerLogin(program: Command, context: () => CliContext): void
       const me = await ctx.client().get<WhoAmI>('/api/v1/auth/whoami');
       if (ctx.json) return printJson({ ...me, server: ctx.server, source: ctx.tokenSource });
       if (me.kind === 'token') return printFields({ token: me.name, role: me.role, scopes: me.scopes?.join(', '), id: me.tokenId, server: ctx.server }, ['token', 'role', 'scopes', 'id', 'server']);
-      printFields({ email: me.email, name: me.name, groups: me.groups, session: me.sessionId, expires: me.expiresAt, server: ctx.server }, ['email', 'name', 'groups', 'session', 'expires', 'server']);
+      printFields({ email: me.email, name: me.name, groups: me.groups, role: me.role, session: me.sessionId, expires: me.expiresAt, server: ctx.server }, ['email', 'name', 'groups', 'role', 'session', 'expires', 'server']);
     });
 
   program.command('logout')

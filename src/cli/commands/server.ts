@@ -26,6 +26,7 @@ export function registerServer(program: Command): void {
     .option('--keep-alive-timeout <duration>', 'idle keep-alive connections close after this (POSTERN_KEEP_ALIVE_TIMEOUT, default 65s)')
     .option('--max-streams-per-client <n>', 'open requests one address may hold on public sockets (POSTERN_MAX_STREAMS_PER_CLIENT, default 256)')
     .option('--recording-max-bytes <size>', 'terminal bytes one recorded session may hold, e.g. 64MiB (POSTERN_RECORDING_MAX_BYTES, default 64MiB)')
+    .option('--admin-group <group>', 'members of this group are admins with their own sign-in (POSTERN_ADMIN_GROUP, default admins)')
     .action(async (_flags: ServerFlags, command: Command) => {
       // --data-dir is also a global option; whichever position it was given in counts.
       const settings = resolveServerSettings(command.optsWithGlobals<ServerFlags>());
