@@ -51,7 +51,11 @@ export const githubConfigSchema = z.object({
   allowed_email_domains: emailDomainsSchema.optional(),
   web_base: z.string().url().optional(),
   api_base: z.string().url().optional(),
-}).strict();
+}).strict().refine((c) => !c.groups_from_orgs || (c.orgs?.length ?? 0) > 0, {
+  // Anyone can create a GitHub organisation named like a group (even the admin group).
+  path: ['orgs'],
+  message: 'groups from organisations need --orgs naming the organisations whose membership counts (anyone can create an organisation called "admins")',
+});
 
 /** Checks a provider's plain settings for its kind; SAML settings are left to the SAML module. */
 export function checkProviderConfig(kind: IdentityProviderKind, config: unknown): Record<string, unknown> {

@@ -248,7 +248,10 @@ describe('OpenID Connect sign-in with a real provider and a real browser', { ski
   });
 
   test('idp CLI: add github and oidc (secret from stdin), ls, rm; the redirect URI is printed', async () => {
-    const child = spawn(process.execPath, [CLI, 'idp', 'add', 'github', '--name', 'gh', '--client-id', 'Iv1.test', '--client-secret-stdin', '--groups-from-orgs'], { env: server.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const open = await server.cli(['idp', 'add', 'github', '--name', 'gh-open', '--client-id', 'Iv1.test', '--groups-from-orgs']);
+    assert.equal(open.code, 1, 'groups from any organisation would let anyone create one named "admins"');
+    assert.match(open.stderr, /^postern: .*orgs: groups from organisations need --orgs naming the organisations whose membership counts/);
+    const child = spawn(process.execPath, [CLI, 'idp', 'add', 'github', '--name', 'gh', '--client-id', 'Iv1.test', '--client-secret-stdin', '--groups-from-orgs', '--orgs', 'corp'], { env: server.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
