@@ -68,7 +68,7 @@ describe('roles: the admin group signs in as itself', () => {
     const changes = await auditEvents(server, ['--type', 'admin.change']);
     const socketChange = changes.find((e) => (e.details as { entity?: string }).entity === 'socket');
     assert.equal(socketChange?.actor, 'ana@corp.example', JSON.stringify(changes));
-    assert.match(socketChange.reason ?? '', /socket created by ana@corp\.example/);
+    assert.match(socketChange.reason ?? '', /socket grafana created by ana@corp\.example/);
     const policyChange = changes.find((e) => /policy grafana-staff/.test(e.reason ?? ''));
     assert.equal(policyChange?.actor, 'ana@corp.example', JSON.stringify(changes));
     const versions = await runCli(['policy', 'history', 'grafana-staff', '--json'], ana);
