@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Store } from '../store/types.js';
 import type { RouteTable } from './routes.js';
 import { PosternError } from '../errors.js';
-import { compileWithSocketPolicies, explain, outsideMessage, parsePolicyDocument, policyCoverage, requestContext, ruleLabel, validatePolicyDocument } from '../policy/index.js';
+import { canonicalTarget, compileWithSocketPolicies, explain, outsideMessage, parsePolicyDocument, policyCoverage, requestContext, ruleLabel, validatePolicyDocument } from '../policy/index.js';
 import type { Action, PolicyDocument } from '../policy/index.js';
 import type { NewAuditEvent } from '../reporting/events.js';
 import type { GeoLookup } from '../reporting/geo.js';
@@ -61,10 +61,17 @@ function documentFrom(body: z.infer<typeof applyBody>): PolicyDocument {
   return body.text !== undefined ? parsePolicyDocument(body.text) : validatePolicyDocument(body.document);
 }
 
-function actionOf(body: z.infer<typeof testBody>): Action {
+/** The path as the edge would decide it on this socket (or the edge's refusal, as a 400). */
+function testedPath(raw: string, socket: { rawPaths: boolean }): string {
+  const target = canonicalTarget(raw, { rawPaths: socket.rawPaths });
+  if (!target.ok) throw new PosternError('bad_request', `the edge refuses this path before any policy (${target.code}): ${target.reason}`);
+  return target.path;
+}
+
+function actionOf(body: z.infer<typeof testBody>, socket: { rawPaths: boolean }): Action {
   if (body.ssh_login !== undefined) return { protocol: 'ssh', login: body.ssh_login };
   if (body.database !== undefined) return { protocol: 'database', database: body.database };
-  if (body.method !== undefined || body.path !== undefined) return { protocol: 'http', method: (body.method ?? 'GET').toUpperCase(), path: body.path ?? '/' };
+  if (body.method !== undefined || body.path !== undefined) return { protocol: 'http', method: (body.method ?? 'GET').toUpperCase(), path: testedPath(body.path ?? '/', socket) };
   return { protocol: 'tls' };
 }
 
@@ -113,7 +120,7 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
       const groups = body.groups ?? [...(user?.groups ?? [])];
       const context = requestContext({
         socket, user: { id: user?.id ?? '', email: body.email, groups } as never, clientIp: body.ip,
-        country: body.country ?? options.geo?.country(body.ip), at: body.at ? new Date(body.at) : now(), action: actionOf(body),
+        country: body.country ?? options.geo?.country(body.ip), at: body.at ? new Date(body.at) : now(), action: actionOf(body, socket),
       });
       const explanation = explain(context, compileWithSocketPolicies(policies, sockets));
       return {

@@ -6,6 +6,8 @@ export { evaluate, explain } from './evaluate.js';
 export { allowedSshLogins } from './logins.js';
 export { compileWithSocketPolicies, socketAuthPolicy, socketNamespace } from './socket-auth.js';
 export { outsideMessage, policyCoverage } from './coverage.js';
+export { canonicalTarget } from './request-target.js';
+export type { CanonicalTarget, TargetOptions, TargetRefusal } from './request-target.js';
 export type { NamedSocket, PolicyCoverage } from './coverage.js';
 export type { PolicySocket, SocketAuthSettings } from './socket-auth.js';
 export { ruleLabel } from './rule.js';

@@ -56,6 +56,16 @@ describe('security: canonical paths', () => {
     assert.equal(f.node.seen.length, before);
   });
 
+  test('policy test decides the path the edge would decide', async () => {
+    for (const path of ['/%61dmin/x', '/ADMIN/x', '/x/../admin/x']) {
+      const result = await f.server.cli(['policy', 'test', '--socket', 'wsgi', '--email', 'ana@corp.example', '--ip', '127.0.0.1', '--method', 'GET', '--path', path]);
+      assert.match(result.stdout, /^DENY: denied by rule no-admin#1/, `${path}: ${result.stdout}${result.stderr}`);
+    }
+    const ambiguous = await f.server.cli(['policy', 'test', '--socket', 'wsgi', '--email', 'ana@corp.example', '--ip', '127.0.0.1', '--path', '/admin;/x']);
+    assert.equal(ambiguous.code, 1);
+    assert.match(ambiguous.stderr, /the edge refuses this path before any policy \(path_ambiguous\)/);
+  });
+
   test('a fragment in the request target is refused (it is never sent by a browser)', async () => {
     const before = f.node.seen.length;
     for (const target of ['/x#/../admin/x', '/public#', '/x?#']) {

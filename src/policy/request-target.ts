@@ -1,7 +1,8 @@
 // The one canonical request target of an HTTP request on a socket host: what policies match
-// and what the upstream receives. Upstreams decode and fold paths in different ways (wsgiref
-// decodes %61, Tomcat drops `;…` parameters, IIS ignores case), so the edge resolves every
-// spelling it can to one form and refuses the ones it cannot resolve safely.
+// (at the edge and in `policy test`) and what the edge sends upstream. Upstreams decode and
+// fold paths in different ways (wsgiref decodes %61, Tomcat drops `;…` parameters, IIS ignores
+// case), so every spelling that can be is resolved to one form, and the ones that cannot be
+// resolved safely are refused.
 
 export type TargetRefusal = 'request_target_invalid' | 'path_ambiguous';
 

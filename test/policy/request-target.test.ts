@@ -2,7 +2,7 @@
 // segments resolved, slashes merged), and refusals for what an upstream could read differently.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { canonicalTarget } from '../../src/edge/request-target.js';
+import { canonicalTarget } from '../../src/policy/index.js';
 
 function canonical(raw: string): string {
   const result = canonicalTarget(raw);
