@@ -64,7 +64,7 @@ async function main(): Promise<number> {
   const startedAt = Date.now();
   const report = new Report();
   console.log(`Postern bench on 127.0.0.1 — node ${process.version}, ${(await import('node:os')).cpus().length} CPUs`);
-  for (const tool of ['wrk', 'nginx', 'sshd']) if (!which(tool)) report.note(`${tool} is not installed: its baseline is skipped`);
+  for (const tool of ['wrk', 'nginx', 'sshd', 'stunnel4']) if (!which(tool) && !(tool === 'stunnel4' && which('stunnel'))) report.note(`${tool} is not installed: its baselines are skipped (apt-get install wrk nginx-light openssh-server stunnel4)`);
   const idleCount = planFdLimit(report);
 
   let failures = 0;
