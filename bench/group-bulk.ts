@@ -10,9 +10,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const BYTES = 512 * 1024 ** 2;
-const ROUNDS = 3;
 
-export async function benchBulk(report: Report, cleanups: (() => Promise<void>)[]): Promise<void> {
+export async function benchBulk(report: Report, cleanups: (() => Promise<void>)[], rounds: number): Promise<void> {
   const source = await fixture('tcp-source', [BYTES]);
   const web = await fixture('http-upstream', [BYTES]);
   const relay = await fixture('tcp-relay', [source.port]);
@@ -44,7 +43,7 @@ export async function benchBulk(report: Report, cleanups: (() => Promise<void>)[
     ...(nginx ? [['nginx_tls_ssh_r', () => downloadHttp(nginx.port, '/bytes', BYTES, { servername: 'localhost', ca: nginx.certPem! })] as Case] : []),
     ['postern_https', () => downloadHttp(postern.port, '/bytes', BYTES, { servername: 'bulk.localhost', ca: postern.caPem })],
   ];
-  const results = await interleave(ROUNDS, cases,
+  const results = await interleave(rounds, cases,
     (name, round, d) => console.log(`  bulk ${name} round ${round}: ${d.mbps.toFixed(0)} MB/s (${d.seconds.toFixed(2)} s)`),
     (name, round, err) => report.note(`bulk: ${name} round ${round} FAILED: ${err.message.split('\n')[0]}`));
   const rates = (name: string) => results.get(name)?.runs.map((d) => d.mbps) ?? [];
@@ -52,7 +51,7 @@ export async function benchBulk(report: Report, cleanups: (() => Promise<void>)[
 
   if (ssh) report.note(`bulk: ssh -R used its default cipher ${ssh.note}; stunnel_ssh_r = ${stunnel?.note ?? 'stunnel'} requiring a client certificate (Postern's CA, the same client certificate) in front of that ssh -R; nginx_tls_ssh_r = ${nginx?.note ?? 'nginx'} terminating HTTPS in front of a second ssh -R`);
   report.note('bulk: node_relay = plain Node TCP relay; node_tls_relay = plain Node relay terminating TLS from the client (one TLS hop; Postern has two: client↔edge and the tunnel)');
-  report.note(`bulk: each figure is the median of ${ROUNDS} interleaved rounds of 512 MiB, MB = 10^6 bytes, timed first byte → last byte; spread (max/min over rounds): ${cases.map(([name]) => `${name} ${spread(rates(name)).toFixed(2)}`).join(', ')}`);
+  report.note(`bulk: each figure is the median of ${rounds} interleaved rounds of 512 MiB, MB = 10^6 bytes, timed first byte → last byte; spread (max/min over rounds): ${cases.map(([name]) => `${name} ${spread(rates(name)).toFixed(2)}`).join(', ')}`);
 
   const direct = get('direct_tcp');
   if (direct !== undefined) report.figure('bulk.direct_tcp', direct, 'MB/s');

@@ -13,9 +13,8 @@ import { interleave, median, spread } from './rounds.js';
 
 const LOOPS = 16;
 const SECONDS = 3;
-const ROUNDS = 3;
 
-export async function benchConnections(report: Report, cleanups: (() => Promise<void>)[]): Promise<void> {
+export async function benchConnections(report: Report, cleanups: (() => Promise<void>)[], rounds: number): Promise<void> {
   const echo = await fixture('echo', [], true);
   cleanups.push(() => echo.child.stop());
   const tlsRelay = await startNodeTlsRelay(echo.port);
@@ -54,7 +53,7 @@ export async function benchConnections(report: Report, cleanups: (() => Promise<
     ['postern_tls', posternRound],
     ['postern_tls_resumed', () => connectionRate(postern.port, LOOPS, SECONDS, tlsTarget, { resume: true })],
   ];
-  const results = await interleave(ROUNDS, cases,
+  const results = await interleave(rounds, cases,
     (name, round, r) => {
       console.log(`  connections ${name} round ${round}: ${r.perSecond.toFixed(0)}/s (${r.completed} ok, ${r.errors} errors${r.resumed ? `, ${r.resumed} resumed` : ''})`);
       if (r.errors > 0) report.note(`connections: ${name} round ${round}: ${r.errors} failed connections of ${r.completed + r.errors} (last error: ${r.lastError})`);
@@ -87,7 +86,7 @@ export async function benchConnections(report: Report, cleanups: (() => Promise<
   const handshakes = total('postern_tls', 'completed');
   const perConn = (i: number) => (cpu[i]! * 1000) / Math.max(handshakes, 1);
   const resumable = total('postern_tls_resumed', 'completed') + total('postern_tls_resumed', 'errors');
-  report.note(`connections: ${LOOPS} loops x ${SECONDS} s of connect, write 1 byte, read the echo, end, wait for close; ${ROUNDS} interleaved rounds, each figure the median; spread (max/min over rounds): ${cases.map(([name]) => `${name} ${spread(rates(name)).toFixed(2)}`).join(', ')}`);
+  report.note(`connections: ${LOOPS} loops x ${SECONDS} s of connect, write 1 byte, read the echo, end, wait for close; ${rounds} interleaved rounds, each figure the median; spread (max/min over rounds): ${cases.map(([name]) => `${name} ${spread(rates(name)).toFixed(2)}`).join(', ')}`);
   report.note(`connections: TLS clients skip certificate verification (like wrk) and do a full handshake each time, except postern_tls_resumed (${total('postern_tls_resumed', 'resumed')} of ${resumable} handshakes resumed a session ticket); node_mtls_relay requires a client certificate from Postern's CA, as a tls socket does`);
   report.note(`connections: Postern CPU per new connection (full handshake): server ${perConn(0).toFixed(2)} ms, connector ${perConn(1).toFixed(2)} ms; the bench client, Postern and the echo server share the 2 cores`);
 }

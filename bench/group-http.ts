@@ -9,7 +9,6 @@ import type { Report } from './report.js';
 import { interleave, median, spread } from './rounds.js';
 
 const SECONDS = 3;
-const ROUNDS = 3;
 const CONNECTIONS = [16, 64] as const;
 
 interface Target {
@@ -18,7 +17,7 @@ interface Target {
   headers: string[];
 }
 
-export async function benchHttp(report: Report, cleanups: (() => Promise<void>)[]): Promise<void> {
+export async function benchHttp(report: Report, cleanups: (() => Promise<void>)[], rounds: number): Promise<void> {
   if (!haveWrk()) {
     report.note('http: skipped entirely: wrk is not installed (apt-get install wrk)');
     return;
@@ -50,7 +49,7 @@ export async function benchHttp(report: Report, cleanups: (() => Promise<void>)[
 
   // One case per (connections, target); each round runs all of them in turn.
   const cases = CONNECTIONS.flatMap((conns) => targets.map((t) => [`c${conns} ${t.name}`, () => wrk(t.url, conns, SECONDS, t.headers)] as const));
-  const results = await interleave(ROUNDS, cases,
+  const results = await interleave(rounds, cases,
     (name, round, r) => {
       console.log(`  http ${name} round ${round}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50ms.toFixed(3)} ms, p99 ${r.p99ms.toFixed(3)} ms`);
       if (r.problems.length > 0) report.note(`http: ${name} round ${round}: ${r.problems.join('; ')} (of ${r.requests} requests)`);
@@ -108,7 +107,7 @@ export async function benchHttp(report: Report, cleanups: (() => Promise<void>)[
       }
     }
   }
-  report.note(`http: wrk --latency -t 2 -d ${SECONDS}s, ${ROUNDS} interleaved rounds (every target at c16 then c64, in turn), each figure the median of its rounds; upstream answers "ok" (~150 bytes with headers)`);
+  report.note(`http: wrk --latency -t 2 -d ${SECONDS}s, ${rounds} interleaved rounds (every target at c16 then c64, in turn), each figure the median of its rounds; upstream answers "ok" (~150 bytes with headers)`);
   report.note('http: HTTPS (TLS at the proxy): node_https_proxy, nginx_tls_ssh_r (nginx terminating TLS in front of ssh -R to the upstream), postern (public socket) and postern_signin (sign-in socket: session cookie checked, policy decided and an http.request audit event per request); plain HTTP: direct, node_proxy, nginx; ratio = value / baseline (for latency, > 1 is slower)');
   report.note(`http: spread of req/s (max/min over rounds): ${spreads.join(', ')}`);
 }
