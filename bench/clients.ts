@@ -128,10 +128,10 @@ export function parseWrk(out: string): WrkResult {
 
 export const haveWrk = () => which('wrk') !== undefined;
 
-/** wrk --latency -t 2 -c <conns> -d <seconds>s url [-H Host: …]. */
-export async function wrk(url: string, conns: number, seconds: number, host?: string): Promise<WrkResult> {
+/** wrk --latency -t 2 -c <conns> -d <seconds>s url [-H 'Name: value' …] (e.g. Host, Cookie). */
+export async function wrk(url: string, conns: number, seconds: number, headers: readonly string[] = []): Promise<WrkResult> {
   const args = ['--latency', '-d', `${seconds}s`, '-t', '2', '-c', String(conns), '--timeout', '5s'];
-  if (host) args.push('-H', `Host: ${host}`);
+  for (const header of headers) args.push('-H', header);
   args.push(url);
   const r = await runAsync('wrk', args, (seconds + 15) * 1000);
   if (r.code !== 0) throw new Error(`wrk ${args.join(' ')} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);

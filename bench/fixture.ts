@@ -1,6 +1,7 @@
 // Bench helper processes (upstreams, relays, idle clients): `node fixture.js <kind> …`, prints "ready <port>", exits when stdin closes.
 import net from 'node:net';
 import http from 'node:http';
+import https from 'node:https';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 
@@ -98,10 +99,10 @@ switch (kind) {
     break;
   }
   case 'http-proxy': {
-    // A plain Node reverse proxy with a keep-alive agent to 127.0.0.1:<port>.
-    const target = Number(args[0]);
+    // A plain Node reverse proxy with a keep-alive agent to 127.0.0.1:<port>; with key and cert files it terminates TLS itself (as Postern's edge does).
+    const [target, keyFile, certFile] = [Number(args[0]), args[1], args[2]];
     const agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
-    const server = http.createServer((req, res) => {
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       const headers = { ...req.headers };
       delete headers.connection;
       delete headers['keep-alive'];
@@ -117,7 +118,8 @@ switch (kind) {
         res.end();
       });
       req.pipe(upstream);
-    });
+    };
+    const server = keyFile && certFile ? https.createServer({ key: readFileSync(keyFile), cert: readFileSync(certFile) }, onRequest) : http.createServer(onRequest);
     server.keepAliveTimeout = 65_000;
     listen(server);
     break;

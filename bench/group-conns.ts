@@ -3,17 +3,18 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectionRate } from './clients.js';
 import type { RateResult, TlsTarget } from './clients.js';
-import { startNodeTlsRelay } from './baselines.js';
+import { optionalBaseline, startNodeTlsRelay, startSshReverse, startStunnel } from './baselines.js';
 import { INSPECT_ARG, collectGarbage } from './inspector.js';
 import { startPostern } from './postern.js';
 import { cpuSeconds, fixture, settledRss, sleep } from './proc.js';
 import type { Child } from './proc.js';
 import type { Report } from './report.js';
+import { interleave, median, spread } from './rounds.js';
 
 const LOOPS = 16;
-const SECONDS = 5;
+const SECONDS = 3;
 
-export async function benchConnections(report: Report, cleanups: (() => Promise<void>)[]): Promise<void> {
+export async function benchConnections(report: Report, cleanups: (() => Promise<void>)[], rounds: number): Promise<void> {
   const echo = await fixture('echo', [], true);
   cleanups.push(() => echo.child.stop());
   const tlsRelay = await startNodeTlsRelay(echo.port);
@@ -28,31 +29,65 @@ export async function benchConnections(report: Report, cleanups: (() => Promise<
   if (typeof mtlsRelay === 'string') report.note(`connections: node_mtls_relay baseline skipped: ${mtlsRelay}`);
   else cleanups.push(mtlsRelay.stop);
   const mtlsTarget: TlsTarget = { servername: 'localhost', ca: '', ...postern.client };
+  // What a user would script instead: stunnel requiring the same client certificate, in front of ssh -R to the echo server.
+  const ssh = await optionalBaseline(report, cleanups, 'connections: stunnel_ssh_r (its ssh -R)', () => startSshReverse(echo.port));
+  const stunnel = ssh && await optionalBaseline(report, cleanups, 'connections: stunnel_ssh_r', () => startStunnel(ssh.port, postern.caFile));
 
-  const rate = async (label: string, run: () => Promise<RateResult>) => {
-    const r = await run();
-    console.log(`  connections ${label}: ${r.perSecond.toFixed(0)}/s (${r.completed} ok, ${r.errors} errors${r.resumed ? `, ${r.resumed} resumed` : ''})`);
-    if (r.errors > 0) report.note(`connections: ${label}: ${r.errors} failed connections of ${r.completed + r.errors} (last error: ${r.lastError})`);
-    return r;
-  };
   await connectionRate(echo.port, LOOPS, 1); // warm-ups
   await connectionRate(postern.port, LOOPS, 1, tlsTarget);
-  const direct = await rate('direct_tcp', () => connectionRate(echo.port, LOOPS, SECONDS));
-  const relay = typeof tlsRelay === 'string' ? undefined : await rate('node_tls_relay', () => connectionRate(tlsRelay.port, LOOPS, SECONDS, relayTarget));
-  const mtls = typeof mtlsRelay === 'string' ? undefined : await rate('node_mtls_relay', () => connectionRate(mtlsRelay.port, LOOPS, SECONDS, mtlsTarget));
-  const cpu0 = [cpuSeconds(postern.server.pid), cpuSeconds(postern.connector.pid)];
-  const tunneled = await rate('postern_tls', () => connectionRate(postern.port, LOOPS, SECONDS, tlsTarget));
-  const cpu1 = [cpuSeconds(postern.server.pid), cpuSeconds(postern.connector.pid)];
-  const resumed = await rate('postern_tls_resumed', () => connectionRate(postern.port, LOOPS, SECONDS, tlsTarget, { resume: true }));
+  // Postern's CPU is summed over its full-handshake rounds only.
+  const cpu = [0, 0];
+  const posternRound = async () => {
+    const before = [cpuSeconds(postern.server.pid), cpuSeconds(postern.connector.pid)];
+    const r = await connectionRate(postern.port, LOOPS, SECONDS, tlsTarget);
+    cpu[0]! += cpuSeconds(postern.server.pid) - before[0]!;
+    cpu[1]! += cpuSeconds(postern.connector.pid) - before[1]!;
+    return r;
+  };
+  type Case = readonly [string, () => Promise<RateResult>];
+  const cases: Case[] = [
+    ['direct_tcp', () => connectionRate(echo.port, LOOPS, SECONDS)],
+    ...(typeof tlsRelay === 'string' ? [] : [['node_tls_relay', () => connectionRate(tlsRelay.port, LOOPS, SECONDS, relayTarget)] as Case]),
+    ...(typeof mtlsRelay === 'string' ? [] : [['node_mtls_relay', () => connectionRate(mtlsRelay.port, LOOPS, SECONDS, mtlsTarget)] as Case]),
+    ...(stunnel ? [['stunnel_ssh_r', () => connectionRate(stunnel.port, LOOPS, SECONDS, mtlsTarget)] as Case] : []),
+    ['postern_tls', posternRound],
+    ['postern_tls_resumed', () => connectionRate(postern.port, LOOPS, SECONDS, tlsTarget, { resume: true })],
+  ];
+  const results = await interleave(rounds, cases,
+    (name, round, r) => {
+      console.log(`  connections ${name} round ${round}: ${r.perSecond.toFixed(0)}/s (${r.completed} ok, ${r.errors} errors${r.resumed ? `, ${r.resumed} resumed` : ''})`);
+      if (r.errors > 0) report.note(`connections: ${name} round ${round}: ${r.errors} failed connections of ${r.completed + r.errors} (last error: ${r.lastError})`);
+    },
+    (name, round, err) => report.note(`connections: ${name} round ${round} FAILED: ${err.message.split('\n')[0]}`));
+  const rates = (name: string) => results.get(name)?.runs.map((r) => r.perSecond) ?? [];
+  const get = (name: string) => (rates(name).length > 0 ? median(rates(name)) : undefined);
+  const total = (name: string, key: 'completed' | 'errors' | 'resumed') => results.get(name)?.runs.reduce((sum, r) => sum + r[key], 0) ?? 0;
 
-  const perConn = (i: number) => ((cpu1[i]! - cpu0[i]!) * 1000) / Math.max(tunneled.completed, 1);
-  report.figure('connections.direct_tcp', direct.perSecond, 'conn/s');
-  if (relay) report.compare('connections.node_tls_relay', relay.perSecond, 'conn/s', 'direct_tcp', direct.perSecond);
-  report.compare('connections.postern_tls', tunneled.perSecond, 'conn/s', 'direct_tcp', direct.perSecond, { text: '>= 0.3x direct', pass: (r) => r >= 0.3 });
-  if (relay) report.compare('connections.postern_tls', tunneled.perSecond, 'conn/s', 'node_tls_relay', relay.perSecond);
-  if (mtls) report.compare('connections.postern_tls', tunneled.perSecond, 'conn/s', 'node_mtls_relay', mtls.perSecond);
-  report.compare('connections.postern_tls_resumed', resumed.perSecond, 'conn/s', 'direct_tcp', direct.perSecond);
-  report.note(`connections: ${LOOPS} loops x ${SECONDS} s of connect, write 1 byte, read the echo, end, wait for close; TLS clients skip certificate verification (like wrk) and do a full handshake each time, except postern_tls_resumed (${resumed.resumed} of ${resumed.completed + resumed.errors} handshakes resumed a session ticket)`);
+  const direct = get('direct_tcp');
+  const relay = get('node_tls_relay');
+  const mtls = get('node_mtls_relay');
+  const tunneled = get('postern_tls');
+  const resumed = get('postern_tls_resumed');
+  if (direct !== undefined) {
+    report.figure('connections.direct_tcp', direct, 'conn/s');
+    if (relay !== undefined) report.compare('connections.node_tls_relay', relay, 'conn/s', 'direct_tcp', direct);
+    if (mtls !== undefined) report.compare('connections.node_mtls_relay', mtls, 'conn/s', 'direct_tcp', direct);
+    const viaSsh = get('stunnel_ssh_r');
+    if (viaSsh !== undefined) report.compare('connections.stunnel_ssh_r', viaSsh, 'conn/s', 'direct_tcp', direct);
+  }
+  if (tunneled !== undefined) {
+    if (mtls !== undefined) report.compare('connections.postern_tls', tunneled, 'conn/s', 'node_mtls_relay', mtls, { text: '>= 0.9x node mTLS relay', pass: (r) => r >= 0.9 });
+    if (relay !== undefined) report.compare('connections.postern_tls', tunneled, 'conn/s', 'node_tls_relay', relay);
+    const viaSsh = get('stunnel_ssh_r');
+    if (viaSsh !== undefined) report.compare('connections.postern_tls', tunneled, 'conn/s', 'stunnel_ssh_r', viaSsh);
+    if (direct !== undefined) report.compare('connections.postern_tls', tunneled, 'conn/s', 'direct_tcp', direct);
+  }
+  if (resumed !== undefined && mtls !== undefined) report.compare('connections.postern_tls_resumed', resumed, 'conn/s', 'node_mtls_relay', mtls);
+  const handshakes = total('postern_tls', 'completed');
+  const perConn = (i: number) => (cpu[i]! * 1000) / Math.max(handshakes, 1);
+  const resumable = total('postern_tls_resumed', 'completed') + total('postern_tls_resumed', 'errors');
+  report.note(`connections: ${LOOPS} loops x ${SECONDS} s of connect, write 1 byte, read the echo, end, wait for close; ${rounds} interleaved rounds, each figure the median; spread (max/min over rounds): ${cases.map(([name]) => `${name} ${spread(rates(name)).toFixed(2)}`).join(', ')}`);
+  report.note(`connections: TLS clients skip certificate verification (like wrk) and do a full handshake each time, except postern_tls_resumed (${total('postern_tls_resumed', 'resumed')} of ${resumable} handshakes resumed a session ticket); node_mtls_relay requires a client certificate from Postern's CA, as a tls socket does`);
   report.note(`connections: Postern CPU per new connection (full handshake): server ${perConn(0).toFixed(2)} ms, connector ${perConn(1).toFixed(2)} ms; the bench client, Postern and the echo server share the 2 cores`);
 }
 
@@ -74,6 +109,7 @@ export async function benchMemory(report: Report, cleanups: (() => Promise<void>
   await connectionRate(postern.port, 8, 1, { servername: 'idle.localhost', ca: postern.caPem, ...postern.client });
   await connectionRate(tcpRelay.port, 8, 1);
   if (typeof tlsRelay !== 'string') await connectionRate(tlsRelay.port, 8, 1, { servername: 'localhost', ca: '' });
+  if (typeof mtlsRelay !== 'string') await connectionRate(mtlsRelay.port, 8, 1, { servername: 'localhost', ca: '', ...postern.client });
   await sleep(2_000);
 
   /** Full GC in each process (through its inspector), then the median RSS. */
@@ -116,11 +152,12 @@ export async function benchMemory(report: Report, cleanups: (() => Promise<void>
   for (const [i, side] of ['server', 'connector'].entries()) {
     const name = `memory.postern_${side}_per_idle_conn`;
     const kib = tunneled.kib[i]!;
-    report.compare(name, kib, 'KiB', 'target', 16, { text: '<= 16 KiB', pass: () => kib <= 16 });
+    if (side === 'connector') report.compare(name, kib, 'KiB', 'target', 4, { text: '<= 4 KiB', pass: () => kib <= 4 });
+    if (mtlsBase) report.compare(name, kib, 'KiB', 'node_mtls_relay', mtlsBase.kib[0]!, side === 'server' ? { text: '<= 1.1x node mTLS relay', pass: (r) => r <= 1.1 } : undefined);
     report.compare(name, kib, 'KiB', 'node_tcp_relay', tcpBase.kib[0]!);
     if (tlsBase) report.compare(name, kib, 'KiB', 'node_tls_relay', tlsBase.kib[0]!);
-    if (mtlsBase) report.compare(name, kib, 'KiB', 'node_mtls_relay', mtlsBase.kib[0]!);
   }
+  report.notMeasured('10,000 concurrent streams on one connector (a bulk stream beside them keeps >= 0.9x its solo rate; edge RSS linear, KiB/stream)', 'needs the new stream framing: Node http2 streams are what it would measure');
   report.note(`memory: ${tunneled.open} idle connections through the Postern tls socket (each echoed 1 byte first); RSS growth (VmRSS), each reading a median of 5 samples over 2 s after a full GC forced through the inspector, 3 s after the last connection opened`);
   report.note('memory: baselines are one Node process relaying the same idle connections to the same echo server: node_tcp_relay (plain TCP both sides) and node_tls_relay (TLS from the client, TCP upstream) and node_mtls_relay (the same, requiring a client certificate, as Postern\'s tls sockets do), i.e. one process doing the work of Postern server + connector');
 }

@@ -1,14 +1,23 @@
-// Bench group "http": small requests with wrk (-c 16 and -c 64) direct, via a Node proxy, via nginx, and through a Postern http socket.
+// Bench group "http": small requests with wrk (-c 16 and -c 64) direct, via Node proxies (plain and HTTPS), via nginx (plain, and HTTPS in front of ssh -R)
+// and through Postern (a public socket and a sign-in socket), in interleaved rounds.
 import { haveWrk, wrk } from './clients.js';
 import type { WrkResult } from './clients.js';
-import { startNginx } from './baselines.js';
-import { startPostern } from './postern.js';
+import { optionalBaseline, startNginx, startNodeHttpsProxy, startSshReverse } from './baselines.js';
+import { assertSignedIn, signIn, startPostern } from './postern.js';
 import { fixture } from './proc.js';
 import type { Report } from './report.js';
+import { interleave, median, spread } from './rounds.js';
 
-const SECONDS = 5;
+const SECONDS = 3;
+const CONNECTIONS = [16, 64] as const;
 
-export async function benchHttp(report: Report, cleanups: (() => Promise<void>)[]): Promise<void> {
+interface Target {
+  name: string;
+  url: string;
+  headers: string[];
+}
+
+export async function benchHttp(report: Report, cleanups: (() => Promise<void>)[], rounds: number): Promise<void> {
   if (!haveWrk()) {
     report.note('http: skipped entirely: wrk is not installed (apt-get install wrk)');
     return;
@@ -16,58 +25,89 @@ export async function benchHttp(report: Report, cleanups: (() => Promise<void>)[
   const upstream = await fixture('http-upstream', [1024]);
   const proxy = await fixture('http-proxy', [upstream.port]);
   cleanups.push(() => upstream.child.stop(), () => proxy.child.stop());
-  const nginx = await startNginx(upstream.port).catch((err: Error) => `nginx failed to start: ${err.message}`);
-  if (typeof nginx === 'string') report.note(`http: nginx baseline skipped: ${nginx}`);
-  else cleanups.push(nginx.stop);
-  const postern = await startPostern([{ name: 'web', type: 'http', upstream: `http://127.0.0.1:${upstream.port}` }]);
+  const httpsProxy = await optionalBaseline(report, cleanups, 'http: node_https_proxy', () => startNodeHttpsProxy(upstream.port));
+  const nginx = await optionalBaseline(report, cleanups, 'http: nginx', () => startNginx(upstream.port));
+  const ssh = await optionalBaseline(report, cleanups, 'http: nginx_tls_ssh_r (its ssh -R)', () => startSshReverse(upstream.port));
+  const nginxSsh = ssh && await optionalBaseline(report, cleanups, 'http: nginx_tls_ssh_r', () => startNginx(ssh.port, { tls: true }));
+  const postern = await startPostern([
+    { name: 'web', type: 'http', upstream: `http://127.0.0.1:${upstream.port}` },
+    { name: 'app', type: 'http', upstream: `http://127.0.0.1:${upstream.port}`, signIn: true },
+  ]);
   cleanups.push(postern.stop);
+  const cookie = await signIn(postern, 'app');
 
-  const targets: [string, string, string | undefined][] = [
-    ['direct', `http://127.0.0.1:${upstream.port}/`, undefined],
-    ['node_proxy', `http://127.0.0.1:${proxy.port}/`, undefined],
-    ...(typeof nginx === 'string' ? [] : [['nginx', `http://127.0.0.1:${nginx.port}/`, undefined] as [string, string, string | undefined]]),
-    ['postern', `https://127.0.0.1:${postern.port}/`, `web.localhost:${postern.port}`],
+  const targets: Target[] = [
+    { name: 'direct', url: `http://127.0.0.1:${upstream.port}/`, headers: [] },
+    { name: 'node_proxy', url: `http://127.0.0.1:${proxy.port}/`, headers: [] },
+    ...(httpsProxy ? [{ name: 'node_https_proxy', url: `https://127.0.0.1:${httpsProxy.port}/`, headers: [] }] : []),
+    ...(nginx ? [{ name: 'nginx', url: `http://127.0.0.1:${nginx.port}/`, headers: [] }] : []),
+    ...(nginxSsh ? [{ name: 'nginx_tls_ssh_r', url: `https://127.0.0.1:${nginxSsh.port}/`, headers: [] }] : []),
+    { name: 'postern', url: `https://127.0.0.1:${postern.port}/`, headers: [`Host: web.localhost:${postern.port}`] },
+    { name: 'postern_signin', url: `https://127.0.0.1:${postern.port}/`, headers: [`Host: app.localhost:${postern.port}`, `Cookie: ${cookie}`] },
   ];
-  for (const [name, url, host] of targets) {
-    await wrk(url, 16, 1, host).catch((err: Error) => report.note(`http: warm-up of ${name} failed: ${err.message}`));
-  }
-  for (const conns of [16, 64]) {
-    const results = new Map<string, WrkResult>();
-    for (const [name, url, host] of targets) {
-      try {
-        const r = await wrk(url, conns, SECONDS, host);
-        console.log(`  http c${conns} ${name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50ms.toFixed(3)} ms, p99 ${r.p99ms.toFixed(3)} ms`);
-        if (r.problems.length > 0) report.note(`http: c${conns} ${name}: ${r.problems.join('; ')} (of ${r.requests} requests)`);
-        results.set(name, r);
-      } catch (err) {
-        report.note(`http: c${conns} ${name} FAILED: ${(err as Error).message.split('\n')[0]}`);
+  for (const t of targets) await wrk(t.url, 16, 1, t.headers).catch((err: Error) => report.note(`http: warm-up of ${t.name} failed: ${err.message}`));
+
+  // One case per (connections, target); each round runs all of them in turn.
+  const cases = CONNECTIONS.flatMap((conns) => targets.map((t) => [`c${conns} ${t.name}`, () => wrk(t.url, conns, SECONDS, t.headers)] as const));
+  const results = await interleave(rounds, cases,
+    (name, round, r) => {
+      console.log(`  http ${name} round ${round}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50ms.toFixed(3)} ms, p99 ${r.p99ms.toFixed(3)} ms`);
+      if (r.problems.length > 0) report.note(`http: ${name} round ${round}: ${r.problems.join('; ')} (of ${r.requests} requests)`);
+    },
+    (name, round, err) => report.note(`http: ${name} round ${round} FAILED: ${err.message.split('\n')[0]}`));
+  await assertSignedIn(postern, 'app', cookie);
+
+  const spreads: string[] = [];
+  for (const conns of CONNECTIONS) {
+    const runs = (name: string) => results.get(`c${conns} ${name}`)?.runs ?? [];
+    const get = (name: string): Pick<WrkResult, 'rps' | 'p50ms' | 'p99ms'> | undefined => {
+      const r = runs(name);
+      return r.length === 0 ? undefined : { rps: median(r.map((x) => x.rps)), p50ms: median(r.map((x) => x.p50ms)), p99ms: median(r.map((x) => x.p99ms)) };
+    };
+    spreads.push(...targets.map((t) => `c${conns} ${t.name} ${spread(runs(t.name).map((x) => x.rps)).toFixed(2)}`));
+    const m = new Map(targets.map((t) => [t.name, get(t.name)]));
+    const p = `http.c${conns}`;
+    const direct = m.get('direct');
+    if (direct) report.figure(`${p}.direct.rps`, direct.rps, 'req/s');
+    for (const base of ['node_proxy', 'node_https_proxy', 'nginx', 'nginx_tls_ssh_r']) {
+      const b = m.get(base);
+      if (b && direct) report.compare(`${p}.${base}.rps`, b.rps, 'req/s', 'direct', direct.rps);
+    }
+    const atLeast = (k: number, what: string) => ({ text: `>= ${k.toFixed(1)}x ${what}`, pass: (r: number) => r >= k });
+    const rpsTargets: Record<string, { text: string; pass: (r: number) => boolean }> = { node_https_proxy: atLeast(0.8, 'node https proxy'), nginx_tls_ssh_r: atLeast(1.0, 'nginx+ssh -R') };
+    const pst = m.get('postern');
+    if (pst) {
+      for (const base of ['direct', 'node_proxy', 'node_https_proxy', 'nginx', 'nginx_tls_ssh_r']) {
+        const b = m.get(base);
+        if (b) report.compare(`${p}.postern.rps`, pst.rps, 'req/s', base, b.rps, rpsTargets[base]);
       }
     }
-    const direct = results.get('direct');
-    const node = results.get('node_proxy');
-    const ngx = results.get('nginx');
-    const pst = results.get('postern');
-    const p = `http.c${conns}`;
-    if (direct) report.figure(`${p}.direct.rps`, direct.rps, 'req/s');
-    if (node && direct) report.compare(`${p}.node_proxy.rps`, node.rps, 'req/s', 'direct', direct.rps);
-    if (ngx && direct) report.compare(`${p}.nginx.rps`, ngx.rps, 'req/s', 'direct', direct.rps);
-    if (pst) {
-      if (direct) report.compare(`${p}.postern.rps`, pst.rps, 'req/s', 'direct', direct.rps);
-      if (node) report.compare(`${p}.postern.rps`, pst.rps, 'req/s', 'node_proxy', node.rps, { text: '>= 0.6x node proxy', pass: (r) => r >= 0.6 });
-      if (ngx) report.compare(`${p}.postern.rps`, pst.rps, 'req/s', 'nginx', ngx.rps);
+    const signin = m.get('postern_signin');
+    if (signin) {
+      if (pst) report.compare(`${p}.postern_signin.rps`, signin.rps, 'req/s', 'postern', pst.rps, atLeast(0.8, 'public socket'));
+      const node = m.get('node_https_proxy');
+      if (node) report.compare(`${p}.postern_signin.rps`, signin.rps, 'req/s', 'node_https_proxy', node.rps);
     }
     for (const pct of ['p50', 'p99'] as const) {
       const key = pct === 'p50' ? 'p50ms' : 'p99ms';
       if (direct) report.figure(`${p}.direct.${pct}`, direct[key], 'ms');
-      if (node && direct) report.compare(`${p}.node_proxy.${pct}`, node[key], 'ms', 'direct', direct[key]);
-      if (ngx && direct) report.compare(`${p}.nginx.${pct}`, ngx[key], 'ms', 'direct', direct[key]);
-      if (pst && direct) {
-        const added = pst[key] - direct[key];
-        report.compare(`${p}.postern.${pct}`, pst[key], 'ms', 'direct', direct[key],
-          pct === 'p50' ? { text: `added ${added.toFixed(2)} ms <= 1 ms`, pass: () => added <= 1 } : undefined);
+      for (const base of ['node_proxy', 'node_https_proxy', 'nginx', 'nginx_tls_ssh_r']) {
+        const b = m.get(base);
+        if (b && direct) report.compare(`${p}.${base}.${pct}`, b[key], 'ms', 'direct', direct[key]);
       }
-      if (pst && node) report.compare(`${p}.postern.${pct}`, pst[key], 'ms', 'node_proxy', node[key]);
+      for (const name of ['postern', 'postern_signin']) {
+        const v = m.get(name);
+        const node = m.get('node_https_proxy');
+        if (!v) continue;
+        if (direct) report.compare(`${p}.${name}.${pct}`, v[key], 'ms', 'direct', direct[key]);
+        if (!node) continue;
+        const added = v[key] - node[key];
+        const held = name === 'postern' && pct === 'p50';
+        report.compare(`${p}.${name}.${pct}`, v[key], 'ms', 'node_https_proxy', node[key], held ? { text: `added ${added.toFixed(2)} ms <= 0.5 ms`, pass: () => added <= 0.5 } : undefined);
+      }
     }
   }
-  report.note(`http: wrk --latency -t 2 -d ${SECONDS}s; upstream answers "ok" (~150 bytes with headers); Postern is HTTPS (TLS at the edge), the others plain HTTP; ratio = value / baseline (for latency, > 1 is slower)`);
+  report.note(`http: wrk --latency -t 2 -d ${SECONDS}s, ${rounds} interleaved rounds (every target at c16 then c64, in turn), each figure the median of its rounds; upstream answers "ok" (~150 bytes with headers)`);
+  report.note('http: HTTPS (TLS at the proxy): node_https_proxy, nginx_tls_ssh_r (nginx terminating TLS in front of ssh -R to the upstream), postern (public socket) and postern_signin (sign-in socket: session cookie checked, policy decided and an http.request audit event per request); plain HTTP: direct, node_proxy, nginx; ratio = value / baseline (for latency, > 1 is slower)');
+  report.note(`http: spread of req/s (max/min over rounds): ${spreads.join(', ')}`);
 }

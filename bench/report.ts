@@ -16,6 +16,8 @@ export interface Row {
 export class Report {
   readonly rows: Row[] = [];
   readonly notes: string[] = [];
+  /** Targets that this bench cannot measure yet, with why. */
+  readonly unmeasured: string[] = [];
 
   /** A figure with no baseline (the baseline itself). */
   figure(name: string, value: number, unit: string): void {
@@ -34,6 +36,11 @@ export class Report {
     return row;
   }
 
+  /** A target printed in the summary as not measured (with the reason). */
+  notMeasured(target: string, why: string): void {
+    this.unmeasured.push(`${target}: not measured (${why})`);
+  }
+
   note(text: string): void {
     this.notes.push(text);
     console.log(`  note: ${text}`);
@@ -47,7 +54,7 @@ export class Report {
       r.baseline ?? '-',
       r.baseline_value === null ? '-' : `${fmt(r.baseline_value)} ${r.unit}`,
       r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`,
-      r.target ? `${r.target} ${r.pass ? 'PASS' : 'FAIL'}` : '',
+      r.target ? `${r.target} ${verdict(r)}` : '',
     ]);
     const header = ['name', 'value unit', 'baseline', 'baseline value', 'ratio', 'target'];
     const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
@@ -56,6 +63,12 @@ export class Report {
     console.log(line(header));
     console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
     for (const c of cells) console.log(line(c));
+    const targeted = this.rows.filter((r) => r.target);
+    if (targeted.length > 0 || this.unmeasured.length > 0) {
+      console.log('\ntargets (ratios of medians from the same run):');
+      for (const r of targeted) console.log(`  ${verdict(r)}  ${r.name} ${fmt(r.value)} ${r.unit} vs ${r.baseline} ${fmt(r.baseline_value)} ${r.unit} = ${r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`}; target ${r.target}`);
+      for (const u of this.unmeasured) console.log(`  ----  ${u}`);
+    }
     if (this.notes.length > 0) {
       console.log('\nnotes:');
       for (const n of this.notes) console.log(`  - ${n}`);
@@ -63,7 +76,9 @@ export class Report {
   }
 
   writeJson(file: string): void {
-    const out = this.rows.map(({ name, value, unit, baseline, baseline_value, ratio }) => ({ name, value, unit, baseline, baseline_value, ratio }));
+    const out = this.rows.map(({ name, value, unit, baseline, baseline_value, ratio, target, pass }) => ({ name, value, unit, baseline, baseline_value, ratio, ...(target ? { target, pass } : {}) }));
     writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
   }
 }
+
+const verdict = (r: Row) => (r.pass ? 'PASS' : 'MISS');

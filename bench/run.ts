@@ -11,8 +11,11 @@ type Group = (typeof GROUPS)[number];
 const WATCHDOG_MS = 9 * 60_000;
 const IDLE_CONNECTIONS = 1_000;
 
-function parseArgs(argv: string[]): { json?: string; only?: Group } {
-  const out: { json?: string; only?: Group } = {};
+/** Interleaved rounds per comparison (each figure is the median of its rounds): 3 keeps the whole bench within its watchdog on 2 cores. */
+const DEFAULT_ROUNDS = 3;
+
+function parseArgs(argv: string[]): { json?: string; only?: Group; rounds: number } {
+  const out: { json?: string; only?: Group; rounds: number } = { rounds: DEFAULT_ROUNDS };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = () => {
@@ -21,12 +24,17 @@ function parseArgs(argv: string[]): { json?: string; only?: Group } {
       return v;
     };
     if (arg === '--json') out.json = value();
+    else if (arg === '--rounds') {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 1 || n > 15) throw new Error(`--rounds takes a whole number from 1 to 15, not "${argv[i]}"`);
+      out.rounds = n;
+    }
     else if (arg === '--only') {
       const g = value();
       if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`--only takes one of ${GROUPS.join('|')}, not "${g}"`);
       out.only = g as Group;
     } else if (arg === '--help' || arg === '-h') {
-      console.log(`usage: node dist/bench/run.js [--only ${GROUPS.join('|')}] [--json FILE]`);
+      console.log(`usage: node dist/bench/run.js [--only ${GROUPS.join('|')}] [--rounds N (default ${DEFAULT_ROUNDS})] [--json FILE]`);
       process.exit(0);
     } else throw new Error(`unknown argument ${arg}`);
   }
@@ -64,7 +72,7 @@ async function main(): Promise<number> {
   const startedAt = Date.now();
   const report = new Report();
   console.log(`Postern bench on 127.0.0.1 — node ${process.version}, ${(await import('node:os')).cpus().length} CPUs`);
-  for (const tool of ['wrk', 'nginx', 'sshd']) if (!which(tool)) report.note(`${tool} is not installed: its baseline is skipped`);
+  for (const tool of ['wrk', 'nginx', 'sshd', 'stunnel4']) if (!which(tool) && !(tool === 'stunnel4' && which('stunnel'))) report.note(`${tool} is not installed: its baselines are skipped (apt-get install wrk nginx-light openssh-server stunnel4)`);
   const idleCount = planFdLimit(report);
 
   let failures = 0;
@@ -74,9 +82,9 @@ async function main(): Promise<number> {
     console.log(`\n== ${group}`);
     const cleanups: (() => Promise<void>)[] = [];
     try {
-      if (group === 'bulk') await benchBulk(report, cleanups);
-      else if (group === 'http') await benchHttp(report, cleanups);
-      else if (group === 'connections') await benchConnections(report, cleanups);
+      if (group === 'bulk') await benchBulk(report, cleanups, args.rounds);
+      else if (group === 'http') await benchHttp(report, cleanups, args.rounds);
+      else if (group === 'connections') await benchConnections(report, cleanups, args.rounds);
       else if (group === 'memory') await benchMemory(report, cleanups, idleCount);
       else await benchPolicy(report);
     } catch (err) {
