@@ -4,7 +4,7 @@
 // then reads it as fastify's `request.ip` (sign-in pages, rate limits, audit, sessions).
 import type http from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import { canonicalIp } from './sessions.js';
+import { canonicalIp } from '../reporting/index.js';
 
 /** What the edge calls for the control host: the request, its response and the resolved client address. */
 export type ControlHandler = (req: http.IncomingMessage, res: http.ServerResponse, clientIp: string) => void;

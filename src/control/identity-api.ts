@@ -14,7 +14,7 @@ import type { SshCertificateAuthority } from '../ca/ssh-cert.js';
 import { SESSION_URI_PREFIX } from '../identity/claims.js';
 import { allowedSshLogins, compileWithSocketPolicies, requestContext } from '../policy/index.js';
 import type { GeoLookup } from '../reporting/geo.js';
-import { canonicalIp } from './sessions.js';
+import { canonicalIp } from '../reporting/index.js';
 
 const sshCertificateBody = z.object({
   /** The user's public key, authorized_keys form (ed25519 or ecdsa). */

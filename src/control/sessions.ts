@@ -5,12 +5,8 @@ import { PosternError } from '../errors.js';
 import { createSessionSecret, hashSessionSecret } from '../identity/session-cookie.js';
 import { createHandoffCode, hashHandoffCode } from '../identity/redirects.js';
 import type { NewAuditEvent } from '../reporting/events.js';
-import { normalizeIp } from '../reporting/cidr.js';
+import { canonicalIp } from '../reporting/index.js';
 
-/** A peer address as the audit trail and policies spell it (`::ffff:1.2.3.4` is 1.2.3.4). */
-export function canonicalIp(ip: string): string {
-  return normalizeIp(ip) ?? ip;
-}
 
 export interface SessionServiceOptions {
   store: Store;

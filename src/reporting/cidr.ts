@@ -64,6 +64,11 @@ export function normalizeIp(text: string): string | undefined {
   return ip === undefined ? undefined : formatIp(ip);
 }
 
+/** A peer address as the audit trail and policies spell it (`::ffff:1.2.3.4` is 1.2.3.4); text that is no address stays as it is. */
+export function canonicalIp(text: string): string {
+  return normalizeIp(text) ?? text;
+}
+
 /**
  * Compiles a list like `["10.0.0.0/8", "::1"]` once; a bad entry is a config error naming it.
  * IPv4 and IPv6 stay apart here: an IPv6 range (even ::/0) never vouches for an IPv4 peer.

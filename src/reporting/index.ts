@@ -10,7 +10,7 @@ export { castEventLine, castHeaderLine, eventTime, parseEventLine, replayDelayMs
 export type { CastEvent, CastEventCode, CastHeader, CastHeaderSource, ReplayTiming } from './asciicast.js';
 
 export { describeEvent } from './describe.js';
-export { compileCidrs, formatIp, isPublicIp, normalizeIp, NON_PUBLIC_RANGES, parseIp } from './cidr.js';
+export { canonicalIp, compileCidrs, formatIp, isPublicIp, normalizeIp, NON_PUBLIC_RANGES, parseIp } from './cidr.js';
 export type { CompiledCidrs, ParsedIp } from './cidr.js';
 
 export { clientAddress, parseProxyHeader } from './trusted-proxies.js';

@@ -1,7 +1,7 @@
 // Who the client really is when Postern sits behind load balancers: X-Forwarded-For is believed
 // only as far as a chain of trusted proxies vouches for it, and PROXY protocol v1/v2 headers are
 // parsed from the first bytes of a connection. Pure: the caller owns sockets and buffering.
-import { foldMapped, formatIp, normalizeIp, parseIp } from './cidr.js';
+import { canonicalIp, foldMapped, formatIp, normalizeIp, parseIp } from './cidr.js';
 import type { CompiledCidrs } from './cidr.js';
 
 /** An X-Forwarded-For item: a bare address, `[v6]`, `[v6]:port` or `v4:port`. */
@@ -20,7 +20,7 @@ function forwardedAddress(item: string): string | undefined {
  * spoofed value past one. When every hop is trusted the leftmost one is the answer.
  */
 export function clientAddress(remoteIp: string, forwardedFor: string | undefined, trusted: CompiledCidrs): string {
-  let client = normalizeIp(remoteIp) ?? remoteIp;
+  let client = canonicalIp(remoteIp);
   if (forwardedFor === undefined || forwardedFor.trim() === '' || !trusted.matches(client)) return client;
   const hops = forwardedFor.split(',');
   for (let i = hops.length - 1; i >= 0; i--) {
