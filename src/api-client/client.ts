@@ -98,13 +98,7 @@ export class ApiClient {
     return new Promise((resolve, reject) => {
       const req = https.request(url, { method: 'GET', headers, ...(this.options.caPem ? { ca: this.options.caPem } : {}) }, (res) => {
         if ((res.statusCode ?? 500) < 400) return resolve(res);
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => {
-          const problem = (parseJson(text) ?? {}) as Problem;
-          reject(new PosternError(problem.code ?? 'internal', problem.detail ?? `HTTP ${res.statusCode} from ${url.host}`));
-        });
+        rejectWithProblem(res, url, reject);
       });
       req.on('error', (err) => reject(new PosternError('store_unavailable', `cannot reach ${url.origin}: ${describe(err)}`, { cause: err, retryable: true })));
       req.end();
@@ -136,16 +130,7 @@ export class ApiClient {
     if (token) headers.authorization = `Bearer ${token}`;
     return new Promise<void>((resolve, reject) => {
       const req = https.request(url, { method: 'GET', headers, ...(this.options.caPem ? { ca: this.options.caPem } : {}) }, (res) => {
-        if ((res.statusCode ?? 500) >= 400) {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (text += chunk));
-          res.on('end', () => {
-            const problem = (parseJson(text) ?? {}) as Problem;
-            reject(new PosternError(problem.code ?? 'internal', problem.detail ?? `HTTP ${res.statusCode} from ${url.host}`));
-          });
-          return;
-        }
+        if ((res.statusCode ?? 500) >= 400) return rejectWithProblem(res, url, reject);
         let pending = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
@@ -195,6 +180,17 @@ export class ApiClient {
       req.end(payload);
     });
   }
+}
+
+/** Reads an error answer's problem+json and rejects with its code and detail. */
+function rejectWithProblem(res: IncomingMessage, url: URL, reject: (err: PosternError) => void): void {
+  let text = '';
+  res.setEncoding('utf8');
+  res.on('data', (chunk: string) => (text += chunk));
+  res.on('end', () => {
+    const problem = (parseJson(text) ?? {}) as Problem;
+    reject(new PosternError(problem.code ?? 'internal', problem.detail ?? `HTTP ${res.statusCode} from ${url.host}`));
+  });
 }
 
 function parseJson(text: string): unknown {
