@@ -27,7 +27,11 @@ export type ErrorCode =
   | 'path_ambiguous'
   | 'upgrade_not_supported'
   | 'request_timeout'
-  | 'too_many_streams';
+  | 'too_many_streams'
+  /** The upstream sshd of a managed SSH socket showed another host key than the one pinned. */
+  | 'ssh_host_key_changed'
+  /** The upstream sshd refused the certificate login Postern made for the session. */
+  | 'ssh_login_failed';
 
 const httpStatusByCode: Record<ErrorCode, number> = {
   bad_request: 400,
@@ -55,6 +59,8 @@ const httpStatusByCode: Record<ErrorCode, number> = {
   upgrade_not_supported: 400,
   request_timeout: 408,
   too_many_streams: 429,
+  ssh_host_key_changed: 502,
+  ssh_login_failed: 502,
 };
 
 export class PosternError extends Error {

@@ -18,10 +18,11 @@ import { createApi } from '../control/api.js';
 import { applyConfiguredProviders } from '../control/idp-api.js';
 import { generateApiToken, hashToken } from '../identity/tokens.js';
 import { AssertionCache } from '../identity/assertion.js';
-import { loadOrCreateInviteKey, loadOrCreateSigningKeys, loadOrCreateSshCa } from '../control/server-keys.js';
+import { loadOrCreateInviteKey, loadOrCreateSigningKeys, loadOrCreateSshCa, loadOrCreateSshHostCa, loadOrCreateSshHostKeySeed } from '../control/server-keys.js';
 import { SessionService } from '../control/sessions.js';
 import { IdentityGate } from '../edge/identity-gate.js';
 import { LiveRegistry } from '../edge/live-registry.js';
+import { SshHostKeys } from '../edge/ssh/index.js';
 import { compileWithSocketPolicies } from '../policy/index.js';
 import type { PolicySet } from '../policy/index.js';
 import type { Snapshot } from '../store/index.js';
@@ -155,6 +156,8 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     const signingKeys = await loadOrCreateSigningKeys(store.secrets, cipher);
     const inviteKey = await loadOrCreateInviteKey(store.secrets, cipher);
     const sshCa = await loadOrCreateSshCa(store.secrets, cipher);
+    const sshHostCa = await loadOrCreateSshHostCa(store.secrets, cipher);
+    const sshHostKeySeed = await loadOrCreateSshHostKeySeed(store.secrets, cipher);
     const assertions = new AssertionCache({ issuer: controlOrigin, keys: () => signingKeys });
     const sessions = new SessionService({
       store, sessionTtlMs: settings.sessionTtl, waitForRevision: (revision) => snapshots.waitForRevision(revision, 5_000), audit: (event) => audit.record(event),
@@ -228,6 +231,15 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
           { sessionId: identity.session.id, userId: identity.user.id, email: identity.user.email, groups: identity.user.groups },
           socketOrigin(socket.name),
         ),
+      },
+      ssh: {
+        userCa: sshCa,
+        hostKeys: new SshHostKeys(sshHostCa, sshHostKeySeed, settings.domain, () => new Date()),
+        recordings,
+        // The first login pins the upstream's key; a pin made meanwhile by another edge stands.
+        pinHostKey: async (name, hostKey) => {
+          if (snapshots.current().sockets.get(name)?.upstreamHostKey === null) await store.sockets.update(name, { upstreamHostKey: hostKey });
+        },
       },
       ...(api ? { controlHandler: api.handler } : {}),
     });

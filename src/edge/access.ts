@@ -2,6 +2,8 @@
 // the rule that decided and the reason of a refusal, as audit records and 403 pages carry them,
 // and ids for live connections.
 import { randomBytes } from 'node:crypto';
+import type tls from 'node:tls';
+import { SESSION_URI_PREFIX } from '../identity/claims.js';
 import { explain, ruleLabel } from '../policy/index.js';
 import type { Decision, PolicySet, RequestContext } from '../policy/index.js';
 
@@ -30,4 +32,18 @@ let connectionCounter = 0;
 /** `conn_<edge tag><counter>`: unique across edges and restarts. */
 export function newConnectionId(): string {
   return `conn_${EDGE_TAG}${(++connectionCounter).toString(36)}`;
+}
+
+/** What a Postern user certificate, verified in the TLS handshake, says. */
+export interface CertificateFacts {
+  readonly email: string | undefined;
+  readonly sessionId: string | undefined;
+}
+
+export function certificateFacts(socket: tls.TLSSocket): CertificateFacts {
+  const san = socket.authorized ? socket.getPeerCertificate().subjectaltname ?? '' : '';
+  return {
+    email: /(?:^|, )email:([^,\s]+)/.exec(san)?.[1]?.toLowerCase(),
+    sessionId: new RegExp(`URI:${SESSION_URI_PREFIX}([A-Za-z0-9_-]+)`).exec(san)?.[1],
+  };
 }

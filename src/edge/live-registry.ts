@@ -17,13 +17,13 @@ export type Verdict = { readonly keep: true; readonly recheckAt?: Date; readonly
 
 /** What the store keeps of a live connection, plus what only this edge can do with it. */
 export interface LiveEntry extends Pick<LiveConnectionRecord, 'id' | 'socket' | 'userId' | 'email' | 'sessionId' | 'clientIp' | 'country'> {
-  readonly protocol: 'tls' | 'websocket';
+  readonly protocol: 'tls' | 'websocket' | 'ssh';
   readonly startedAt: Date;
   readonly counters: LiveCounters;
   /** Decides this connection again against the current snapshot and clock. */
   readonly decide: () => Verdict;
-  /** Tears the stream down (idempotent). */
-  readonly close: () => void;
+  /** Tears the stream down (idempotent); `reason` is what the user is told where the protocol can say it (SSH). */
+  readonly close: (reason: string) => void;
 }
 
 export interface LivePersistence {
@@ -174,7 +174,7 @@ export class LiveRegistry {
   /** Closes a connection; its close event carries `reason` (the kill itself is recorded by whoever asked for it). */
   #cut(held: Held, reason: string): void {
     held.closedFor = reason;
-    held.entry.close();
+    held.entry.close(reason);
     // Streams report their own close; a stream that never does is forgotten here all the same.
     this.closed(held.entry.id, reason);
   }

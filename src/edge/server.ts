@@ -20,6 +20,8 @@ import type { CompiledCidrs } from '../reporting/cidr.js';
 import { clientAddress, parseProxyHeader } from '../reporting/trusted-proxies.js';
 import { decidingRule, denialDetail, newConnectionId, requestPath } from './access.js';
 import { TlsSockets } from './tls-socket.js';
+import { SshSockets } from './ssh/index.js';
+import type { SshSocketOptions } from './ssh/index.js';
 import type { LiveRegistry, Verdict } from './live-registry.js';
 import { MAX_HELLO_BYTES, peekClientHello } from './client-hello.js';
 import { HttpSocketProxy, normalizeIp } from './http-proxy.js';
@@ -71,6 +73,8 @@ export interface EdgeServerOptions {
   trustedProxies?: CompiledCidrs;
   /** Timeouts and limits of the HTTP front; each has a default. */
   http?: Partial<EdgeHttpLimits>;
+  /** Managed `ssh` sockets: the CAs, recordings and host-key pinning they need; without it such sockets are refused. */
+  ssh?: Pick<SshSocketOptions, 'userCa' | 'hostKeys' | 'recordings' | 'pinHostKey' | 'limits'>;
   now?: () => Date;
 }
 
@@ -104,11 +108,16 @@ export class EdgeServer {
   private readonly proxied = new Map<string, string>();
   private readonly now: () => Date;
   private readonly tlsSockets: TlsSockets;
+  private readonly sshSockets: SshSockets | undefined;
 
   constructor(private readonly options: EdgeServerOptions) {
     this.now = options.now ?? (() => new Date());
     this.tlsSockets = new TlsSockets({
       view: options.view, hub: options.hub, audit: options.audit, live: options.live, logger: options.logger, now: this.now,
+      clientIp: (socket) => this.connectionClientIp(socket), ...(options.geo ? { geo: options.geo } : {}),
+    });
+    this.sshSockets = options.ssh && new SshSockets({
+      ...options.ssh, view: options.view, hub: options.hub, audit: options.audit, live: options.live, logger: options.logger, now: this.now,
       clientIp: (socket) => this.connectionClientIp(socket), ...(options.geo ? { geo: options.geo } : {}),
     });
     this.sni = new SniContexts(options.ca, options.domain);
@@ -215,7 +224,7 @@ export class EdgeServer {
     const route = routeHost(serverName, this.options.domain);
     if (route.kind !== 'socket') return false;
     const record = this.options.view().socket(route.name);
-    return record?.type === 'tls';
+    return record?.type === 'tls' || record?.type === 'ssh';
   }
 
   async start(): Promise<AddressInfo> {
@@ -245,6 +254,7 @@ export class EdgeServer {
     if (route.kind === 'socket') {
       const record = this.options.view().socket(route.name);
       if (record?.type === 'tls') return this.tlsSockets.accept(socket, record);
+      if (record?.type === 'ssh') return this.sshSockets ? this.sshSockets.accept(socket, record) : void socket.destroy();
     }
     this.httpServer.emit('connection', socket);
   }
@@ -284,7 +294,7 @@ export class EdgeServer {
     }
     if (route.kind === 'unknown') return sendProblem(req, res, { status: 404, code: 'socket_not_found', detail: `${route.host} is not served here` });
     const record = this.options.view().socket(route.name);
-    if (!record || record.type === 'tls') return sendProblem(req, res, { status: 404, code: 'socket_not_found', detail: `there is no HTTP socket named "${route.name}"` });
+    if (!record || record.type === 'tls' || record.type === 'ssh') return sendProblem(req, res, { status: 404, code: 'socket_not_found', detail: `there is no HTTP socket named "${route.name}"` });
     const target = canonicalTarget(req.url ?? '', { rawPaths: record.rawPaths });
     if (!target.ok) return sendProblem(req, res, this.refusedTarget(req, record, target));
     req.url = target.target;
@@ -360,7 +370,7 @@ export class EdgeServer {
       return sendRawProblem(client, { status: 404, code: 'not_found', detail: 'no upgrade here' });
     }
     const record = route.kind === 'socket' ? this.options.view().socket(route.name) : undefined;
-    if (!record || record.type === 'tls') return sendRawProblem(client, { status: 404, code: 'socket_not_found', detail: 'no such HTTP socket' });
+    if (!record || record.type === 'tls' || record.type === 'ssh') return sendRawProblem(client, { status: 404, code: 'socket_not_found', detail: 'no such HTTP socket' });
     const target = canonicalTarget(req.url ?? '', { rawPaths: record.rawPaths });
     if (!target.ok) return sendRawProblem(client, this.refusedTarget(req, record, target));
     req.url = target.target;

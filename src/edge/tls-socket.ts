@@ -3,7 +3,6 @@
 // connector, recorded when it opens and closes, and registered so it is decided again later.
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
-import { SESSION_URI_PREFIX } from '../identity/claims.js';
 import { evaluate, requestContext } from '../policy/index.js';
 import type { NewAuditEvent } from '../reporting/events.js';
 import type { GeoLookup } from '../reporting/geo.js';
@@ -11,7 +10,8 @@ import type { SocketRecord, UserRecord } from '../store/types.js';
 import type { TunnelHub } from '../tunnel/edge-side.js';
 import { header } from '../tunnel/protocol.js';
 import { isPosternError } from '../errors.js';
-import { decidingRule, denialDetail, newConnectionId } from './access.js';
+import { certificateFacts, decidingRule, denialDetail, newConnectionId } from './access.js';
+import type { CertificateFacts } from './access.js';
 import type { LiveRegistry, Verdict } from './live-registry.js';
 import { joinStreams } from './pipe.js';
 import type { EdgeView } from './server.js';
@@ -28,12 +28,6 @@ export interface TlsSocketOptions {
   readonly clientIp: (socket: tls.TLSSocket) => string;
 }
 
-/** What a Postern user certificate says. */
-interface CertificateFacts {
-  readonly email: string | undefined;
-  readonly sessionId: string | undefined;
-}
-
 interface Admitted {
   readonly actor: string;
   readonly userId: string;
@@ -43,14 +37,6 @@ interface Admitted {
   readonly rule: string;
   readonly recheckAt: Date | undefined;
   readonly decide: () => Verdict;
-}
-
-function certificateFacts(socket: tls.TLSSocket): CertificateFacts {
-  const san = socket.authorized ? socket.getPeerCertificate().subjectaltname ?? '' : '';
-  return {
-    email: /(?:^|, )email:([^,\s]+)/.exec(san)?.[1]?.toLowerCase(),
-    sessionId: new RegExp(`URI:${SESSION_URI_PREFIX}([A-Za-z0-9_-]+)`).exec(san)?.[1],
-  };
 }
 
 export class TlsSockets {

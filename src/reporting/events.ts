@@ -19,6 +19,22 @@ export const AUDIT_EVENT_TYPES = [
   'recording.truncated',
   /** Part of a recording was dropped: the store could not keep up. */
   'recording.dropped',
+  /** Managed SSH: a login was allowed and carried to the upstream (ends with ssh.session.end, recordings listed). */
+  'ssh.session.start',
+  'ssh.session.end',
+  /** A command ran (its exit status and recording). */
+  'ssh.exec',
+  /** Legacy scp (`scp -O`); modern scp shows as ssh.sftp.* operations. */
+  'ssh.scp',
+  'ssh.sftp.open',
+  'ssh.sftp.read',
+  'ssh.sftp.write',
+  'ssh.sftp.remove',
+  'ssh.sftp.rename',
+  'ssh.sftp.mkdir',
+  'ssh.sftp.rmdir',
+  'ssh.forward.local',
+  'ssh.forward.remote',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -1,0 +1,131 @@
+// OpenSSH certificates on both legs of a managed SSH session, over the ssh2 library, which
+// knows keys but not certificates. Two places of its protocol code name a signature by the
+// negotiated algorithm, where for a `…-cert-v01@openssh.com` algorithm OpenSSH expects the
+// plain key type (PROTOCOL.certkeys): the host key signature of the key exchange (edge → user)
+// and the publickey signature of user authentication (edge → upstream sshd). Everything that
+// reaches into ssh2's internals lives in this file, against the version pinned in
+// package.json; the managed-SSH end-to-end tests fail if an upgrade breaks it.
+import { createRequire } from 'node:module';
+import ssh2 from 'ssh2';
+import type { Connection, ParsedKey } from 'ssh2';
+
+const require = createRequire(import.meta.url);
+const { sendPacket } = require('ssh2/lib/protocol/utils.js') as { sendPacket: (proto: unknown, packet: Buffer) => boolean };
+
+const USERAUTH_REQUEST = 50;
+
+interface KexState {
+  negotiated?: { serverHostKey?: string };
+}
+
+interface ProtocolInternals {
+  _kex?: KexState & { sessionID: Buffer };
+  _authsQueue: string[];
+  _packetRW: { write: { allocStart: number; alloc(size: number): Buffer; finalize(packet: Buffer): Buffer } };
+  authPK(username: string, pubKey: unknown, keyAlgo?: unknown, cbSign?: unknown): void;
+  channelOpenFail(recipient: number, reason: number, description: string): void;
+}
+
+function protocolOf(peer: Connection | ssh2.Client): ProtocolInternals {
+  const proto = (peer as unknown as { _protocol?: ProtocolInternals })._protocol;
+  if (!proto) throw new Error('ssh2 connection has no protocol yet');
+  return proto;
+}
+
+function wireString(value: Buffer | string): Buffer {
+  const bytes = typeof value === 'string' ? Buffer.from(value) : value;
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(bytes.length);
+  return Buffer.concat([length, bytes]);
+}
+
+/** A certificate line (`<cert-type> <base64> [comment]`) as its type and blob. */
+function certificateParts(line: string): { type: string; blob: Buffer; plainType: string } {
+  const [type, data] = line.trim().split(/\s+/);
+  if (!type || !data || !type.endsWith('-cert-v01@openssh.com')) throw new Error('not an OpenSSH certificate line');
+  return { type, blob: Buffer.from(data, 'base64'), plainType: type.slice(0, -'-cert-v01@openssh.com'.length) };
+}
+
+function parsePrivateKey(openSshPrivateKey: string): ParsedKey {
+  const parsed = ssh2.utils.parseKey(openSshPrivateKey);
+  if (parsed instanceof Error) throw parsed;
+  return Array.isArray(parsed) ? parsed[0]! : parsed;
+}
+
+/**
+ * A host key for one user connection that offers `certificate` (signed by the host CA) first
+ * and the plain key after it. Call `bind(connection)` from the server's 'connection' event:
+ * the signature it makes during key exchange is then named by the plain type, as OpenSSH
+ * verifies it.
+ */
+export function certifiedHostKeys(openSshPrivateKey: string, certificate: string): { keys: ParsedKey[]; bind(connection: Connection): void } {
+  const plain = parsePrivateKey(openSshPrivateKey);
+  const cert = certificateParts(certificate);
+  let kexOf: (() => KexState | undefined) | undefined;
+  const certified = Object.create(plain, {
+    type: { value: cert.type },
+    getPublicSSH: { value: () => cert.blob },
+    sign: {
+      value: (data: Buffer, algo?: string) => {
+        const negotiated = kexOf?.()?.negotiated;
+        if (negotiated?.serverHostKey === cert.type) negotiated.serverHostKey = cert.plainType;
+        return plain.sign(data, algo);
+      },
+    },
+  }) as ParsedKey;
+  return {
+    keys: [certified, plain],
+    bind(connection) {
+      const proto = protocolOf(connection);
+      kexOf = () => proto._kex;
+    },
+  };
+}
+
+/**
+ * Makes `client` (after `connect()` was called) log in with `certificate` for the key in
+ * `openSshPrivateKey`; returns the key to hand ssh2 as `privateKey`-style auth.
+ */
+export function certificateLogin(client: ssh2.Client, openSshPrivateKey: string, certificate: string): ParsedKey {
+  const plain = parsePrivateKey(openSshPrivateKey);
+  const cert = certificateParts(certificate);
+  const certified = Object.create(plain, {
+    type: { value: cert.type },
+    getPublicSSH: { value: () => cert.blob },
+  }) as ParsedKey;
+  const proto = protocolOf(client);
+  const original = proto.authPK.bind(proto);
+  proto.authPK = (username, pubKey, keyAlgo, cbSign) => {
+    const sign = typeof keyAlgo === 'function' ? keyAlgo : cbSign;
+    if (pubKey !== certified || typeof sign !== 'function') return original(username, pubKey, keyAlgo, cbSign);
+    // The signed request, built here so that the signature blob names the plain key type.
+    const sessionId = proto._kex!.sessionID;
+    const body = Buffer.concat([
+      Buffer.from([USERAUTH_REQUEST]), wireString(username), wireString('ssh-connection'), wireString('publickey'),
+      Buffer.from([1]), wireString(cert.type), wireString(cert.blob),
+    ]);
+    const signature = plain.sign(Buffer.concat([wireString(sessionId), body]));
+    if (signature instanceof Error) throw signature;
+    const payload = Buffer.concat([body, wireString(Buffer.concat([wireString(cert.plainType), wireString(signature)]))]);
+    const packet = proto._packetRW.write.alloc(payload.length);
+    payload.copy(packet, proto._packetRW.write.allocStart);
+    proto._authsQueue.push('publickey');
+    sendPacket(proto, proto._packetRW.write.finalize(packet));
+  };
+  return certified;
+}
+
+/**
+ * Rejects a channel open with a description the user's ssh prints ("open failed:
+ * administratively prohibited: <description>"); ssh2's own reject sends none.
+ */
+export function rejectWithReason(connection: Connection, reject: () => void, description: string): void {
+  const proto = protocolOf(connection);
+  const original = proto.channelOpenFail;
+  proto.channelOpenFail = (recipient, reason) => original.call(proto, recipient, reason, description);
+  try {
+    reject();
+  } finally {
+    delete (proto as Partial<ProtocolInternals>).channelOpenFail;
+  }
+}

@@ -1,0 +1,528 @@
+// One managed SSH connection: the login is decided when the client authenticates (its identity
+// is the TLS certificate, so any SSH auth method is accepted), and each channel when it is
+// opened. Allowed channels are relayed to the same channel kind on the upstream session; shells
+// and commands are recorded; sftp, scp and forwards are audited. A refused login still
+// completes authentication, so that the one-line reason reaches the user's stderr on their
+// first channel instead of a bare "Permission denied".
+import type { Duplex } from 'node:stream';
+import type tls from 'node:tls';
+import type { Logger } from 'pino';
+import type ssh2 from 'ssh2';
+import type { AuthContext, ClientChannel, Connection, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
+import type { SshCertificateAuthority } from '../../ca/index.js';
+import { isPosternError } from '../../errors.js';
+import { evaluate, requestContext, sshExecChannel } from '../../policy/index.js';
+import type { Action, Decision, SshChannel } from '../../policy/index.js';
+import type { AuditEventType, NewAuditEvent } from '../../reporting/events.js';
+import type { RecordingHandle, RecordingSink } from '../../reporting/recording.js';
+import type { SocketRecord, UserRecord } from '../../store/types.js';
+import type { TunnelHub } from '../../tunnel/edge-side.js';
+import { header } from '../../tunnel/protocol.js';
+import { decidingRule, newConnectionId } from '../access.js';
+import type { LiveRegistry, Verdict } from '../live-registry.js';
+import type { EdgeView } from '../server.js';
+import type { SshLimits } from './index.js';
+import { rejectWithReason } from './openssh-certs.js';
+import { clampTerminal, refusalLine } from './refusal.js';
+import { SftpAuditor } from './sftp-audit.js';
+import type { SftpOperation } from './sftp-audit.js';
+import { loginUpstream, normalizedHostKey } from './upstream.js';
+import type { UpstreamSession } from './upstream.js';
+
+export interface SshSessionOptions {
+  readonly view: () => EdgeView;
+  readonly hub: TunnelHub;
+  readonly audit: (event: NewAuditEvent) => void;
+  readonly live: LiveRegistry;
+  readonly logger: Logger;
+  readonly now: () => Date;
+  readonly userCa: SshCertificateAuthority;
+  readonly recordings: RecordingSink;
+  readonly pinHostKey: (socket: string, hostKey: string) => Promise<void>;
+  readonly limits: SshLimits;
+  readonly connection: Connection;
+  readonly socket: tls.TLSSocket;
+  readonly socketName: string;
+  readonly email: string;
+  readonly certificateSessionId: string | undefined;
+  readonly clientIp: string;
+  readonly country: string | undefined;
+  /** The client's SSH version line, for the audit trail. */
+  readonly clientIdent: string;
+}
+
+type Refusal = { readonly line: string; readonly rule?: string };
+type Decided = { readonly allowed: true; readonly decision: Decision } | { readonly allowed: false; readonly refusal: Refusal; readonly decision?: Decision };
+
+/** Environment variables passed on to the upstream (what sshd's AcceptEnv usually takes). */
+const PASSED_ENV = /^(LANG|LC_[A-Z]+|TZ|COLORTERM|TERM_PROGRAM)$/;
+const MAX_ENV = 32;
+
+interface PtyRequest {
+  readonly term: string;
+  readonly cols: number;
+  readonly rows: number;
+  readonly width: number;
+  readonly height: number;
+  readonly modes: PseudoTtyInfo['modes'];
+}
+
+/** An open user channel and what it depends on (re-decided on every change). */
+interface OpenChannel {
+  readonly action: Action;
+  /** Writes a last line to the user (shell/exec channels) before the connection goes. */
+  readonly notice?: (line: string) => void;
+  readonly close: () => void;
+}
+
+export class SshSession {
+  readonly #o: SshSessionOptions;
+  readonly #id = newConnectionId();
+  #login = '';
+  #user: UserRecord | undefined;
+  #refused: Refusal | undefined;
+  #upstream: UpstreamSession | undefined;
+  #authStarted = false;
+  #registered = false;
+  #closing = false;
+  #startedAt = new Date(0);
+  #closingReason: string | undefined;
+  #ended = false;
+  #maxSessionTimer: NodeJS.Timeout | undefined;
+  #loginTimer: NodeJS.Timeout | undefined;
+  readonly #channels = new Set<OpenChannel>();
+  readonly #recordings: string[] = [];
+  readonly #remoteForwards = new Map<string, number>();
+
+  constructor(options: SshSessionOptions) {
+    this.#o = options;
+  }
+
+  start(): void {
+    const { connection, socket, logger } = this.#o;
+    this.#startedAt = this.#o.now();
+    this.#loginTimer = setTimeout(() => this.#end('the login did not finish in time'), this.#o.limits.loginTimeoutMs);
+    this.#loginTimer.unref();
+    connection.on('error', (err) => {
+      logger.info({ socket: this.#o.socketName, connection: this.#id, err: err.message }, 'ssh client error');
+      socket.destroy();
+    });
+    connection.on('authentication', (ctx) => this.#authenticate(ctx));
+    connection.on('ready', () => this.#ready());
+    connection.on('close', () => this.#closed());
+    socket.on('close', () => this.#closed());
+  }
+
+  // ---- decisions ----------------------------------------------------------------------------
+
+  #decide(action: Action): Decided {
+    const view = this.#o.view();
+    const record = view.socket(this.#o.socketName);
+    if (!record || record.type !== 'ssh') return { allowed: false, refusal: { line: `postern: the socket ${this.#o.socketName} no longer exists` } };
+    const user = view.userByEmail(this.#o.email);
+    if (!user || user.disabledAt) return { allowed: false, refusal: { line: `postern: ${this.#o.email} is not an active user` } };
+    const sessionId = this.#o.certificateSessionId;
+    if (sessionId !== undefined && !view.sessionLive(sessionId)) {
+      return { allowed: false, refusal: { line: `postern: the sign-in of ${this.#o.email} has ended; sign in again` } };
+    }
+    this.#user = user;
+    const context = requestContext({ socket: record, user, clientIp: this.#o.clientIp, country: this.#o.country, at: this.#o.now(), action });
+    const policies = view.policies();
+    const decision = evaluate(context, policies);
+    if (decision.effect === 'allow') return { allowed: true, decision };
+    const rule = decidingRule(decision);
+    return { allowed: false, decision, refusal: { line: refusalLine(context, policies, decision), ...(rule ? { rule } : {}) } };
+  }
+
+  #loginAction(): Action {
+    return { protocol: 'ssh', login: this.#login };
+  }
+
+  #channelAction(channel: SshChannel, extra: { command?: string; target?: string } = {}): Action {
+    return { protocol: 'ssh', login: this.#login, channel, ...extra };
+  }
+
+  /** Decides a channel; a refusal is audited and returned. */
+  #decideChannel(action: Action): Refusal | undefined {
+    const decided = this.#decide(action);
+    if (decided.allowed) return undefined;
+    this.#auditDenied(action, decided.refusal);
+    return decided.refusal;
+  }
+
+  /** The whole connection, again: the login and every open channel must still be allowed. */
+  #redecide(): Verdict {
+    const login = this.#decide(this.#loginAction());
+    const refused = !login.allowed ? login : [...this.#channels].map((c) => this.#decide(c.action)).find((d) => !d.allowed);
+    if (refused && !refused.allowed) return { keep: false, reason: refused.refusal.line.replace(/^postern: /, ''), ...(refused.refusal.rule ? { rule: refused.refusal.rule } : {}) };
+    return { keep: true, ...(login.allowed && login.decision.recheckAt ? { recheckAt: login.decision.recheckAt } : {}) };
+  }
+
+  // ---- login --------------------------------------------------------------------------------
+
+  #authenticate(ctx: AuthContext): void {
+    if (this.#authStarted) return ctx.reject();
+    this.#authStarted = true;
+    this.#login = ctx.username;
+    const decided = this.#decide(this.#loginAction());
+    if (!decided.allowed) {
+      this.#refused = decided.refusal;
+      this.#auditDenied(this.#loginAction(), decided.refusal);
+      return ctx.accept();
+    }
+    void this.#connectUpstream(decided.decision).then(() => ctx.accept(), (err: unknown) => {
+      const message = isPosternError(err) ? err.message : 'the SSH server behind this socket could not be reached';
+      if (!isPosternError(err)) this.#o.logger.warn({ err, socket: this.#o.socketName }, 'ssh upstream login failed');
+      this.#refused = { line: `postern: ${message}` };
+      this.#audit('access.denied', { decision: 'deny', reason: message, details: { protocol: 'ssh', login: this.#login, upstream: isPosternError(err) ? err.code : 'internal' } });
+      ctx.accept();
+    });
+  }
+
+  async #connectUpstream(decision: Decision): Promise<void> {
+    const record = this.#o.view().socket(this.#o.socketName) as SocketRecord;
+    const stream = this.#o.hub.openStream(record.name, { [header.socket]: record.name, [header.kind]: 'tcp', [header.clientIp]: this.#o.clientIp });
+    stream.once('response', (headers) => {
+      if (headers[header.error]) stream.destroy();
+    });
+    stream.on('error', () => undefined);
+    const upstream = await loginUpstream({
+      stream: stream as unknown as Duplex,
+      login: this.#login,
+      email: this.#o.email,
+      userCa: this.#o.userCa,
+      pinnedHostKey: record.upstreamHostKey,
+      socket: record.name,
+      now: this.#o.now(),
+      timeoutMs: this.#o.limits.upstreamTimeoutMs,
+    });
+    if (this.#closing) {
+      upstream.client.end();
+      return;
+    }
+    this.#upstream = upstream;
+    upstream.client.on('close', () => this.#end('the SSH server behind this socket closed the connection'));
+    upstream.client.on('tcp connection', (info, accept, reject) => this.#forwardedConnection(info, accept, reject));
+    if (record.upstreamHostKey === null) {
+      this.#o.pinHostKey(record.name, normalizedHostKey(upstream.hostKey)).catch((err: unknown) => this.#o.logger.warn({ err, socket: record.name }, 'the upstream host key could not be pinned'));
+      this.#audit('admin.change', { reason: `pinned the host key of the SSH server behind ${record.name}`, details: { protocol: 'ssh', hostKey: upstream.hostKey, change: 'ssh.host_key_pinned' } });
+    }
+    if (decision.maxSessionMs !== undefined) {
+      this.#maxSessionTimer = setTimeout(() => this.#cut(`the session reached its limit of ${formatDuration(decision.maxSessionMs!)} (max_session)`), decision.maxSessionMs);
+      this.#maxSessionTimer.unref();
+    }
+  }
+
+  #ready(): void {
+    clearTimeout(this.#loginTimer);
+    const { connection } = this.#o;
+    connection.on('session', (accept, reject) => {
+      if (!this.#roomForChannel()) return reject();
+      this.#session(accept());
+    });
+    connection.on('tcpip', (accept, reject, info) => this.#localForward(accept, reject, info));
+    connection.on('request', (accept, reject, name, info) => this.#globalRequest(accept, reject, name, info as ssh2.TcpipBindInfo));
+    connection.on('openssh.streamlocal', (_accept, reject) => rejectWithReason(connection, reject, 'postern: forwarding to UNIX sockets is not supported on managed SSH sockets'));
+    if (this.#refused) {
+      // Nothing but the reason: the connection goes once the client had time to read it.
+      setTimeout(() => this.#end(this.#refused!.line), 10_000).unref();
+      return;
+    }
+    this.#register();
+  }
+
+  #register(): void {
+    const user = this.#user!;
+    this.#registered = true;
+    const sessionId = this.#o.certificateSessionId ?? '';
+    const socket = this.#o.socket;
+    const initial = this.#decide(this.#loginAction());
+    this.#audit('ssh.session.start', { decision: 'allow', rule: initial.allowed ? decidingRule(initial.decision) : '', details: { protocol: 'ssh', login: this.#login, client: this.#o.clientIdent } });
+    this.#o.logger.info({ event: 'ssh.session.start', connection: this.#id, socket: this.#o.socketName, user: this.#o.email, login: this.#login, clientIp: this.#o.clientIp }, 'ssh session started');
+    this.#o.live.add({
+      id: this.#id, protocol: 'ssh', socket: this.#o.socketName, userId: user.id, email: this.#o.email, sessionId,
+      clientIp: this.#o.clientIp, country: this.#o.country ?? '', startedAt: this.#startedAt,
+      counters: { get bytesUp() { return socket.bytesRead; }, get bytesDown() { return socket.bytesWritten; } },
+      decide: () => this.#redecide(),
+      close: (reason: string) => this.#cut(reason),
+    }, initial.allowed ? initial.decision.recheckAt : undefined);
+  }
+
+  #roomForChannel(): boolean {
+    return this.#channels.size < this.#o.limits.maxChannels;
+  }
+
+  // ---- session channels ---------------------------------------------------------------------
+
+  #session(session: Session): void {
+    let pty: PtyRequest | undefined;
+    const env: Record<string, string> = {};
+    let started: { channel: ServerChannel; upstream?: ClientChannel; recording?: RecordingHandle } | undefined;
+    const notices: string[] = [];
+
+    session.on('pty', (accept, _reject, info) => {
+      const size = clampTerminal(info);
+      pty = { term: sanitizeTerm(info.term), ...size, modes: info.modes };
+      accept?.();
+    });
+    session.on('env', (accept, reject, info) => {
+      if (Object.keys(env).length >= MAX_ENV || !PASSED_ENV.test(info.key) || info.val.length > 1024) return reject?.();
+      env[info.key] = info.val;
+      accept?.();
+    });
+    session.on('window-change', (accept, _reject, info) => {
+      const size = clampTerminal(info);
+      if (pty) pty = { ...pty, ...size };
+      started?.upstream?.setWindow(size.rows, size.cols, size.height, size.width);
+      started?.recording?.resize(size.cols, size.rows);
+      accept?.();
+    });
+    session.on('signal', (accept, _reject, info) => {
+      started?.upstream?.signal(info.name);
+      accept?.();
+    });
+    session.on('auth-agent', (_accept, reject) => {
+      const refusal = this.#decideChannel(this.#channelAction('agent_forwarding')) ?? { line: 'postern: agent forwarding is not available on managed SSH sockets' };
+      notices.push(refusal.line);
+      reject?.();
+    });
+    session.on('x11', (_accept, reject) => {
+      const refusal = this.#decideChannel(this.#channelAction('x11')) ?? { line: 'postern: X11 forwarding is not available on managed SSH sockets' };
+      notices.push(refusal.line);
+      reject?.();
+    });
+
+    const begin = (kind: 'shell' | 'exec' | 'sftp' | 'scp', accept: () => ServerChannel, command?: string) => {
+      if (started) return;
+      const channel = accept();
+      started = { channel };
+      for (const line of notices) channel.stderr.write(`${line}\r\n`);
+      const action = this.#channelAction(kind, command === undefined ? {} : { command });
+      const refusal = this.#refused ?? this.#decideChannel(action);
+      if (refusal) return refuseChannel(channel, refusal.line);
+      const upstream = this.#upstream!.client;
+      const opened = (err: Error | undefined, up: ClientChannel) => {
+        if (err) return refuseChannel(channel, `postern: the SSH server behind ${this.#o.socketName} refused the ${kind === 'shell' ? 'shell' : kind === 'sftp' ? 'sftp subsystem' : 'command'}: ${err.message}`);
+        if (channel.destroyed || this.#closing) return up.close();
+        started!.upstream = up;
+        this.#relay(kind, action, channel, up, pty, command, started!);
+      };
+      const envOption = Object.keys(env).length > 0 ? { env } : {};
+      if (kind === 'shell') upstream.shell(pty ? ptyWindow(pty) : false, envOption, opened);
+      else if (kind === 'sftp') upstream.subsys('sftp', opened);
+      else upstream.exec(command!, { ...envOption, ...(pty ? { pty: ptyWindow(pty) } : {}) }, opened);
+    };
+    session.on('shell', (accept) => begin('shell', accept));
+    session.on('exec', (accept, _reject, info) => begin(sshExecChannel(info.command), accept, info.command));
+    session.on('subsystem', (accept, _reject, info) => {
+      if (info.name !== 'sftp') {
+        const channel = accept();
+        started = { channel };
+        return refuseChannel(channel, `postern: the subsystem "${info.name.slice(0, 40)}" is not available on managed SSH sockets`);
+      }
+      begin('sftp', accept);
+    });
+  }
+
+  /** Relays an allowed channel both ways, with its recording or audit trail, until either side closes. */
+  #relay(kind: 'shell' | 'exec' | 'sftp' | 'scp', action: Action, channel: ServerChannel, up: ClientChannel, pty: PtyRequest | undefined, command: string | undefined, started: { recording?: RecordingHandle }): void {
+    const record = this.#o.view().socket(this.#o.socketName);
+    const open: OpenChannel = {
+      action,
+      ...(kind === 'shell' || kind === 'exec' ? { notice: (line: string) => { if (!channel.destroyed) channel.stderr.write(`\r\n${line}\r\n`); } } : {}),
+      close: () => up.close(),
+    };
+    this.#channels.add(open);
+    let recording: RecordingHandle | undefined;
+    let sftp: SftpAuditor | undefined;
+    if (kind === 'shell' || kind === 'exec') {
+      recording = this.#o.recordings.start({
+        connectionId: this.#id, ...(this.#o.certificateSessionId ? { sessionId: this.#o.certificateSessionId } : {}),
+        socket: this.#o.socketName, email: this.#o.email, login: this.#login, kind: kind === 'shell' ? 'shell' : 'exec',
+        ...(command === undefined ? {} : { command }), width: pty?.cols ?? 80, height: pty?.rows ?? 24, term: pty?.term ?? 'dumb',
+        title: `${this.#login}@${this.#o.socketName}${command === undefined ? '' : `: ${command.slice(0, 200)}`}`, startedAt: this.#o.now(),
+        recordInput: record?.recordInput ?? false,
+      });
+      started.recording = recording;
+      this.#recordings.push(recording.id);
+    } else if (kind === 'sftp') {
+      sftp = new SftpAuditor((operation) => this.#auditSftp(operation));
+    } else {
+      this.#audit('ssh.scp', { decision: 'allow', details: { protocol: 'ssh', login: this.#login, command } });
+    }
+    channel.on('data', (chunk: Buffer) => {
+      recording?.input(chunk);
+      sftp?.fromClient(chunk);
+    });
+    up.on('data', (chunk: Buffer) => {
+      recording?.output(chunk);
+      sftp?.fromServer(chunk);
+    });
+    up.stderr.on('data', (chunk: Buffer) => recording?.output(chunk));
+    channel.pipe(up);
+    up.pipe(channel);
+    up.stderr.pipe(channel.stderr, { end: false });
+    let exit: { code?: number; signal?: string } = {};
+    up.on('exit', (code: number | null, signal?: string, dumped?: boolean, description?: string) => {
+      if (code !== null) {
+        exit = { code };
+        channel.exit(code);
+      } else if (signal) {
+        exit = { signal };
+        channel.exit(signal, dumped ?? false, description ?? '');
+      }
+    });
+    up.on('close', () => {
+      if (!channel.destroyed) channel.end();
+      channel.close();
+    });
+    channel.on('close', () => {
+      this.#channels.delete(open);
+      up.close();
+      sftp?.end();
+      recording?.end({ reason: this.#closingReason ?? 'closed', ...(exit.code === undefined ? {} : { exitStatus: exit.code }) });
+      if (kind === 'exec') {
+        this.#audit('ssh.exec', { decision: 'allow', details: { protocol: 'ssh', login: this.#login, command, ...(exit.code === undefined ? {} : { exitStatus: exit.code }), ...(exit.signal ? { signal: exit.signal } : {}), recording: recording?.id } });
+      }
+    });
+  }
+
+  #auditSftp(operation: SftpOperation): void {
+    const { op, ...rest } = operation;
+    this.#audit(`ssh.sftp.${op}` as AuditEventType, { decision: 'allow', details: { protocol: 'ssh', login: this.#login, ...rest } });
+  }
+
+  // ---- forwards -----------------------------------------------------------------------------
+
+  #localForward(accept: () => ServerChannel, reject: () => void, info: ssh2.TcpipRequestInfo): void {
+    const target = `${info.destIP}:${info.destPort}`;
+    const action = this.#channelAction('local_forward', { target });
+    const refusal = this.#refused ?? (this.#roomForChannel() ? this.#decideChannel(action) : { line: 'postern: too many channels on this connection' });
+    if (refusal) return rejectWithReason(this.#o.connection, reject, refusal.line);
+    this.#upstream!.client.forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, up) => {
+      if (err) return rejectWithReason(this.#o.connection, reject, `postern: the SSH server behind ${this.#o.socketName} refused the forward to ${target}: ${err.message}`);
+      this.#audit('ssh.forward.local', { decision: 'allow', details: { protocol: 'ssh', login: this.#login, target } });
+      this.#pipeForward(action, accept(), up);
+    });
+  }
+
+  #globalRequest(accept: ((port?: number) => void) | undefined, reject: (() => void) | undefined, name: string, info: ssh2.TcpipBindInfo): void {
+    if (name === 'cancel-tcpip-forward') {
+      const key = `${info.bindAddr}:${info.bindPort}`;
+      if (!this.#remoteForwards.delete(key) || !this.#upstream) return reject?.();
+      this.#upstream.client.unforwardIn(info.bindAddr, info.bindPort, (err) => (err ? reject?.() : accept?.()));
+      return;
+    }
+    if (name !== 'tcpip-forward') return reject?.();
+    const target = `${info.bindAddr}:${info.bindPort}`;
+    const action = this.#channelAction('remote_forward', { target });
+    const refusal = this.#refused ?? (this.#remoteForwards.size < this.#o.limits.maxChannels ? this.#decideChannel(action) : { line: 'postern: too many forwards on this connection' });
+    if (refusal) {
+      for (const channel of this.#channels) channel.notice?.(refusal.line);
+      return reject?.();
+    }
+    this.#upstream!.client.forwardIn(info.bindAddr, info.bindPort, (err, port) => {
+      if (err) return reject?.();
+      this.#remoteForwards.set(`${info.bindAddr}:${info.bindPort === 0 ? port : info.bindPort}`, port);
+      this.#audit('ssh.forward.remote', { decision: 'allow', details: { protocol: 'ssh', login: this.#login, target: `${info.bindAddr}:${port}` } });
+      accept?.(port);
+    });
+  }
+
+  /** A connection to a remote forward arrived upstream: open it to the user, if the forward still stands. */
+  #forwardedConnection(info: ssh2.TcpConnectionDetails, accept: () => ClientChannel, reject: () => void): void {
+    const action = this.#channelAction('remote_forward', { target: `${info.destIP}:${info.destPort}` });
+    if (this.#closing || !this.#roomForChannel() || this.#decide(action).allowed === false) return reject();
+    this.#o.connection.forwardOut(info.destIP, info.destPort, info.srcIP, info.srcPort, (err, channel) => {
+      if (err) return reject();
+      this.#pipeForward(action, channel, accept());
+    });
+  }
+
+  #pipeForward(action: Action, channel: ServerChannel, up: ClientChannel): void {
+    const open: OpenChannel = { action, close: () => up.close() };
+    this.#channels.add(open);
+    channel.pipe(up).pipe(channel);
+    channel.on('close', () => {
+      this.#channels.delete(open);
+      up.close();
+    });
+    up.on('close', () => channel.close());
+    channel.on('error', () => undefined);
+    up.on('error', () => undefined);
+  }
+
+  // ---- ending -------------------------------------------------------------------------------
+
+  /** Ends a live session for `reason`, telling the user's terminals first (policy change, kill, max_session). */
+  #cut(reason: string): void {
+    if (this.#closing) return;
+    for (const channel of this.#channels) channel.notice?.(`postern: ${reason}`);
+    this.#end(reason);
+  }
+
+  #end(reason: string): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#closingReason = reason;
+    clearTimeout(this.#maxSessionTimer);
+    clearTimeout(this.#loginTimer);
+    for (const channel of [...this.#channels]) channel.close();
+    // The notices are queued before the disconnect; the socket goes shortly after in any case.
+    this.#o.connection.end();
+    setTimeout(() => this.#o.socket.destroy(), 500).unref();
+    if (this.#registered) this.#o.live.closed(this.#id, reason);
+  }
+
+  #closed(): void {
+    if (!this.#closing) this.#end('closed');
+    this.#upstream?.client.end();
+    if (!this.#registered || this.#ended) return;
+    this.#ended = true;
+    const socket = this.#o.socket;
+    this.#audit('ssh.session.end', {
+      reason: this.#closingReason ?? 'closed',
+      details: { protocol: 'ssh', login: this.#login, bytesUp: socket.bytesRead, bytesDown: socket.bytesWritten, durationMs: this.#o.now().getTime() - this.#startedAt.getTime(), recordings: this.#recordings },
+    });
+    this.#o.logger.info({ event: 'ssh.session.end', connection: this.#id, socket: this.#o.socketName, user: this.#o.email, login: this.#login, reason: this.#closingReason }, 'ssh session ended');
+  }
+
+  // ---- audit --------------------------------------------------------------------------------
+
+  #audit(type: AuditEventType, event: Omit<NewAuditEvent, 'type' | 'actor' | 'socket' | 'clientIp' | 'country' | 'connectionId' | 'sessionId'>): void {
+    this.#o.audit({
+      type, actor: this.#o.email, socket: this.#o.socketName, clientIp: this.#o.clientIp, country: this.#o.country ?? '',
+      connectionId: this.#id, sessionId: this.#o.certificateSessionId ?? '', ...event,
+    });
+  }
+
+  #auditDenied(action: Action, refusal: Refusal): void {
+    const ssh = action.protocol === 'ssh' ? action : undefined;
+    this.#audit('access.denied', {
+      decision: 'deny', reason: refusal.line.replace(/^postern: /, ''), rule: refusal.rule ?? '',
+      details: { protocol: 'ssh', login: this.#login, ...(ssh?.channel ? { channel: ssh.channel } : {}), ...(ssh?.command === undefined ? {} : { command: ssh.command }), ...(ssh?.target ? { target: ssh.target } : {}) },
+    });
+  }
+}
+
+/** Tells the user why, and ends the channel as a failed command would. */
+function refuseChannel(channel: ServerChannel, line: string): void {
+  channel.stderr.write(`${line}\r\n`);
+  channel.exit(1);
+  channel.end();
+  channel.close();
+}
+
+function ptyWindow(pty: PtyRequest): ssh2.PseudoTtyOptions {
+  return { term: pty.term, cols: pty.cols, rows: pty.rows, width: pty.width, height: pty.height, modes: pty.modes };
+}
+
+function sanitizeTerm(term: string): string {
+  return /^[A-Za-z0-9._+-]{1,64}$/.test(term) ? term : 'xterm';
+}
+
+function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return `${Math.round(ms / 1000)}s`;
+}
