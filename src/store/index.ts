@@ -68,6 +68,8 @@ export { checkTagSelector } from './bindings.js';
 export type { Database, StoreDialect } from './schema.js';
 export { storeTables } from './schema.js';
 export { SOCKET_NAME_PATTERN, socketNameSchema } from './names.js';
+export { SOCKET_TYPES, carriesTcp, isSocketType } from './socket-types.js';
+export { checkUpstreamHostKey } from './host-key.js';
 export { migrateToLatest, storeMigrations } from './migrations.js';
 export { createKyselyStore, defaultChangesLimit, maxChangesLimit } from './kysely-store.js';
 export type { KyselyStoreOptions } from './kysely-store.js';

@@ -9,6 +9,8 @@ import type { Database } from './schema.js';
 import { API_TOKEN_SCOPES } from './types.js';
 import { defaultSocketAuth, normalizeSocketAuth, serializeSocketAuth } from './socket-auth.js';
 import { bindEnrolled, checkConnectorIds, checkConnectorsExist, checkSocketNames, checkTagSelector, serializeTagSelector } from './bindings.js';
+import { SOCKET_TYPES, isSocketType } from './socket-types.js';
+import { checkUpstreamHostKey } from './host-key.js';
 import type {
   ApiTokenRecord,
   ApiTokenRepo,
@@ -47,17 +49,18 @@ export interface RepoContext {
   newId(prefix: string): string;
 }
 
-const socketTypes: ReadonlySet<string> = new Set(['http', 'https', 'tls']);
 const apiTokenRoles: ReadonlySet<string> = new Set(['admin', 'service']);
 const apiTokenScopes: ReadonlySet<string> = new Set(API_TOKEN_SCOPES);
 
-function checkSocket(input: { name?: string; type?: string }): void {
+function checkSocket(input: { name?: string; type?: string; recordInput?: unknown; upstreamHostKey?: unknown }): void {
   if (input.name !== undefined && !SOCKET_NAME_PATTERN.test(input.name)) {
     throw new PosternError('bad_request', `socket name "${input.name}" is not a valid DNS label`);
   }
-  if (input.type !== undefined && !socketTypes.has(input.type)) {
-    throw new PosternError('bad_request', `socket type "${input.type}" is not one of http, https, tls`);
+  if (input.type !== undefined && !isSocketType(input.type)) {
+    throw new PosternError('bad_request', `socket type "${input.type}" is not one of ${SOCKET_TYPES.join(', ')}`);
   }
+  if (input.recordInput !== undefined && typeof input.recordInput !== 'boolean') throw new PosternError('bad_request', 'recordInput must be a boolean');
+  if (input.upstreamHostKey !== undefined && input.upstreamHostKey !== null) checkUpstreamHostKey(input.upstreamHostKey);
 }
 
 export function conflict(message: string, cause?: unknown): PosternError {
@@ -113,6 +116,8 @@ export class KyselySocketRepo implements SocketRepo {
         tags: JSON.stringify(input.tags ?? {}),
         raw_paths: input.rawPaths ? 1 : 0,
         connectors: JSON.stringify(connectors),
+        record_input: input.recordInput ? 1 : 0,
+        upstream_host_key: input.upstreamHostKey ?? null,
         created_at: now,
         updated_at: now,
       };
@@ -123,7 +128,7 @@ export class KyselySocketRepo implements SocketRepo {
   }
 
   async update(name: string, patch: SocketPatch): Promise<SocketRecord> {
-    checkSocket({ type: patch.type });
+    checkSocket({ type: patch.type, recordInput: patch.recordInput, upstreamHostKey: patch.upstreamHostKey });
     const auth = patch.auth === undefined ? undefined : normalizeSocketAuth(patch.auth);
     const connectors = patch.connectors === undefined ? undefined : checkConnectorIds(patch.connectors);
     return this.ctx.write('update socket', async (tx, record) => {
@@ -139,6 +144,8 @@ export class KyselySocketRepo implements SocketRepo {
         tags: patch.tags === undefined ? row.tags : JSON.stringify(patch.tags),
         raw_paths: patch.rawPaths === undefined ? row.raw_paths : patch.rawPaths ? 1 : 0,
         connectors: connectors === undefined ? row.connectors : JSON.stringify(connectors),
+        record_input: patch.recordInput === undefined ? row.record_input : patch.recordInput ? 1 : 0,
+        upstream_host_key: patch.upstreamHostKey === undefined ? row.upstream_host_key : patch.upstreamHostKey,
         updated_at: this.ctx.now(),
       };
       await tx
@@ -151,6 +158,8 @@ export class KyselySocketRepo implements SocketRepo {
           tags: next.tags,
           raw_paths: next.raw_paths,
           connectors: next.connectors,
+          record_input: next.record_input,
+          upstream_host_key: next.upstream_host_key,
           updated_at: next.updated_at,
         })
         .where('id', '=', row.id)

@@ -376,6 +376,23 @@ function tokenScopesPkceSchema(): Migration {
   };
 }
 
+/**
+ * Managed SSH sockets: whether recordings keep input, and the upstream host key pinned at first
+ * use (existing sockets record output only and have no pin).
+ */
+function sshSocketsSchema(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('sockets').addColumn('record_input', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('sockets').addColumn('upstream_host_key', 'text').execute();
+    },
+    async down(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('sockets').dropColumn('upstream_host_key').execute();
+      await db.schema.alterTable('sockets').dropColumn('record_input').execute();
+    },
+  };
+}
+
 /** The ordered migrations for a dialect; names sort in application order. */
 export function storeMigrations(dialect: StoreDialect): Record<string, Migration> {
   return {
@@ -389,6 +406,7 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     '0008_external_identities': externalIdentitiesSchema(),
     '0009_token_scopes_pkce': tokenScopesPkceSchema(),
     '0010_recordings': recordingsSchema(dialect),
+    '0011_ssh_sockets': sshSocketsSchema(),
   };
 }
 

@@ -109,6 +109,8 @@ export function toSocket(row: Selectable<SocketsTable>): SocketRecord {
     tags: parseTags(row.tags),
     rawPaths: Number(row.raw_paths) === 1,
     connectors: parseStringList(row.connectors),
+    recordInput: Number(row.record_input) === 1,
+    upstreamHostKey: row.upstream_host_key,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

@@ -17,6 +17,10 @@ export interface SocketsTable {
   raw_paths: number;
   /** JSON array of connector ids bound by name (added by 0006_socket_bindings). */
   connectors: string;
+  /** 1 when SSH recordings keep input events (added by 0011_ssh_sockets). */
+  record_input: number;
+  /** The pinned upstream SSH host key, or null (added by 0011_ssh_sockets). */
+  upstream_host_key: string | null;
   created_at: string;
   updated_at: string;
 }

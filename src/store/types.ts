@@ -2,10 +2,10 @@
 // with a monotonic revision that every mutation appends to (the change feed reads it).
 
 import type { RecordingRepo } from './recording-types.js';
+import type { SocketType } from './socket-types.js';
 
 export type * from './recording-types.js';
-
-export type SocketType = 'http' | 'https' | 'tls';
+export type { SocketType } from './socket-types.js';
 
 /** Who may use a socket before policies land: `cloudauth` requires a signed-in user from these domains/addresses. */
 export interface SocketAuth {
@@ -32,6 +32,13 @@ export interface SocketRecord {
   readonly rawPaths: boolean;
   /** Ids of the connectors bound to this socket by name (a join token naming it, `socket update --connector`). */
   readonly connectors: readonly string[];
+  /** SSH sockets: recordings keep the user's keystrokes (asciicast input events) too, not only the output. */
+  readonly recordInput: boolean;
+  /**
+   * SSH sockets: the upstream sshd's host key (`ssh-ed25519 AAAA…`, no comment), pinned by the
+   * first edge that reached it; null until then, or after `socket update --forget-host-key`.
+   */
+  readonly upstreamHostKey: string | null;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -46,6 +53,10 @@ export interface NewSocket {
   rawPaths?: boolean;
   /** Connector ids; each must exist (PosternError('not_found') otherwise). */
   connectors?: string[];
+  /** Default false. */
+  recordInput?: boolean;
+  /** Default null; checked to be `<key type> <base64 blob>` (PosternError('bad_request') otherwise). */
+  upstreamHostKey?: string | null;
 }
 
 export type SocketPatch = Partial<Omit<NewSocket, 'name'>>;

@@ -11,7 +11,7 @@ import { describeDatabase, noSocketAuth, openStore, silentLogger, storeTables } 
 import type { Store } from '../../src/store/index.js';
 import type { StoreFixture } from './helpers.js';
 import { runStoreSuite } from './suite.js';
-import { assertUpgradedBindings, prepareAt0001 } from './upgrade.js';
+import { assertUpgradedBindings, assertUpgradedSshFields, prepareAt0001 } from './upgrade.js';
 
 const url = process.env.POSTERN_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `postern_test_${randomBytes(6).toString('hex')}`;
@@ -91,7 +91,7 @@ test('store suite: PostgreSQL', async (t) => {
       }
     });
 
-    await t.test('0002…0006 upgrade a 0001 database; old sockets get noSocketAuth and the connectors not revoked, old tokens the admin scope', async () => {
+    await t.test('0002…0011 upgrade a 0001 database; old sockets get noSocketAuth and the connectors not revoked, old tokens the admin scope, no host key pins', async () => {
       await pool.query(`create schema "${upgradeSchema}"`);
       const db = new Kysely<any>({
         dialect: new PostgresDialect({
@@ -107,6 +107,7 @@ test('store suite: PostgreSQL', async (t) => {
       try {
         assert.deepEqual((await store.sockets.get('old'))?.auth, noSocketAuth);
         await assertUpgradedBindings(store);
+        await assertUpgradedSshFields(store);
         assert.deepEqual((await store.apiTokens.findByHash('old-hash'))?.scopes, ['admin'], 'tokens from before scopes keep doing everything');
         const user = await store.users.create({ email: 'a@b.c' });
         assert.equal((await store.users.get(user.id))?.email, 'a@b.c');

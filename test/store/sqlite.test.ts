@@ -13,7 +13,7 @@ import { noSocketAuth, openStore, silentLogger } from '../../src/store/index.js'
 import type { Store } from '../../src/store/index.js';
 import type { StoreFixture } from './helpers.js';
 import { runStoreSuite } from './suite.js';
-import { assertUpgradedBindings, prepareAt0001 } from './upgrade.js';
+import { assertUpgradedBindings, assertUpgradedSshFields, prepareAt0001 } from './upgrade.js';
 
 async function makeSqliteStore(): Promise<StoreFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'postern-store-'));
@@ -64,7 +64,7 @@ test('SQLite: creates parent directories, uses WAL, reopens with data and revisi
   }
 });
 
-test('SQLite: 0002…0006 upgrade a 0001 database; old sockets get noSocketAuth and the connectors not revoked, old tokens the admin scope', async () => {
+test('SQLite: 0002…0011 upgrade a 0001 database; old sockets get noSocketAuth and the connectors not revoked, old tokens the admin scope, no host key pins', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'postern-store-'));
   try {
     const file = join(dir, 'old.db');
@@ -75,6 +75,7 @@ test('SQLite: 0002…0006 upgrade a 0001 database; old sockets get noSocketAuth 
     try {
       assert.deepEqual((await store.sockets.get('old'))?.auth, noSocketAuth);
       await assertUpgradedBindings(store);
+      await assertUpgradedSshFields(store);
       assert.deepEqual((await store.apiTokens.findByHash('old-hash'))?.scopes, ['admin'], 'tokens from before scopes keep doing everything');
       const user = await store.users.create({ email: 'a@b.c' });
       assert.equal((await store.users.get(user.id))?.email, 'a@b.c');

@@ -11,11 +11,12 @@ import { identityCases } from './cases-identity.js';
 import { providerCases } from './cases-providers.js';
 import { recordingCases } from './cases-recordings.js';
 import { repoCases } from './cases-repos.js';
+import { sshSocketCases } from './cases-ssh-sockets.js';
 import type { MakeStore, StoreCase } from './helpers.js';
 
 export type { MakeStore, StoreFixture } from './helpers.js';
 
-export const storeCases: Readonly<Record<string, StoreCase>> = { ...repoCases, ...feedCases, ...identityCases, ...providerCases, ...deviceCases, ...auditCases, ...externalIdentityCases, ...bindingCases, ...recordingCases };
+export const storeCases: Readonly<Record<string, StoreCase>> = { ...repoCases, ...feedCases, ...identityCases, ...providerCases, ...deviceCases, ...auditCases, ...externalIdentityCases, ...bindingCases, ...recordingCases, ...sshSocketCases };
 
 export async function runStoreSuite(t: TestContext, makeStore: MakeStore): Promise<void> {
   for (const [name, run] of Object.entries(storeCases)) {

@@ -1,7 +1,7 @@
 // Brings a database to migration 0001 only and stores a socket, two connectors (one revoked)
 // and a service token the old way, so a test can check what later migrations do to existing
 // data when the store opens it (0002_identity: socket auth; 0006_socket_bindings: bindings;
-// 0009_token_scopes_pkce: scopes).
+// 0009_token_scopes_pkce: scopes; 0011_ssh_sockets: input recording and host key pins).
 
 import { Migrator } from 'kysely';
 import type { Kysely, Migration } from 'kysely';
@@ -49,4 +49,10 @@ export async function assertUpgradedBindings(store: Store): Promise<void> {
   const token = (await store.joinTokens.list()).find((t) => t.id === 'jt_old');
   assert.deepEqual([token?.sockets, token?.socketTags], [[], null]);
   assert.deepEqual((await store.sockets.create({ name: 'new', type: 'http' })).connectors, [], 'sockets created afterwards start unbound');
+}
+
+/** What 0011_ssh_sockets must leave: the old socket records output only and has no pinned host key. */
+export async function assertUpgradedSshFields(store: Store): Promise<void> {
+  const old = await store.sockets.get('old');
+  assert.deepEqual([old?.recordInput, old?.upstreamHostKey], [false, null]);
 }
