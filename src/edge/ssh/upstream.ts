@@ -84,8 +84,9 @@ export function loginUpstream(options: UpstreamLoginOptions): Promise<UpstreamSe
         return !hostKeyChanged;
       },
       authHandler: (methodsLeft, _partial, next) => {
-        if (key && methodsLeft !== null) return next(false as unknown as ssh2.AuthenticationType);
-        next({ type: 'publickey', username: options.login, key: key! } as ssh2.AuthenticationType);
+        // Called again only after the certificate was refused: nothing else to try.
+        if (methodsLeft !== null) return next(false as unknown as ssh2.AuthenticationType);
+        next({ type: 'publickey', username: options.login, key: key! });
       },
     });
     key = certificateLogin(client, privateKey, certificate);
