@@ -18,7 +18,7 @@ import { createApi } from '../control/api.js';
 import { applyConfiguredProviders } from '../control/idp-api.js';
 import { generateApiToken, hashToken } from '../identity/tokens.js';
 import { AssertionCache } from '../identity/assertion.js';
-import { loadOrCreateInviteKey, loadOrCreateSigningKeys, loadOrCreateSshCa } from '../control/server-keys.js';
+import { loadOrCreateInviteKey, loadOrCreateSigningKeys, loadOrCreateSshCa, loadOrCreateSshHostCa } from '../control/server-keys.js';
 import { SessionService } from '../control/sessions.js';
 import { IdentityGate } from '../edge/identity-gate.js';
 import { LiveRegistry } from '../edge/live-registry.js';
@@ -155,6 +155,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     const signingKeys = await loadOrCreateSigningKeys(store.secrets, cipher);
     const inviteKey = await loadOrCreateInviteKey(store.secrets, cipher);
     const sshCa = await loadOrCreateSshCa(store.secrets, cipher);
+    const sshHostCa = await loadOrCreateSshHostCa(store.secrets, cipher);
     const assertions = new AssertionCache({ issuer: controlOrigin, keys: () => signingKeys });
     const sessions = new SessionService({
       store, sessionTtlMs: settings.sessionTtl, waitForRevision: (revision) => snapshots.waitForRevision(revision, 5_000), audit: (event) => audit.record(event),
@@ -182,7 +183,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     const geo = await createGeoLookup(settings.geoipFile ? { file: settings.geoipFile } : {});
     const api = settings.role === 'edge' ? undefined : await createApi({
       store, ca, hub: settings.role === 'all' ? hub : undefined, logger, socketUrl, socketOrigin, version: VERSION,
-      connectorCertLifetimeMs: settings.connectorCertTtl, sessions, signingKeys: () => signingKeys, inviteKey, sshCa, controlOrigin, cipher, adminGroup: settings.adminGroup,
+      connectorCertLifetimeMs: settings.connectorCertTtl, sessions, signingKeys: () => signingKeys, inviteKey, sshCa, sshHostCa, controlOrigin, cipher, adminGroup: settings.adminGroup,
       onSessionRevoked: (id) => assertions.forgetSession(id),
       audit: (event) => audit.record(event), flushAudit: () => audit.flush(), geo, metrics: () => metrics.render(),
       caughtUp: async () => {
