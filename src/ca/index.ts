@@ -1,4 +1,4 @@
-// Public face of the CA: key sealing, the root authority, client-side CSRs.
+// Public face of the CA: key sealing, the root authority, client-side CSRs, SSH certificates and host keys.
 export { createKeyCipher, loadOrCreateMasterKey } from './key-cipher.js';
 export type { KeyCipher } from './key-cipher.js';
 export { CertificateAuthority, BACKDATE_MS } from './authority.js';
@@ -6,5 +6,7 @@ export type { IssuedCertificate, ServerCredentials, CsrSignRequest } from './aut
 export { createKeyAndCsr } from './csr.js';
 export type { KeyAndCsr } from './csr.js';
 export { SshCertificateAuthority, DEFAULT_SSH_EXTENSIONS, parseSshPublicKey } from './ssh-cert.js';
-export type { SshCertificateRequest } from './ssh-cert.js';
+export type { SshCertificateRequest, SshCertificateType } from './ssh-cert.js';
+export { SSH_HOST_KEY_SEED_BYTES, deriveSshHostKey } from './ssh-host-key.js';
+export type { SshHostKey } from './ssh-host-key.js';
 export { caPin } from './pin.js';

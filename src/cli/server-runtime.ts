@@ -185,7 +185,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     const geo = await createGeoLookup(settings.geoipFile ? { file: settings.geoipFile } : {});
     const api = settings.role === 'edge' ? undefined : await createApi({
       store, ca, hub: settings.role === 'all' ? hub : undefined, logger, socketUrl, socketOrigin, version: VERSION,
-      connectorCertLifetimeMs: settings.connectorCertTtl, sessions, signingKeys: () => signingKeys, inviteKey, sshCa, controlOrigin, cipher, adminGroup: settings.adminGroup,
+      connectorCertLifetimeMs: settings.connectorCertTtl, sessions, signingKeys: () => signingKeys, inviteKey, sshCa, sshHostCa, controlOrigin, cipher, adminGroup: settings.adminGroup,
       onSessionRevoked: (id) => assertions.forgetSession(id),
       audit: (event) => audit.record(event), flushAudit: () => audit.flush(), geo, metrics: () => metrics.render(),
       caughtUp: async () => {

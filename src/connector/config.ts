@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { PosternError, errorMessage } from '../errors.js';
 import { issueLine } from '../zod-issues.js';
 import { socketNameSchema } from '../store/names.js';
+import { SOCKET_TYPES, carriesTcp } from '../store/socket-types.js';
 
 const upstreamUrl = z.string().refine((value) => {
   try {
@@ -18,7 +19,8 @@ const upstreamUrl = z.string().refine((value) => {
 
 export const connectorSocketSchema = z.object({
   name: socketNameSchema,
-  type: z.enum(['http', 'https', 'tls']).default('http'),
+  /** tls and ssh sockets are piped as raw TCP to a tcp:// upstream (the edge terminates ssh itself). */
+  type: z.enum(SOCKET_TYPES).default('http'),
   upstream: upstreamUrl,
   /** For https upstreams with self-signed certificates. */
   upstream_tls_verify: z.boolean().default(true),
@@ -58,7 +60,7 @@ export function parseConnectorConfig(text: string, source: string): ConnectorCon
     if (names.has(socket.name)) problems.push(`sockets[${i}].name: "${socket.name}" is listed twice`);
     names.add(socket.name);
     const scheme = new URL(socket.upstream).protocol;
-    if (socket.type === 'tls' ? scheme !== 'tcp:' : scheme === 'tcp:') {
+    if (carriesTcp(socket.type) ? scheme !== 'tcp:' : scheme === 'tcp:') {
       problems.push(`sockets[${i}].upstream: "${socket.name}" of type ${socket.type} cannot use a ${scheme} upstream`);
     }
   });

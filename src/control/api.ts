@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { ConnectorRecord, SocketAuth, SocketRecord, Store } from '../store/types.js';
 import { noSocketAuth } from '../store/types.js';
+import { SOCKET_TYPES, carriesTcp } from '../store/socket-types.js';
 import type { CertificateAuthority } from '../ca/authority.js';
 import type { TunnelHub } from '../tunnel/edge-side.js';
 import { caPin } from '../ca/index.js';
@@ -37,6 +38,7 @@ import type { NewAuditEvent } from '../reporting/events.js';
 import type { GeoLookup } from '../reporting/geo.js';
 import { bindingFields, boundConnectorView, boundConnectors, nextBinding } from './binding-api.js';
 import { useResolvedClientIp, withClientIp } from './client-ip.js';
+import { registerSshHostCaApi } from './ssh-host-ca-api.js';
 import type { ControlHandler } from './client-ip.js';
 
 export interface ApiOptions {
@@ -57,6 +59,8 @@ export interface ApiOptions {
   /** HMAC key of invitation links. */
   inviteKey: Buffer;
   sshCa: SshCertificateAuthority;
+  /** Certifies the host keys ssh sockets present (GET /api/v1/ssh/host-ca). */
+  sshHostCa: SshCertificateAuthority;
   /** `https://<domain>[:port]` */
   controlOrigin: string;
   /** Seals identity-provider secrets and sign-in transactions (the store's master-key cipher). */
@@ -73,7 +77,7 @@ export interface ApiOptions {
   adminGroup?: string;
 }
 
-const socketType = z.enum(['http', 'https', 'tls']);
+const socketType = z.enum(SOCKET_TYPES);
 const tags = z.record(z.string().regex(/^[a-z0-9_.-]{1,63}$/i), z.string().max(255));
 const emailDomain = z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.[a-z]{2,}$/i, 'must be a domain such as corp.example').transform((d) => d.toLowerCase());
 const authFields = {
@@ -81,6 +85,12 @@ const authFields = {
   cloudauth: z.boolean().optional(),
   allowed_email_domains: z.array(emailDomain).max(100).optional(),
   allowed_email_addresses: z.array(z.string().email().transform((e) => e.toLowerCase())).max(1000).optional(),
+};
+const sshFields = {
+  /** SSH sockets: recordings keep the user's input too. */
+  record_input: z.boolean().optional(),
+  /** SSH sockets: pin the upstream sshd's host key (`ssh-ed25519 AAAA…`), or null to forget the pin (the next connection pins again). */
+  upstream_host_key: z.string().max(16 * 1024).nullable().optional(),
 };
 const createSocketBody = z.object({
   name: socketNameSchema,
@@ -91,6 +101,7 @@ const createSocketBody = z.object({
   /** HTTP sockets: pass ambiguous paths (encoded `/`, `\\`, `;`) as sent instead of refusing them. */
   raw_paths: z.boolean().optional(),
   connectors: bindingFields.connectors,
+  ...sshFields,
   ...authFields,
 }).strict();
 const updateSocketBody = z.object({
@@ -100,20 +111,36 @@ const updateSocketBody = z.object({
   tags: tags.optional(),
   raw_paths: z.boolean().optional(),
   ...bindingFields,
+  ...sshFields,
   ...authFields,
 }).strict();
 
-/** The upstream a socket names must be one its connector could dial: http(s):// for HTTP sockets, tcp:// for tls ones. */
+/** The upstream a socket names must be one its connector could dial: http(s):// for HTTP sockets, tcp:// for tls and ssh ones. */
 function checkUpstream(type: string, upstream: string | null | undefined): void {
   if (upstream === null || upstream === undefined) return;
-  const schemes = type === 'tls' ? ['tcp:'] : ['http:', 'https:'];
+  const schemes = carriesTcp(type) ? ['tcp:'] : ['http:', 'https:'];
   let protocol: string;
   try {
     protocol = new URL(upstream).protocol;
   } catch {
-    throw new PosternError('bad_request', `upstream "${upstream}" is not a URL such as ${type === 'tls' ? 'tcp://127.0.0.1:22' : 'http://127.0.0.1:3000'}`);
+    throw new PosternError('bad_request', `upstream "${upstream}" is not a URL such as ${carriesTcp(type) ? 'tcp://127.0.0.1:22' : 'http://127.0.0.1:3000'}`);
   }
   if (!schemes.includes(protocol)) throw new PosternError('bad_request', `a ${type} socket's upstream must start with ${schemes.map((s) => `${s}//`).join(' or ')}, not ${protocol}//`);
+}
+
+/** Input recording and a host key pin mean something only where the edge speaks SSH itself. */
+function checkSshFields(type: string, body: { record_input?: boolean; upstream_host_key?: string | null }): void {
+  if (type === 'ssh') return;
+  const set = [body.record_input === true ? 'record_input' : '', typeof body.upstream_host_key === 'string' ? 'upstream_host_key' : ''].filter(Boolean);
+  if (set.length > 0) throw new PosternError('bad_request', `${set.join(' and ')} ${set.length === 1 ? 'applies' : 'apply'} to ssh sockets only, not to a ${type} socket`);
+}
+
+/** The store's patch for the SSH fields the body sets. */
+function sshPatch(body: { record_input?: boolean; upstream_host_key?: string | null }): { recordInput?: boolean; upstreamHostKey?: string | null } {
+  return {
+    ...(body.record_input !== undefined ? { recordInput: body.record_input } : {}),
+    ...(body.upstream_host_key !== undefined ? { upstreamHostKey: body.upstream_host_key } : {}),
+  };
 }
 
 /** Allow-lists imply sign-in; sign-in without lists lets any signed-in user in. */
@@ -130,6 +157,7 @@ const socketView = z.object({
   id: z.string(), name: z.string(), type: socketType, upstream: z.string().nullable(), description: z.string(),
   auth: z.object({ cloudauth: z.boolean(), allowedEmailDomains: z.array(z.string()), allowedEmailAddresses: z.array(z.string()) }),
   tags: z.record(z.string(), z.string()), rawPaths: z.boolean(), url: z.string(), online: z.boolean(), createdAt: z.string(), updatedAt: z.string(),
+  recordInput: z.boolean(), upstreamHostKey: z.string().nullable(),
   /** The connectors that may serve it (named by it, or by a tag selector matching its tags). */
   connectors: z.array(boundConnectorView),
 });
@@ -251,11 +279,12 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
     } });
   routes.add({ method: 'POST', url: '/api/v1/sockets', summary: 'Create a socket', auth: 'sockets:write', change: { entity: 'socket' }, body: createSocketBody, response: socketView, status: 201,
     handler: async ({ body }) => {
-      const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, connectors: _b, raw_paths: rawPaths, ...rest } = body;
+      const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, connectors: _b, raw_paths: rawPaths, record_input: _r, upstream_host_key: _k, ...rest } = body;
       checkUpstream(body.type, body.upstream);
+      checkSshFields(body.type, body);
       const auth = authFrom(body);
       const binding = await bindingPatch([], { connectors: body.connectors });
-      return present(await store.sockets.create({ ...rest, ...binding, upstream: rest.upstream ?? null, ...(auth ? { auth } : {}), ...(rawPaths !== undefined ? { rawPaths } : {}) }), await store.connectors.list());
+      return present(await store.sockets.create({ ...rest, ...binding, ...sshPatch(body), upstream: rest.upstream ?? null, ...(auth ? { auth } : {}), ...(rawPaths !== undefined ? { rawPaths } : {}) }), await store.connectors.list());
     } });
   routes.add({ method: 'GET', url: '/api/v1/sockets/:name', summary: 'Show a socket', auth: 'sockets:read', params: nameParams, response: socketView,
     handler: async ({ params }) => {
@@ -265,13 +294,14 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
     } });
   routes.add({ method: 'PATCH', url: '/api/v1/sockets/:name', summary: 'Update a socket', auth: 'sockets:write', change: { entity: 'socket', current: (p) => store.sockets.get(p.name) }, params: nameParams, body: updateSocketBody, response: socketView,
     handler: async ({ params, body }) => {
-      const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, connectors: _b, add_connectors: _ba, remove_connectors: _br, raw_paths: rawPaths, ...rest } = body;
+      const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, connectors: _b, add_connectors: _ba, remove_connectors: _br, raw_paths: rawPaths, record_input: _r, upstream_host_key: _k, ...rest } = body;
       const current = await store.sockets.get(params.name);
       if (!current) throw new PosternError('not_found', `socket "${params.name}" does not exist`);
       checkUpstream(body.type ?? current.type, body.upstream === undefined ? (body.type ? current.upstream : undefined) : body.upstream);
+      checkSshFields(body.type ?? current.type, body);
       const auth = authFrom(body, current.auth);
       const binding = await bindingPatch(current.connectors, body);
-      return present(await store.sockets.update(params.name, { ...rest, ...binding, ...(auth ? { auth } : {}), ...(rawPaths !== undefined ? { rawPaths } : {}) }), await store.connectors.list());
+      return present(await store.sockets.update(params.name, { ...rest, ...binding, ...sshPatch(body), ...(auth ? { auth } : {}), ...(rawPaths !== undefined ? { rawPaths } : {}) }), await store.connectors.list());
     } });
   routes.add({ method: 'DELETE', url: '/api/v1/sockets/:name', summary: 'Delete a socket', auth: 'sockets:write', change: { entity: 'socket', current: (p) => store.sockets.get(p.name) }, params: nameParams,
     handler: async ({ params }) => {
@@ -350,6 +380,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   registerPolicyApi(routes, { store, audit: options.audit, now, ...(options.geo ? { geo: options.geo } : {}), ...(options.caughtUp ? { caughtUp: options.caughtUp } : {}) });
   registerAuditApi(routes, { store, audit: options.audit, flushAudit: options.flushAudit, now });
   registerRecordingApi(routes, { store, now });
+  registerSshHostCaApi(routes, { sshHostCa: options.sshHostCa, domain: new URL(options.controlOrigin).hostname });
   routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'connectors:read',
     handler: async () => ({ tunnels: options.hub?.list() ?? [] }) });
 

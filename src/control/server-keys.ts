@@ -1,11 +1,12 @@
 // Keys the control plane creates once and keeps sealed in the store (like the CA key), shared
-// by every node: the assertion signing key (one JWKS for all edges), the invitation HMAC key
-// and the SSH user CA.
+// by every node: the assertion signing key (one JWKS for all edges), the invitation HMAC key,
+// the SSH user CA, the SSH host CA and the seed of the ssh sockets' host keys.
 import { randomBytes } from 'node:crypto';
 import type { SecretRepo } from '../store/types.js';
 import type { KeyCipher } from '../ca/key-cipher.js';
 import { SigningKeys, generateSigningKey } from '../identity/assertion.js';
 import { SshCertificateAuthority } from '../ca/ssh-cert.js';
+import { SSH_HOST_KEY_SEED_BYTES } from '../ca/ssh-host-key.js';
 import type { SigningKeyMaterial } from '../identity/assertion.js';
 
 /** The sealed value under `name`, created by `make` on first use (first writer wins across nodes). */
@@ -27,4 +28,15 @@ export function loadOrCreateInviteKey(secrets: SecretRepo, cipher: KeyCipher): P
 export async function loadOrCreateSshCa(secrets: SecretRepo, cipher: KeyCipher): Promise<SshCertificateAuthority> {
   const pem = await loadOrCreateSealed(secrets, cipher, 'ca/ssh-user', async () => Buffer.from(SshCertificateAuthority.generateKey()));
   return SshCertificateAuthority.fromPrivateKey(pem.toString('utf8'));
+}
+
+/** Certifies the host keys ssh sockets present; users trust it with one @cert-authority line. */
+export async function loadOrCreateSshHostCa(secrets: SecretRepo, cipher: KeyCipher): Promise<SshCertificateAuthority> {
+  const pem = await loadOrCreateSealed(secrets, cipher, 'ca/ssh-host', async () => Buffer.from(SshCertificateAuthority.generateKey()));
+  return SshCertificateAuthority.fromPrivateKey(pem.toString('utf8'), { comment: 'postern-host-ca' });
+}
+
+/** What deriveSshHostKey turns into each ssh socket's host key (the same on every edge). */
+export function loadOrCreateSshHostKeySeed(secrets: SecretRepo, cipher: KeyCipher): Promise<Buffer> {
+  return loadOrCreateSealed(secrets, cipher, 'ca/ssh-host-key-seed', async () => randomBytes(SSH_HOST_KEY_SEED_BYTES));
 }

@@ -8,13 +8,14 @@ import type { Logger } from 'pino';
 import { CONTROL_PATH, MAX_CONTROL_LINE, SESSION_WINDOW, edgeMessage, h2Settings } from './protocol.js';
 import type { ConnectorMessage, EdgeMessage } from './protocol.js';
 import { readMessages, writeMessage } from './ndjson.js';
+import type { SocketType } from '../store/socket-types.js';
 
 export type StreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void;
 
 export interface Hello {
   connectorId: string;
   version: string;
-  sockets: { name: string; type: 'http' | 'https' | 'tls' }[];
+  sockets: { name: string; type: SocketType }[];
 }
 
 export interface TunnelSessionOptions {

@@ -1,6 +1,7 @@
 // The wire contract of the reverse tunnel (postern/1): the connector dials out and serves
 // HTTP/2 on that connection; the edge opens one stream per user request or TCP connection.
 import { z } from 'zod';
+import { SOCKET_TYPES } from '../store/socket-types.js';
 
 export const TUNNEL_ALPN = 'postern/1';
 /** Path of the fallback: the same HTTP/2 protocol carried over a WebSocket (through CONNECT proxies). */
@@ -38,7 +39,7 @@ export const h2Settings = { initialWindowSize: STREAM_WINDOW, maxFrameSize: 1024
 
 const socketAnnouncement = z.object({
   name: z.string().min(1).max(63),
-  type: z.enum(['http', 'https', 'tls']),
+  type: z.enum(SOCKET_TYPES),
 });
 
 /** Connector → edge, newline-delimited JSON on the control stream's response body. */

@@ -45,6 +45,11 @@ export function bindingOf(socket: BindableSocket, connector: BindableConnector):
   return selectorMatches(connector.socketTags, socket.tags) ? 'tags' : undefined;
 }
 
+/** http and https sockets are served alike (HTTP requests); tls and ssh each only as themselves. */
+function servedAs(type: string): string {
+  return type === 'https' ? 'http' : type;
+}
+
 /** Decides a connector's announcements (in order) against the current sockets. */
 export function decideAnnouncements(
   connectorId: string,
@@ -60,7 +65,7 @@ export function decideAnnouncements(
       rejected.push({ name, code: 'connector-revoked', reason: `connector ${connectorId} is revoked or unknown` });
     } else if (!socket) {
       rejected.push({ name, code: 'unknown-socket', reason: `socket "${name}" does not exist (create it with \`postern socket create\`)` });
-    } else if ((socket.type === 'tls') !== (type === 'tls')) {
+    } else if (servedAs(socket.type) !== servedAs(type)) {
       rejected.push({ name, code: 'type-mismatch', reason: `socket "${name}" is of type ${socket.type}, the connector serves it as ${type}` });
     } else if (bindingOf(socket, connector) === undefined) {
       rejected.push({ name, code: 'not-bound', reason: `socket "${name}" is not bound to connector ${connectorId} (bind it with \`postern socket update ${name} --add-connector ${connectorId}\`)` });

@@ -82,6 +82,21 @@ test('connector config: socket type and upstream scheme must agree', () => {
   rejects(valid.replace('upstream: http', 'type: tls\n    upstream: http'), /sockets\[0\]\.upstream: "web" of type tls cannot use a http: upstream/);
   rejects(valid.replace('http://127.0.0.1:3000', 'tcp://127.0.0.1:22'), /sockets\[0\]\.upstream: "web" of type http cannot use a tcp: upstream/);
   rejects(valid.replace('upstream: http', 'type: https\n    upstream: tcp'), /of type https cannot use a tcp: upstream/);
+  rejects(valid.replace('upstream: http', 'type: ssh\n    upstream: http'), /sockets\[0\]\.upstream: "web" of type ssh cannot use a http: upstream/);
+  rejects(valid.replace('upstream: http', 'type: sshd\n    upstream: tcp'), /sockets\[0\]\.type: .*"ssh"/);
+});
+
+test('connector config: an ssh socket is piped as raw TCP to a tcp:// upstream, like tls', () => {
+  const config = parseConnectorConfig(`
+server: https://postern.example.com
+sockets:
+  - { name: prod, type: ssh, upstream: "tcp://127.0.0.1:22" }
+  - { name: db, type: tls, upstream: "tcp://127.0.0.1:5432" }
+`, 'cfg.yaml');
+  assert.deepEqual(config.sockets, [
+    { name: 'prod', type: 'ssh', upstream: 'tcp://127.0.0.1:22', upstream_tls_verify: true },
+    { name: 'db', type: 'tls', upstream: 'tcp://127.0.0.1:5432', upstream_tls_verify: true },
+  ]);
 });
 
 test('connector config: a file with several mistakes reports all of them in one line', () => {

@@ -21,18 +21,28 @@ export interface Sshd {
   stop(): Promise<void>;
 }
 
+export interface SshdOptions {
+  /** An OpenSSH private key to serve as the host key instead of a fresh one. */
+  readonly hostKey?: string;
+  /** A host certificate for that key (sshd's HostCertificate). */
+  readonly hostCertificate?: string;
+}
+
 /** `principals`: who may log in as LOGIN (AuthorizedPrincipalsFile). */
-export async function startSshd(caPublicKey: string, principals: readonly string[]): Promise<Sshd> {
+export async function startSshd(caPublicKey: string, principals: readonly string[], options: SshdOptions = {}): Promise<Sshd> {
   const dir = await mkdtemp(join(tmpdir(), 'postern-sshd-'));
   await writeFile(join(dir, 'ca.pub'), caPublicKey.trim() + '\n');
   await writeFile(join(dir, `principals_${LOGIN}`), principals.join('\n') + '\n');
-  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+  if (options.hostKey === undefined) await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+  else await writeFile(join(dir, 'host_key'), options.hostKey, { mode: 0o600 });
+  if (options.hostCertificate !== undefined) await writeFile(join(dir, 'host_key-cert.pub'), options.hostCertificate.trim() + '\n');
   await mkdir('/run/sshd', { recursive: true }).catch(() => undefined);
   const port = await freePort();
   await writeFile(join(dir, 'sshd_config'), [
     `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host_key')}`, `PidFile ${join(dir, 'sshd.pid')}`,
     'UsePAM no', 'StrictModes no', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin prohibit-password',
     'AuthorizedKeysFile none', `TrustedUserCAKeys ${join(dir, 'ca.pub')}`, `AuthorizedPrincipalsFile ${join(dir, 'principals_%u')}`,
+    ...(options.hostCertificate === undefined ? [] : [`HostCertificate ${join(dir, 'host_key-cert.pub')}`]),
   ].join('\n') + '\n');
   const child = spawn(SSHD, ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
   await waitFor(() => new Promise<boolean>((resolve) => {

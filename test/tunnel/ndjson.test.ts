@@ -106,6 +106,11 @@ test('ndjson: the protocol schemas accept hello/welcome/drain and reject unknown
   assert.equal(edgeMessage.safeParse({ type: 'welcome', edgeId: 'e', accepted: ['a'], rejected: [{ name: 'b', reason: 'r' }] }).success, true);
 });
 
+test('protocol: a hello may announce ssh sockets; unknown socket types are refused', () => {
+  const hello = (type: string) => connectorMessage.safeParse({ type: 'hello', connectorId: 'c1', version: '1', sockets: [{ name: 'prod', type }] }).success;
+  assert.deepEqual(['http', 'https', 'tls', 'ssh', 'sshd', ''].map(hello), [true, true, true, true, false, false]);
+});
+
 test('writeMessage: one JSON line per message, nothing after end or destroy', async () => {
   const sink = new PassThrough();
   let text = '';

@@ -1,5 +1,6 @@
 // Which announcements a connector may make: bound by name, by a tag selector, or not at all;
-// unknown sockets, type mismatches and revoked connectors are refused with their own codes.
+// unknown sockets, type mismatches (http and https alike; tls and ssh each only as themselves)
+// and revoked connectors are refused with their own codes.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { bindingOf, decideAnnouncements, selectorMatches } from '../../src/tunnel/socket-binding.js';
@@ -58,4 +59,21 @@ test('decideAnnouncements: an unknown or revoked connector serves nothing', () =
     assert.deepEqual(decision.accepted, []);
     assert.deepEqual(decision.rejected.map((r) => r.code), ['connector-revoked']);
   }
+});
+
+test('decideAnnouncements: an ssh socket is served only as ssh; tls only as tls', () => {
+  const sockets = new Map([
+    ['prod', socket('prod', { type: 'ssh', connectors: ['c1'] })],
+    ['db', socket('db', { type: 'tls', connectors: ['c1'] })],
+  ]);
+  const decision = decideAnnouncements('c1', connector('c1'), [
+    { name: 'prod', type: 'ssh' },
+    { name: 'prod', type: 'tls' },
+    { name: 'prod', type: 'http' },
+    { name: 'db', type: 'ssh' },
+    { name: 'db', type: 'tls' },
+  ], (name) => sockets.get(name));
+  assert.deepEqual(decision.accepted, ['prod', 'db']);
+  assert.deepEqual(decision.rejected.map((r) => [r.name, r.code]), [['prod', 'type-mismatch'], ['prod', 'type-mismatch'], ['db', 'type-mismatch']]);
+  assert.match(decision.rejected[0]!.reason, /socket "prod" is of type ssh, the connector serves it as tls/);
 });

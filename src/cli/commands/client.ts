@@ -1,6 +1,7 @@
 // `postern client …`: what a person runs to reach sockets — a TLS stream with their certificate
 // (stdin/stdout, so it works as an OpenSSH ProxyCommand, or a local port), SSH certificates,
-// and the ssh_config block that ties both together.
+// and the ssh_config block that ties both together (with the known_hosts line that trusts the
+// host certificates of ssh sockets).
 import { constants } from 'node:fs';
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -89,17 +90,23 @@ export function registerClient(program: Command, context: () => CliContext): voi
       process.stdout.write(`${key}\n`);
     });
   client.command('ssh-config')
-    .description('print an ssh_config block for reaching SSH sockets through Postern (no sign-in: the first ssh signs in)')
+    .description('print an ssh_config block for reaching SSH sockets through Postern and write the known_hosts file it names (no sign-in: the first ssh signs in)')
     .action(async () => {
       const ctx = context();
       const key = sshKeyPath(ctx);
       const domain = new URL(ctx.server).hostname;
+      // ssh sockets present host certificates of Postern's host CA (a public key: no sign-in needed).
+      const { known_hosts: trustLine } = await ctx.client().get<{ known_hosts: string }>('/api/v1/ssh/host-ca');
+      const knownHosts = join(ctx.configDir, 'known_hosts');
+      await mkdir(ctx.configDir, { recursive: true, mode: 0o700 });
+      await writeFile(knownHosts, `${trustLine}\n`, { mode: 0o644 });
       const self = await stableCommand(ctx.configDir);
       process.stdout.write([
         `Match host *.${domain} exec "${self} client ssh-keysign --host %h"`,
         `  ProxyCommand ${self} client tls --host %h`,
         `  IdentityFile ${key}`,
         `  CertificateFile ${key}-cert.pub`,
+        `  UserKnownHostsFile ~/.ssh/known_hosts ${knownHosts}`,
         '',
       ].join('\n'));
     });

@@ -12,6 +12,7 @@ import { PosternError, isPosternError } from '../../errors.js';
 import { stringify } from 'yaml';
 import { addAuthFlags, authBody } from '../auth-flags.js';
 import type { AuthFlags } from '../auth-flags.js';
+import { carriesTcp } from '../../store/socket-types.js';
 
 interface SocketView {
   name: string;
@@ -28,7 +29,7 @@ export function registerConnect(program: Command, context: () => CliContext): vo
     .option('--port <port>', 'local port of the service')
     .option('--host <host>', 'local host of the service', '127.0.0.1')
     .option('--upstream <url>', 'full upstream URL instead of --host/--port (http://, https:// or tcp://)')
-    .option('--type <type>', 'http, https or tls', 'http')
+    .option('--type <type>', 'http, https, tls or ssh (an sshd: the edge terminates SSH, decides per channel and records)', 'http')
     .option('--proxy <url>', 'reach the edge through this HTTP proxy (WebSocket fallback)')
     .action(async (options: { name: string; port?: string; host: string; upstream?: string; type: string; proxy?: string } & AuthFlags) => {
       const ctx = context();
@@ -94,6 +95,6 @@ function upstreamFrom(options: { port?: string; host: string; type: string }): s
   if (!options.port || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new PosternError('bad_request', '--port must be a TCP port (1-65535), or pass --upstream');
   }
-  const scheme = options.type === 'tls' ? 'tcp' : options.type === 'https' ? 'https' : 'http';
+  const scheme = carriesTcp(options.type) ? 'tcp' : options.type === 'https' ? 'https' : 'http';
   return `${scheme}://${options.host}:${port}`;
 }
