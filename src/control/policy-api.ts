@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Store } from '../store/types.js';
 import type { RouteTable } from './routes.js';
 import { PosternError } from '../errors.js';
-import { canonicalTarget, compileWithSocketPolicies, explain, outsideMessage, parsePolicyDocument, policyCoverage, requestContext, ruleLabel, validatePolicyDocument } from '../policy/index.js';
+import { canonicalTarget, compileWithSocketPolicies, describedSshAction, explain, outsideMessage, parsePolicyDocument, policyCoverage, requestContext, ruleLabel, validatePolicyDocument } from '../policy/index.js';
 import type { Action, PolicyDocument } from '../policy/index.js';
 import type { NewAuditEvent } from '../reporting/events.js';
 import type { GeoLookup } from '../reporting/geo.js';
@@ -39,6 +39,10 @@ const testBody = z.object({
   method: z.string().regex(/^[A-Za-z]{1,20}$/).optional(),
   path: z.string().startsWith('/').max(4096).optional(),
   ssh_login: z.string().min(1).max(64).optional(),
+  /** shell, exec, sftp, scp, local_forward, remote_forward, agent_forwarding or x11. */
+  ssh_channel: z.string().min(1).max(64).optional(),
+  /** An exec's command line; alone it is an exec or an scp, as the edge would tell. */
+  ssh_command: z.string().min(1).max(16 * 1024).optional(),
   database: z.string().min(1).max(63).optional(),
 }).strict();
 
@@ -69,7 +73,11 @@ function testedPath(raw: string, socket: { rawPaths: boolean }): string {
 }
 
 function actionOf(body: z.infer<typeof testBody>, socket: { rawPaths: boolean }): Action {
-  if (body.ssh_login !== undefined) return { protocol: 'ssh', login: body.ssh_login };
+  if (body.ssh_login !== undefined || body.ssh_channel !== undefined || body.ssh_command !== undefined) {
+    const described = describedSshAction({ login: body.ssh_login, channel: body.ssh_channel, command: body.ssh_command });
+    if ('problem' in described) throw new PosternError('bad_request', `body.ssh_${described.field}: ${described.problem}`);
+    return described.ok;
+  }
   if (body.database !== undefined) return { protocol: 'database', database: body.database };
   if (body.method !== undefined || body.path !== undefined) return { protocol: 'http', method: (body.method ?? 'GET').toUpperCase(), path: testedPath(body.path ?? '/', socket) };
   return { protocol: 'tls' };

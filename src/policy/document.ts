@@ -59,6 +59,31 @@ const pathGlob = text((v) => {
   return verdict(!/[?#\s]/.test(v), v, 'must be a path without query, fragment or spaces');
 });
 
+/** `*` is any run of characters; the glob covers the whole command line as the client sent it. */
+const commandGlob = text((v) => {
+  if (v.trim() === '') return { problem: `${show(v)} must not be empty` };
+  return verdict(!/[\u0000-\u001f\u007f]/.test(v), v, 'must be one line without control characters');
+});
+/**
+ * `true`/`false`, or the other form, whose own problems keep naming the item
+ * (`exec[1]: …`): a union would only say that neither form fits.
+ */
+function booleanOr<T extends z.ZodType>(other: T, expected: string) {
+  return z.unknown().transform((value, ctx): boolean | z.output<T> => {
+    if (typeof value === 'boolean') return value;
+    if (typeof value !== 'object' || value === null) {
+      ctx.addIssue({ code: 'custom', message: `expected true, false or ${expected}, got ${describeInput(value)}` });
+      return z.NEVER;
+    }
+    const result = other.safeParse(value, { error: errorMap });
+    if (result.success) return result.data;
+    for (const issue of result.error.issues) ctx.addIssue(issue as Parameters<typeof ctx.addIssue>[0]);
+    return z.NEVER;
+  });
+}
+const forwardingDirections = z.strictObject({ local: z.boolean().optional(), remote: z.boolean().optional() })
+  .refine((d) => d.local !== undefined || d.remote !== undefined, 'name local or remote (or write true or false for both)');
+
 const who = z.strictObject({ email: list(email), domain: list(domain), group: list(nonEmpty), service: list(service) });
 const where = z.strictObject({ ip: list(cidr), country: list(country), country_not: list(country) });
 const whenBlock = z.strictObject({ after: instant.optional(), before: instant.optional(), weekdays: list(weekday), time: timeRange.optional(), tz: timeZone.optional() })
@@ -73,9 +98,12 @@ const what = z.strictObject({
   ssh: z.strictObject({
     logins: list(text((v) => verdict(/^[^\s,]+$/.test(v), v, 'is not a login name'))),
     shell: z.boolean().optional(),
-    exec: z.boolean().optional(),
+    exec: booleanOr(z.array(commandGlob).min(1), 'a list of command globs').optional(),
     sftp: z.boolean().optional(),
-    port_forwarding: z.boolean().optional(),
+    scp: z.boolean().optional(),
+    port_forwarding: booleanOr(forwardingDirections, '{ local, remote }').optional(),
+    agent_forwarding: z.boolean().optional(),
+    x11: z.boolean().optional(),
     max_session: duration.optional(),
   }).optional(),
   tls: z.strictObject({ connect: z.boolean().optional() }).optional(),
@@ -87,7 +115,10 @@ const ALLOW_ONLY: readonly (readonly ['ssh' | 'tls' | 'database', string, string
   ['ssh', 'shell', 'channel flags go on allow rules (shell: false there forbids it)'],
   ['ssh', 'exec', 'channel flags go on allow rules (exec: false there forbids it)'],
   ['ssh', 'sftp', 'channel flags go on allow rules (sftp: false there forbids it)'],
+  ['ssh', 'scp', 'channel flags go on allow rules (scp: false there forbids it)'],
   ['ssh', 'port_forwarding', 'channel flags go on allow rules (port_forwarding: false there forbids it)'],
+  ['ssh', 'agent_forwarding', 'channel flags go on allow rules (agent_forwarding: false there forbids it)'],
+  ['ssh', 'x11', 'channel flags go on allow rules (x11: false there forbids it)'],
   ['ssh', 'max_session', 'only allow rules limit sessions'],
   ['tls', 'connect', 'only allow rules set connect (a deny rule with tls: {} refuses connections)'],
   ['database', 'read_only', 'only allow rules are read-only (a deny rule with database: {} refuses the database)'],

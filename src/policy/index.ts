@@ -4,6 +4,7 @@ export { compilePolicies } from './compile.js';
 export type { PolicySet } from './compile.js';
 export { evaluate, explain } from './evaluate.js';
 export { allowedSshLogins } from './logins.js';
+export { SSH_CHANNELS, describedSshAction, isSshChannel, sshChannelLabel, sshExecChannel } from './ssh-channel.js';
 export { compileWithSocketPolicies, socketAuthPolicy, socketNamespace } from './socket-auth.js';
 export { outsideMessage, policyCoverage } from './coverage.js';
 export { canonicalTarget } from './request-target.js';
@@ -30,6 +31,7 @@ export type {
   RuleExplanation,
   RuleOutcome,
   RuleRef,
+  SshChannel,
   SshWhat,
   TlsWhat,
   Weekday,

@@ -44,13 +44,22 @@ export interface HttpWhat {
   readonly case_insensitive?: boolean;
 }
 
+/** What an SSH channel request asks for; forwards and agent/X11 requests each count as one. */
+export type SshChannel = 'shell' | 'exec' | 'sftp' | 'scp' | 'local_forward' | 'remote_forward' | 'agent_forwarding' | 'x11';
+
 export interface SshWhat {
   /** Login users on the host; absent = any. */
   readonly logins?: readonly string[];
   readonly shell?: boolean;
-  readonly exec?: boolean;
+  /** true/false, or globs over the whole command line (`*` matches any run of characters, spaces and `/` included). */
+  readonly exec?: boolean | readonly string[];
   readonly sftp?: boolean;
-  readonly port_forwarding?: boolean;
+  /** Legacy scp (`scp -O`: the `scp -t|-f` command); modern scp runs over the sftp subsystem and is governed by `sftp`. */
+  readonly scp?: boolean;
+  /** true/false for both directions, or each: local = `ssh -L`/direct-tcpip, remote = `ssh -R`/tcpip-forward. */
+  readonly port_forwarding?: boolean | { readonly local?: boolean; readonly remote?: boolean };
+  readonly agent_forwarding?: boolean;
+  readonly x11?: boolean;
   /** Duration (`90s`, `30m`, `2h`): an allowed session is cut after this long. */
   readonly max_session?: string;
 }
@@ -103,7 +112,15 @@ export interface Principal {
 
 export type Action =
   | { readonly protocol: 'http'; readonly method: string; readonly path: string }
-  | { readonly protocol: 'ssh'; readonly login?: string; readonly channel?: 'shell' | 'exec' | 'sftp' | 'port_forwarding' }
+  | {
+    readonly protocol: 'ssh';
+    readonly login?: string;
+    readonly channel?: SshChannel;
+    /** exec and scp: the command line as the client sent it. */
+    readonly command?: string;
+    /** forwards: "host:port" the forward goes to or listens on (only for explanations). */
+    readonly target?: string;
+  }
   | { readonly protocol: 'tls' }
   | { readonly protocol: 'database'; readonly database?: string; readonly write?: boolean };
 
@@ -147,6 +164,7 @@ export type RuleOutcome =
   | 'what-http-path'
   | 'what-ssh-login'
   | 'what-ssh-channel'
+  | 'what-ssh-command'
   | 'what-tls-connect'
   | 'what-database-name'
   | 'what-database-write';

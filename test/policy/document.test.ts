@@ -84,6 +84,22 @@ test('errors name the field path, on one line', () => {
     [withRule({ effect: 'allow', who: { email: 'joe@corp.example' } }), 'rules[1].who.email: expected a list, got "joe@corp.example"'],
     [withRule({ effect: 'allow', who: { group: [] } }), 'rules[1].who.group: must not be empty'],
     [withRule({ effect: 'deny', what: { ssh: { sftp: false } } }), 'rules[1].what.ssh.sftp: channel flags go on allow rules (sftp: false there forbids it)'],
+    [withRule({ effect: 'deny', what: { ssh: { scp: false } } }), 'rules[1].what.ssh.scp: channel flags go on allow rules (scp: false there forbids it)'],
+    [withRule({ effect: 'deny', what: { ssh: { agent_forwarding: true } } }), 'rules[1].what.ssh.agent_forwarding: channel flags go on allow rules (agent_forwarding: false there forbids it)'],
+    [withRule({ effect: 'deny', what: { ssh: { x11: false } } }), 'rules[1].what.ssh.x11: channel flags go on allow rules (x11: false there forbids it)'],
+    [withRule({ effect: 'deny', what: { ssh: { port_forwarding: { remote: false } } } }), 'rules[1].what.ssh.port_forwarding: channel flags go on allow rules (port_forwarding: false there forbids it)'],
+    [withRule({ effect: 'deny', what: { ssh: { exec: ['rm *'] } } }), 'rules[1].what.ssh.exec: channel flags go on allow rules (exec: false there forbids it)'],
+    [withRule({ effect: 'allow', what: { ssh: { exec: 'uptime' } } }), 'rules[1].what.ssh.exec: expected true, false or a list of command globs, got "uptime"'],
+    [withRule({ effect: 'allow', what: { ssh: { exec: [] } } }), 'rules[1].what.ssh.exec: must not be empty'],
+    [withRule({ effect: 'allow', what: { ssh: { exec: ['uptime', ' '] } } }), 'rules[1].what.ssh.exec[1]: " " must not be empty'],
+    [withRule({ effect: 'allow', what: { ssh: { exec: ['uptime\nid'] } } }), 'rules[1].what.ssh.exec[0]: "uptime\\nid" must be one line without control characters'],
+    [withRule({ effect: 'allow', what: { ssh: { exec: [true] } } }), 'rules[1].what.ssh.exec[0]: expected a string, got true'],
+    [withRule({ effect: 'allow', what: { ssh: { port_forwarding: 'local' } } }), 'rules[1].what.ssh.port_forwarding: expected true, false or { local, remote }, got "local"'],
+    [withRule({ effect: 'allow', what: { ssh: { port_forwarding: { local: 'no' } } } }), 'rules[1].what.ssh.port_forwarding.local: expected true or false, got "no"'],
+    [withRule({ effect: 'allow', what: { ssh: { port_forwarding: { dynamic: false } } } }), 'rules[1].what.ssh.port_forwarding.dynamic: unknown field'],
+    [withRule({ effect: 'allow', what: { ssh: { port_forwarding: {} } } }), 'rules[1].what.ssh.port_forwarding: name local or remote (or write true or false for both)'],
+    [withRule({ effect: 'allow', what: { ssh: { agent_forwarding: 'off' } } }), 'rules[1].what.ssh.agent_forwarding: expected true or false, got "off"'],
+    [withRule({ effect: 'allow', what: { ssh: { x11_forwarding: false } } }), 'rules[1].what.ssh.x11_forwarding: unknown field'],
     [withRule({ effect: 'deny', what: { database: { read_only: true } } }), 'rules[1].what.database.read_only: only allow rules are read-only (a deny rule with database: {} refuses the database)'],
     [{ name: 'p', sockets: ['web'], tags: { env: 'prod' }, rules: [{ effect: 'allow' }] }, 'tags: a policy attaches by sockets or by tags, not both'],
     [{ name: 'p', sockets: ['Web_1'], rules: [{ effect: 'allow' }] }, 'sockets[0]: "Web_1" is not a socket name (a DNS label: a-z, 0-9 and "-")'],
@@ -124,4 +140,28 @@ test('accepted values: IPv6 and mapped CIDRs, EU, 24:00, wrap, durations, servic
     }],
   });
   assert.deepEqual(doc.rules[0]!.where!.country, ['EU']);
+});
+
+test('what.ssh: channel flags, exec globs and forwarding per direction parse as written', () => {
+  const doc = parsePolicyDocument(`
+name: ssh-channels
+rules:
+  - effect: allow
+    what:
+      ssh:
+        logins: [ops]
+        exec: [uptime, "systemctl status *"]
+        scp: false
+        port_forwarding: { local: true, remote: false }
+        agent_forwarding: false
+        x11: false
+  - effect: allow
+    what: { ssh: { exec: false, port_forwarding: true } }
+  - effect: deny
+    what: { ssh: { logins: [root] } }
+`);
+  assert.deepEqual(doc.rules[0]!.what!.ssh, {
+    logins: ['ops'], exec: ['uptime', 'systemctl status *'], scp: false, port_forwarding: { local: true, remote: false }, agent_forwarding: false, x11: false,
+  });
+  assert.deepEqual(doc.rules[1]!.what!.ssh, { exec: false, port_forwarding: true });
 });

@@ -2,8 +2,8 @@
 // what an allow grants (session limit, read-only), and the one-line summaries.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { evaluate } from '../../src/policy/evaluate.js';
-import type { PolicyDocument } from '../../src/policy/types.js';
+import { evaluate, explain } from '../../src/policy/evaluate.js';
+import type { PolicyDocument, SshChannel } from '../../src/policy/types.js';
 import { ann, anonymous, billing, ctx, http, joe, setOf, ssh } from './helpers.js';
 
 const supportAccess: PolicyDocument = {
@@ -142,11 +142,50 @@ test('ssh: the smallest max_session of the allowing rules; channels refused by a
   assert.equal(evaluate(ctx({ socket: 'box', action: ssh('deploy', 'shell') }), set).maxSessionMs, 30 * 60_000);
   assert.equal(evaluate(ctx({ socket: 'box', action: ssh('root', 'shell') }), set).maxSessionMs, 2 * 3_600_000);
   // the 30m rule refuses port forwarding, so it does not shorten a forwarding session
-  assert.equal(evaluate(ctx({ socket: 'box', action: ssh('deploy', 'port_forwarding') }), set).maxSessionMs, 2 * 3_600_000);
+  assert.equal(evaluate(ctx({ socket: 'box', action: ssh('deploy', 'local_forward') }), set).maxSessionMs, 2 * 3_600_000);
   assert.equal(evaluate(ctx({ socket: 'box', action: http('GET', '/') }), set).reason, 'no-rule-allowed');
   const strict = setOf({ name: 'ssh', sockets: ['box'], rules: [{ effect: 'allow', what: { ssh: { sftp: false } } }] });
   assert.equal(evaluate(ctx({ socket: 'box', action: ssh('root', 'sftp') }), strict).effect, 'deny');
   assert.equal(evaluate(ctx({ socket: 'box', action: ssh('root', 'exec') }), strict).maxSessionMs, undefined);
+});
+
+test('ssh channels: allowed only when one allow rule matches login, channel and command together', () => {
+  const set = setOf({ name: 'ssh', sockets: ['box'], rules: [
+    { effect: 'allow', name: 'ops-status', who: { group: ['support'] }, what: { ssh: { logins: ['ops'], exec: ['systemctl status *'], port_forwarding: false, max_session: '1h' } } },
+    { effect: 'allow', name: 'deploy-forward', what: { ssh: { logins: ['deploy'], shell: false, exec: false, port_forwarding: { remote: false } } } },
+  ] }, { name: 'guard', rules: [{ effect: 'deny', name: 'no-root', what: { ssh: { logins: ['root'] } } }] });
+  const decide = (login: string, channel: SshChannel, command?: string) => evaluate(ctx({ socket: 'box', action: ssh(login, channel, command) }), set);
+  assert.equal(decide('ops', 'exec', 'systemctl status nginx').rule!.rule, 'ops-status');
+  assert.equal(decide('ops', 'exec', 'systemctl status nginx').maxSessionMs, 3_600_000);
+  assert.equal(decide('ops', 'exec', 'reboot').effect, 'deny');
+  assert.equal(decide('ops', 'local_forward').effect, 'deny');
+  // deploy-forward allows local forwarding, but not for ops: the login and the channel must be allowed by the same rule
+  assert.equal(decide('deploy', 'local_forward').rule!.rule, 'deploy-forward');
+  assert.equal(decide('deploy', 'remote_forward').effect, 'deny');
+  assert.equal(decide('deploy', 'exec', 'systemctl status nginx').effect, 'deny');
+  assert.equal(decide('deploy', 'sftp').effect, 'allow');
+  assert.equal(decide('root', 'sftp').reason, 'rule-denied');
+  const e = explain(ctx({ socket: 'box', action: ssh('ops', 'exec', 'reboot') }), set);
+  assert.equal(e.summary, 'denied: no rule allows this (3 rules checked)');
+  assert.deepEqual(e.rules.map((r) => [r.rule, r.outcome, r.detail]), [
+    ['no-root', 'what-ssh-login', 'login ops is not one of root'],
+    ['ops-status', 'what-ssh-command', 'command "reboot" matches none of exec: "systemctl status *"'],
+    ['deploy-forward', 'what-ssh-login', 'login ops is not one of deploy'],
+  ]);
+});
+
+test('ssh: max_session is the smallest of the allow rules that match, whatever channel flags they carry', () => {
+  const set = setOf({ name: 'ssh', sockets: ['box'], rules: [
+    { effect: 'allow', what: { ssh: { max_session: '8h' } } },
+    { effect: 'allow', what: { ssh: { exec: ['uptime'], x11: false, max_session: '10m' } } },
+    { effect: 'allow', what: { ssh: { agent_forwarding: false, x11: false, max_session: '1h' } } },
+  ] });
+  const decide = (action: ReturnType<typeof ssh>) => evaluate(ctx({ socket: 'box', action }), set).maxSessionMs;
+  assert.equal(decide(ssh('ops')), 10 * 60_000, 'the session itself: every rule matches');
+  assert.equal(decide(ssh('ops', 'exec', 'uptime')), 10 * 60_000);
+  assert.equal(decide(ssh('ops', 'exec', 'id')), 3_600_000, 'the 10m rule does not allow this command');
+  assert.equal(decide(ssh('ops', 'agent_forwarding')), 10 * 60_000, 'exec globs do not concern other channels');
+  assert.equal(decide(ssh('ops', 'x11')), 8 * 3_600_000, 'only the 8h rule allows X11 forwarding');
 });
 
 test('database: read-only when any allowing rule says so; writes need a rule that allows them', () => {

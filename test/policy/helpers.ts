@@ -2,7 +2,7 @@
 import { compilePolicies } from '../../src/policy/compile.js';
 import type { PolicySet } from '../../src/policy/compile.js';
 import { Facts } from '../../src/policy/facts.js';
-import type { Action, PolicyDocument, Principal, RequestContext } from '../../src/policy/types.js';
+import type { Action, PolicyDocument, Principal, RequestContext, SshChannel } from '../../src/policy/types.js';
 
 export const joe: Principal = { user: { id: 'u-joe', email: 'joe@corp.example', groups: ['support', 'staff'] } };
 export const ann: Principal = { user: { id: 'u-ann', email: 'ann@partner.example', groups: [] } };
@@ -44,5 +44,5 @@ export function setOf(...documents: PolicyDocument[]): PolicySet {
 }
 
 export const http = (method: string, path: string): Action => ({ protocol: 'http', method, path });
-export const ssh = (login?: string, channel?: 'shell' | 'exec' | 'sftp' | 'port_forwarding'): Action =>
-  ({ protocol: 'ssh', ...(login === undefined ? {} : { login }), ...(channel === undefined ? {} : { channel }) });
+export const ssh = (login?: string, channel?: SshChannel, command?: string): Action =>
+  ({ protocol: 'ssh', ...(login === undefined ? {} : { login }), ...(channel === undefined ? {} : { channel }), ...(command === undefined ? {} : { command }) });

@@ -38,3 +38,11 @@ test('matching deny rules remove their logins; one without logins removes all', 
   assert.deepEqual(allowedSshLogins(ctx({ socket: 'box', country: 'KP' }), noDeployAbroad), []);
   assert.deepEqual(allowedSshLogins(ctx({ socket: 'box', country: 'RU' }), noDeployAbroad), []);
 });
+
+test('channel flags and exec globs do not change the logins a certificate carries', () => {
+  const flagged = setOf({ name: 'box-ssh', sockets: ['box'], rules: [
+    { effect: 'allow', what: { ssh: { logins: ['ops'], exec: ['uptime'], shell: false, scp: false, port_forwarding: { remote: false }, agent_forwarding: false, x11: false } } },
+    { effect: 'allow', what: { ssh: { logins: ['deploy'], exec: false, port_forwarding: false } } },
+  ] });
+  assert.deepEqual(allowedSshLogins(ctx({ socket: 'box' }), flagged), ['deploy', 'ops']);
+});

@@ -7,6 +7,7 @@ import type { CliContext } from '../context.js';
 import { printJson, printTable } from '../output.js';
 import { lineDiff } from '../line-diff.js';
 import { PosternError, errorMessage, isPosternError } from '../../errors.js';
+import { SSH_CHANNELS, describedSshAction } from '../../policy/index.js';
 
 interface StoredPolicy {
   ref: string;
@@ -125,14 +126,19 @@ export function registerPolicy(program: Command, context: () => CliContext): voi
     .option('--method <method>', 'HTTP method')
     .option('--path <path>', 'HTTP path')
     .option('--ssh-login <user>', 'SSH login user')
+    .option('--ssh-channel <channel>', `SSH channel: ${SSH_CHANNELS.join(', ')}`)
+    .option('--ssh-command <line>', 'an SSH exec\'s command line (alone: exec, or scp for `scp -t|-f …`)')
     .option('--database <name>', 'database name')
-    .action(async (options: { socket: string; email: string; group?: string[]; ip: string; country?: string; at?: string; method?: string; path?: string; sshLogin?: string; database?: string }) => {
+    .action(async (options: { socket: string; email: string; group?: string[]; ip: string; country?: string; at?: string; method?: string; path?: string; sshLogin?: string; sshChannel?: string; sshCommand?: string; database?: string }) => {
+      const described = describedSshAction({ login: options.sshLogin, channel: options.sshChannel, command: options.sshCommand });
+      if ('problem' in described) throw new PosternError('bad_request', `--ssh-${described.field}: ${described.problem}`);
       const ctx = context();
       const answer = await ctx.client().post<TestAnswer>('/api/v1/policies/test', {
         socket: options.socket, email: options.email, ip: options.ip,
         ...(options.group ? { groups: options.group } : {}), ...(options.country ? { country: options.country } : {}), ...(options.at ? { at: options.at } : {}),
         ...(options.method ? { method: options.method } : {}), ...(options.path ? { path: options.path } : {}),
-        ...(options.sshLogin ? { ssh_login: options.sshLogin } : {}), ...(options.database ? { database: options.database } : {}),
+        ...(options.sshLogin ? { ssh_login: options.sshLogin } : {}), ...(options.sshChannel ? { ssh_channel: options.sshChannel } : {}),
+        ...(options.sshCommand !== undefined ? { ssh_command: options.sshCommand } : {}), ...(options.database ? { database: options.database } : {}),
       });
       if (ctx.json) return printJson(answer);
       process.stdout.write(`${answer.effect === 'allow' ? 'ALLOW' : 'DENY'}: ${answer.summary}\n`);
