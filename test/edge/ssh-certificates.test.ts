@@ -25,7 +25,7 @@ describe('OpenSSH certificates over ssh2', { skip }, () => {
 
   before(async () => {
     dir = (await tempDir('postern-sshcert-')).path;
-    sshd = await startSshd(userCa.publicKey(), ['ops']);
+    sshd = await startSshd(userCa.publicKey(), [LOGIN]);
   });
   after(async () => sshd?.stop());
 

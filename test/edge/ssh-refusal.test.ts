@@ -18,7 +18,7 @@ const policy: PolicyDocument = {
 
 function context(action: RequestContext['action']): RequestContext {
   return {
-    socket: { name: 'prod', namespace: '', tags: {} },
+    socket: { name: 'prod', namespace: 'corp', tags: {} },
     principal: { user: { id: 'u1', email: 'jane@corp.example', groups: [] } },
     clientIp: '127.0.0.1', at: new Date('2026-12-02T10:00:00Z'), action,
   };

@@ -58,7 +58,7 @@ function parsePrivateKey(openSshPrivateKey: string): ParsedKey {
  * the signature it makes during key exchange is then named by the plain type, as OpenSSH
  * verifies it.
  */
-export function certifiedHostKeys(openSshPrivateKey: string, certificate: string): { keys: ParsedKey[]; bind(connection: Connection): void } {
+export function certifiedHostKeys(openSshPrivateKey: string, certificate: string): { keys: { key: ParsedKey }[]; bind(connection: Connection): void } {
   const plain = parsePrivateKey(openSshPrivateKey);
   const cert = certificateParts(certificate);
   let kexOf: (() => KexState | undefined) | undefined;
@@ -74,7 +74,8 @@ export function certifiedHostKeys(openSshPrivateKey: string, certificate: string
     },
   }) as ParsedKey;
   return {
-    keys: [certified, plain],
+    // Wrapped: ssh2 reads a host key object that is not a Buffer or string as `{ key }`.
+    keys: [{ key: certified }, { key: plain }],
     bind(connection) {
       const proto = protocolOf(connection);
       kexOf = () => proto._kex;
