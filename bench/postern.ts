@@ -18,7 +18,7 @@ const NODE_ARGS = ['--max-semi-space-size=32', ...(process.env.BENCH_POSTERN_NOD
 
 export interface SocketSpec {
   name: string;
-  type: 'http' | 'tls';
+  type: 'http' | 'tls' | 'ssh';
   upstream: string;
   /** A sign-in socket (cloudauth, users of the bench's email domain): every request is decided and logged. */
   signIn?: boolean;

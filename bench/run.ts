@@ -5,8 +5,9 @@ import { benchBulk } from './group-bulk.js';
 import { benchHttp } from './group-http.js';
 import { benchConnections, benchMemory } from './group-conns.js';
 import { benchPolicy } from './group-policy.js';
+import { benchSsh } from './group-ssh.js';
 
-const GROUPS = ['bulk', 'http', 'connections', 'memory', 'policy'] as const;
+const GROUPS = ['bulk', 'http', 'connections', 'memory', 'ssh', 'policy'] as const;
 type Group = (typeof GROUPS)[number];
 const WATCHDOG_MS = 9 * 60_000;
 const IDLE_CONNECTIONS = 1_000;
@@ -86,6 +87,7 @@ async function main(): Promise<number> {
       else if (group === 'http') await benchHttp(report, cleanups, args.rounds);
       else if (group === 'connections') await benchConnections(report, cleanups, args.rounds);
       else if (group === 'memory') await benchMemory(report, cleanups, idleCount);
+      else if (group === 'ssh') await benchSsh(report, cleanups, args.rounds);
       else await benchPolicy(report);
     } catch (err) {
       failures++;
