@@ -110,7 +110,15 @@ export function registerUser(program: Command, context: () => CliContext): void 
       const bySession = new Map<string, Record<string, unknown>[]>();
       for (const c of connections) bySession.set(c.sessionId, [...(bySession.get(c.sessionId) ?? []), c]);
       const shown = (options.all ? rows : rows.filter((s) => s.active)).filter((s) => !options.socket || bySession.has(s.id));
-      if (ctx.json) return printJson(shown.map((s) => ({ ...s, connections: bySession.get(s.id) ?? [] })));
+      // Connections opened with a certificate issued outside a sign-in (by an admin) belong to no session; they are listed all the same.
+      const known = new Set(rows.map((s) => s.id));
+      const unattached = connections.filter((c) => !known.has(c.sessionId));
+      if (ctx.json) {
+        return printJson([
+          ...shown.map((s) => ({ ...s, connections: bySession.get(s.id) ?? [] })),
+          ...(unattached.length > 0 ? [{ id: null, kind: 'certificate', active: true, connections: unattached }] : []),
+        ]);
+      }
       printTable(shown.map((s) => ({ ...s, live: bySession.get(s.id)?.length ?? 0 })), ['id', 'user', 'kind', 'provider', 'clientIp', 'createdAt', 'lastSeenAt', 'expiresAt', 'live']);
       if (connections.length === 0) return;
       process.stdout.write('\nlive connections:\n');

@@ -13,6 +13,7 @@ const require = createRequire(import.meta.url);
 const { sendPacket } = require('ssh2/lib/protocol/utils.js') as { sendPacket: (proto: unknown, packet: Buffer) => boolean };
 
 const USERAUTH_REQUEST = 50;
+const ADMINISTRATIVELY_PROHIBITED = 1;
 
 interface KexState {
   negotiated?: { serverHostKey?: string };
@@ -117,13 +118,14 @@ export function certificateLogin(client: ssh2.Client, openSshPrivateKey: string,
 }
 
 /**
- * Rejects a channel open with a description the user's ssh prints ("open failed:
- * administratively prohibited: <description>"); ssh2's own reject sends none.
+ * Rejects a channel open as administratively prohibited, with a description the user's ssh
+ * prints ("open failed: administratively prohibited: <description>"); ssh2's own reject
+ * sends "connect failed" and no description.
  */
 export function rejectWithReason(connection: Connection, reject: () => void, description: string): void {
   const proto = protocolOf(connection);
   const original = proto.channelOpenFail;
-  proto.channelOpenFail = (recipient, reason) => original.call(proto, recipient, reason, description);
+  proto.channelOpenFail = (recipient) => original.call(proto, recipient, ADMINISTRATIVELY_PROHIBITED, description);
   try {
     reject();
   } finally {

@@ -72,7 +72,10 @@ interface OpenChannel {
   readonly action: Action;
   /** Writes a last line to the user (shell/exec channels) before the connection goes. */
   readonly notice?: (line: string) => void;
+  /** Closes both sides. */
   readonly close: () => void;
+  /** Ends its recording and audit record (once), whichever side closed first or the connection went. */
+  readonly finish: () => void;
 }
 
 export class SshSession {
@@ -171,7 +174,7 @@ export class SshSession {
       return ctx.accept();
     }
     void this.#connectUpstream(decided.decision).then(() => ctx.accept(), (err: unknown) => {
-      const message = isPosternError(err) ? err.message : 'the SSH server behind this socket could not be reached';
+      const message = isPosternError(err) ? err.message : `the SSH server behind ${this.#o.socketName} could not be reached (${err instanceof Error ? err.message : 'unknown error'})`;
       if (!isPosternError(err)) this.#o.logger.warn({ err, socket: this.#o.socketName }, 'ssh upstream login failed');
       this.#refused = { line: `postern: ${message}` };
       this.#audit('access.denied', { decision: 'deny', reason: message, details: { protocol: 'ssh', login: this.#login, upstream: isPosternError(err) ? err.code : 'internal' } });
@@ -327,14 +330,29 @@ export class SshSession {
   /** Relays an allowed channel both ways, with its recording or audit trail, until either side closes. */
   #relay(kind: 'shell' | 'exec' | 'sftp' | 'scp', action: Action, channel: ServerChannel, up: ClientChannel, pty: PtyRequest | undefined, command: string | undefined, started: { recording?: RecordingHandle }): void {
     const record = this.#o.view().socket(this.#o.socketName);
+    let exit: { code?: number; signal?: string } = {};
+    let recording: RecordingHandle | undefined;
+    let sftp: SftpAuditor | undefined;
+    let finished = false;
     const open: OpenChannel = {
       action,
       ...(kind === 'shell' || kind === 'exec' ? { notice: (line: string) => { if (!channel.destroyed) channel.stderr.write(`\r\n${line}\r\n`); } } : {}),
-      close: () => up.close(),
+      close: () => {
+        up.close();
+        channel.close();
+      },
+      finish: () => {
+        if (finished) return;
+        finished = true;
+        this.#channels.delete(open);
+        sftp?.end();
+        recording?.end({ reason: this.#closingReason ?? 'closed', ...(exit.code === undefined ? {} : { exitStatus: exit.code }) });
+        if (kind === 'exec') {
+          this.#audit('ssh.exec', { decision: 'allow', details: { protocol: 'ssh', login: this.#login, command, ...(exit.code === undefined ? {} : { exitStatus: exit.code }), ...(exit.signal ? { signal: exit.signal } : {}), recording: recording?.id } });
+        }
+      },
     };
     this.#channels.add(open);
-    let recording: RecordingHandle | undefined;
-    let sftp: SftpAuditor | undefined;
     if (kind === 'shell' || kind === 'exec') {
       recording = this.#o.recordings.start({
         connectionId: this.#id, ...(this.#o.certificateSessionId ? { sessionId: this.#o.certificateSessionId } : {}),
@@ -360,9 +378,10 @@ export class SshSession {
     });
     up.stderr.on('data', (chunk: Buffer) => recording?.output(chunk));
     channel.pipe(up);
-    up.pipe(channel);
+    // Not ended with the upstream's EOF: ssh2 closes a server channel as it ends it, and the exit
+    // status (which sshd may send after its EOF) must reach the user first.
+    up.pipe(channel, { end: false });
     up.stderr.pipe(channel.stderr, { end: false });
-    let exit: { code?: number; signal?: string } = {};
     up.on('exit', (code: number | null, signal?: string, dumped?: boolean, description?: string) => {
       if (code !== null) {
         exit = { code };
@@ -373,18 +392,16 @@ export class SshSession {
       }
     });
     up.on('close', () => {
+      open.finish();
       if (!channel.destroyed) channel.end();
       channel.close();
     });
     channel.on('close', () => {
-      this.#channels.delete(open);
+      open.finish();
       up.close();
-      sftp?.end();
-      recording?.end({ reason: this.#closingReason ?? 'closed', ...(exit.code === undefined ? {} : { exitStatus: exit.code }) });
-      if (kind === 'exec') {
-        this.#audit('ssh.exec', { decision: 'allow', details: { protocol: 'ssh', login: this.#login, command, ...(exit.code === undefined ? {} : { exitStatus: exit.code }), ...(exit.signal ? { signal: exit.signal } : {}), recording: recording?.id } });
-      }
     });
+    channel.on('error', () => undefined);
+    up.on('error', () => undefined);
   }
 
   #auditSftp(operation: SftpOperation): void {
@@ -440,14 +457,24 @@ export class SshSession {
   }
 
   #pipeForward(action: Action, channel: ServerChannel, up: ClientChannel): void {
-    const open: OpenChannel = { action, close: () => up.close() };
+    const open: OpenChannel = {
+      action,
+      close: () => {
+        up.close();
+        channel.close();
+      },
+      finish: () => this.#channels.delete(open),
+    };
     this.#channels.add(open);
     channel.pipe(up).pipe(channel);
     channel.on('close', () => {
-      this.#channels.delete(open);
+      open.finish();
       up.close();
     });
-    up.on('close', () => channel.close());
+    up.on('close', () => {
+      open.finish();
+      channel.close();
+    });
     channel.on('error', () => undefined);
     up.on('error', () => undefined);
   }
@@ -476,6 +503,7 @@ export class SshSession {
 
   #closed(): void {
     if (!this.#closing) this.#end('closed');
+    for (const channel of [...this.#channels]) channel.finish();
     this.#upstream?.client.end();
     if (!this.#registered || this.#ended) return;
     this.#ended = true;
