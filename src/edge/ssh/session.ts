@@ -67,6 +67,8 @@ interface PtyRequest {
   readonly modes: PseudoTtyInfo['modes'];
 }
 
+type Closable = { once(event: 'close', listener: () => void): unknown };
+
 /** An open user channel and what it depends on (re-decided on every change). */
 interface OpenChannel {
   readonly action: Action;
@@ -94,6 +96,8 @@ export class SshSession {
   #maxSessionTimer: NodeJS.Timeout | undefined;
   #loginTimer: NodeJS.Timeout | undefined;
   readonly #channels = new Set<OpenChannel>();
+  /** User-side channels open now, counted from the moment they are accepted (the bound of maxChannels). */
+  #userChannels = 0;
   readonly #recordings: string[] = [];
   readonly #remoteForwards = new Map<string, number>();
 
@@ -221,7 +225,8 @@ export class SshSession {
     const { connection } = this.#o;
     connection.on('session', (accept, reject) => {
       if (!this.#roomForChannel()) return reject();
-      this.#session(accept());
+      const session = accept();
+      this.#session(session, this.#counted(session));
     });
     connection.on('tcpip', (accept, reject, info) => this.#localForward(accept, reject, info));
     connection.on('request', (accept, reject, name, info) => this.#globalRequest(accept, reject, name, info as ssh2.TcpipBindInfo));
@@ -252,12 +257,25 @@ export class SshSession {
   }
 
   #roomForChannel(): boolean {
-    return this.#channels.size < this.#o.limits.maxChannels;
+    return this.#userChannels < this.#o.limits.maxChannels;
+  }
+
+  /** Counts a user channel until it (or, for a session, the channel it started) closes; returns the release. */
+  #counted(channel: Closable): () => void {
+    this.#userChannels++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#userChannels--;
+    };
+    channel.once('close', release);
+    return release;
   }
 
   // ---- session channels ---------------------------------------------------------------------
 
-  #session(session: Session): void {
+  #session(session: Session, release: () => void): void {
     let pty: PtyRequest | undefined;
     const env: Record<string, string> = {};
     let started: { channel: ServerChannel; upstream?: ClientChannel; recording?: RecordingHandle } | undefined;
@@ -298,6 +316,7 @@ export class SshSession {
     const begin = (kind: 'shell' | 'exec' | 'sftp' | 'scp', accept: () => ServerChannel, command?: string) => {
       if (started) return;
       const channel = accept();
+      channel.once('close', release);
       started = { channel };
       for (const line of notices) channel.stderr.write(`${line}\r\n`);
       const action = this.#channelAction(kind, command === undefined ? {} : { command });
@@ -320,6 +339,7 @@ export class SshSession {
     session.on('subsystem', (accept, _reject, info) => {
       if (info.name !== 'sftp') {
         const channel = accept();
+        channel.once('close', release);
         started = { channel };
         return refuseChannel(channel, `postern: the subsystem "${info.name.slice(0, 40)}" is not available on managed SSH sockets`);
       }
@@ -419,7 +439,9 @@ export class SshSession {
     this.#upstream!.client.forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, up) => {
       if (err) return rejectWithReason(this.#o.connection, reject, `postern: the SSH server behind ${this.#o.socketName} refused the forward to ${target}: ${err.message}`);
       this.#audit('ssh.forward.local', { decision: 'allow', details: { protocol: 'ssh', login: this.#login, target } });
-      this.#pipeForward(action, accept(), up);
+      const channel = accept();
+      this.#counted(channel);
+      this.#pipeForward(action, channel, up);
     });
   }
 
@@ -452,6 +474,7 @@ export class SshSession {
     if (this.#closing || !this.#roomForChannel() || this.#decide(action).allowed === false) return reject();
     this.#o.connection.forwardOut(info.destIP, info.destPort, info.srcIP, info.srcPort, (err, channel) => {
       if (err) return reject();
+      this.#counted(channel);
       this.#pipeForward(action, channel, accept());
     });
   }
