@@ -3,7 +3,13 @@
 // and ids for live connections.
 import { randomBytes } from 'node:crypto';
 import type tls from 'node:tls';
+import type { Logger } from 'pino';
 import { SESSION_URI_PREFIX } from '../identity/claims.js';
+import type { NewAuditEvent } from '../reporting/events.js';
+import type { GeoLookup } from '../reporting/geo.js';
+import type { TunnelHub } from '../tunnel/edge-side.js';
+import type { LiveRegistry } from './live-registry.js';
+import type { EdgeView } from './server.js';
 import { explain, ruleLabel } from '../policy/index.js';
 import type { Decision, PolicySet, RequestContext } from '../policy/index.js';
 
@@ -46,4 +52,17 @@ export function certificateFacts(socket: tls.TLSSocket): CertificateFacts {
     email: /(?:^|, )email:([^,\s]+)/.exec(san)?.[1]?.toLowerCase(),
     sessionId: new RegExp(`URI:${SESSION_URI_PREFIX}([A-Za-z0-9_-]+)`).exec(san)?.[1],
   };
+}
+
+/** What the edge hands every handler of whole connections (`tls` and `ssh` sockets). */
+export interface ConnectionHandlerOptions {
+  readonly view: () => EdgeView;
+  readonly hub: TunnelHub;
+  readonly audit: (event: NewAuditEvent) => void;
+  readonly live: LiveRegistry;
+  readonly logger: Logger;
+  readonly geo?: GeoLookup;
+  readonly now: () => Date;
+  /** The believed client address of a connection (PROXY protocol from trusted proxies resolved). */
+  readonly clientIp: (socket: tls.TLSSocket) => string;
 }

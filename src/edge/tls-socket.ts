@@ -2,31 +2,16 @@
 // names the person; the snapshot and the policies decide; an allowed stream is piped to the
 // connector, recorded when it opens and closes, and registered so it is decided again later.
 import type tls from 'node:tls';
-import type { Logger } from 'pino';
 import { evaluate, requestContext } from '../policy/index.js';
-import type { NewAuditEvent } from '../reporting/events.js';
-import type { GeoLookup } from '../reporting/geo.js';
 import type { SocketRecord, UserRecord } from '../store/types.js';
-import type { TunnelHub } from '../tunnel/edge-side.js';
 import { header } from '../tunnel/protocol.js';
 import { isPosternError } from '../errors.js';
 import { certificateFacts, decidingRule, denialDetail, newConnectionId } from './access.js';
-import type { CertificateFacts } from './access.js';
-import type { LiveRegistry, Verdict } from './live-registry.js';
+import type { CertificateFacts, ConnectionHandlerOptions } from './access.js';
+import type { Verdict } from './live-registry.js';
 import { joinStreams } from './pipe.js';
-import type { EdgeView } from './server.js';
 
-export interface TlsSocketOptions {
-  readonly view: () => EdgeView;
-  readonly hub: TunnelHub;
-  readonly audit: (event: NewAuditEvent) => void;
-  readonly live: LiveRegistry;
-  readonly logger: Logger;
-  readonly geo?: GeoLookup;
-  readonly now: () => Date;
-  /** The believed client address of a connection (PROXY protocol from trusted proxies resolved). */
-  readonly clientIp: (socket: tls.TLSSocket) => string;
-}
+export type TlsSocketOptions = ConnectionHandlerOptions;
 
 interface Admitted {
   readonly actor: string;

@@ -4,17 +4,12 @@
 // upstream sshd through the connector with a certificate minted for this session. Sessions
 // are recorded and registered, so they are decided again on every change and can be killed.
 import type tls from 'node:tls';
-import type { Logger } from 'pino';
 import ssh2 from 'ssh2';
 import type { SshCertificateAuthority } from '../../ca/index.js';
-import type { NewAuditEvent } from '../../reporting/events.js';
-import type { GeoLookup } from '../../reporting/geo.js';
 import type { RecordingSink } from '../../reporting/recording.js';
 import type { SocketRecord } from '../../store/types.js';
-import type { TunnelHub } from '../../tunnel/edge-side.js';
 import { certificateFacts } from '../access.js';
-import type { LiveRegistry } from '../live-registry.js';
-import type { EdgeView } from '../server.js';
+import type { ConnectionHandlerOptions } from '../access.js';
 import type { SshHostKeys } from './host-keys.js';
 import { certifiedHostKeys } from './openssh-certs.js';
 import { SshSession } from './session.js';
@@ -32,15 +27,7 @@ export interface SshLimits {
 
 export const DEFAULT_SSH_LIMITS: SshLimits = Object.freeze({ maxChannels: 64, loginTimeoutMs: 30_000, upstreamTimeoutMs: 20_000 });
 
-export interface SshSocketOptions {
-  readonly view: () => EdgeView;
-  readonly hub: TunnelHub;
-  readonly audit: (event: NewAuditEvent) => void;
-  readonly live: LiveRegistry;
-  readonly logger: Logger;
-  readonly geo?: GeoLookup;
-  readonly now: () => Date;
-  readonly clientIp: (socket: tls.TLSSocket) => string;
+export interface SshSocketOptions extends ConnectionHandlerOptions {
   /** Signs the session's login certificate for the upstream sshd. */
   readonly userCa: SshCertificateAuthority;
   readonly hostKeys: SshHostKeys;

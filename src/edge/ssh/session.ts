@@ -6,22 +6,18 @@
 // first channel instead of a bare "Permission denied".
 import type { Duplex } from 'node:stream';
 import type tls from 'node:tls';
-import type { Logger } from 'pino';
 import type ssh2 from 'ssh2';
 import type { AuthContext, ClientChannel, Connection, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
-import type { SshCertificateAuthority } from '../../ca/index.js';
 import { isPosternError } from '../../errors.js';
 import { evaluate, requestContext, sshExecChannel } from '../../policy/index.js';
 import type { Action, Decision, SshChannel } from '../../policy/index.js';
 import type { AuditEventType, NewAuditEvent } from '../../reporting/events.js';
-import type { RecordingHandle, RecordingSink } from '../../reporting/recording.js';
+import type { RecordingHandle } from '../../reporting/recording.js';
 import type { SocketRecord, UserRecord } from '../../store/types.js';
-import type { TunnelHub } from '../../tunnel/edge-side.js';
 import { header } from '../../tunnel/protocol.js';
 import { decidingRule, newConnectionId } from '../access.js';
-import type { LiveRegistry, Verdict } from '../live-registry.js';
-import type { EdgeView } from '../server.js';
-import type { SshLimits } from './index.js';
+import type { Verdict } from '../live-registry.js';
+import type { SshLimits, SshSocketOptions } from './index.js';
 import { rejectWithReason } from './openssh-certs.js';
 import { clampTerminal, refusalLine } from './refusal.js';
 import { SftpAuditor } from './sftp-audit.js';
@@ -29,16 +25,7 @@ import type { SftpOperation } from './sftp-audit.js';
 import { loginUpstream, normalizedHostKey } from './upstream.js';
 import type { UpstreamSession } from './upstream.js';
 
-export interface SshSessionOptions {
-  readonly view: () => EdgeView;
-  readonly hub: TunnelHub;
-  readonly audit: (event: NewAuditEvent) => void;
-  readonly live: LiveRegistry;
-  readonly logger: Logger;
-  readonly now: () => Date;
-  readonly userCa: SshCertificateAuthority;
-  readonly recordings: RecordingSink;
-  readonly pinHostKey: (socket: string, hostKey: string) => Promise<void>;
+export interface SshSessionOptions extends Omit<SshSocketOptions, 'clientIp' | 'geo' | 'hostKeys' | 'limits'> {
   readonly limits: SshLimits;
   readonly connection: Connection;
   readonly socket: tls.TLSSocket;
