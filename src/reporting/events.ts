@@ -35,6 +35,8 @@ export const AUDIT_EVENT_TYPES = [
   'ssh.sftp.rmdir',
   'ssh.forward.local',
   'ssh.forward.remote',
+  /** The session forwards the user's ssh agent to the upstream. */
+  'ssh.forward.agent',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { SshCertificateAuthority, deriveSshHostKey } from '../../src/ca/index.js';
-import { certificateLogin, certifiedHostKeys } from '../../src/edge/ssh/openssh-certs.js';
+import { certificateLogin, certifiedHostKeys } from '../../src/edge/ssh/ssh2-extensions.js';
 import { loginUpstream } from '../../src/edge/ssh/upstream.js';
 import { LOGIN, haveOpenSsh, startSshd } from '../helpers/sshd.js';
 import type { Sshd } from '../helpers/sshd.js';

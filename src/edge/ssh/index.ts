@@ -11,7 +11,7 @@ import type { SocketRecord } from '../../store/types.js';
 import { certificateFacts } from '../access.js';
 import type { ConnectionHandlerOptions } from '../access.js';
 import type { SshHostKeys } from './host-keys.js';
-import { certifiedHostKeys } from './openssh-certs.js';
+import { certifiedHostKeys } from './ssh2-extensions.js';
 import { SshSession } from './session.js';
 
 export { SshHostKeys } from './host-keys.js';

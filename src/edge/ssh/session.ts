@@ -18,7 +18,7 @@ import { header } from '../../tunnel/protocol.js';
 import { decidingRule, newConnectionId } from '../access.js';
 import type { Verdict } from '../live-registry.js';
 import type { SshLimits, SshSocketOptions } from './index.js';
-import { rejectWithReason } from './openssh-certs.js';
+import { UserAgentRelay, rejectWithReason } from './ssh2-extensions.js';
 import { clampTerminal, refusalLine } from './refusal.js';
 import { SftpAuditor } from './sftp-audit.js';
 import type { SftpOperation } from './sftp-audit.js';
@@ -189,6 +189,7 @@ export class SshSession {
       socket: record.name,
       now: this.#o.now(),
       timeoutMs: this.#o.limits.upstreamTimeoutMs,
+      agent: new UserAgentRelay(this.#o.connection),
     });
     if (this.#closing) {
       upstream.client.end();
@@ -289,13 +290,19 @@ export class SshSession {
       started?.upstream?.signal(info.name);
       accept?.();
     });
-    session.on('auth-agent', (_accept, reject) => {
-      const refusal = this.#decideChannel(this.#channelAction('agent_forwarding')) ?? { line: 'postern: agent forwarding is not available on managed SSH sockets' };
-      notices.push(refusal.line);
-      reject?.();
+    let agentForward = false;
+    session.on('auth-agent', (accept, reject) => {
+      const refusal = this.#refused ?? this.#decideChannel(this.#channelAction('agent_forwarding'));
+      if (refusal) {
+        notices.push(refusal.line);
+        return reject?.();
+      }
+      agentForward = true;
+      this.#audit('ssh.forward.agent', { decision: 'allow', details: { protocol: 'ssh', login: this.#login } });
+      accept?.();
     });
     session.on('x11', (_accept, reject) => {
-      const refusal = this.#decideChannel(this.#channelAction('x11')) ?? { line: 'postern: X11 forwarding is not available on managed SSH sockets' };
+      const refusal = this.#refused ?? this.#decideChannel(this.#channelAction('x11')) ?? { line: 'postern: X11 forwarding is not available on managed SSH sockets' };
       notices.push(refusal.line);
       reject?.();
     });
@@ -316,10 +323,10 @@ export class SshSession {
         started!.upstream = up;
         this.#relay(kind, action, channel, up, pty, command, started!);
       };
-      const envOption = Object.keys(env).length > 0 ? { env } : {};
-      if (kind === 'shell') upstream.shell(pty ? ptyWindow(pty) : false, envOption, opened);
+      const options = { ...(Object.keys(env).length > 0 ? { env } : {}), ...(agentForward ? { agentForward: true } : {}) };
+      if (kind === 'shell') upstream.shell(pty ? ptyWindow(pty) : false, options, opened);
       else if (kind === 'sftp') upstream.subsys('sftp', opened);
-      else upstream.exec(command!, { ...envOption, ...(pty ? { pty: ptyWindow(pty) } : {}) }, opened);
+      else upstream.exec(command!, { ...options, ...(pty ? { pty: ptyWindow(pty) } : {}) }, opened);
     };
     session.on('shell', (accept) => begin('shell', accept));
     session.on('exec', (accept, _reject, info) => begin(sshExecChannel(info.command), accept, info.command));

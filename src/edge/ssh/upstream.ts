@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { SshCertificateAuthority } from '../../ca/index.js';
 import { PosternError } from '../../errors.js';
-import { certificateLogin } from './openssh-certs.js';
+import { certificateLogin } from './ssh2-extensions.js';
 
 /** Upstream certificates are valid from a little before now (clock skew) to a few minutes on. */
 export const UPSTREAM_CERTIFICATE_TTL_MS = 5 * 60_000;
@@ -22,6 +22,8 @@ export interface UpstreamLoginOptions {
   readonly socket: string;
   readonly now: Date;
   readonly timeoutMs: number;
+  /** The user's agent, for sessions that forward it. */
+  readonly agent?: ssh2.BaseAgent;
 }
 
 export interface UpstreamSession {
@@ -77,6 +79,7 @@ export function loginUpstream(options: UpstreamLoginOptions): Promise<UpstreamSe
       sock: options.stream,
       username: options.login,
       readyTimeout: options.timeoutMs,
+      ...(options.agent ? { agent: options.agent } : {}),
       keepaliveInterval: 15_000,
       hostVerifier: (blob: Buffer) => {
         seenHostKey = hostKeyLine(blob);

@@ -1,11 +1,14 @@
-// OpenSSH certificates on both legs of a managed SSH session, over the ssh2 library, which
-// knows keys but not certificates. Two places of its protocol code name a signature by the
-// negotiated algorithm, where for a `…-cert-v01@openssh.com` algorithm OpenSSH expects the
-// plain key type (PROTOCOL.certkeys): the host key signature of the key exchange (edge → user)
-// and the publickey signature of user authentication (edge → upstream sshd). Everything that
-// reaches into ssh2's internals lives in this file, against the version pinned in
-// package.json; the managed-SSH end-to-end tests fail if an upgrade breaks it.
+// What the managed SSH proxy needs of the ssh2 library beyond its public API; everything that
+// reaches into ssh2's internals lives in this file, against the version pinned in package.json,
+// and the managed-SSH tests fail if an upgrade breaks it.
+// - OpenSSH certificates on both legs: two places of ssh2's protocol code name a signature by
+//   the negotiated algorithm, where for a `…-cert-v01@openssh.com` algorithm OpenSSH expects the
+//   plain key type (PROTOCOL.certkeys): the host key signature of the key exchange (edge → user)
+//   and the publickey signature of user authentication (edge → upstream sshd).
+// - A reason on refused channel opens, which ssh2's reject() cannot carry.
+// - Opening an agent channel toward the user, for agent forwarding (ssh2 servers cannot).
 import { createRequire } from 'node:module';
+import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { Connection, ParsedKey } from 'ssh2';
 
@@ -19,12 +22,17 @@ interface KexState {
   negotiated?: { serverHostKey?: string };
 }
 
+/** ssh2's own defaults for channels it opens. */
+const CHANNEL_WINDOW = 2 * 1024 * 1024;
+const CHANNEL_PACKET = 32 * 1024;
+
 interface ProtocolInternals {
   _kex?: KexState & { sessionID: Buffer };
   _authsQueue: string[];
   _packetRW: { write: { allocStart: number; alloc(size: number): Buffer; finalize(packet: Buffer): Buffer } };
   authPK(username: string, pubKey: unknown, keyAlgo?: unknown, cbSign?: unknown): void;
   channelOpenFail(recipient: number, reason: number, description: string): void;
+  openssh_authAgent(channel: number, window: number, packetSize: number): void;
 }
 
 function protocolOf(peer: Connection | ssh2.Client): ProtocolInternals {
@@ -130,5 +138,49 @@ export function rejectWithReason(connection: Connection, reject: () => void, des
     reject();
   } finally {
     delete (proto as Partial<ProtocolInternals>).channelOpenFail;
+  }
+}
+
+type OpenCallback = ((err: Error | undefined, channel?: Duplex) => void) & { type?: string };
+
+/**
+ * The user's ssh agent, reached over `auth-agent@openssh.com` channels to their ssh (which ran
+ * with `-A`): the upstream client forwards the agent to the sshd through it.
+ */
+export class UserAgentRelay extends ssh2.BaseAgent<ParsedKey> {
+  constructor(private readonly connection: Connection) {
+    super();
+  }
+
+  override getStream(callback: (err: Error | undefined, stream?: Duplex) => void): void {
+    const internals = this.connection as unknown as { _chanMgr: { add(opened: OpenCallback): number } };
+    const opened: OpenCallback = (err, channel) => callback(err, channel);
+    opened.type = 'auth-agent@openssh.com';
+    const local = internals._chanMgr.add(opened);
+    if (local === -1) return callback(new Error('no free channels'));
+    protocolOf(this.connection).openssh_authAgent(local, CHANNEL_WINDOW, CHANNEL_PACKET);
+  }
+
+  override getIdentities(callback: (err: Error | undefined, keys?: ParsedKey[]) => void): void {
+    this.#withAgent(callback, (agent, done) => agent.getIdentities(done));
+  }
+
+  override sign(pubKey: ParsedKey, data: Buffer, options: ssh2.SigningRequestOptions | ssh2.SignCallback, callback?: ssh2.SignCallback): void {
+    const cb = (typeof options === 'function' ? options : callback) ?? (() => undefined);
+    const opts = typeof options === 'function' ? {} : options;
+    this.#withAgent(cb, (agent, done) => agent.sign(pubKey, data, opts, done));
+  }
+
+  /** One request over a fresh agent channel, which is closed after the answer. */
+  #withAgent<T>(callback: (err: Error | undefined, value?: T) => void, request: (agent: ssh2.AgentProtocol, done: (err: Error | null | undefined, value?: T) => void) => void): void {
+    this.getStream((err, stream) => {
+      if (err || !stream) return callback(err ?? new Error('no agent channel'));
+      const agent = new ssh2.AgentProtocol(true);
+      agent.pipe(stream).pipe(agent);
+      request(agent, (requestErr, value) => {
+        stream.end();
+        callback(requestErr ?? undefined, value);
+      });
+    });
   }
 }
