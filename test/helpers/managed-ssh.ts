@@ -100,7 +100,7 @@ export interface ManagedSsh {
 }
 
 /** The result of a finished child with its exit code (-1 when killed or timed out). */
-function exec(command: string, args: readonly string[], env: NodeJS.ProcessEnv, options: RunOptions): Promise<SshResult> {
+function runChild(command: string, args: readonly string[], env: NodeJS.ProcessEnv, options: RunOptions): Promise<SshResult> {
   return new Promise((resolve) => {
     const child = execFile(command, args, { env, timeout: options.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0, stdout, stderr });
@@ -165,9 +165,10 @@ export async function startManagedSsh(options: { recordInput?: boolean } = {}): 
   const { keyPem, csrPem } = await createKeyAndCsr(EMAIL);
   const issued = await api(server, '/api/v1/certificates/tls', { method: 'POST', body: { csr: csrPem, email: EMAIL } });
   if (issued.status !== 201) throw new Error(`issuing the TLS client certificate: ${issued.status} ${issued.text}`);
+  const certPem = issued.json<{ certificate: string }>().certificate;
   const clientFiles = { key: join(dir, 'tls.key'), cert: join(dir, 'tls.crt') };
   await writeFile(clientFiles.key, keyPem, { mode: 0o600 });
-  await writeFile(clientFiles.cert, issued.json<{ certificate: string }>().certificate);
+  await writeFile(clientFiles.cert, certPem);
 
   const hostCa = await api(server, '/api/v1/ssh/host-ca', { token: null });
   if (hostCa.status !== 200) throw new Error(`GET /api/v1/ssh/host-ca: ${hostCa.status} ${hostCa.text}`);
@@ -188,8 +189,8 @@ export async function startManagedSsh(options: { recordInput?: boolean } = {}): 
       '-o', `UserKnownHostsFile=${knownHostsFile}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes',
       '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10',
     ],
-    runSsh: (args, runOptions = {}) => exec('ssh', [...fixture.sshOptions(), ...args], env, runOptions),
-    runTool: (tool, args, runOptions = {}) => exec(tool, [...fixture.sshOptions(), ...args], env, runOptions),
+    runSsh: (args, runOptions = {}) => runChild('ssh', [...fixture.sshOptions(), ...args], env, runOptions),
+    runTool: (tool, args, runOptions = {}) => runChild(tool, [...fixture.sshOptions(), ...args], env, runOptions),
     spawnSsh: (args) => new Managed(`ssh ${args.join(' ')}`, spawn('ssh', [...fixture.sshOptions(), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })),
     pty: (args = [], ptyOptions = {}) => new Pty(['ssh', '-tt', ...fixture.sshOptions(), fixture.target(), ...args], { env, name: 'ssh -tt', ...ptyOptions }),
     applyPolicy: async (ssh, extra = {}) => {
@@ -220,7 +221,7 @@ export async function startManagedSsh(options: { recordInput?: boolean } = {}): 
       return server;
     },
     tlsSocket: () => new Promise((resolve, reject) => {
-      const socket = tls.connect({ host: '127.0.0.1', port: server.port, servername: HOST, ca: server.caPem, key: keyPem, cert: issued.json<{ certificate: string }>().certificate });
+      const socket = tls.connect({ host: '127.0.0.1', port: server.port, servername: HOST, ca: server.caPem, key: keyPem, cert: certPem });
       socket.once('secureConnect', () => resolve(socket)).once('error', reject);
     }),
     ssh2Client: async () => {
