@@ -93,7 +93,7 @@ describe('managed SSH: shells, exec, logins and live cuts', { skip: !haveOpenSsh
     assert.equal(replay.stdout, shown);
     const found = JSON.parse((await f.server.cli(['recordings', 'search', 'echo hello', '--json'])).stdout) as { recording: { id: string }; stream: string }[];
     assert.ok(found.some((m) => m.recording.id === recording.id && m.stream === 'input'), JSON.stringify(found));
-    assert.equal(typeof end.details.reason, 'string', `ssh.session.end names its reason in details: ${JSON.stringify(end.details)}`);
+    assert.equal(typeof end.reason, 'string', `ssh.session.end names its reason: ${JSON.stringify(end)}`);
   });
 
   test('exec: an allowed command runs and is audited with its exit status and its own recording; another is refused with the reason', async () => {
