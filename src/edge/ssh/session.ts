@@ -104,6 +104,8 @@ export class SshSession {
     connection.on('authentication', (ctx) => this.#authenticate(ctx));
     connection.on('ready', () => this.#ready());
     connection.on('close', () => this.#closed());
+    // The TLS server allows half-open connections: a client that is gone sends a FIN, and nothing else would end this side.
+    socket.on('end', () => this.#end('closed'));
     socket.on('close', () => this.#closed());
   }
 
@@ -511,10 +513,15 @@ export class SshSession {
     this.#closingReason = reason;
     clearTimeout(this.#maxSessionTimer);
     clearTimeout(this.#loginTimer);
+    const hadChannels = this.#channels.size > 0;
     for (const channel of [...this.#channels]) channel.close();
-    // The notices are queued before the disconnect; the socket goes shortly after in any case.
-    this.#o.connection.end();
-    setTimeout(() => this.#o.socket.destroy(), 500).unref();
+    // ssh leaves at a disconnect without printing what it still holds, but drains a closed channel
+    // first: closing the channels lets it show the notices and go by itself. The disconnect and the
+    // socket follow shortly in any case.
+    const disconnect = () => this.#o.connection.end();
+    if (hadChannels) setTimeout(disconnect, 500).unref();
+    else disconnect();
+    setTimeout(() => this.#o.socket.destroy(), hadChannels ? 1_500 : 500).unref();
     if (this.#registered) this.#o.live.closed(this.#id, reason);
   }
 
