@@ -5,8 +5,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { DEFAULT_SSH, EMAIL, SOCKET, startManagedSsh } from '../helpers/managed-ssh.js';
 import type { ManagedSsh } from '../helpers/managed-ssh.js';
@@ -15,6 +16,7 @@ import { LOGIN, haveOpenSsh } from '../helpers/sshd.js';
 import { waitFor, withTimeout } from '../helpers/util.js';
 
 const run = promisify(execFile);
+const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
 
 /** The line the edge writes to the terminal when it ends a session: `\r\npostern: <reason>\r\n`. */
 const CUT = /\r\npostern: ([^\r\n]+)\r\n/;
@@ -143,6 +145,22 @@ describe('managed SSH: shells, exec, logins and live cuts', { skip: !haveOpenSsh
       assert.deepEqual([shown?.protocol, shown?.socket], ['ssh', SOCKET], `sessions ls lists ${connection.id}: ${JSON.stringify(listed)}`);
     } finally {
       await term.close();
+    }
+  });
+
+  test('the README\'s managed SSH policy applies as written and names the socket it governs', async () => {
+    const readme = await readFile(README, 'utf8');
+    const start = readme.indexOf('```yaml\nname: prod-ssh\n');
+    assert.ok(start >= 0, 'README has the prod-ssh.yaml block');
+    const file = join(f.dir, 'prod-ssh.yaml');
+    await writeFile(file, readme.slice(start + '```yaml\n'.length, readme.indexOf('```', start + 3)));
+    const applied = await f.server.cli(['policy', 'apply', '-f', file]);
+    try {
+      assert.equal(applied.code, 0, applied.stderr);
+      assert.match(applied.stdout, /policy \S*prod-ssh applied/);
+      assert.doesNotMatch(applied.stderr, /does not exist/, `it names the socket ${SOCKET}, which exists`);
+    } finally {
+      await f.server.cli(['policy', 'delete', 'prod-ssh']);
     }
   });
 
