@@ -7,6 +7,6 @@ export { createKeyAndCsr } from './csr.js';
 export type { KeyAndCsr } from './csr.js';
 export { SshCertificateAuthority, DEFAULT_SSH_EXTENSIONS, parseSshPublicKey } from './ssh-cert.js';
 export type { SshCertificateRequest, SshCertificateType } from './ssh-cert.js';
-export { SSH_HOST_KEY_SEED_BYTES, deriveSshHostKey } from './ssh-host-key.js';
+export { SSH_HOST_KEY_SEED_BYTES, deriveSshHostKey, generateSshKey } from './ssh-host-key.js';
 export type { SshHostKey } from './ssh-host-key.js';
 export { caPin } from './pin.js';

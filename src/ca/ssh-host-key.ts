@@ -1,7 +1,7 @@
 // Per-socket SSH host keys derived, not stored: HKDF-SHA256 of one sealed seed and the socket
 // id gives the Ed25519 key, so every edge presents the same key for a socket with no per-socket
 // state. Encoded for ssh2 and OpenSSH as the unencrypted openssh-key-v1 format (PROTOCOL.key).
-import { createPrivateKey, createPublicKey, hkdfSync } from 'node:crypto';
+import { createPrivateKey, createPublicKey, hkdfSync, randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { PosternError } from '../errors.js';
 import { str, u32 } from './ssh-wire.js';
@@ -23,7 +23,15 @@ export const SSH_HOST_KEY_SEED_BYTES = 32;
 export function deriveSshHostKey(seed: Buffer, socketId: string): SshHostKey {
   if (seed.length < SSH_HOST_KEY_SEED_BYTES) throw new PosternError('config_invalid', `the SSH host key seed must be at least ${SSH_HOST_KEY_SEED_BYTES} bytes`);
   if (socketId === '') throw new PosternError('bad_request', 'an SSH host key needs a socket id');
-  const secret = Buffer.from(hkdfSync('sha256', seed, SALT, Buffer.from(socketId, 'utf8'), 32));
+  return ed25519FromSecret(Buffer.from(hkdfSync('sha256', seed, SALT, Buffer.from(socketId, 'utf8'), 32)));
+}
+
+/** A fresh Ed25519 key in the same forms (ssh2's own generator writes keys its parser sometimes refuses). */
+export function generateSshKey(): SshHostKey {
+  return ed25519FromSecret(randomBytes(32));
+}
+
+function ed25519FromSecret(secret: Buffer): SshHostKey {
   const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, secret]), format: 'der', type: 'pkcs8' });
   const raw = Buffer.from(createPublicKey(privateKey).export({ format: 'jwk' }).x!, 'base64url');
   const blob = Buffer.concat([str('ssh-ed25519'), str(raw)]);

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import { SshCertificateAuthority, deriveSshHostKey } from '../../src/ca/index.js';
+import { SshCertificateAuthority, deriveSshHostKey, generateSshKey } from '../../src/ca/index.js';
 import { certificateLogin, certifiedHostKeys } from '../../src/edge/ssh/ssh2-extensions.js';
 import { loginUpstream } from '../../src/edge/ssh/upstream.js';
 import { LOGIN, haveOpenSsh, startSshd } from '../helpers/sshd.js';
@@ -100,11 +100,19 @@ describe('OpenSSH certificates over ssh2', { skip }, () => {
     }
   });
 
-  test('a client certificate object keeps its plain key for everything but the wire', () => {
-    const client = new ssh2.Client();
-    const keys = ssh2.utils.generateKeyPairSync('ed25519');
-    const certificate = userCa.sign({ publicKey: keys.public, keyId: 'x', principals: ['x'], validAfter: new Date(Date.now() - 1000), validBefore: new Date(Date.now() + 60_000) });
-    // Before connect() there is no protocol to hook: a clear error, not a silent plain-key login.
-    assert.throws(() => certificateLogin(client, keys.private, certificate), /no protocol/);
+  test('a login key is parsed before anything connects; attaching needs a connecting client', () => {
+    const keys = generateSshKey();
+    const certificate = userCa.sign({ publicKey: keys.publicKey, keyId: 'x', principals: ['x'], validAfter: new Date(Date.now() - 1000), validBefore: new Date(Date.now() + 60_000) });
+    const login = certificateLogin(keys.openSshPrivateKey, certificate);
+    assert.equal(login.key.type, 'ssh-ed25519-cert-v01@openssh.com');
+    assert.throws(() => login.attach(new ssh2.Client()), /no protocol/);
+    assert.throws(() => certificateLogin('not a key', certificate));
+  });
+
+  test('every generated login key is one ssh2 parses (its own generator fails a few in a thousand)', () => {
+    for (let i = 0; i < 2000; i++) {
+      const parsed = ssh2.utils.parseKey(generateSshKey().openSshPrivateKey);
+      assert.ok(!(parsed instanceof Error), `key ${i}: ${parsed instanceof Error ? parsed.message : ''}`);
+    }
   });
 });

@@ -93,36 +93,41 @@ export function certifiedHostKeys(openSshPrivateKey: string, certificate: string
 }
 
 /**
- * Makes `client` (after `connect()` was called) log in with `certificate` for the key in
- * `openSshPrivateKey`; returns the key to hand ssh2 as `privateKey`-style auth.
+ * A key that logs in with `certificate` for the key in `openSshPrivateKey`: hand `key` to ssh2 as
+ * publickey auth and call `attach(client)` right after `connect()`. Parsed before anything
+ * connects, so a bad key fails here and never half-way through a login.
  */
-export function certificateLogin(client: ssh2.Client, openSshPrivateKey: string, certificate: string): ParsedKey {
+export function certificateLogin(openSshPrivateKey: string, certificate: string): { key: ParsedKey; attach(client: ssh2.Client): void } {
   const plain = parsePrivateKey(openSshPrivateKey);
   const cert = certificateParts(certificate);
   const certified = Object.create(plain, {
     type: { value: cert.type },
     getPublicSSH: { value: () => cert.blob },
   }) as ParsedKey;
-  const proto = protocolOf(client);
-  const original = proto.authPK.bind(proto);
-  proto.authPK = (username, pubKey, keyAlgo, cbSign) => {
-    const sign = typeof keyAlgo === 'function' ? keyAlgo : cbSign;
-    if (pubKey !== certified || typeof sign !== 'function') return original(username, pubKey, keyAlgo, cbSign);
-    // The signed request, built here so that the signature blob names the plain key type.
-    const sessionId = proto._kex!.sessionID;
-    const body = Buffer.concat([
-      Buffer.from([USERAUTH_REQUEST]), wireString(username), wireString('ssh-connection'), wireString('publickey'),
-      Buffer.from([1]), wireString(cert.type), wireString(cert.blob),
-    ]);
-    const signature = plain.sign(Buffer.concat([wireString(sessionId), body]));
-    if (signature instanceof Error) throw signature;
-    const payload = Buffer.concat([body, wireString(Buffer.concat([wireString(cert.plainType), wireString(signature)]))]);
-    const packet = proto._packetRW.write.alloc(payload.length);
-    payload.copy(packet, proto._packetRW.write.allocStart);
-    proto._authsQueue.push('publickey');
-    sendPacket(proto, proto._packetRW.write.finalize(packet));
+  return {
+    key: certified,
+    attach(client) {
+      const proto = protocolOf(client);
+      const original = proto.authPK.bind(proto);
+      proto.authPK = (username, pubKey, keyAlgo, cbSign) => {
+        const sign = typeof keyAlgo === 'function' ? keyAlgo : cbSign;
+        if (pubKey !== certified || typeof sign !== 'function') return original(username, pubKey, keyAlgo, cbSign);
+        // The signed request, built here so that the signature blob names the plain key type.
+        const sessionId = proto._kex!.sessionID;
+        const body = Buffer.concat([
+          Buffer.from([USERAUTH_REQUEST]), wireString(username), wireString('ssh-connection'), wireString('publickey'),
+          Buffer.from([1]), wireString(cert.type), wireString(cert.blob),
+        ]);
+        const signature = plain.sign(Buffer.concat([wireString(sessionId), body]));
+        if (signature instanceof Error) throw signature;
+        const payload = Buffer.concat([body, wireString(Buffer.concat([wireString(cert.plainType), wireString(signature)]))]);
+        const packet = proto._packetRW.write.alloc(payload.length);
+        payload.copy(packet, proto._packetRW.write.allocStart);
+        proto._authsQueue.push('publickey');
+        sendPacket(proto, proto._packetRW.write.finalize(packet));
+      };
+    },
   };
-  return certified;
 }
 
 /**

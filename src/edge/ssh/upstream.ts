@@ -3,6 +3,7 @@
 // valid for minutes), and the upstream's host key checked against the one pinned for the socket.
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
+import { generateSshKey } from '../../ca/index.js';
 import type { SshCertificateAuthority } from '../../ca/index.js';
 import { PosternError } from '../../errors.js';
 import { certificateLogin } from './ssh2-extensions.js';
@@ -44,16 +45,17 @@ export function normalizedHostKey(line: string): string {
   return line.trim().split(/\s+/).slice(0, 2).join(' ');
 }
 
-export function loginUpstream(options: UpstreamLoginOptions): Promise<UpstreamSession> {
-  const { private: privateKey, public: publicKey } = ssh2.utils.generateKeyPairSync('ed25519');
+export async function loginUpstream(options: UpstreamLoginOptions): Promise<UpstreamSession> {
+  const ephemeral = generateSshKey();
   const at = options.now.getTime();
   const certificate = options.userCa.sign({
-    publicKey,
+    publicKey: ephemeral.publicKey,
     keyId: options.email,
     principals: [options.login],
     validAfter: new Date(at - BACKDATE_MS),
     validBefore: new Date(at + UPSTREAM_CERTIFICATE_TTL_MS),
   });
+  const login = certificateLogin(ephemeral.openSshPrivateKey, certificate);
   const client = new ssh2.Client();
   let seenHostKey = '';
   let hostKeyChanged = false;
@@ -74,7 +76,6 @@ export function loginUpstream(options: UpstreamLoginOptions): Promise<UpstreamSe
       resolve({ client, hostKey: seenHostKey });
     });
     client.once('error', fail);
-    let key: ssh2.ParsedKey | undefined;
     client.connect({
       sock: options.stream,
       username: options.login,
@@ -89,9 +90,9 @@ export function loginUpstream(options: UpstreamLoginOptions): Promise<UpstreamSe
       authHandler: (methodsLeft, _partial, next) => {
         // Called again only after the certificate was refused: nothing else to try.
         if (methodsLeft !== null) return next(false as unknown as ssh2.AuthenticationType);
-        next({ type: 'publickey', username: options.login, key: key! });
+        next({ type: 'publickey', username: options.login, key: login.key });
       },
     });
-    key = certificateLogin(client, privateKey, certificate);
+    login.attach(client);
   });
 }
