@@ -10,7 +10,7 @@ import type { ConnectorCredentials } from './credentials.js';
 import { ConnectorTunnel } from '../tunnel/connector-side.js';
 import { dialTunnel } from '../tunnel/dial.js';
 import { TunnelSupervisor } from '../tunnel/supervisor.js';
-import type { SupervisorClock } from '../tunnel/supervisor.js';
+import type { Clock } from '../clock.js';
 import { PosternError, errorMessage } from '../errors.js';
 
 export const CONNECTOR_VERSION = '0.1.0';
@@ -21,7 +21,7 @@ export interface ConnectorOptions {
   /** Overrides the config's proxy; `websocket: true` uses the WebSocket transport without one. */
   proxy?: string;
   websocket?: boolean;
-  clock?: SupervisorClock;
+  clock?: Clock;
 }
 
 interface WelcomeMessage {
