@@ -5,12 +5,14 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { ConnectorConfig } from './config.js';
 import { createUpstreamHandler } from './upstream.js';
-import { enroll, readCredentials, renew, renewalTime, writeCredentials } from './credentials.js';
+import { enroll, readCredentials, renew, writeCredentials } from './credentials.js';
 import type { ConnectorCredentials } from './credentials.js';
+import { RenewalScheduler } from './renewal.js';
 import { ConnectorTunnel } from '../tunnel/connector-side.js';
 import { dialTunnel } from '../tunnel/dial.js';
 import { TunnelSupervisor } from '../tunnel/supervisor.js';
-import type { SupervisorClock } from '../tunnel/supervisor.js';
+import { systemClock } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { PosternError, errorMessage } from '../errors.js';
 
 export const CONNECTOR_VERSION = '0.1.0';
@@ -21,7 +23,8 @@ export interface ConnectorOptions {
   /** Overrides the config's proxy; `websocket: true` uses the WebSocket transport without one. */
   proxy?: string;
   websocket?: boolean;
-  clock?: SupervisorClock;
+  /** Times certificate renewal, tunnel redials and drains. */
+  clock?: Clock;
 }
 
 interface WelcomeMessage {
@@ -33,11 +36,18 @@ interface WelcomeMessage {
 export class Connector extends EventEmitter {
   private credentials!: ConnectorCredentials;
   private supervisor?: TunnelSupervisor;
-  private renewTimer?: NodeJS.Timeout;
-  private stopped = false;
+  private readonly clock: Clock;
+  private readonly renewal: RenewalScheduler;
 
   constructor(private readonly options: ConnectorOptions) {
     super();
+    this.clock = options.clock ?? systemClock;
+    this.renewal = new RenewalScheduler({
+      clock: this.clock,
+      certificatePem: () => this.credentials.certPem,
+      renew: () => this.renew(),
+      onFailure: (err) => options.logger.warn({ err: errorMessage(err) }, 'certificate renewal failed; retrying in a minute'),
+    });
   }
 
   get id(): string {
@@ -63,7 +73,7 @@ export class Connector extends EventEmitter {
     this.supervisor = new TunnelSupervisor({
       connections: config.connections,
       logger,
-      ...(this.options.clock ? { clock: this.options.clock } : {}),
+      clock: this.clock,
       connect: async (slot) => {
         const edge = edges[slot % edges.length]!;
         const transport = await dialTunnel({
@@ -72,7 +82,7 @@ export class Connector extends EventEmitter {
           ...(proxy ? { proxy } : {}),
           ...(this.options.websocket ? { websocket: true } : {}),
         });
-        const link = new ConnectorTunnel(transport, { hello, onStream: handler, logger });
+        const link = new ConnectorTunnel(transport, { hello, onStream: handler, logger, clock: this.clock });
         let welcomed = false;
         link.once('close', () => {
           if (!welcomed) logger.warn({ edge: edge.host }, 'the edge closed the tunnel before accepting it: is this connector revoked or unknown there? (`postern connector ls`)');
@@ -89,7 +99,7 @@ export class Connector extends EventEmitter {
       },
     });
     this.supervisor.start();
-    this.scheduleRenewal();
+    this.renewal.start();
   }
 
   private get proxyUrl(): URL | undefined {
@@ -110,39 +120,26 @@ export class Connector extends EventEmitter {
     return credentials;
   }
 
-  private scheduleRenewal(): void {
-    if (this.stopped) return;
-    const delay = Math.max(1_000, renewalTime(this.credentials.certPem).getTime() - Date.now());
-    this.renewTimer = setTimeout(() => void this.renewNow(), Math.min(delay, 2 ** 31 - 1));
-    this.renewTimer.unref();
+  /** Renews the certificate now; new tunnel connections use it, running ones keep going. */
+  renewNow(): Promise<void> {
+    return this.renewal.renewNow();
   }
 
-  /** Renews the certificate now; new tunnel connections use it, running ones keep going. */
-  async renewNow(): Promise<void> {
-    try {
-      this.credentials = await renew(this.credentials, this.options.config.server, this.proxyUrl);
-      await writeCredentials(this.options.config.credentials, this.credentials);
-      this.options.logger.info('certificate renewed');
-      this.emit('renewed');
-    } catch (err) {
-      this.options.logger.warn({ err: errorMessage(err) }, 'certificate renewal failed; retrying in a minute');
-      this.renewTimer = setTimeout(() => void this.renewNow(), 60_000);
-      this.renewTimer.unref();
-      return;
-    }
-    this.scheduleRenewal();
+  private async renew(): Promise<void> {
+    this.credentials = await renew(this.credentials, this.options.config.server, this.proxyUrl);
+    await writeCredentials(this.options.config.credentials, this.credentials);
+    this.options.logger.info('certificate renewed');
+    this.emit('renewed');
   }
 
   /** Graceful stop: running streams get `graceMs` to finish. */
   async drain(graceMs = 10_000): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.renewTimer);
+    this.renewal.stop();
     await this.supervisor?.drain(graceMs);
   }
 
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.renewTimer);
+    this.renewal.stop();
     this.supervisor?.stop();
   }
 

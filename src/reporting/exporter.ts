@@ -2,6 +2,10 @@
 // stored cursor, hand a batch to the sink, and move the cursor only once the sink has taken it.
 // A receiver that is down is retried with capped backoff from the last delivered event, so no
 // event is skipped (delivery is at-least-once: a batch whose answer was lost is sent again).
+import { backoffDelay } from '../backoff.js';
+import type { BackoffPolicy } from '../backoff.js';
+import { systemClock } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { errorMessage, isPosternError, PosternError } from '../errors.js';
 import type { AuditEvent, AuditQuery } from './events.js';
 
@@ -27,16 +31,6 @@ export interface ExporterLogger {
   error(obj: object, msg?: string): void;
 }
 
-export interface ExporterClock {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export interface RetryPolicy {
-  readonly baseMs: number;
-  readonly capMs: number;
-}
-
 export interface AuditExporterOptions {
   /** Names the cursor, and the exporter in logs. */
   readonly name: string;
@@ -49,10 +43,10 @@ export interface AuditExporterOptions {
   /** How often to look for new events when nobody calls notify(); default 5 s. */
   readonly pollIntervalMs?: number;
   /** Default 500 ms doubling up to 30 s. */
-  readonly retry?: RetryPolicy;
+  readonly retry?: BackoffPolicy;
   /** How long stop() waits for a send in flight; default 10 s. */
   readonly stopTimeoutMs?: number;
-  readonly clock?: ExporterClock;
+  readonly clock?: Clock;
   readonly random?: () => number;
 }
 
@@ -64,18 +58,7 @@ export interface ExporterStatus {
   readonly failures: number;
 }
 
-export const defaultRetry: RetryPolicy = { baseMs: 500, capMs: 30_000 };
-
-const realClock: ExporterClock = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
-
-/** Exponential with equal jitter: half the ceiling fixed, half random, so edges do not retry in step. */
-export function retryDelay(attempt: number, policy: RetryPolicy, random: () => number): number {
-  const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(attempt, 30));
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
-}
+export const defaultRetry: BackoffPolicy = { baseMs: 500, capMs: 30_000 };
 
 function validate(options: AuditExporterOptions): void {
   const bad = (what: string): never => {
@@ -97,7 +80,7 @@ interface Waiter {
 
 export class AuditExporter {
   private readonly options: AuditExporterOptions;
-  private readonly clock: ExporterClock;
+  private readonly clock: Clock;
   private loop: Promise<void> | undefined;
   private stopping = false;
   private notified = false;
@@ -108,7 +91,7 @@ export class AuditExporter {
   constructor(options: AuditExporterOptions) {
     validate(options);
     this.options = options;
-    this.clock = options.clock ?? realClock;
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Starts the loop; called after a stop() that timed out, it keeps the old loop going. */
@@ -171,7 +154,7 @@ export class AuditExporter {
         await this.storeCursor(last.id);
       } catch (err) {
         this.failures++;
-        const delayMs = retryDelay(this.failures - 1, this.options.retry ?? defaultRetry, this.options.random ?? Math.random);
+        const delayMs = backoffDelay(this.failures - 1, this.options.retry ?? defaultRetry, this.options.random ?? Math.random);
         const code = isPosternError(err) ? err.code : undefined;
         logger.warn({ exporter: name, code, err: errorMessage(err), attempt: this.failures, retryInMs: delayMs }, 'audit export failed');
         await this.wait(delayMs, false);

@@ -25,14 +25,12 @@ export type { SyslogFacility, SyslogFormatOptions, SyslogSink, SyslogSinkOptions
 export { createWebhookSink, SIGNATURE_HEADER, webhookBody, webhookSignature } from './webhook.js';
 export type { WebhookSink, WebhookSinkOptions } from './webhook.js';
 
-export { AuditExporter, defaultRetry, retryDelay } from './exporter.js';
+export { AuditExporter, defaultRetry } from './exporter.js';
 export type {
   AuditExporterOptions,
   AuditSink,
   AuditSource,
   CursorStore,
-  ExporterClock,
   ExporterLogger,
   ExporterStatus,
-  RetryPolicy,
 } from './exporter.js';

@@ -7,9 +7,12 @@
 import { StringDecoder } from 'node:string_decoder';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
+import { backoffDelay } from '../backoff.js';
+import { systemClock, unrefTimer } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { isPosternError } from '../errors.js';
-import { newId, realTimers, unrefTimer } from '../store/index.js';
-import type { NewRecording, RecordingEnd, Timers } from '../store/index.js';
+import { newId } from '../store/index.js';
+import type { NewRecording, RecordingEnd } from '../store/index.js';
 import { castEventLine, eventTime, resizeData, slices } from './asciicast.js';
 import type { CastEventCode } from './asciicast.js';
 import type { NewAuditEvent } from './events.js';
@@ -42,8 +45,8 @@ export interface RecordingSinkOptions {
   readonly maxQueuedBytes?: number;
   /** A live recording with nothing to write still tells the store it is alive this often (default 15 s). */
   readonly heartbeatMs?: number;
-  readonly now?: () => Date;
-  readonly timers?: Timers;
+  /** Times the flush tick, write retries and the close timeout, and stamps events without a time of their own. */
+  readonly clock?: Clock;
   readonly newId?: () => string;
   readonly compress?: (data: Buffer) => Promise<Buffer>;
 }
@@ -60,6 +63,8 @@ export const DEFAULT_RECORDING_MAX_BYTES = 64 * 1024 * 1024;
 /** No single event grows past this (a huge write becomes several events). */
 const SLICE_BYTES = 32 * 1024;
 const PERMANENT = new Set(['bad_request', 'not_found', 'conflict']);
+/** Write retries: 250 ms doubling to 10 s, without jitter (each recording retries on its own). */
+const WRITE_RETRY = { baseMs: 250, capMs: 10_000 };
 
 interface Op {
   readonly what: 'create' | 'chunk' | 'touch' | 'finish';
@@ -81,8 +86,7 @@ export function createRecordingSink(options: RecordingSinkOptions): StoreRecordi
 
 class Sink implements StoreRecordingSink {
   readonly options: RecordingSinkOptions;
-  readonly now: () => Date;
-  readonly timers: Timers;
+  readonly clock: Clock;
   readonly maxBytes: number;
   readonly flushBytes: number;
   readonly compress: (data: Buffer) => Promise<Buffer>;
@@ -95,8 +99,7 @@ class Sink implements StoreRecordingSink {
 
   constructor(options: RecordingSinkOptions) {
     this.options = options;
-    this.now = options.now ?? (() => new Date());
-    this.timers = options.timers ?? realTimers;
+    this.clock = options.clock ?? systemClock;
     this.maxBytes = options.maxBytes ?? DEFAULT_RECORDING_MAX_BYTES;
     this.flushBytes = options.flushBytes ?? 64 * 1024;
     this.compress = options.compress ?? ((data) => gzipAsync(data));
@@ -130,7 +133,7 @@ class Sink implements StoreRecordingSink {
   ended(recording: Recording): void {
     this.active.delete(recording);
     if (this.active.size > 0 || this.#tick === undefined) return;
-    this.timers.clearTimer(this.#tick);
+    this.clock.clearTimeout(this.#tick);
     this.#tick = undefined;
   }
 
@@ -147,24 +150,24 @@ class Sink implements StoreRecordingSink {
 
   async close(reason = 'the Postern server stopped', timeoutMs = 5_000): Promise<void> {
     for (const recording of [...this.active]) recording.end({ reason });
-    if (this.#tick !== undefined) this.timers.clearTimer(this.#tick);
+    if (this.#tick !== undefined) this.clock.clearTimeout(this.#tick);
     this.#tick = undefined;
     let timer: unknown;
     const gaveUp = new Promise<boolean>((resolve) => {
-      timer = this.timers.setTimer(() => resolve(true), timeoutMs);
+      timer = this.clock.setTimeout(() => resolve(true), timeoutMs);
       unrefTimer(timer);
     });
     const late = await Promise.race([this.flush().then(() => false), gaveUp]);
-    this.timers.clearTimer(timer);
+    this.clock.clearTimeout(timer);
     if (late) this.options.logger.error({ recordings: this.writing.size, queuedBytes: this.queuedBytes }, 'recordings not fully written before shutdown');
   }
 
   /** One timer for the whole sink, running while any recording is open. */
   #schedule(): void {
     if (this.#tick !== undefined) return;
-    this.#tick = this.timers.setTimer(() => {
+    this.#tick = this.clock.setTimeout(() => {
       this.#tick = undefined;
-      const at = this.now().getTime();
+      const at = this.clock.now();
       for (const recording of this.active) recording.onTick(at, this.options.heartbeatMs ?? 15_000);
       if (this.active.size > 0) this.#schedule();
     }, this.options.flushIntervalMs ?? 1_000);
@@ -195,7 +198,7 @@ class Recording implements RecordingHandle {
     this.#sink = sink;
     this.#meta = meta;
     this.#startMs = meta.startedAt.getTime();
-    this.#lastWriteMs = sink.now().getTime();
+    this.#lastWriteMs = sink.clock.now();
   }
 
   output(data: Buffer, at?: Date): void {
@@ -225,7 +228,7 @@ class Recording implements RecordingHandle {
       this.#ended = true;
       this.#sink.ended(this);
       const end: RecordingEnd = {
-        endedAt: (at ?? this.#sink.now()).toISOString(),
+        endedAt: (at ?? new Date(this.#sink.clock.now())).toISOString(),
         ...(details.exitStatus !== undefined ? { exitStatus: details.exitStatus } : {}),
         reason: (details.reason ?? '').slice(0, 500),
         bytes: this.#bytes,
@@ -278,7 +281,7 @@ class Recording implements RecordingHandle {
   }
 
   #push(code: CastEventCode, text: string, at: Date | undefined): void {
-    this.#lastTime = eventTime(this.#startMs, (at ?? this.#sink.now()).getTime(), this.#lastTime);
+    this.#lastTime = eventTime(this.#startMs, at?.getTime() ?? this.#sink.clock.now(), this.#lastTime);
     const line = castEventLine(this.#lastTime, code, text);
     this.#lines.push(line);
     this.#lineBytes += line.length;
@@ -321,7 +324,7 @@ class Recording implements RecordingHandle {
     // A store that throws at once is a failure like any other, never the producer's problem.
     new Promise<void>((resolve) => resolve(op.run())).then(() => {
       this.#failures = 0;
-      this.#lastWriteMs = this.#sink.now().getTime();
+      this.#lastWriteMs = this.#sink.clock.now();
       this.#done(op);
     }, (err: unknown) => {
       const permanent = isPosternError(err) && PERMANENT.has(err.code);
@@ -330,10 +333,10 @@ class Recording implements RecordingHandle {
         this.#sink.options.logger.warn({ err, recording: this.id, op: op.what, failures: this.#failures, queued: this.#ops.length }, permanent ? 'recording write refused; skipped' : 'recording write failed; retrying');
       }
       if (permanent) return this.#done(op);
-      const retry = this.#sink.timers.setTimer(() => {
+      const retry = this.#sink.clock.setTimeout(() => {
         this.#running = false;
         this.#pump();
-      }, Math.min(10_000, 250 * 2 ** Math.min(this.#failures - 1, 6)));
+      }, backoffDelay(this.#failures - 1, WRITE_RETRY, () => 1));
       unrefTimer(retry);
     });
   }

@@ -8,6 +8,8 @@ import type { Logger } from 'pino';
 import { CONTROL_PATH, MAX_CONTROL_LINE, SESSION_WINDOW, edgeMessage, h2Settings } from './protocol.js';
 import type { ConnectorMessage, EdgeMessage } from './protocol.js';
 import { readMessages, writeMessage } from './ndjson.js';
+import { systemClock } from '../clock.js';
+import type { Clock } from '../clock.js';
 import type { SocketType } from '../store/socket-types.js';
 
 export type StreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void;
@@ -22,6 +24,8 @@ export interface TunnelSessionOptions {
   hello: Hello;
   onStream: StreamHandler;
   logger: Logger;
+  /** Times drain()'s grace period. */
+  clock?: Clock;
 }
 
 /**
@@ -88,10 +92,11 @@ export class ConnectorTunnel extends EventEmitter {
     if (this.closed) return;
     if (this.control) writeMessage(this.control, { type: 'drain' } satisfies ConnectorMessage);
     if (this.activeStreams > 0) {
+      const clock = this.options.clock ?? systemClock;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
-        this.once('idle', () => (clearTimeout(timer), resolve()));
-        this.once('close', () => (clearTimeout(timer), resolve()));
+        const timer = clock.setTimeout(resolve, graceMs);
+        this.once('idle', () => (clock.clearTimeout(timer), resolve()));
+        this.once('close', () => (clock.clearTimeout(timer), resolve()));
       });
     }
     this.destroy();

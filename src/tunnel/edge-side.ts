@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import { CONTROL_PATH, MAX_CONTROL_LINE, SESSION_WINDOW, connectorMessage, h2Settings } from './protocol.js';
 import type { ConnectorMessage, EdgeMessage } from './protocol.js';
 import { readMessages, writeMessage } from './ndjson.js';
+import { systemClock, unrefTimer } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { PosternError } from '../errors.js';
 
 export interface TunnelPeer {
@@ -44,7 +46,10 @@ export interface TunnelHubOptions {
   /** A connection that has not said hello by then is closed. */
   helloTimeoutMs?: number;
   pingIntervalMs?: number;
-  now?: () => Date;
+  /** A ping the connector has not answered by then closes the tunnel (default 30 s). */
+  pingTimeoutMs?: number;
+  /** Times hellos, pings and close(), and stamps connectedAt. */
+  clock?: Clock;
 }
 
 class EdgeTunnel {
@@ -82,9 +87,11 @@ export class TunnelHub extends EventEmitter {
   private readonly bySocket = new Map<string, EdgeTunnel[]>();
   private nextId = 1;
   private roundRobin = 0;
+  private readonly clock: Clock;
 
   constructor(private readonly options: TunnelHubOptions) {
     super();
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Takes ownership of an authenticated transport; the connector will serve HTTP/2 on it. */
@@ -98,24 +105,41 @@ export class TunnelHub extends EventEmitter {
       maxSessionMemory: 64,
     });
     session.on('error', (err) => logger.debug({ err, tunnel: id }, 'tunnel session error'));
-    session.on('connect', () => session.setLocalWindowSize(SESSION_WINDOW));
+    // A tunnel closed before its session connected (a hello timeout, a revoked connector) still gets 'connect'.
+    session.on('connect', () => !session.destroyed && session.setLocalWindowSize(SESSION_WINDOW));
     const control = session.request({ ':method': 'POST', ':path': CONTROL_PATH }, { endStream: false });
-    const tunnel = new EdgeTunnel(id, peer, session, control, this.now());
+    const tunnel = new EdgeTunnel(id, peer, session, control, new Date(this.clock.now()));
     this.tunnels.set(id, tunnel);
     const log = logger.child({ tunnel: id, connector: peer.connectorId });
 
-    const helloTimer = setTimeout(() => {
+    const helloTimer = this.clock.setTimeout(() => {
       log.warn('connector sent no hello in time; closing tunnel');
       session.destroy();
     }, this.options.helloTimeoutMs ?? 10_000);
-    const pingTimer = setInterval(() => {
-      if (!session.destroyed) session.ping((err) => err && !session.destroyed && (log.warn({ err }, 'tunnel ping failed; closing'), session.destroy()));
+    // A connector that vanished without a FIN (NAT timeout, power loss) answers no ping: without a
+    // deadline its tunnel would stay "online" until TCP gives up, and keep being picked for streams.
+    let pingDeadline: unknown;
+    const pingTimer = this.clock.setInterval(() => {
+      if (session.destroyed || pingDeadline !== undefined) return;
+      pingDeadline = this.clock.setTimeout(() => {
+        log.warn({ timeoutMs: this.options.pingTimeoutMs ?? 30_000 }, 'tunnel ping unanswered; closing');
+        session.destroy();
+      }, this.options.pingTimeoutMs ?? 30_000);
+      unrefTimer(pingDeadline);
+      session.ping((err) => {
+        this.clock.clearTimeout(pingDeadline);
+        pingDeadline = undefined;
+        if (err && !session.destroyed) {
+          log.warn({ err }, 'tunnel ping failed; closing');
+          session.destroy();
+        }
+      });
     }, this.options.pingIntervalMs ?? 15_000);
-    pingTimer.unref();
+    unrefTimer(pingTimer);
 
     control.on('error', (err) => log.debug({ err }, 'control stream error'));
     readMessages(control, connectorMessage, MAX_CONTROL_LINE, (message) => {
-      if (message.type === 'hello') clearTimeout(helloTimer);
+      if (message.type === 'hello') this.clock.clearTimeout(helloTimer);
       this.onControlMessage(tunnel, message);
     }, (err) => {
       log.warn({ err: err.message }, 'bad control message; closing tunnel');
@@ -124,8 +148,9 @@ export class TunnelHub extends EventEmitter {
     control.on('close', () => session.close());
 
     session.on('close', () => {
-      clearTimeout(helloTimer);
-      clearInterval(pingTimer);
+      this.clock.clearTimeout(helloTimer);
+      this.clock.clearInterval(pingTimer);
+      this.clock.clearTimeout(pingDeadline);
       this.detach(tunnel);
       log.info('tunnel closed');
     });
@@ -245,13 +270,9 @@ export class TunnelHub extends EventEmitter {
     }
     await Promise.all(all.map((tunnel) => new Promise<void>((resolve) => {
       if (tunnel.session.destroyed) return resolve();
-      const timer = setTimeout(() => tunnel.session.destroy(), graceMs);
-      tunnel.session.once('close', () => (clearTimeout(timer), resolve()));
+      const timer = this.clock.setTimeout(() => tunnel.session.destroy(), graceMs);
+      tunnel.session.once('close', () => (this.clock.clearTimeout(timer), resolve()));
       tunnel.session.close();
     })));
-  }
-
-  private now(): Date {
-    return this.options.now?.() ?? new Date();
   }
 }

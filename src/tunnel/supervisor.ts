@@ -2,8 +2,10 @@
 // connection is redialed after a jittered backoff. Clock and randomness come in as options.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { backoffDelay, defaultBackoff } from './backoff.js';
-import type { BackoffPolicy } from './backoff.js';
+import { backoffDelay } from '../backoff.js';
+import type { BackoffPolicy } from '../backoff.js';
+import { systemClock } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { errorMessage } from '../errors.js';
 
 /** What the supervisor needs of one connection (ConnectorTunnel satisfies it). */
@@ -12,25 +14,16 @@ export interface TunnelLink extends EventEmitter {
   destroy(): void;
 }
 
-export interface SupervisorClock {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-  /** Milliseconds, for how long a slot was down. */
-  now(): number;
-}
-
-export const realClock: SupervisorClock = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-  now: () => Date.now(),
-};
+/** Redials start at 500 ms and stop growing at 60 s. */
+export const defaultBackoff: BackoffPolicy = { baseMs: 500, capMs: 60_000 };
 
 export interface SupervisorOptions {
   connections: number;
   /** Dials and starts one connection; rejects when the edge cannot be reached. */
   connect: (slot: number) => Promise<TunnelLink>;
   logger: Logger;
-  clock?: SupervisorClock;
+  /** Times redials and how long a slot was down. */
+  clock?: Clock;
   random?: () => number;
   backoff?: BackoffPolicy;
 }
@@ -53,14 +46,14 @@ export class TunnelSupervisor extends EventEmitter {
   /** Links the edge asked to move away from, finishing their streams while replacements run. */
   private readonly retiring = new Set<TunnelLink>();
   private stopping = false;
-  private readonly clock: SupervisorClock;
+  private readonly clock: Clock;
   private readonly random: () => number;
   private readonly backoff: BackoffPolicy;
 
   constructor(private readonly options: SupervisorOptions) {
     super();
     if (!Number.isInteger(options.connections) || options.connections < 1) throw new RangeError('connections must be a positive integer');
-    this.clock = options.clock ?? realClock;
+    this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.backoff = options.backoff ?? defaultBackoff;
     this.slots = Array.from({ length: options.connections }, () => ({ state: 'waiting' as SlotState, attempt: 0 }));

@@ -11,7 +11,7 @@ import { parseEventLine } from '../../src/reporting/asciicast.js';
 import type { RecordingMeta } from '../../src/reporting/recording.js';
 import type { NewAuditEvent } from '../../src/reporting/events.js';
 import { PosternError } from '../../src/errors.js';
-import { FakeClock } from './helpers/fake-clock.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 
 const START = Date.parse('2026-03-01T09:00:00Z');
 
@@ -56,8 +56,7 @@ class FakeStore implements RecordingWriter {
 }
 
 function setup(options: Partial<RecordingSinkOptions> = {}) {
-  const clock = new FakeClock();
-  clock.now = START;
+  const clock = new FakeClock(START);
   const store = new FakeStore();
   const audit: NewAuditEvent[] = [];
   const logs: string[] = [];
@@ -65,8 +64,7 @@ function setup(options: Partial<RecordingSinkOptions> = {}) {
   const sink = createRecordingSink({
     store, audit: (e) => audit.push(e),
     logger: { warn: (_o, msg) => void logs.push(`warn ${msg}`), error: (_o, msg) => void logs.push(`error ${msg}`) },
-    now: () => new Date(clock.now),
-    timers: { setTimer: (fn, ms) => clock.setTimeout(fn, ms), clearTimer: (h) => clock.clearTimeout(h) },
+    clock,
     newId: () => `rec_fake${++ids}aaaaaa`,
     // On the microtask queue, so a test can let the queue run without real time passing.
     compress: async (data) => gzipSync(data),

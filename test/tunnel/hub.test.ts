@@ -10,8 +10,10 @@ import { PosternError } from '../../src/errors.js';
 import { ConnectorTunnel } from '../../src/tunnel/connector-side.js';
 import type { Hello } from '../../src/tunnel/connector-side.js';
 import { TunnelHub } from '../../src/tunnel/edge-side.js';
-import type { SocketAuthorizer, TunnelPeer } from '../../src/tunnel/edge-side.js';
+import type { SocketAuthorizer, TunnelHubOptions, TunnelPeer } from '../../src/tunnel/edge-side.js';
 import type { EdgeMessage } from '../../src/tunnel/protocol.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { waitFor, withTimeout } from '../helpers/util.js';
 
 const logger = pino({ level: 'silent' });
 const cleanups: (() => void)[] = [];
@@ -46,16 +48,16 @@ class Inbox extends EventEmitter {
   }
 }
 
-function makeHub(authorize: SocketAuthorizer): TunnelHub {
-  const hub = new TunnelHub({ edgeId: 'edge-1', logger, authorizeSockets: authorize, pingIntervalMs: 3_600_000, helloTimeoutMs: 3_600_000 });
+function makeHub(authorize: SocketAuthorizer, options: Partial<TunnelHubOptions> = {}): TunnelHub {
+  const hub = new TunnelHub({ edgeId: 'edge-1', logger, authorizeSockets: authorize, pingIntervalMs: 3_600_000, helloTimeoutMs: 3_600_000, ...options });
   cleanups.push(() => void hub.close(0));
   return hub;
 }
 
 const allowAll: SocketAuthorizer = (_id, sockets) => ({ accepted: sockets.map((s) => s.name), rejected: [] });
 
-async function connect(hub: TunnelHub, options: { peer?: Partial<TunnelPeer>; hello?: Partial<Hello>; inbox?: Inbox; label?: string }) {
-  const [edgeEnd, connectorEnd] = await socketPair();
+async function connect(hub: TunnelHub, options: { peer?: Partial<TunnelPeer>; hello?: Partial<Hello>; inbox?: Inbox; label?: string; pair?: [net.Socket, net.Socket] }) {
+  const [edgeEnd, connectorEnd] = options.pair ?? await socketPair();
   const label = options.label ?? 'A';
   const peer: TunnelPeer = { connectorId: 'c1', connectorName: 'one', remoteAddress: label, transport: 'tls', ...options.peer };
   const hello: Hello = { connectorId: 'c1', version: 'test', sockets: [{ name: 'web', type: 'http' }], ...options.hello };
@@ -286,3 +288,69 @@ async function waitUntil(predicate: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !predicate(); i++) await new Promise<void>((resolve) => setImmediate(resolve));
   assert.ok(predicate(), 'condition reached');
 }
+
+/**
+ * Two socket pairs joined by a relay that can go silent towards the edge (bytes from the
+ * connector are held back), as a connector behind a NAT that dropped its mapping looks to the edge.
+ */
+async function silenceableLink(): Promise<{ pair: [net.Socket, net.Socket]; silence(): void; held: Buffer[]; events: EventEmitter }> {
+  const [edgeEnd, towardsEdge] = await socketPair();
+  const [towardsConnector, connectorEnd] = await socketPair();
+  cleanups.push(() => [towardsEdge, towardsConnector].forEach((s) => s.destroy()));
+  let silent = false;
+  const held: Buffer[] = [];
+  const events = new EventEmitter();
+  towardsEdge.on('data', (chunk: Buffer) => towardsConnector.write(chunk));
+  // The edge closing its end still reaches the connector (only what the connector sends is lost).
+  towardsEdge.on('close', () => towardsConnector.destroy());
+  towardsConnector.on('data', (chunk: Buffer) => {
+    if (!silent) return void towardsEdge.write(chunk);
+    held.push(chunk);
+    events.emit('held');
+  });
+  return { pair: [edgeEnd, connectorEnd], silence: () => (silent = true), held, events };
+}
+
+test('hub: a connection that says no hello is closed when the hello timeout passes on the clock', async () => {
+  const clock = new FakeClock();
+  const hub = makeHub(allowAll, { clock, helloTimeoutMs: 10_000 });
+  const [edgeEnd, silentEnd] = await socketPair();
+  cleanups.push(() => silentEnd.destroy());
+  silentEnd.resume(); // reads (and ignores) what the edge sends, so it sees the edge hang up
+  const gone = once(silentEnd, 'close');
+  hub.attach(edgeEnd, { connectorId: 'c1', connectorName: 'one', remoteAddress: 'A', transport: 'tls' });
+  assert.equal(hub.list().length, 1);
+  assert.equal(clock.advance(9_999), 0, 'nothing is due before the timeout');
+  assert.equal(clock.advance(1), 1);
+  await withTimeout(gone, 5_000, 'the silent connection to be closed');
+  await waitFor(() => hub.list().length === 0, { what: 'the tunnel to be detached' });
+});
+
+test('hub: an answered ping keeps the tunnel; one unanswered by the ping timeout closes it', async () => {
+  const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
+  const hub = makeHub(allowAll, { clock, pingIntervalMs: 15_000, pingTimeoutMs: 10_000 });
+  const relay = await silenceableLink();
+  const link = await connect(hub, { pair: relay.pair });
+  await link.welcome;
+  assert.equal(hub.list()[0]!.connectedAt, '2026-01-01T00:00:00.000Z', 'stamped by the injected clock');
+  assert.deepEqual(clock.pending(), [15_000], 'only the ping interval waits once hello came');
+
+  clock.advance(15_000);
+  assert.deepEqual(clock.pending(), [10_000, 15_000], 'a ping is out, with its deadline');
+  await waitFor(() => clock.pending().length === 1, { what: 'the ping answer to clear its deadline' });
+  clock.advance(10_000);
+  assert.equal(hub.isOnline('web'), true, 'an answered ping closes nothing');
+
+  relay.silence();
+  const held = once(relay.events, 'held');
+  clock.advance(5_000);
+  await withTimeout(held, 5_000, 'the answer to the second ping to be held back');
+  assert.deepEqual(clock.pending(), [10_000, 15_000]);
+  assert.equal(clock.advance(9_999), 0);
+  assert.equal(hub.isOnline('web'), true, 'not before the timeout');
+  clock.advance(1);
+  assert.equal(hub.isOnline('web'), false, 'the silent tunnel is not picked for streams any more');
+  await withTimeout(link.closed, 5_000, 'the connector side to see the tunnel closed');
+  await waitFor(() => hub.list().length === 0, { what: 'the tunnel to be detached' });
+  assert.deepEqual(clock.pending(), [], 'no timer of the closed tunnel is left');
+});

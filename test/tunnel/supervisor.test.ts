@@ -4,42 +4,19 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { backoffDelay, defaultBackoff } from '../../src/tunnel/backoff.js';
-import { TunnelSupervisor } from '../../src/tunnel/supervisor.js';
-import type { SupervisorClock, TunnelLink } from '../../src/tunnel/supervisor.js';
+import { backoffDelay } from '../../src/backoff.js';
+import { TunnelSupervisor, defaultBackoff } from '../../src/tunnel/supervisor.js';
+import type { TunnelLink } from '../../src/tunnel/supervisor.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 
 const logger = pino({ level: 'silent' });
 const RANDOM = 0.5;
 const delayFor = (attempt: number): number => backoffDelay(attempt, defaultBackoff, () => RANDOM);
 
-interface FakeTimer { fn: () => void; ms: number; cleared: boolean; fired: boolean }
-
-class FakeClock implements SupervisorClock {
-  readonly timers: FakeTimer[] = [];
-  time = 0;
-  now(): number {
-    return this.time;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const timer = { fn, ms, cleared: false, fired: false };
-    this.timers.push(timer);
-    return timer;
-  }
-  clearTimeout(handle: unknown): void {
-    (handle as FakeTimer).cleared = true;
-  }
-  pending(): FakeTimer[] {
-    return this.timers.filter((t) => !t.cleared && !t.fired);
-  }
-  /** Fires the only pending timer (asserting there is exactly one) and returns its delay. */
-  fireOnly(): number {
-    const pending = this.pending();
-    assert.equal(pending.length, 1, `expected one pending timer, got ${pending.length}`);
-    pending[0]!.fired = true;
-    this.time += pending[0]!.ms;
-    pending[0]!.fn();
-    return pending[0]!.ms;
-  }
+/** Fires the only pending timer (asserting there is exactly one) and returns its delay. */
+function fireOnly(clock: FakeClock): number {
+  assert.equal(clock.pending().length, 1, `expected one pending timer, got ${clock.pending().length}`);
+  return clock.fireNext()!;
 }
 
 class FakeLink extends EventEmitter implements TunnelLink {
@@ -101,7 +78,7 @@ test('supervisor: opens N connections, counts them connected on welcome', async 
     { state: 'connected', attempt: 0 }, { state: 'connecting', attempt: 0 }, { state: 'connected', attempt: 0 },
   ]);
   assert.deepEqual(events, ['connected:0', 'connected:2']);
-  assert.equal(clock.timers.length, 0);
+  assert.equal(clock.created, 0);
   supervisor.stop();
 });
 
@@ -116,7 +93,7 @@ test('supervisor: a closed link is redialed after the backoff delay, not before'
   assert.equal(supervisor.connectedCount, 0);
   await settle();
   assert.equal(dials.length, 1, 'no redial before the timer fires');
-  assert.equal(clock.fireOnly(), delayFor(0));
+  assert.equal(fireOnly(clock), delayFor(0));
   await settle();
   assert.equal(dials.length, 2);
   assert.equal(supervisor.status()[0]!.state, 'connecting');
@@ -134,9 +111,9 @@ test('supervisor: a reconnect says how long the slot was down (failed redials in
   await settle();
   links()[0]!.emit('welcome', {});
   links()[0]!.emit('close');
-  clock.fireOnly();
+  fireOnly(clock);
   await settle();
-  clock.fireOnly();
+  fireOnly(clock);
   await settle();
   links()[1]!.emit('welcome', {});
   assert.deepEqual(events.filter((e) => e.startsWith('reconnected') || e.startsWith('connected')), ['connected:0', 'connected:0', `reconnected:0:${delayFor(0) + delayFor(1)}`]);
@@ -151,7 +128,7 @@ test('supervisor: failed dials retry with growing delays capped at 60 s', async 
     await settle();
     assert.equal(dials.length, i + 1);
     assert.equal(supervisor.status()[0]!.state, 'waiting');
-    delays.push(clock.fireOnly());
+    delays.push(fireOnly(clock));
   }
   assert.deepEqual(delays, [375, 750, 1_500, 3_000, 6_000, 12_000, 24_000, 45_000, 45_000, 45_000, 45_000, 45_000]);
   for (let i = 1; i < delays.length; i++) assert.ok(delays[i]! >= delays[i - 1]!);
@@ -166,14 +143,14 @@ test('supervisor: welcome resets the attempt counter and the last error', async 
   supervisor.start();
   for (let i = 0; i < 3; i++) {
     await settle();
-    assert.equal(clock.fireOnly(), delayFor(i));
+    assert.equal(fireOnly(clock), delayFor(i));
   }
   await settle();
   assert.deepEqual(supervisor.status()[0], { state: 'connecting', attempt: 3, lastError: 'refused 2' });
   links()[0]!.emit('welcome', {});
   assert.deepEqual(supervisor.status()[0], { state: 'connected', attempt: 0 });
   links()[0]!.emit('close');
-  assert.equal(clock.pending()[0]!.ms, delayFor(0), 'after a welcome the backoff starts over');
+  assert.equal(clock.pending()[0], delayFor(0), 'after a welcome the backoff starts over');
   supervisor.stop();
 });
 
@@ -184,7 +161,7 @@ test('supervisor: a link closing before welcome keeps growing the backoff', asyn
   for (let i = 0; i < 4; i++) {
     await settle();
     links()[i]!.emit('close');
-    delays.push(clock.fireOnly());
+    delays.push(fireOnly(clock));
   }
   assert.deepEqual(delays, [delayFor(0), delayFor(1), delayFor(2), delayFor(3)]);
   supervisor.stop();
@@ -202,7 +179,7 @@ test('supervisor: drain-requested dials a replacement and lets the old link drai
   assert.equal(first!.destroyed, false);
   assert.equal(supervisor.status()[0]!.state, 'waiting');
   assert.equal(supervisor.connectedCount, 1);
-  assert.equal(clock.fireOnly(), delayFor(0));
+  assert.equal(fireOnly(clock), delayFor(0));
   await settle();
   assert.deepEqual(dials.map((d) => d.slot), [0, 1, 0]);
   // The old link finishing later does not trigger another redial or a disconnected event.
@@ -220,7 +197,7 @@ test('supervisor: drain() clears timers, drains links and stops redialing', asyn
   await settle();
   links()[0]!.emit('welcome', {});
   assert.equal(clock.pending().length, 1, 'slot 2 waits to retry');
-  const timer = clock.pending()[0]!;
+  const timer = clock.timers()[0]!;
   await supervisor.drain(5_000);
   assert.equal(timer.cleared, true);
   assert.deepEqual(links().map((l) => l.drained), [[5_000], [5_000]]);
@@ -237,7 +214,7 @@ test('supervisor: stop() destroys links, clears timers and stops redialing', asy
   const { supervisor, dials, links, clock } = harness(2, (slot) => (slot === 1 ? new Error('down') : new FakeLink()));
   supervisor.start();
   await settle();
-  const timer = clock.pending()[0]!;
+  const timer = clock.timers()[0]!;
   supervisor.stop();
   assert.equal(timer.cleared, true);
   assert.equal(links()[0]!.destroyed, true);
@@ -263,6 +240,6 @@ test('supervisor: a dial that completes after stop() is destroyed, one that fail
   pending[1]!.reject(new Error('refused'));
   await settle();
   assert.equal(late.destroyed, true);
-  assert.equal(clock.timers.length, 0);
+  assert.equal(clock.created, 0);
   assert.deepEqual(supervisor.status().map((s) => s.state), ['stopped', 'stopped']);
 });

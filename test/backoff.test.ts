@@ -1,7 +1,10 @@
-// backoffDelay: equal-jitter exponential delays, capped, deterministic under an injected random.
+// backoffDelay, the one retry delay of Postern: equal-jitter exponential delays, capped,
+// deterministic under an injected random; checked with the policies the tunnel and the exporter use.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { backoffDelay, defaultBackoff } from '../../src/tunnel/backoff.js';
+import { backoffDelay } from '../src/backoff.js';
+import { defaultRetry } from '../src/reporting/exporter.js';
+import { defaultBackoff } from '../src/tunnel/supervisor.js';
 
 const ceilingOf = (attempt: number): number => Math.min(60_000, 500 * 2 ** attempt);
 
@@ -46,4 +49,14 @@ test('backoffDelay: deterministic for a given random source, jittered across sou
   assert.deepEqual(a, b);
   assert.notEqual(backoffDelay(5, defaultBackoff, () => 0.1), backoffDelay(5, defaultBackoff, () => 0.9));
   assert.ok(a.every(Number.isInteger));
+});
+
+test('backoffDelay: the exporter policy grows from 500 ms to its 30 s cap', () => {
+  assert.deepEqual([0, 1, 2, 6, 7, 1_000].map((a) => backoffDelay(a, defaultRetry, () => 0)), [250, 500, 1_000, 15_000, 15_000, 15_000]);
+  assert.deepEqual([0, 1, 2, 6, 7, 1_000].map((a) => backoffDelay(a, defaultRetry, () => 1)), [500, 1_000, 2_000, 30_000, 30_000, 30_000]);
+});
+
+test('backoffDelay: a random of 1 gives the plain capped doubling (no jitter)', () => {
+  const policy = { baseMs: 250, capMs: 10_000 };
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7, 50].map((a) => backoffDelay(a, policy, () => 1)), [250, 500, 1_000, 2_000, 4_000, 8_000, 10_000, 10_000, 10_000]);
 });
