@@ -9,7 +9,7 @@ import type { NewAuditEvent } from '../reporting/events.js';
 import type { GeoLookup } from '../reporting/geo.js';
 import type { TunnelHub } from '../tunnel/edge-side.js';
 import type { LiveRegistry } from './live-registry.js';
-import type { EdgeView } from './server.js';
+import type { EdgeView } from './view.js';
 import { explain, ruleLabel } from '../policy/index.js';
 import type { Decision, PolicySet, RequestContext } from '../policy/index.js';
 

@@ -37,10 +37,6 @@ export interface UpgradeObserver {
   closed(): void;
 }
 
-export function normalizeIp(address: string): string {
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
-}
-
 function problemFrom(err: unknown, socket: string): EdgeProblem {
   if (isPosternError(err)) return { status: err.httpStatus, code: err.code, detail: err.message };
   return { status: 502, code: 'tunnel_closed', detail: `the tunnel to socket "${socket}" failed` };

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPosternError } from '../../src/errors.js';
-import { compileCidrs, formatIp, isPublicIp, normalizeIp, parseIp } from '../../src/reporting/cidr.js';
+import { canonicalIp, compileCidrs, formatIp, isPublicIp, normalizeIp, parseIp } from '../../src/reporting/cidr.js';
 
 test('parseIp: IPv4, IPv6, zones, and IPv4-mapped IPv6 folded to IPv4', () => {
   assert.deepEqual(parseIp('81.2.69.142'), { version: 4, value: 0x5102458en });
@@ -36,6 +36,24 @@ test('formatIp / normalizeIp: RFC 5952 for IPv6, mapped addresses shown as IPv4'
   assert.equal(normalizeIp(' 10.0.0.1 '), '10.0.0.1');
   assert.equal(normalizeIp('nope'), undefined);
   assert.equal(formatIp({ version: 4, value: 0xffffffffn }), '255.255.255.255');
+});
+
+test('canonicalIp: one spelling per peer address, whatever form the socket or header gave', () => {
+  for (const mapped of ['::ffff:203.0.113.7', '::FFFF:203.0.113.7', '::ffff:cb00:7107', '0:0:0:0:0:ffff:203.0.113.7']) {
+    assert.equal(canonicalIp(mapped), '203.0.113.7', mapped);
+  }
+  assert.equal(canonicalIp('2001:DB8::A'), '2001:db8::a', 'hex digits lower case');
+  assert.equal(canonicalIp('2001:0db8:0:0:0:0:0:000a'), '2001:db8::a');
+  assert.equal(canonicalIp('FE80::1%eth0'), 'fe80::1', 'the zone id is dropped');
+  assert.equal(canonicalIp('fe80::1%25'), 'fe80::1');
+  assert.equal(canonicalIp('::1'), '::1');
+  assert.equal(canonicalIp('127.0.0.1'), '127.0.0.1');
+  // Brackets (and ports) belong to URLs and X-Forwarded-For, which strip them before asking;
+  // text that is no address is kept as written, so the audit trail shows what arrived.
+  assert.equal(canonicalIp('[::1]'), '[::1]');
+  assert.equal(canonicalIp('[::ffff:10.0.0.1]:443'), '[::ffff:10.0.0.1]:443');
+  assert.equal(canonicalIp('unknown'), 'unknown');
+  assert.equal(canonicalIp(''), '');
 });
 
 test('compileCidrs: IPv4 and IPv6 ranges, bare addresses, host bits masked', () => {
