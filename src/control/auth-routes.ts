@@ -6,6 +6,7 @@ import type { SessionService } from './sessions.js';
 import { renderLoginPage } from './login-page.js';
 import type { LoginPageModel } from './login-page.js';
 import { SignInThrottle } from '../identity/rate-limit.js';
+import { clientNetwork } from '../reporting/cidr.js';
 import { verifyPassword } from '../identity/passwords.js';
 import { clearSessionCookie, readSessionCookie, serializeSessionCookie } from '../identity/session-cookie.js';
 import { csrfToken, csrfValid } from './csrf.js';
@@ -90,7 +91,7 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRoutesOpti
     if (!csrfValid(request, form.csrf)) return again('Your sign-in form expired; please try again.', 403);
     const email = String(form.email ?? '').trim().toLowerCase();
     // request.ip is the client the edge resolved (behind trusted proxies too), not the load balancer.
-    const gate = throttle.begin(email, request.ip, now());
+    const gate = throttle.begin(email, clientNetwork(request.ip), now());
     if (!gate.allowed) {
       const seconds = Math.ceil(gate.retryAfterMs / 1000);
       void reply.header('retry-after', String(seconds));

@@ -2,7 +2,6 @@
 // idle longest is forgotten first), and the sign-in throttle built on it, which counts each
 // password attempt *before* the password is checked (scrypt is slow and async: parallel guesses
 // must not all get through first) per account from one client, per client, and per account.
-import { isIP } from 'node:net';
 import { PosternError } from '../errors.js';
 
 export interface LoginRateLimiterOptions {
@@ -117,7 +116,7 @@ export interface SignInThrottleOptions {
 /** One counted password attempt, to settle with `succeeded` when the password was right. */
 export interface SignInAttempt {
   readonly account: string;
-  readonly clientIp: string;
+  readonly client: string;
   readonly at: Date;
 }
 
@@ -138,28 +137,29 @@ export class SignInThrottle {
   /**
    * Counts an attempt under all three keys before the password is checked, or refuses it (and
    * counts nothing) when any of them is full. Synchronous, so concurrent requests cannot all
-   * pass the check before the first one is counted.
+   * pass the check before the first one is counted. `client` is the client's network, as
+   * reporting's `clientNetwork` spells it (one IPv6 client usually holds a whole /64).
    */
-  begin(account: string, clientIp: string, now: Date): SignInGate {
-    const keys = this.#keys(account, clientIp);
+  begin(account: string, client: string, now: Date): SignInGate {
+    const keys = this.#keys(account, client);
     const refusals = keys.map(([limiter, key]) => limiter.check(key, now)).filter((r) => !r.allowed);
     if (refusals.length > 0) return { allowed: false, retryAfterMs: Math.max(...refusals.map((r) => r.retryAfterMs)) };
     for (const [limiter, key] of keys) limiter.recordFailure(key, now);
-    return { allowed: true, attempt: { account, clientIp, at: now } };
+    return { allowed: true, attempt: { account, client, at: now } };
   }
 
   /** The password was right: this client's failures on the account are forgiven; elsewhere the attempt stops counting. */
   succeeded(attempt: SignInAttempt): void {
-    const [pair, client, account] = this.#keys(attempt.account, attempt.clientIp);
+    const [pair, client, account] = this.#keys(attempt.account, attempt.client);
     pair[0].reset(pair[1]);
     client[0].withdraw(client[1], attempt.at);
     account[0].withdraw(account[1], attempt.at);
   }
 
-  #keys(account: string, clientIp: string): [[LoginRateLimiter, string], [LoginRateLimiter, string], [LoginRateLimiter, string]] {
+  #keys(account: string, client: string): [[LoginRateLimiter, string], [LoginRateLimiter, string], [LoginRateLimiter, string]] {
     return [
-      [this.#pair, loginRateLimitKey(account, clientIp)],
-      [this.#client, clientNetwork(clientIp)],
+      [this.#pair, loginRateLimitKey(account, client)],
+      [this.#client, client],
       [this.#account, account.trim().toLowerCase()],
     ];
   }
@@ -171,35 +171,7 @@ export function rateLimitedError(result: RateLimitResult): PosternError {
   return new PosternError('rate_limited', `too many failed sign-ins: try again in ${seconds} s`, { retryable: true });
 }
 
-/**
- * The limiter key for one account from one client: account lower-cased; an IPv4-mapped IPv6
- * address as IPv4; other IPv6 addresses cut to their /64, which one client usually holds whole.
- */
-export function loginRateLimitKey(account: string, clientIp: string): string {
-  return JSON.stringify([account.trim().toLowerCase(), clientNetwork(clientIp)]);
-}
-
-function clientNetwork(ip: string): string {
-  const address = ip.trim().toLowerCase().replace(/%.*$/, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address);
-  if (mapped !== null) return mapped[1]!;
-  if (isIP(address) !== 6) return address;
-  return `${expandIpv6(address).slice(0, 4).join(':')}::/64`;
-}
-
-/** The eight 16-bit groups of a valid IPv6 address, as hex without leading zeros. */
-function expandIpv6(address: string): string[] {
-  const [head = '', tail] = address.split('::');
-  const groups = (part: string | undefined): string[] => {
-    if (part === undefined || part === '') return [];
-    return part.split(':').flatMap((group) => {
-      if (!group.includes('.')) return [group];
-      const [a, b, c, d] = group.split('.').map(Number) as [number, number, number, number];
-      return [((a << 8) | b).toString(16), ((c << 8) | d).toString(16)];
-    });
-  };
-  const left = groups(head);
-  const right = groups(tail);
-  const zeros = tail === undefined ? [] : Array<string>(8 - left.length - right.length).fill('0');
-  return [...left, ...zeros, ...right].map((group) => parseInt(group, 16).toString(16));
+/** The limiter key for one account from one client network: the account lower-cased beside it. */
+export function loginRateLimitKey(account: string, client: string): string {
+  return JSON.stringify([account.trim().toLowerCase(), client]);
 }

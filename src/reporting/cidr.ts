@@ -70,6 +70,17 @@ export function canonicalIp(text: string): string {
 }
 
 /**
+ * The network one client usually holds whole, for counting a client's attempts: an IPv4 address
+ * itself (IPv4-mapped IPv6 folded), an IPv6 address's /64; text that is no address stays as it is.
+ */
+export function clientNetwork(text: string): string {
+  const ip = parseIp(text);
+  if (ip === undefined) return text;
+  if (ip.version === 4) return formatIp(ip);
+  return `${formatIp({ version: 6, value: ip.value & ~((1n << 64n) - 1n) })}/64`;
+}
+
+/**
  * Compiles a list like `["10.0.0.0/8", "::1"]` once; a bad entry is a config error naming it.
  * IPv4 and IPv6 stay apart here: an IPv6 range (even ::/0) never vouches for an IPv4 peer.
  */

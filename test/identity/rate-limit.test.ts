@@ -61,16 +61,10 @@ test('rate limit: options are validated', () => {
   }
 });
 
-test('rate limit: keys fold case, IPv4-mapped addresses and IPv6 /64s', () => {
-  assert.equal(loginRateLimitKey(' Joe@Corp.Example ', '203.0.113.7'), loginRateLimitKey('joe@corp.example', '::ffff:203.0.113.7'));
-  assert.equal(loginRateLimitKey('joe', '2001:db8:1:2::1'), loginRateLimitKey('joe', '2001:0db8:0001:0002:ffff:1:2:3'));
-  assert.equal(loginRateLimitKey('joe', '2001:db8:1:2::1'), loginRateLimitKey('joe', '2001:DB8:1:2:0:0:0:9%eth0'));
-  assert.notEqual(loginRateLimitKey('joe', '2001:db8:1:2::1'), loginRateLimitKey('joe', '2001:db8:1:3::1'));
-  assert.equal(loginRateLimitKey('joe', '::1'), loginRateLimitKey('joe', '0:0:0:0:0:0:0:2'));
-  assert.equal(loginRateLimitKey('joe', '64:ff9b::192.0.2.1'), loginRateLimitKey('joe', '64:ff9b::1'));
+test('rate limit: keys fold the account\'s case and keep accounts and clients apart', () => {
+  assert.equal(loginRateLimitKey(' Joe@Corp.Example ', '203.0.113.7'), loginRateLimitKey('joe@corp.example', '203.0.113.7'));
   assert.notEqual(loginRateLimitKey('joe', '1.2.3.4'), loginRateLimitKey('joe', '1.2.3.5'));
   assert.notEqual(loginRateLimitKey('a\u0000b', 'c'), loginRateLimitKey('a', 'b\u0000c'), 'no separator ambiguity');
-  assert.notEqual(loginRateLimitKey('joe', 'not-an-ip'), loginRateLimitKey('joe', ''));
 });
 
 test('rate limit: the refusal carries code rate_limited, 429 and the wait in seconds', () => {
@@ -113,7 +107,6 @@ test('sign-in throttle: per client across accounts (spraying) and per account ac
   const refused = spray.begin('d', '203.0.113.7', at(30_000));
   assert.deepEqual(refused, { allowed: false, retryAfterMs: 30_000 });
   assert.ok(spray.begin('d', '203.0.113.8', at(30_000)).allowed, 'another client');
-  assert.equal(spray.begin('d', '::ffff:203.0.113.7', at(30_000)).allowed, false, 'the same client spelled as IPv4-mapped');
 
   const crowd = new SignInThrottle({ perAccount: 3, windowMs: 60_000 });
   for (const ip of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) assert.ok(crowd.begin('joe', ip, at(0)).allowed);

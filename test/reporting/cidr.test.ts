@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPosternError } from '../../src/errors.js';
-import { canonicalIp, compileCidrs, formatIp, isPublicIp, normalizeIp, parseIp } from '../../src/reporting/cidr.js';
+import { canonicalIp, clientNetwork, compileCidrs, formatIp, isPublicIp, normalizeIp, parseIp } from '../../src/reporting/cidr.js';
 
 test('parseIp: IPv4, IPv6, zones, and IPv4-mapped IPv6 folded to IPv4', () => {
   assert.deepEqual(parseIp('81.2.69.142'), { version: 4, value: 0x5102458en });
@@ -96,4 +96,18 @@ test('isPublicIp: private, loopback, link-local, CGNAT, documentation and multic
   for (const ip of ['8.8.8.8', '77.88.8.8', '172.32.0.1', '100.128.0.1', '2a02:6b8::feed:ff', '::ffff:81.2.69.142']) {
     assert.equal(isPublicIp(ip), true, ip);
   }
+});
+
+test('clientNetwork: an IPv4 client is its address, an IPv6 client its /64, in one spelling', () => {
+  assert.equal(clientNetwork('203.0.113.7'), '203.0.113.7');
+  assert.equal(clientNetwork('::ffff:203.0.113.7'), '203.0.113.7');
+  assert.equal(clientNetwork('::ffff:cb00:7107'), '203.0.113.7', 'hex-mapped too');
+  assert.equal(clientNetwork('2001:db8:1:2::1'), '2001:db8:1:2::/64');
+  assert.equal(clientNetwork('2001:0db8:0001:0002:ffff:1:2:3'), '2001:db8:1:2::/64');
+  assert.equal(clientNetwork('2001:DB8:1:2:0:0:0:9%eth0'), '2001:db8:1:2::/64');
+  assert.notEqual(clientNetwork('2001:db8:1:2::1'), clientNetwork('2001:db8:1:3::1'));
+  assert.equal(clientNetwork('::1'), clientNetwork('0:0:0:0:0:0:0:2'));
+  assert.equal(clientNetwork('64:ff9b::192.0.2.1'), clientNetwork('64:ff9b::1'));
+  assert.equal(clientNetwork('not-an-ip'), 'not-an-ip');
+  assert.notEqual(clientNetwork('not-an-ip'), clientNetwork(''));
 });
