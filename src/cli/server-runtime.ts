@@ -13,16 +13,13 @@ import { CertificateAuthority, createKeyCipher, loadOrCreateMasterKey } from '..
 import { TunnelHub } from '../tunnel/edge-side.js';
 import type { SocketRefusal, TunnelInfo } from '../tunnel/edge-side.js';
 import { decideAnnouncements } from '../tunnel/socket-binding.js';
-import { EdgeServer } from '../edge/server.js';
+import { EdgeServer, IdentityGate, LiveRegistry, SshHostKeys } from '../edge/index.js';
 import { createApi } from '../control/api.js';
 import { applyConfiguredProviders } from '../control/idp-api.js';
 import { generateApiToken, hashToken } from '../identity/tokens.js';
 import { AssertionCache } from '../identity/assertion.js';
 import { loadOrCreateInviteKey, loadOrCreateSigningKeys, loadOrCreateSshCa, loadOrCreateSshHostCa, loadOrCreateSshHostKeySeed } from '../control/server-keys.js';
 import { SessionService } from '../control/sessions.js';
-import { IdentityGate } from '../edge/identity-gate.js';
-import { LiveRegistry } from '../edge/live-registry.js';
-import { SshHostKeys } from '../edge/ssh/index.js';
 import { compileWithSocketPolicies } from '../policy/index.js';
 import type { PolicySet } from '../policy/index.js';
 import type { Snapshot } from '../store/index.js';

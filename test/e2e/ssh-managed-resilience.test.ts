@@ -38,12 +38,6 @@ describe('managed SSH: crashes and hostile clients', { skip: !haveOpenSsh && pro
     await f?.stop();
   });
 
-  const openShell = async () => {
-    const known = new Set((await f.liveConnections()).map((c) => c.id));
-    const term = f.pty();
-    await term.waitForPrompt();
-    return { term, connection: await f.waitForNewConnection(known) };
-  };
 
   /** The concurrent session still answers. */
   const stillAlive = async (term: Pty, tag: string) => {
@@ -53,7 +47,7 @@ describe('managed SSH: crashes and hostile clients', { skip: !haveOpenSsh && pro
   };
 
   test('a server killed with SIGKILL mid-session leaves a readable recording with the output up to about the last second', async () => {
-    const { term, connection } = await openShell();
+    const { term, connection } = await f.openShell();
     await term.type('for i in $(seq 1 3000); do echo tick-$i; sleep 0.1; done\r');
     await term.waitFor(/[\r\n]tick-40\r\n/, 20_000);
     const restarted = f.restartServer('SIGKILL');
@@ -80,7 +74,7 @@ describe('managed SSH: crashes and hostile clients', { skip: !haveOpenSsh && pro
   });
 
   test('garbage after the banner, a 100000x100000 window and 1,000 channel opens are refused or bounded; a concurrent session goes on', async () => {
-    const { term } = await openShell();
+    const { term } = await f.openShell();
 
     // Garbage after a valid banner exchange, over the TLS connection with the user's certificate.
     const raw = await f.tlsSocket();

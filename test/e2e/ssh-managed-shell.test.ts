@@ -40,16 +40,9 @@ describe('managed SSH: shells, exec, logins and live cuts', { skip: !haveOpenSsh
     await f?.stop();
   });
 
-  /** Starts `ssh -tt` on a terminal and waits for its prompt and its live connection. */
-  const openShell = async () => {
-    const known = new Set((await f.liveConnections()).map((c) => c.id));
-    const term = f.pty();
-    await term.waitForPrompt();
-    return { term, connection: await f.waitForNewConnection(known) };
-  };
 
   test('a shell on a real terminal: recorded with its keystrokes, exported, played by asciinema, searchable, audited', async () => {
-    const { term, connection } = await openShell();
+    const { term, connection } = await f.openShell();
     assert.doesNotMatch(term.screen, /WARNING|authenticity|Permanently added|Warning:/, 'the host CA in known_hosts: no prompt, no warning');
     await term.type('echo hello; exit\r');
     await term.waitFor(/[\r\n]hello\r\n/);
@@ -138,7 +131,7 @@ describe('managed SSH: shells, exec, logins and live cuts', { skip: !haveOpenSsh
   });
 
   test('sessions ls lists a live shell as an ssh connection', async () => {
-    const { term, connection } = await openShell();
+    const { term, connection } = await f.openShell();
     try {
       const listed = JSON.parse((await f.server.cli(['sessions', 'ls', '--json'])).stdout) as { connections: { id: string; protocol: string; socket: string }[] }[];
       const shown = listed.flatMap((s) => s.connections).find((c) => c.id === connection.id);
@@ -165,7 +158,7 @@ describe('managed SSH: shells, exec, logins and live cuts', { skip: !haveOpenSsh
   });
 
   test('a policy that no longer allows the user cuts a live shell within a second, and the terminal says why', async () => {
-    const { term, connection } = await openShell();
+    const { term, connection } = await f.openShell();
     const mark = term.screen.length;
     try {
       await f.applyPolicy(DEFAULT_SSH, { who: { email: ['bob@corp.example'] } });
@@ -181,7 +174,7 @@ describe('managed SSH: shells, exec, logins and live cuts', { skip: !haveOpenSsh
   });
 
   test('sessions kill cuts a live shell that sessions watch follows; both say why', async () => {
-    const { term, connection } = await openShell();
+    const { term, connection } = await f.openShell();
     const watch = spawnCli('sessions watch', ['sessions', 'watch', connection.id], f.server.env);
     await watch.waitForOutput(new RegExp(`watching ${EMAIL.replace('.', '\\.')} as ${LOGIN} on ${SOCKET}`), { stream: 'stderr' });
     await term.type('echo watched-$((6*7))\r');
@@ -202,7 +195,7 @@ describe('managed SSH: shells, exec, logins and live cuts', { skip: !haveOpenSsh
   test('max_session ends a shell when its time is up, with the reason on the terminal', async () => {
     await f.applyPolicy({ ...DEFAULT_SSH, max_session: '3s' });
     try {
-      const { term, connection } = await openShell();
+      const { term, connection } = await f.openShell();
       const mark = term.screen.length;
       const [, reason] = await term.waitFor(CUT, 8_000, mark);
       assert.match(reason!, /max|session|3 ?s|time/i);

@@ -78,6 +78,8 @@ export interface ManagedSsh {
   spawnSsh(args: readonly string[]): Managed;
   /** `ssh -tt LOGIN@prod.localhost [args…]` on a real terminal. */
   pty(args?: readonly string[], options?: PtyOptions): Pty;
+  /** Starts `ssh -tt` on a terminal and waits for its prompt and its live connection. */
+  openShell(): Promise<{ term: Pty; connection: LiveConnection }>;
   applyPolicy(ssh: SshWhat, extra?: { who?: Record<string, unknown> }): Promise<void>;
   /** Live SSH connections on the socket (the API's view; `sessions ls` shows the same). */
   liveConnections(): Promise<LiveConnection[]>;
@@ -193,6 +195,12 @@ export async function startManagedSsh(options: { recordInput?: boolean } = {}): 
     runTool: (tool, args, runOptions = {}) => runChild(tool, [...fixture.sshOptions(), ...args], env, runOptions),
     spawnSsh: (args) => new Managed(`ssh ${args.join(' ')}`, spawn('ssh', [...fixture.sshOptions(), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })),
     pty: (args = [], ptyOptions = {}) => new Pty(['ssh', '-tt', ...fixture.sshOptions(), fixture.target(), ...args], { env, name: 'ssh -tt', ...ptyOptions }),
+    openShell: async () => {
+      const known = new Set((await fixture.liveConnections()).map((c) => c.id));
+      const term = fixture.pty();
+      await term.waitForPrompt();
+      return { term, connection: await fixture.waitForNewConnection(known) };
+    },
     applyPolicy: async (ssh, extra = {}) => {
       const file = join(dir, `policy-${++policyVersion}.yaml`);
       await writeFile(file, stringify({ name: POLICY, sockets: [SOCKET], rules: [{ name: 'ana', effect: 'allow', who: extra.who ?? { email: [EMAIL] }, what: { ssh } }] }));
