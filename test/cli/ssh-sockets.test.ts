@@ -101,7 +101,8 @@ describe('CLI: ssh sockets', () => {
   });
 
   test('connect --type ssh creates an ssh socket with a tcp:// upstream and the connector serves it', async () => {
-    const upstream = net.createServer((socket) => socket.end('SSH-2.0-test\r\n'));
+    // Only `connect`'s probe reaches it, and that closes at once (a reset is no failure here).
+    const upstream = net.createServer((socket) => socket.on('error', () => undefined).end('SSH-2.0-test\r\n'));
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     try {
       const port = (upstream.address() as net.AddressInfo).port;
