@@ -10,3 +10,4 @@ export type { SshCertificateRequest, SshCertificateType } from './ssh-cert.js';
 export { SSH_HOST_KEY_SEED_BYTES, deriveSshHostKey, generateSshKey } from './ssh-host-key.js';
 export type { SshHostKey } from './ssh-host-key.js';
 export { caPin } from './pin.js';
+export { str as sshString } from './ssh-wire.js';

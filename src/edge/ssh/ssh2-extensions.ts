@@ -10,6 +10,7 @@
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
+import { sshString } from '../../ca/index.js';
 import type { Connection, ParsedKey } from 'ssh2';
 
 const require = createRequire(import.meta.url);
@@ -39,13 +40,6 @@ function protocolOf(peer: Connection | ssh2.Client): ProtocolInternals {
   const proto = (peer as unknown as { _protocol?: ProtocolInternals })._protocol;
   if (!proto) throw new Error('ssh2 connection has no protocol yet');
   return proto;
-}
-
-function wireString(value: Buffer | string): Buffer {
-  const bytes = typeof value === 'string' ? Buffer.from(value) : value;
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(bytes.length);
-  return Buffer.concat([length, bytes]);
 }
 
 /** A certificate line (`<cert-type> <base64> [comment]`) as its type and blob. */
@@ -115,12 +109,12 @@ export function certificateLogin(openSshPrivateKey: string, certificate: string)
         // The signed request, built here so that the signature blob names the plain key type.
         const sessionId = proto._kex!.sessionID;
         const body = Buffer.concat([
-          Buffer.from([USERAUTH_REQUEST]), wireString(username), wireString('ssh-connection'), wireString('publickey'),
-          Buffer.from([1]), wireString(cert.type), wireString(cert.blob),
+          Buffer.from([USERAUTH_REQUEST]), sshString(username), sshString('ssh-connection'), sshString('publickey'),
+          Buffer.from([1]), sshString(cert.type), sshString(cert.blob),
         ]);
-        const signature = plain.sign(Buffer.concat([wireString(sessionId), body]));
+        const signature = plain.sign(Buffer.concat([sshString(sessionId), body]));
         if (signature instanceof Error) throw signature;
-        const payload = Buffer.concat([body, wireString(Buffer.concat([wireString(cert.plainType), wireString(signature)]))]);
+        const payload = Buffer.concat([body, sshString(Buffer.concat([sshString(cert.plainType), sshString(signature)]))]);
         const packet = proto._packetRW.write.alloc(payload.length);
         payload.copy(packet, proto._packetRW.write.allocStart);
         proto._authsQueue.push('publickey');
