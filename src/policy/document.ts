@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PosternError, errorMessage } from '../errors.js';
 import { isCountryCode } from './countries.js';
-import { parseCidr } from './ip.js';
+import { parseCidr } from '../ip.js';
 import { SLUG, SOCKET_NAME, WEEKDAYS, isDomain, isEmail, isNamespace, parseDuration, parseInstant, parseTimeRange } from './syntax.js';
 import { canonicalTimeZone } from './tz.js';
 import type { PolicyDocument, Weekday } from './types.js';

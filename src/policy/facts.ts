@@ -2,8 +2,8 @@
 // rule asks (the client address parsed, the country and method upper-cased, the path cut).
 import { requestPath } from './glob.js';
 import type { RequestPath } from './glob.js';
-import { parseIp } from './ip.js';
-import type { IpWords } from './ip.js';
+import { parseIp } from '../ip.js';
+import type { IpWords } from '../ip.js';
 import type { Action, RequestContext } from './types.js';
 
 export class Facts {

@@ -1,10 +1,10 @@
-// IP addresses for reporting and trust: the policy engine's strict parser (IPv4, IPv6,
+// IP addresses for reporting and trust: the strict parser policies match with (src/ip.ts: IPv4, IPv6,
 // IPv4-mapped IPv6 folded to IPv4 so `::ffff:10.0.0.1` matches `10.0.0.0/8`) seen as bigints
 // for canonical formatting, and range lists compiled once. Pure; used to decide whom to believe
 // (trusted proxies) and what is public.
 import { PosternError } from '../errors.js';
-import { cidrContains, parseCidr, parseIp as parseIpWords } from '../policy/ip.js';
-import type { IpWords } from '../policy/ip.js';
+import { cidrContains, parseCidr, parseIp as parseIpWords } from '../ip.js';
+import type { IpWords } from '../ip.js';
 
 export interface ParsedIp {
   readonly version: 4 | 6;

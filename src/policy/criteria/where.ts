@@ -3,8 +3,8 @@
 // not match it, a deny rule naming countries does.
 import { expandCountries } from '../countries.js';
 import type { Facts } from '../facts.js';
-import { cidrContains, parseCidr } from '../ip.js';
-import type { Cidr } from '../ip.js';
+import { cidrContains, parseCidr } from '../../ip.js';
+import type { Cidr } from '../../ip.js';
 import type { Effect, RuleOutcome, WhereCondition } from '../types.js';
 import { listText } from './condition.js';
 import type { Condition, Criterion } from './condition.js';

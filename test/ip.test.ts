@@ -1,7 +1,7 @@
 // IP parsing and CIDR matching in one 128-bit space.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cidrContains, parseCidr, parseIp } from '../../src/policy/ip.js';
+import { cidrContains, parseCidr, parseIp } from '../src/ip.js';
 
 test('parseIp: IPv4, IPv6 forms, mapped IPv4, zones; rejects the rest', () => {
   assert.deepEqual(parseIp('10.1.2.3'), [0, 0, 0xffff, 0x0a010203]);

@@ -1,6 +1,7 @@
 // IP addresses and CIDRs as four 32-bit words of one 128-bit space. IPv4 lives at its
 // IPv4-mapped place (::ffff:a.b.c.d), so `::ffff:1.2.3.4` and `1.2.3.4` are the same address
-// and an IPv4 CIDR matches both; matching is then one loop over words, with no bigint.
+// and an IPv4 CIDR matches both; matching is then one loop over words, with no bigint. Below
+// every folder: policy matches `where.ip` with it, reporting formats and trusts addresses by it.
 
 /** Four 32-bit words, most significant first. */
 export type IpWords = readonly [number, number, number, number];
