@@ -2,10 +2,12 @@
 // 'init' event first, then batches of changes in revision order. A local commit triggers an
 // immediate poll; a timer polls too, which catches writes made by other processes or nodes.
 
+import { systemClock, unrefTimer } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { PosternError } from '../errors.js';
 import { describeCause } from './rows.js';
-import { consoleLogger, realTimers, unrefTimer } from './runtime.js';
-import type { StoreLogger, Timers } from './runtime.js';
+import { consoleLogger } from './runtime.js';
+import type { StoreLogger } from './runtime.js';
 import type { Change, Store } from './types.js';
 
 export type FeedEvent =
@@ -25,7 +27,7 @@ export interface ChangeFeedOptions {
   readonly pollIntervalMs?: number;
   /** Changes read per query (default 500). */
   readonly batchSize?: number;
-  readonly timers?: Timers;
+  readonly clock?: Clock;
   readonly logger?: StoreLogger;
 }
 
@@ -39,7 +41,7 @@ export class ChangeFeed implements ChangeSource {
   readonly #store: Store;
   readonly #pollIntervalMs: number;
   readonly #batchSize: number;
-  readonly #timers: Timers;
+  readonly #clock: Clock;
   readonly #logger: StoreLogger;
   readonly #subscribers = new Set<Subscriber>();
   #state: FeedState = 'new';
@@ -62,7 +64,7 @@ export class ChangeFeed implements ChangeSource {
     this.#store = store;
     this.#pollIntervalMs = pollIntervalMs;
     this.#batchSize = batchSize;
-    this.#timers = options.timers ?? realTimers;
+    this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? consoleLogger;
   }
 
@@ -188,7 +190,7 @@ export class ChangeFeed implements ChangeSource {
 
   #schedule(): void {
     if (this.#state !== 'running' || this.#timer !== undefined || this.#polling !== undefined) return;
-    this.#timer = this.#timers.setTimer(() => {
+    this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
       void this.pollNow();
     }, this.#pollIntervalMs);
@@ -197,7 +199,7 @@ export class ChangeFeed implements ChangeSource {
 
   #clearTimer(): void {
     if (this.#timer === undefined) return;
-    this.#timers.clearTimer(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 }

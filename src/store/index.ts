@@ -79,6 +79,6 @@ export { ChangeFeed } from './change-feed.js';
 export type { ChangeFeedOptions, ChangeSource, FeedEvent, FeedListener } from './change-feed.js';
 export { SnapshotCache, createSnapshot, loadSnapshot } from './snapshot.js';
 export type { CreateSnapshotOptions, Snapshot, SnapshotCacheOptions, SnapshotListener } from './snapshot.js';
-export { consoleLogger, realTimers, silentLogger, unrefTimer } from './runtime.js';
+export { consoleLogger, silentLogger } from './runtime.js';
 export { newId } from './rows.js';
-export type { StoreLogger, Timers } from './runtime.js';
+export type { StoreLogger } from './runtime.js';

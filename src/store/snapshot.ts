@@ -3,11 +3,13 @@
 // sessions and grants. SnapshotCache loads one at start, reloads when the feed reports a newer
 // revision, and swaps a single reference — never to an older revision.
 
+import { systemClock, unrefTimer } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { PosternError } from '../errors.js';
 import type { ChangeSource, FeedEvent } from './change-feed.js';
 import { describeCause } from './rows.js';
-import { consoleLogger, realTimers, unrefTimer } from './runtime.js';
-import type { StoreLogger, Timers } from './runtime.js';
+import { consoleLogger } from './runtime.js';
+import type { StoreLogger } from './runtime.js';
 import { freezeSocketAuth } from './socket-auth.js';
 import type { ConnectorRecord, PolicyRecord, SessionGrantRecord, SessionRecord, SocketRecord, Store, UserRecord } from './types.js';
 
@@ -104,9 +106,9 @@ export function createSnapshot(
  * revision. If writes keep racing, the older revision is used as the label (the data is at
  * least that new, and the feed will cause another reload).
  */
-export async function loadSnapshot(store: Store, options: { now?: () => Date; attempts?: number } = {}): Promise<Snapshot> {
+export async function loadSnapshot(store: Store, options: { clock?: Clock; attempts?: number } = {}): Promise<Snapshot> {
   const attempts = options.attempts ?? 5;
-  const now = options.now ?? (() => new Date());
+  const clock = options.clock ?? systemClock;
   for (let attempt = 1; ; attempt++) {
     const before = await store.currentRevision();
     const [sockets, connectors, users, sessions, grants, policies] = await Promise.all([
@@ -119,7 +121,7 @@ export async function loadSnapshot(store: Store, options: { now?: () => Date; at
     ]);
     const after = await store.currentRevision();
     if (before === after || attempt >= attempts) {
-      return createSnapshot(before, sockets, connectors, { loadedAt: now().toISOString(), users, sessions, grants, policies });
+      return createSnapshot(before, sockets, connectors, { loadedAt: new Date(clock.now()).toISOString(), users, sessions, grants, policies });
     }
   }
 }
@@ -127,11 +129,11 @@ export async function loadSnapshot(store: Store, options: { now?: () => Date; at
 export type SnapshotListener = (next: Snapshot, previous: Snapshot) => void;
 
 export interface SnapshotCacheOptions {
-  readonly timers?: Timers;
+  /** Times retries and waits, and dates each snapshot (`loadedAt`). */
+  readonly clock?: Clock;
   readonly logger?: StoreLogger;
   /** Wait before retrying a failed or lagging reload (default 1000 ms). */
   readonly retryMs?: number;
-  readonly now?: () => Date;
 }
 
 interface Waiter {
@@ -144,10 +146,9 @@ interface Waiter {
 export class SnapshotCache {
   readonly #store: Store;
   readonly #feed: ChangeSource;
-  readonly #timers: Timers;
+  readonly #clock: Clock;
   readonly #logger: StoreLogger;
   readonly #retryMs: number;
-  readonly #now: () => Date;
   readonly #listeners = new Set<SnapshotListener>();
   readonly #waiters = new Set<Waiter>();
   #current: Snapshot | undefined;
@@ -165,10 +166,9 @@ export class SnapshotCache {
     }
     this.#store = store;
     this.#feed = feed;
-    this.#timers = options.timers ?? realTimers;
+    this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? consoleLogger;
     this.#retryMs = retryMs;
-    this.#now = options.now ?? (() => new Date());
   }
 
   /** Loads the first snapshot (rejects if it cannot) and follows the feed. */
@@ -176,7 +176,7 @@ export class SnapshotCache {
     if (this.#running || this.#current !== undefined) {
       throw new PosternError('internal', 'snapshot cache can only be started once');
     }
-    const first = await loadSnapshot(this.#store, { now: this.#now });
+    const first = await loadSnapshot(this.#store, { clock: this.#clock });
     this.#current = first;
     this.#running = true;
     this.#unsubscribe = this.#feed.subscribe((event) => this.#onFeed(event));
@@ -234,7 +234,7 @@ export class SnapshotCache {
         revision,
         resolve,
         reject,
-        timer: this.#timers.setTimer(() => {
+        timer: this.#clock.setTimeout(() => {
           this.#settle(waiter).reject(
             new PosternError('store_unavailable', `snapshot did not reach revision ${revision} within ${timeoutMs} ms`, {
               retryable: true,
@@ -279,7 +279,7 @@ export class SnapshotCache {
       do {
         this.#loadAgain = false;
         attempts++;
-        this.offer(await loadSnapshot(this.#store, { now: this.#now }));
+        this.offer(await loadSnapshot(this.#store, { clock: this.#clock }));
       } while (this.#running && (this.#loadAgain || (this.#behind() && attempts < 3)));
       if (this.#behind()) this.#scheduleRetry();
     } catch (err) {
@@ -296,7 +296,7 @@ export class SnapshotCache {
 
   #scheduleRetry(): void {
     if (!this.#running || this.#retryTimer !== undefined) return;
-    this.#retryTimer = this.#timers.setTimer(() => {
+    this.#retryTimer = this.#clock.setTimeout(() => {
       this.#retryTimer = undefined;
       void this.refresh();
     }, this.#retryMs);
@@ -305,13 +305,13 @@ export class SnapshotCache {
 
   #clearRetry(): void {
     if (this.#retryTimer === undefined) return;
-    this.#timers.clearTimer(this.#retryTimer);
+    this.#clock.clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
   }
 
   #settle(waiter: Waiter): Waiter {
     this.#waiters.delete(waiter);
-    this.#timers.clearTimer(waiter.timer);
+    this.#clock.clearTimeout(waiter.timer);
     return waiter;
   }
 }

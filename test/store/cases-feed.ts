@@ -4,14 +4,17 @@
 import assert from 'node:assert/strict';
 import { ChangeFeed, SnapshotCache, createSnapshot } from '../../src/store/index.js';
 import type { Snapshot, Store } from '../../src/store/index.js';
-import { EventCollector, FakeTimers, MemoryLogger, rejectsWith, within } from './helpers.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { EventCollector, MemoryLogger, rejectsWith, within } from './helpers.js';
 import type { StoreCase } from './helpers.js';
 
+const POLL_MS = 50;
+
 function feedFor(store: Store, extra: { batchSize?: number } = {}) {
-  const timers = new FakeTimers();
+  const clock = new FakeClock();
   const logger = new MemoryLogger();
-  const feed = new ChangeFeed(store, { pollIntervalMs: 50, timers, logger, ...extra });
-  return { feed, timers, logger };
+  const feed = new ChangeFeed(store, { pollIntervalMs: POLL_MS, clock, logger, ...extra });
+  return { feed, clock, logger };
 }
 
 /** A store whose changesSince fails while `failing.on` is set. */
@@ -49,13 +52,13 @@ export const feedCases: Record<string, StoreCase> = {
   'feed: init first, then local changes at once, in revision order': async ({ store }) => {
     await store.secrets.put('before', 'x');
     const startRev = await store.currentRevision();
-    const { feed, timers } = feedFor(store);
+    const { feed, clock } = feedFor(store);
     const events = new EventCollector();
     feed.subscribe(events.listener);
     assert.equal(events.events.length, 0, 'nothing before start');
     await feed.start();
     assert.deepEqual(events.events, [{ type: 'init', revision: startRev }]);
-    assert.equal(timers.pending, 1, 'a poll is scheduled');
+    assert.deepEqual(clock.pending(), [POLL_MS], 'a poll is scheduled');
 
     const s = await store.sockets.create({ name: 'web', type: 'http' });
     await store.sockets.update('web', { description: 'd' });
@@ -71,20 +74,20 @@ export const feedCases: Record<string, StoreCase> = {
     feed.subscribe(late.listener);
     assert.deepEqual(late.events, [{ type: 'init', revision: rev }]);
     await feed.stop();
-    assert.equal(timers.pending, 0);
+    assert.deepEqual(clock.pending(), []);
   },
 
   'feed: picks up writes from another instance by polling': async ({ store, openPeer }) => {
     if (openPeer === undefined) return;
     const peer = await openPeer();
-    const { feed, timers } = feedFor(store);
+    const { feed, clock } = feedFor(store);
     const events = new EventCollector();
     feed.subscribe(events.listener);
     await feed.start();
     const s = await peer.sockets.create({ name: 'remote', type: 'tls' });
     const rev = await peer.currentRevision();
     assert.equal(events.changes().length, 0, 'no local trigger for a peer write');
-    assert.equal(timers.fireAll(), 1);
+    assert.equal(clock.advance(POLL_MS), 1);
     const event = await events.untilRevision(rev);
     assert.ok(event.type === 'changes' && event.changes.some((c) => c.entityId === s.id));
     await feed.stop();
@@ -150,7 +153,7 @@ export const feedCases: Record<string, StoreCase> = {
 
   'feed: a failed poll is logged and retried on the next tick': async ({ store }) => {
     const { store: wrapped, failing } = flaky(store);
-    const { feed, timers, logger } = feedFor(wrapped);
+    const { feed, clock, logger } = feedFor(wrapped);
     const events = new EventCollector();
     feed.subscribe(events.listener);
     await feed.start();
@@ -159,9 +162,9 @@ export const feedCases: Record<string, StoreCase> = {
     await feed.pollNow();
     assert.equal(events.changes().length, 0);
     assert.ok(logger.lines.some((l) => /poll failed/.test(l.msg)));
-    assert.equal(timers.pending, 1, 'still scheduled after a failure');
+    assert.deepEqual(clock.pending(), [POLL_MS], 'still scheduled after a failure');
     failing.on = false;
-    timers.fireAll();
+    clock.advance(POLL_MS);
     await events.untilRevision(await store.currentRevision());
     assert.ok(logger.lines.some((l) => /recovered/.test(l.msg)));
     await feed.stop();
@@ -171,7 +174,7 @@ export const feedCases: Record<string, StoreCase> = {
     await store.sockets.create({ name: 'one', type: 'http', tags: { env: 'prod' } });
     const conn = await store.connectors.create({ name: 'office' });
     const { feed } = feedFor(store);
-    const cache = new SnapshotCache(store, feed, { timers: new FakeTimers(), logger: new MemoryLogger() });
+    const cache = new SnapshotCache(store, feed, { clock: new FakeClock(), logger: new MemoryLogger() });
     await feed.start();
     const first = await cache.start();
     assert.equal(first.revision, await store.currentRevision());
@@ -196,7 +199,7 @@ export const feedCases: Record<string, StoreCase> = {
   'snapshot: never applies an older or equal revision': async ({ store }) => {
     await store.sockets.create({ name: 'keep', type: 'http' });
     const { feed } = feedFor(store);
-    const cache = new SnapshotCache(store, feed, { timers: new FakeTimers(), logger: new MemoryLogger() });
+    const cache = new SnapshotCache(store, feed, { clock: new FakeClock(), logger: new MemoryLogger() });
     const current = await cache.start();
     const older: Snapshot = createSnapshot(current.revision - 1, [], []);
     assert.equal(cache.offer(older), false);
@@ -210,15 +213,15 @@ export const feedCases: Record<string, StoreCase> = {
   },
 
   'snapshot: follows another instance through the feed; waits are bounded': async ({ store, openPeer }) => {
-    const { feed, timers } = feedFor(store);
-    const cacheTimers = new FakeTimers();
-    const cache = new SnapshotCache(store, feed, { timers: cacheTimers, logger: new MemoryLogger() });
+    const { feed, clock } = feedFor(store);
+    const cacheClock = new FakeClock();
+    const cache = new SnapshotCache(store, feed, { clock: cacheClock, logger: new MemoryLogger() });
     await feed.start();
     await cache.start();
     const base = cache.current().revision;
 
     const waiting = cache.waitForRevision(base + 1_000_000, 10);
-    assert.equal(cacheTimers.fireAll(), 1);
+    assert.equal(cacheClock.advance(10), 1);
     await rejectsWith(waiting, 'store_unavailable', /did not reach revision/);
 
     if (openPeer !== undefined) {
@@ -226,7 +229,7 @@ export const feedCases: Record<string, StoreCase> = {
       await peer.sockets.create({ name: 'from-peer', type: 'http' });
       const rev = await peer.currentRevision();
       const done = cache.waitForRevision(rev, 5000);
-      timers.fireAll();
+      clock.advance(POLL_MS);
       const snap = await within(done, 'snapshot from peer write');
       assert.ok(snap.sockets.has('from-peer'));
     }

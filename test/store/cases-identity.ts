@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { ChangeFeed, SnapshotCache, createSnapshot, loadSnapshot, noSocketAuth } from '../../src/store/index.js';
 import type { NewSession, Store } from '../../src/store/index.js';
-import { FakeTimers, MemoryLogger, inFuture, isoRe, rejectsWith } from './helpers.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { MemoryLogger, inFuture, isoRe, rejectsWith } from './helpers.js';
 import type { StoreCase } from './helpers.js';
 
 /** [entity, entityId, op] of every change after `revision`. */
@@ -375,8 +376,8 @@ export const identityCases: Record<string, StoreCase> = {
     const disabled = await store.users.create({ email: 'quin@example.com', groups: ['a'] });
     await store.users.update(disabled.id, { disabledAt: now() });
 
-    const feed = new ChangeFeed(store, { pollIntervalMs: 50, timers: new FakeTimers(), logger: new MemoryLogger() });
-    const cache = new SnapshotCache(store, feed, { timers: new FakeTimers(), logger: new MemoryLogger() });
+    const feed = new ChangeFeed(store, { pollIntervalMs: 50, clock: new FakeClock(), logger: new MemoryLogger() });
+    const cache = new SnapshotCache(store, feed, { clock: new FakeClock(), logger: new MemoryLogger() });
     await feed.start();
     const first = await cache.start();
     assert.equal(first.revision, await store.currentRevision());

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { ChangeFeed, SnapshotCache, loadSnapshot } from '../../src/store/index.js';
 import type { Store } from '../../src/store/index.js';
-import { FakeTimers, MemoryLogger, rejectsWith, within } from './helpers.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { MemoryLogger, rejectsWith, within } from './helpers.js';
 import type { StoreCase } from './helpers.js';
 
 const ED25519 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAII+qq1xzldjQGwImdjM9bRTyOahKOm4fMeXHxLPb0kTT';
@@ -13,14 +14,15 @@ const ECDSA = 'ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyN
 
 /** Follows `reader` through a feed of its own until it has seen `writer`'s latest revision. */
 async function snapshotAfter(reader: Store, writer: Store) {
-  const timers = new FakeTimers();
-  const feed = new ChangeFeed(reader, { pollIntervalMs: 50, timers, logger: new MemoryLogger() });
-  const cache = new SnapshotCache(reader, feed, { timers: new FakeTimers(), logger: new MemoryLogger() });
+  const pollMs = 50;
+  const clock = new FakeClock();
+  const feed = new ChangeFeed(reader, { pollIntervalMs: pollMs, clock, logger: new MemoryLogger() });
+  const cache = new SnapshotCache(reader, feed, { clock: new FakeClock(), logger: new MemoryLogger() });
   await feed.start();
   await cache.start();
   try {
     const done = cache.waitForRevision(await writer.currentRevision(), 5000);
-    timers.fireAll();
+    clock.advance(pollMs);
     return await within(done, 'snapshot with the pin');
   } finally {
     cache.stop();

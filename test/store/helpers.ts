@@ -1,37 +1,9 @@
-// Test helpers for the store suites: fake timers, bounded waits, event collectors, error checks.
+// Test helpers for the store suites: bounded waits, event collectors, error checks (time comes from test/helpers/fake-clock.ts).
 
 import assert from 'node:assert/strict';
 import { isPosternError } from '../../src/errors.js';
 import type { ErrorCode } from '../../src/errors.js';
-import type { FeedEvent, Store, StoreLogger, Timers } from '../../src/store/index.js';
-
-/** Timers that only fire when the test says so. */
-export class FakeTimers implements Timers {
-  #next = 1;
-  readonly #pending = new Map<number, { fn: () => void; ms: number }>();
-
-  setTimer(fn: () => void, ms: number): unknown {
-    const id = this.#next++;
-    this.#pending.set(id, { fn, ms });
-    return id;
-  }
-
-  clearTimer(handle: unknown): void {
-    this.#pending.delete(handle as number);
-  }
-
-  get pending(): number {
-    return this.#pending.size;
-  }
-
-  /** Fires every timer pending now (not ones they schedule); returns how many fired. */
-  fireAll(): number {
-    const due = [...this.#pending.entries()];
-    this.#pending.clear();
-    for (const [, timer] of due) timer.fn();
-    return due.length;
-  }
-}
+import type { FeedEvent, Store, StoreLogger } from '../../src/store/index.js';
 
 /** Rejects if `promise` has not settled within `ms` (a bound, never a wait for time to pass). */
 export async function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
