@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import { isIP } from 'node:net';
 import type { ClientRequestArgs, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { proxyConnect } from '../tunnel/dial.js';
+import { proxyConnect } from '../tunnel/index.js';
 import { caPin } from '../ca/index.js';
 import { PosternError, errorMessage, isPosternError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';

@@ -4,7 +4,7 @@ import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import type { KeyCipher } from './key-cipher.js';
 import { ECDSA_P256, SIGNING, subtle, x509 } from './x509.js';
 import { PosternError } from '../errors.js';
-import type { SecretRepo } from '../store/types.js';
+import type { SecretRepo } from '../store/index.js';
 
 const ROOT_SECRET = 'ca/root';
 const DAY = 24 * 60 * 60 * 1000;

@@ -6,7 +6,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { PosternError, errorMessage } from '../errors.js';
-import { newPkceVerifier, pkceCheckCode, s256Challenge } from '../identity/pkce.js';
+import { newPkceVerifier, pkceCheckCode, s256Challenge } from '../identity/index.js';
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 

@@ -7,7 +7,7 @@ import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { CliContext } from './context.js';
-import { createKeyAndCsr } from '../ca/csr.js';
+import { createKeyAndCsr } from '../ca/index.js';
 import { PosternError } from '../errors.js';
 
 const run = promisify(execFile);

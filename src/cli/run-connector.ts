@@ -1,7 +1,7 @@
 // Runs a connector in the foreground for `connector start` and `connect`: prints each socket's
 // URL once the first tunnel is up, drains gracefully on Ctrl-C.
-import { Connector } from '../connector/connector.js';
-import type { ConnectorConfig } from '../connector/config.js';
+import { Connector } from '../connector/index.js';
+import type { ConnectorConfig } from '../connector/index.js';
 import { createLogger } from './logger.js';
 import { onShutdownSignal } from './signals.js';
 

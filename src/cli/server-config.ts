@@ -7,10 +7,10 @@ import { z } from 'zod';
 import { PosternError, errorMessage } from '../errors.js';
 import { formatZodIssue } from '../zod-issues.js';
 import { dataFiles, defaultDataDir } from './paths.js';
-import type { ConfiguredProvider } from '../control/idp-api.js';
-import { DEFAULT_ADMIN_GROUP } from '../control/roles.js';
-import { SYSLOG_FACILITIES } from '../reporting/syslog.js';
-import type { SyslogFacility } from '../reporting/syslog.js';
+import { DEFAULT_ADMIN_GROUP } from '../control/index.js';
+import type { ConfiguredProvider } from '../control/index.js';
+import { SYSLOG_FACILITIES } from '../reporting/index.js';
+import type { SyslogFacility } from '../reporting/index.js';
 
 const listenSchema = z.string().transform((value, ctx) => {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value);

@@ -7,33 +7,36 @@ import type { Logger } from 'pino';
 import type { ServerSettings } from './server-config.js';
 import { dataFiles } from './paths.js';
 import { ChangeFeed, SnapshotCache, openStore } from '../store/index.js';
-import type { Store } from '../store/types.js';
+import type { Store, Snapshot } from '../store/index.js';
 import { PosternError } from '../errors.js';
 import { CertificateAuthority, createKeyCipher, loadOrCreateMasterKey } from '../ca/index.js';
-import { TunnelHub } from '../tunnel/edge-side.js';
-import type { SocketRefusal, TunnelInfo } from '../tunnel/edge-side.js';
-import { decideAnnouncements } from '../tunnel/socket-binding.js';
+import { TunnelHub, decideAnnouncements } from '../tunnel/index.js';
+import type { SocketRefusal, TunnelInfo } from '../tunnel/index.js';
 import { EdgeServer, IdentityGate, LiveRegistry, SshHostKeys } from '../edge/index.js';
-import { createApi } from '../control/api.js';
-import { applyConfiguredProviders } from '../control/idp-api.js';
-import { generateApiToken, hashToken } from '../identity/tokens.js';
-import { AssertionCache } from '../identity/assertion.js';
-import { loadOrCreateInviteKey, loadOrCreateSigningKeys, loadOrCreateSshCa, loadOrCreateSshHostCa, loadOrCreateSshHostKeySeed } from '../control/server-keys.js';
-import { SessionService } from '../control/sessions.js';
+import {
+  createApi,
+  applyConfiguredProviders,
+  loadOrCreateInviteKey,
+  loadOrCreateSigningKeys,
+  loadOrCreateSshCa,
+  loadOrCreateSshHostCa,
+  loadOrCreateSshHostKeySeed,
+  SessionService,
+} from '../control/index.js';
+import { generateApiToken, hashToken, AssertionCache } from '../identity/index.js';
 import { compileWithSocketPolicies } from '../policy/index.js';
 import type { PolicySet } from '../policy/index.js';
-import type { Snapshot } from '../store/index.js';
-import { AuditRecorder } from '../reporting/recorder.js';
-import { Metrics } from '../reporting/metrics.js';
-import type { NewAuditEvent } from '../reporting/events.js';
-import { createGeoLookup } from '../reporting/geo.js';
-import { compileCidrs } from '../reporting/cidr.js';
-import { AuditExporter } from '../reporting/exporter.js';
-import type { AuditSink } from '../reporting/exporter.js';
-import type { AuditEvent } from '../reporting/events.js';
-import { createWebhookSink } from '../reporting/webhook.js';
-import { createSyslogSink } from '../reporting/syslog.js';
-import { createRecordingSink } from '../reporting/index.js';
+import {
+  AuditRecorder,
+  Metrics,
+  createGeoLookup,
+  compileCidrs,
+  AuditExporter,
+  createWebhookSink,
+  createSyslogSink,
+  createRecordingSink,
+} from '../reporting/index.js';
+import type { NewAuditEvent, AuditSink, AuditEvent } from '../reporting/index.js';
 import { hostname } from 'node:os';
 import type { ExporterSettings } from './server-config.js';
 

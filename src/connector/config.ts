@@ -6,8 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PosternError, errorMessage } from '../errors.js';
 import { issueLine } from '../zod-issues.js';
-import { socketNameSchema } from '../store/names.js';
-import { SOCKET_TYPES, carriesTcp } from '../store/socket-types.js';
+import { socketNameSchema, SOCKET_TYPES, carriesTcp } from '../store/index.js';
 
 const upstreamUrl = z.string().refine((value) => {
   try {

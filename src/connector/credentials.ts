@@ -5,8 +5,7 @@ import { X509Certificate } from 'node:crypto';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { ApiClient, fetchPinnedCa } from '../api-client/index.js';
-import { createKeyAndCsr } from '../ca/csr.js';
-import { BACKDATE_MS } from '../ca/authority.js';
+import { createKeyAndCsr, BACKDATE_MS } from '../ca/index.js';
 import { PosternError, errorMessage } from '../errors.js';
 
 const credentialsSchema = z.object({

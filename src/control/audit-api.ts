@@ -4,12 +4,12 @@
 
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { Store } from '../store/types.js';
+import type { Store } from '../store/index.js';
 import type { RouteTable } from './routes.js';
 import { parseWith } from './routes.js';
 import { PosternError } from '../errors.js';
-import { AUDIT_EVENT_TYPES } from '../reporting/events.js';
-import type { NewAuditEvent } from '../reporting/events.js';
+import { AUDIT_EVENT_TYPES } from '../reporting/index.js';
+import type { NewAuditEvent } from '../reporting/index.js';
 import { actorOf } from './policy-api.js';
 
 export interface AuditApiOptions {

@@ -1,17 +1,22 @@
 // Browser sign-in on the control host: the login form (local accounts), CSRF double-submit,
 // rate limiting (counted before the password check, per account and client address), and the hand-off of a session to a socket host through a one-time code.
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { Store, SessionRecord } from '../store/types.js';
+import { SOCKET_NAME_PATTERN } from '../store/index.js';
+import type { Store, SessionRecord } from '../store/index.js';
 import type { SessionService } from './sessions.js';
 import { renderLoginPage } from './login-page.js';
 import type { LoginPageModel } from './login-page.js';
-import { SignInThrottle } from '../identity/rate-limit.js';
-import { clientNetwork } from '../reporting/cidr.js';
-import { verifyPassword } from '../identity/passwords.js';
-import { clearSessionCookie, readSessionCookie, serializeSessionCookie } from '../identity/session-cookie.js';
+import {
+  SignInThrottle,
+  verifyPassword,
+  clearSessionCookie,
+  readSessionCookie,
+  serializeSessionCookie,
+  controlReturnTo,
+  safeReturnTo,
+} from '../identity/index.js';
+import { clientNetwork } from '../reporting/index.js';
 import { csrfToken, csrfValid } from './csrf.js';
-import { controlReturnTo, safeReturnTo } from '../identity/redirects.js';
-import { SOCKET_NAME_PATTERN } from '../store/names.js';
 
 export interface AuthRoutesOptions {
   store: Store;

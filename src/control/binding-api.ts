@@ -3,8 +3,8 @@
 // (replace, add, remove), and the bound connectors a socket's representation lists.
 import { z } from 'zod';
 import { PosternError } from '../errors.js';
-import type { ConnectorRecord, SocketRecord } from '../store/types.js';
-import { bindingOf } from '../tunnel/socket-binding.js';
+import type { ConnectorRecord, SocketRecord } from '../store/index.js';
+import { bindingOf } from '../tunnel/index.js';
 
 const connectorRefs = z.array(z.string().min(1).max(200)).max(1000);
 

@@ -2,7 +2,7 @@
 // token in a `__Host-` cookie (SameSite=Strict) that each form posts back in a hidden field.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import { parseCookies } from '../identity/session-cookie.js';
+import { parseCookies } from '../identity/index.js';
 
 const CSRF_COOKIE = '__Host-postern_csrf';
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;

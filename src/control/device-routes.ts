@@ -5,19 +5,24 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes, randomInt } from 'node:crypto';
 import { z } from 'zod';
-import type { DeviceAuthorizationRecord, Store, UserRecord } from '../store/types.js';
+import type { DeviceAuthorizationRecord, Store, UserRecord } from '../store/index.js';
 import type { SessionService } from './sessions.js';
 import type { RouteTable } from './routes.js';
 import { PosternError, isPosternError } from '../errors.js';
-import { generateSecret, hashToken } from '../identity/tokens.js';
-import { readSessionCookie } from '../identity/session-cookie.js';
+import {
+  generateSecret,
+  hashToken,
+  readSessionCookie,
+  LoginRateLimiter,
+  PKCE_CHALLENGE_SHAPE,
+  pkceCheckCode,
+  pkceMatches,
+} from '../identity/index.js';
 import { csrfToken, csrfValid } from './csrf.js';
-import { LoginRateLimiter } from '../identity/rate-limit.js';
 import { createCliToken, principalOf } from './principal.js';
 import { renderDevicePage } from './device-page.js';
 import type { DevicePageModel } from './device-page.js';
 import { registerTokenApi } from './token-api.js';
-import { PKCE_CHALLENGE_SHAPE, pkceCheckCode, pkceMatches } from '../identity/pkce.js';
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 /** Consonants only (RFC 8628 §6.1): no vowels to spell words, nothing to confuse with digits. */

@@ -1,9 +1,9 @@
 // The user behind an external sign-in (OIDC, GitHub, SAML): looks up the (issuer, subject) link
 // and the email's user, lets decideAccountLink choose, then links or creates (the user with its
 // link in one transaction) and keeps name and groups in step with the provider.
-import type { IdentityProviderRecord, Store, UserRecord } from '../store/types.js';
-import type { PosternIdentity } from '../identity/claims.js';
-import { accountLinkSettings, decideAccountLink } from '../identity/account-link.js';
+import type { IdentityProviderRecord, Store, UserRecord } from '../store/index.js';
+import { accountLinkSettings, decideAccountLink } from '../identity/index.js';
+import type { PosternIdentity } from '../identity/index.js';
 import { PosternError, isPosternError } from '../errors.js';
 
 export interface ExternalSignIn {

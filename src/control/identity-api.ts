@@ -3,18 +3,15 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { principalOf } from './principal.js';
 import { z } from 'zod';
-import type { Store, UserRecord } from '../store/types.js';
+import type { Store, UserRecord } from '../store/index.js';
 import type { RouteTable } from './routes.js';
 import { PosternError } from '../errors.js';
-import { checkPasswordPolicy, hashPassword } from '../identity/passwords.js';
-import type { SigningKeys } from '../identity/assertion.js';
-import { createInviteToken, passwordStamp } from '../identity/invites.js';
-import type { CertificateAuthority } from '../ca/authority.js';
-import type { SshCertificateAuthority } from '../ca/ssh-cert.js';
-import { SESSION_URI_PREFIX } from '../identity/claims.js';
+import { checkPasswordPolicy, hashPassword, createInviteToken, passwordStamp, SESSION_URI_PREFIX } from '../identity/index.js';
+import type { SigningKeys } from '../identity/index.js';
+import type { CertificateAuthority, SshCertificateAuthority } from '../ca/index.js';
 import { allowedSshLogins, compileWithSocketPolicies, requestContext } from '../policy/index.js';
-import type { GeoLookup } from '../reporting/geo.js';
 import { canonicalIp } from '../reporting/index.js';
+import type { GeoLookup } from '../reporting/index.js';
 
 const sshCertificateBody = z.object({
   /** The user's public key, authorized_keys form (ed25519 or ecdsa). */

@@ -2,14 +2,12 @@
 // and the idempotent apply of the server config file's `identity_providers:` list. The client
 // secret is write-only: sealed with the KeyCipher, never returned.
 import { z } from 'zod';
-import type { IdentityProviderKind, IdentityProviderRecord, Store } from '../store/types.js';
-import type { KeyCipher } from '../ca/key-cipher.js';
+import type { IdentityProviderKind, IdentityProviderRecord, Store } from '../store/index.js';
+import type { KeyCipher } from '../ca/index.js';
 import type { RouteTable } from './routes.js';
 import { parseWith } from './routes.js';
 import { PosternError, isPosternError } from '../errors.js';
-import { normalizeOidcConfig } from '../identity/oidc.js';
-import { parseSamlConfig } from '../identity/saml.js';
-import { emailDomainsSchema } from '../identity/account-link.js';
+import { normalizeOidcConfig, parseSamlConfig, emailDomainsSchema } from '../identity/index.js';
 import { redirectUriFor, secretContext } from './oidc-routes.js';
 
 export interface IdentityProviderApiOptions {

@@ -1,9 +1,8 @@
 // "Set your password" pages behind an invitation link: the admin creates the account, the person
 // chooses the password. The link dies once a password is set or when it expires.
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { Store } from '../store/types.js';
-import { passwordStamp, verifyInviteToken } from '../identity/invites.js';
-import { checkPasswordPolicy, hashPassword } from '../identity/passwords.js';
+import type { Store } from '../store/index.js';
+import { passwordStamp, verifyInviteToken, checkPasswordPolicy, hashPassword } from '../identity/index.js';
 import { isPosternError } from '../errors.js';
 import { escapeHtml } from './login-page.js';
 

@@ -5,17 +5,16 @@
 // cookie sealed with the KeyCipher (AES-GCM, bound to the provider name), so any control node
 // can finish a sign-in another one started. Email allow-lists are enforced at the edge.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Store, IdentityProviderRecord } from '../store/types.js';
-import type { KeyCipher } from '../ca/key-cipher.js';
+import { IDENTITY_PROVIDER_NAME_PATTERN } from '../store/index.js';
+import type { Store, IdentityProviderRecord } from '../store/index.js';
+import type { KeyCipher } from '../ca/index.js';
 import type { SessionService } from './sessions.js';
 import { continueTo, signInTarget } from './auth-routes.js';
 import { escapeHtml } from './login-page.js';
 import { PosternError, errorMessage, isPosternError } from '../errors.js';
-import { GithubClient, OidcClient, newTransaction, normalizeOidcConfig } from '../identity/oidc.js';
-import type { AuthTransaction, GithubConfig, SignInClient } from '../identity/oidc.js';
+import { GithubClient, OidcClient, newTransaction, normalizeOidcConfig, parseCookies, serializeSessionCookie } from '../identity/index.js';
+import type { AuthTransaction, GithubConfig, SignInClient } from '../identity/index.js';
 import { userForExternalSignIn } from './external-accounts.js';
-import { parseCookies, serializeSessionCookie } from '../identity/session-cookie.js';
-import { IDENTITY_PROVIDER_NAME_PATTERN } from '../store/kysely-provider-repos.js';
 
 export interface OidcRoutesOptions {
   store: Store;

@@ -4,13 +4,12 @@
 
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { Store } from '../store/types.js';
+import type { Store } from '../store/index.js';
 import type { RouteTable } from './routes.js';
 import { PosternError } from '../errors.js';
 import { canonicalTarget, compileWithSocketPolicies, describedSshAction, explain, outsideMessage, parsePolicyDocument, policyCoverage, requestContext, ruleLabel, validatePolicyDocument } from '../policy/index.js';
 import type { Action, PolicyDocument } from '../policy/index.js';
-import type { NewAuditEvent } from '../reporting/events.js';
-import type { GeoLookup } from '../reporting/geo.js';
+import type { NewAuditEvent, GeoLookup } from '../reporting/index.js';
 import { principalOf } from './principal.js';
 
 export interface PolicyApiOptions {

@@ -3,10 +3,10 @@
 // live 'cli' session of an enabled user, whose scopes follow from their groups (src/control/roles.ts)
 // on this very request. The principal rides along with the request.
 import type { FastifyRequest } from 'fastify';
-import type { ApiTokenRecord, ApiTokenScope, SessionRecord, Store, UserRecord } from '../store/types.js';
+import type { ApiTokenRecord, ApiTokenScope, SessionRecord, Store, UserRecord } from '../store/index.js';
 import type { SessionService } from './sessions.js';
 import { PosternError } from '../errors.js';
-import { generateSecret, hashToken } from '../identity/tokens.js';
+import { generateSecret, hashToken } from '../identity/index.js';
 import { personScopes } from './roles.js';
 
 export type Principal =

@@ -6,13 +6,12 @@ import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { RecordingRecord, Store } from '../store/types.js';
+import type { RecordingRecord, Store } from '../store/index.js';
 import type { RouteTable } from './routes.js';
 import { parseWith } from './routes.js';
 import { PosternError } from '../errors.js';
-import { castHeaderLine, parseEventLine } from '../reporting/asciicast.js';
-import { CastSearch } from '../reporting/cast-search.js';
-import type { CastMatch } from '../reporting/cast-search.js';
+import { castHeaderLine, parseEventLine, CastSearch } from '../reporting/index.js';
+import type { CastMatch } from '../reporting/index.js';
 
 export interface RecordingApiOptions {
   store: Store;

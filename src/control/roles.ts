@@ -2,7 +2,7 @@
 // are admins with their own sign-in and get every scope; everyone else keeps the user-level
 // routes. Read from the user's groups on every request, so removing the group ends admin
 // rights at once. The dashboard asks the same question of a browser session's user.
-import type { ApiTokenScope, UserRecord } from '../store/types.js';
+import type { ApiTokenScope, UserRecord } from '../store/index.js';
 import { PosternError } from '../errors.js';
 
 export const DEFAULT_ADMIN_GROUP = 'admins';

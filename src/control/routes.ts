@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { PosternError } from '../errors.js';
 import { formatZodIssue } from '../zod-issues.js';
-import type { ApiTokenScope } from '../store/types.js';
+import type { ApiTokenScope } from '../store/index.js';
 
 /**
  * Who may call a route: an API token with a scope (`sockets:write`…; `admin` = only tokens with

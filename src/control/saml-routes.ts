@@ -5,19 +5,32 @@
 // (see src/identity/account-link.ts), and continues like a local sign-in.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import type { IdentityProviderRecord, Store } from '../store/types.js';
+import type { IdentityProviderRecord, Store } from '../store/index.js';
 import type { SessionService } from './sessions.js';
-import type { KeyCipher } from '../ca/key-cipher.js';
+import type { KeyCipher } from '../ca/index.js';
 import { continueTo, signInTarget } from './auth-routes.js';
 import { escapeHtml } from './login-page.js';
 import { PosternError, isPosternError } from '../errors.js';
-import { parseCookies, serializeSessionCookie } from '../identity/session-cookie.js';
 import {
-  SAML_PROVIDER_NAME, SAML_STATE_COOKIE_PREFIX, isRelayState, newRelayState, newSamlRequestId, openSamlState, parseSamlConfig,
-  samlAuthorizeUrl, samlLinkIssuer, samlMetadata, samlServiceProvider, samlSpKey, sealSamlState, validateSamlResponse,
-} from '../identity/saml.js';
+  parseCookies,
+  serializeSessionCookie,
+  SAML_PROVIDER_NAME,
+  SAML_STATE_COOKIE_PREFIX,
+  isRelayState,
+  newRelayState,
+  newSamlRequestId,
+  openSamlState,
+  parseSamlConfig,
+  samlAuthorizeUrl,
+  samlLinkIssuer,
+  samlMetadata,
+  samlServiceProvider,
+  samlSpKey,
+  sealSamlState,
+  validateSamlResponse,
+} from '../identity/index.js';
+import type { SamlProviderSettings, SamlServiceProvider, SpKey } from '../identity/index.js';
 import { userForExternalSignIn } from './external-accounts.js';
-import type { SamlProviderSettings, SamlServiceProvider, SpKey } from '../identity/saml.js';
 import { secretContext } from './oidc-routes.js';
 
 const STATE_SECRET = 'identity/saml-state-key';

@@ -2,12 +2,11 @@
 // by every node: the assertion signing key (one JWKS for all edges), the invitation HMAC key,
 // the SSH user CA, the SSH host CA and the seed of the ssh sockets' host keys.
 import { randomBytes } from 'node:crypto';
-import type { SecretRepo } from '../store/types.js';
-import type { KeyCipher } from '../ca/key-cipher.js';
-import { SigningKeys, generateSigningKey } from '../identity/assertion.js';
-import { SshCertificateAuthority } from '../ca/ssh-cert.js';
-import { SSH_HOST_KEY_SEED_BYTES } from '../ca/ssh-host-key.js';
-import type { SigningKeyMaterial } from '../identity/assertion.js';
+import type { SecretRepo } from '../store/index.js';
+import { SshCertificateAuthority, SSH_HOST_KEY_SEED_BYTES } from '../ca/index.js';
+import type { KeyCipher } from '../ca/index.js';
+import { SigningKeys, generateSigningKey } from '../identity/index.js';
+import type { SigningKeyMaterial } from '../identity/index.js';
 
 /** The sealed value under `name`, created by `make` on first use (first writer wins across nodes). */
 async function loadOrCreateSealed(secrets: SecretRepo, cipher: KeyCipher, name: string, make: () => Promise<Buffer>): Promise<Buffer> {

@@ -1,11 +1,10 @@
 // Browser sign-in sessions on the control plane: creating a session after a successful login,
 // handing it to a socket host with a one-time code, and the socket host's own cookie (a grant).
-import type { Store, SessionKind, SessionRecord, UserRecord } from '../store/types.js';
+import type { Store, SessionKind, SessionRecord, UserRecord } from '../store/index.js';
 import { PosternError } from '../errors.js';
-import { createSessionSecret, hashSessionSecret } from '../identity/session-cookie.js';
-import { createHandoffCode, hashHandoffCode } from '../identity/redirects.js';
-import type { NewAuditEvent } from '../reporting/events.js';
+import { createSessionSecret, hashSessionSecret, createHandoffCode, hashHandoffCode } from '../identity/index.js';
 import { canonicalIp } from '../reporting/index.js';
+import type { NewAuditEvent } from '../reporting/index.js';
 
 
 export interface SessionServiceOptions {

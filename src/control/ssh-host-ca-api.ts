@@ -1,7 +1,7 @@
 // The SSH host CA, public like the user CA: ssh clients trust every ssh socket's host key
 // through one known_hosts line, `@cert-authority *.<domain> <key>`, that this route spells out.
 import { z } from 'zod';
-import type { SshCertificateAuthority } from '../ca/ssh-cert.js';
+import type { SshCertificateAuthority } from '../ca/index.js';
 import type { RouteTable } from './routes.js';
 
 /** The known_hosts line that trusts host certificates of `ca` for every socket host under `domain`. */

@@ -3,11 +3,11 @@
 // token or an admin person may mint or revoke them, so a leaked service token cannot make more of
 // itself; the admin token itself is not revocable here.
 import { z } from 'zod';
-import type { ApiTokenRecord, Store } from '../store/types.js';
-import { API_TOKEN_SCOPES } from '../store/types.js';
+import { API_TOKEN_SCOPES } from '../store/index.js';
+import type { ApiTokenRecord, Store } from '../store/index.js';
 import type { RouteTable } from './routes.js';
 import { PosternError } from '../errors.js';
-import { generateApiToken, hashToken } from '../identity/tokens.js';
+import { generateApiToken, hashToken } from '../identity/index.js';
 import { principalOf } from './principal.js';
 import type { FastifyRequest } from 'fastify';
 

@@ -4,10 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
-import { SESSION_URI_PREFIX } from '../identity/claims.js';
-import type { NewAuditEvent } from '../reporting/events.js';
-import type { GeoLookup } from '../reporting/geo.js';
-import type { TunnelHub } from '../tunnel/edge-side.js';
+import { SESSION_URI_PREFIX } from '../identity/index.js';
+import type { NewAuditEvent, GeoLookup } from '../reporting/index.js';
+import type { TunnelHub } from '../tunnel/index.js';
 import type { LiveRegistry } from './live-registry.js';
 import type { EdgeView } from './view.js';
 import { explain, ruleLabel } from '../policy/index.js';

@@ -3,7 +3,7 @@
 // their spelling), Postern's own cookies out, X-Forwarded-* set from what the edge saw itself.
 import { STATUS_CODES } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
-import { stripHopByHop } from '../tunnel/headers.js';
+import { stripHopByHop } from '../tunnel/index.js';
 
 /** Names only Postern may set; a client sending them is ignored, never believed. */
 export const IDENTITY_HEADERS = ['x-auth-email', 'x-auth-user', 'x-auth-groups', 'x-postern-jwt-assertion'] as const;

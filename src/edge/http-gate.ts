@@ -4,11 +4,10 @@
 // with WebSocket upgrades (upgrade.ts), which pass the same gate.
 import http from 'node:http';
 import type { Logger } from 'pino';
-import type { SocketRecord } from '../store/types.js';
+import type { SocketRecord } from '../store/index.js';
 import { canonicalTarget, evaluate, requestContext } from '../policy/index.js';
 import type { CanonicalTarget } from '../policy/index.js';
-import type { NewAuditEvent } from '../reporting/events.js';
-import type { GeoLookup } from '../reporting/geo.js';
+import type { NewAuditEvent, GeoLookup } from '../reporting/index.js';
 import { decidingRule, denialDetail, requestPath } from './access.js';
 import { sendProblem, sendRawProblem } from './error-page.js';
 import type { EdgeProblem } from './error-page.js';

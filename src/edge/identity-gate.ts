@@ -3,8 +3,8 @@
 // plane's sign-in, and /_postern/logout signs them out (src/edge/sign-out.ts). Whether the user
 // may pass is the policies' call (src/edge/access.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { SessionGrantRecord, SessionRecord, SocketRecord, UserRecord } from '../store/types.js';
-import { clearSessionCookie, hashSessionSecret, readSessionCookie, serializeSessionCookie } from '../identity/session-cookie.js';
+import type { SessionGrantRecord, SessionRecord, SocketRecord, UserRecord } from '../store/index.js';
+import { clearSessionCookie, hashSessionSecret, readSessionCookie, serializeSessionCookie } from '../identity/index.js';
 import { isPosternError } from '../errors.js';
 import { sendProblem } from './error-page.js';
 import { sendSignOutPage, signOutToken, signOutTokenValid } from './sign-out.js';

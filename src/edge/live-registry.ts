@@ -4,8 +4,8 @@
 // longer pass (and those killed from any control node), and reports them to the store so
 // `postern sessions ls` sees connections held by every edge.
 
-import type { LiveConnectionRecord } from '../store/types.js';
-import type { NewAuditEvent } from '../reporting/events.js';
+import type { LiveConnectionRecord } from '../store/index.js';
+import type { NewAuditEvent } from '../reporting/index.js';
 
 export interface LiveCounters {
   readonly bytesUp: number;

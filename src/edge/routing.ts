@@ -1,6 +1,6 @@
 // Which part of Postern a host name addresses: the control plane (the domain itself),
 // a socket (`<name>.<domain>`), or nothing we serve. Pure, so it is tested alone.
-import { SOCKET_NAME_PATTERN } from '../store/names.js';
+import { SOCKET_NAME_PATTERN } from '../store/index.js';
 
 export type HostRoute =
   | { readonly kind: 'control' }

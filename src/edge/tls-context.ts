@@ -1,7 +1,7 @@
 // Server certificates by SNI: one per exact host name, issued by Postern's CA on first use
 // and cached; names we do not serve get the default certificate (no signing for strangers).
 import tls from 'node:tls';
-import type { CertificateAuthority } from '../ca/authority.js';
+import type { CertificateAuthority } from '../ca/index.js';
 import { routeHost } from './routing.js';
 
 const MAX_CONTEXTS = 10_000;

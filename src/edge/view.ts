@@ -1,6 +1,6 @@
 // Types the pieces of the edge share: the in-memory view they read and the sign-in they use.
 // Kept apart from server.ts so that the handlers EdgeServer composes never import it back.
-import type { SocketRecord, ConnectorRecord, UserRecord } from '../store/types.js';
+import type { SocketRecord, ConnectorRecord, UserRecord } from '../store/index.js';
 import type { PolicySet } from '../policy/index.js';
 import type { Identity, IdentityGate } from './identity-gate.js';
 

@@ -1,16 +1,21 @@
-// The public face of src/reporting: the audit vocabulary, geo lookup, client-address rules,
-// and the exporters (webhook, syslog) with their resumable loop.
+// The public face of src/reporting: the audit vocabulary and its recorder, metrics, recordings and
+// their search, geo lookup, client-address rules, and the exporters (webhook, syslog) with their resumable loop.
 export { AUDIT_EVENT_TYPES } from './events.js';
 export type { AuditDecision, AuditEvent, AuditEventType, AuditQuery, NewAuditEvent } from './events.js';
+export { AuditRecorder } from './recorder.js';
+export type { AuditRecorderOptions } from './recorder.js';
+export { Metrics } from './metrics.js';
 
 export type { RecordingHandle, RecordingMeta, RecordingSink } from './recording.js';
 export { createRecordingSink, DEFAULT_RECORDING_MAX_BYTES } from './recording-sink.js';
 export type { RecordingSinkLogger, RecordingSinkOptions, RecordingWriter, StoreRecordingSink } from './recording-sink.js';
 export { castEventLine, castHeaderLine, eventTime, parseEventLine, replayDelayMs, replaySchedule, resizeData, slices } from './asciicast.js';
 export type { CastEvent, CastEventCode, CastHeader, CastHeaderSource, ReplayTiming } from './asciicast.js';
+export { CastSearch } from './cast-search.js';
+export type { CastMatch } from './cast-search.js';
 
 export { describeEvent } from './describe.js';
-export { canonicalIp, compileCidrs, formatIp, isPublicIp, normalizeIp, NON_PUBLIC_RANGES, parseIp } from './cidr.js';
+export { canonicalIp, clientNetwork, compileCidrs, formatIp, isPublicIp, normalizeIp, NON_PUBLIC_RANGES, parseIp } from './cidr.js';
 export type { CompiledCidrs, ParsedIp } from './cidr.js';
 
 export { clientAddress, parseProxyHeader } from './trusted-proxies.js';

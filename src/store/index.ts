@@ -68,6 +68,7 @@ export { checkTagSelector } from './bindings.js';
 export type { Database, StoreDialect } from './schema.js';
 export { storeTables } from './schema.js';
 export { SOCKET_NAME_PATTERN, socketNameSchema } from './names.js';
+export { IDENTITY_PROVIDER_NAME_PATTERN } from './kysely-provider-repos.js';
 export { SOCKET_TYPES, carriesTcp, isSocketType } from './socket-types.js';
 export { checkUpstreamHostKey } from './host-key.js';
 export { migrateToLatest, storeMigrations } from './migrations.js';

@@ -10,3 +10,5 @@ export type { DialOptions, EdgeAddress, TunnelCredentials } from './dial.js';
 export { TunnelSupervisor, defaultBackoff } from './supervisor.js';
 export type { TunnelLink, SlotState } from './supervisor.js';
 export { stripHopByHop } from './headers.js';
+export type { SocketRefusal } from './edge-side.js';
+export { bindingOf, decideAnnouncements } from './socket-binding.js';

@@ -3,8 +3,8 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { printJson } from '../output.js';
-import type { AuditEvent } from '../../reporting/events.js';
-import { describeEvent } from '../../reporting/describe.js';
+import { describeEvent } from '../../reporting/index.js';
+import type { AuditEvent } from '../../reporting/index.js';
 
 function printEvent(ctx: CliContext, event: AuditEvent): void {
   process.stdout.write(ctx.json ? `${JSON.stringify(event)}\n` : `${event.at}  #${event.id}  ${describeEvent(event)}\n`);

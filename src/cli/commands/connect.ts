@@ -6,13 +6,12 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { defaultConfigDir } from '../paths.js';
 import { runConnector } from '../run-connector.js';
-import { enroll, readCredentials, writeCredentials } from '../../connector/credentials.js';
-import { parseConnectorConfig } from '../../connector/config.js';
+import { enroll, readCredentials, writeCredentials, parseConnectorConfig } from '../../connector/index.js';
 import { PosternError, isPosternError } from '../../errors.js';
 import { stringify } from 'yaml';
 import { addAuthFlags, authBody } from '../auth-flags.js';
 import type { AuthFlags } from '../auth-flags.js';
-import { carriesTcp } from '../../store/socket-types.js';
+import { carriesTcp } from '../../store/index.js';
 
 interface SocketView {
   name: string;

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { printJson, printTable } from '../output.js';
 import { parseDuration } from '../server-config.js';
-import { loadConnectorConfig } from '../../connector/config.js';
+import { loadConnectorConfig } from '../../connector/index.js';
 import { runConnector } from '../run-connector.js';
 import { collect, parseTags } from '../list-flags.js';
 

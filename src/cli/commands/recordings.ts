@@ -7,9 +7,9 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { printJson, printTable } from '../output.js';
 import { PosternError } from '../../errors.js';
-import { parseEventLine, replayDelayMs } from '../../reporting/asciicast.js';
-import type { ReplayTiming } from '../../reporting/asciicast.js';
-import type { RecordingRecord } from '../../store/types.js';
+import { parseEventLine, replayDelayMs } from '../../reporting/index.js';
+import type { ReplayTiming } from '../../reporting/index.js';
+import type { RecordingRecord } from '../../store/index.js';
 
 const CAST = 'application/x-asciicast';
 

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { printJson, printTable } from '../output.js';
-import { API_TOKEN_SCOPES } from '../../store/types.js';
+import { API_TOKEN_SCOPES } from '../../store/index.js';
 
 /** `--scope a,b --scope c` → [a, b, c]; the server checks each against the closed set. */
 function collectScopes(value: string, previous: string[]): string[] {

@@ -4,7 +4,7 @@
 // and signed anew once past half its life.
 import { deriveSshHostKey } from '../../ca/index.js';
 import type { SshCertificateAuthority } from '../../ca/index.js';
-import type { SocketRecord } from '../../store/types.js';
+import type { SocketRecord } from '../../store/index.js';
 
 /** How long a host certificate is valid; a new one is made at half of it. */
 export const HOST_CERTIFICATE_TTL_MS = 7 * 24 * 3600_000;

@@ -6,8 +6,8 @@
 import type tls from 'node:tls';
 import ssh2 from 'ssh2';
 import type { SshCertificateAuthority } from '../../ca/index.js';
-import type { RecordingSink } from '../../reporting/recording.js';
-import type { SocketRecord } from '../../store/types.js';
+import type { RecordingSink } from '../../reporting/index.js';
+import type { SocketRecord } from '../../store/index.js';
 import { certificateFacts } from '../access.js';
 import type { ConnectionHandlerOptions } from '../access.js';
 import type { SshHostKeys } from './host-keys.js';

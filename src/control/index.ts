@@ -1,0 +1,10 @@
+// The control plane's public face, what the server runtime builds it from: the API, the session
+// service, the server's keys in the store, providers from the config file, and the admin role.
+export { createApi } from './api.js';
+export type { ApiOptions } from './api.js';
+export { SessionService } from './sessions.js';
+export type { SessionServiceOptions } from './sessions.js';
+export { loadOrCreateInviteKey, loadOrCreateSigningKeys, loadOrCreateSshCa, loadOrCreateSshHostCa, loadOrCreateSshHostKeySeed } from './server-keys.js';
+export { applyConfiguredProviders } from './idp-api.js';
+export type { ConfiguredProvider } from './idp-api.js';
+export { DEFAULT_ADMIN_GROUP } from './roles.js';
