@@ -28,6 +28,8 @@ export type ErrorCode =
   | 'upgrade_not_supported'
   | 'request_timeout'
   | 'too_many_streams'
+  /** A connector dialed with a tunnel protocol version this edge no longer speaks. */
+  | 'tunnel_version_unsupported'
   /** The upstream sshd of a managed SSH socket showed another host key than the one pinned. */
   | 'ssh_host_key_changed'
   /** The upstream sshd refused the certificate login Postern made for the session. */
@@ -58,6 +60,7 @@ const httpStatusByCode: Record<ErrorCode, number> = {
   path_ambiguous: 400,
   upgrade_not_supported: 400,
   request_timeout: 408,
+  tunnel_version_unsupported: 426,
   too_many_streams: 429,
   ssh_host_key_changed: 502,
   ssh_login_failed: 502,

@@ -5,14 +5,11 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
-import { constants as h2 } from 'node:http2';
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ConnectorSocket } from './config.js';
-import { header } from '../tunnel/protocol.js';
-import type { StreamHandler } from '../tunnel/connector-side.js';
-import { stripHopByHop } from '../tunnel/headers.js';
+import { ResetCode, header, stripHopByHop } from '../tunnel/index.js';
+import type { MuxHeaders, MuxStream, StreamHandler } from '../tunnel/index.js';
 import type { ErrorCode } from '../errors.js';
 
 interface Route {
@@ -41,22 +38,19 @@ export function createUpstreamHandler(sockets: readonly ConnectorSocket[], logge
   };
 }
 
-function fail(stream: ServerHttp2Stream, status: number, code: ErrorCode, message: string): void {
-  if (stream.destroyed || stream.closed) return;
-  if (stream.headersSent) {
-    stream.close(h2.NGHTTP2_INTERNAL_ERROR);
-    return;
-  }
-  stream.respond({ ':status': status, [header.error]: code, 'content-type': 'text/plain; charset=utf-8' });
+function fail(stream: MuxStream, status: number, code: ErrorCode, message: string): void {
+  if (stream.destroyed) return;
+  if (stream.headersSent) return stream.reset(ResetCode.internal);
+  stream.respond({ ':status': String(status), [header.error]: code, 'content-type': 'text/plain; charset=utf-8' });
   stream.end(message);
 }
 
 /** The upstream request for a stream's head; `agent: false` gives an upgrade a connection of its own. */
-function upstreamRequest(route: Route, headers: IncomingHttpHeaders, agent: http.Agent | false, stream: ServerHttp2Stream, logger: Logger, extra: Record<string, string> = {}): http.ClientRequest {
+function upstreamRequest(route: Route, headers: MuxHeaders, agent: http.Agent | false, stream: MuxStream, logger: Logger, extra: Record<string, string> = {}): http.ClientRequest {
   const { url } = route;
   const outgoing: Record<string, string | string[]> = {};
   for (const [key, value] of Object.entries(headers)) {
-    if (key.startsWith(':') || key.startsWith('postern-') || value === undefined) continue;
+    if (key.startsWith(':') || key.startsWith('postern-')) continue;
     outgoing[key] = value;
   }
   const authority = headers[':authority'];
@@ -81,8 +75,8 @@ function upstreamRequest(route: Route, headers: IncomingHttpHeaders, agent: http
 }
 
 /** The upstream's response head for the tunnel: hop-by-hop and Postern's own headers out. */
-function responseHeaders(response: http.IncomingMessage, extra: OutgoingHttpHeaders = {}): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = { ':status': response.statusCode ?? 502 };
+function responseHeaders(response: http.IncomingMessage, extra: MuxHeaders = {}): MuxHeaders {
+  const out: MuxHeaders = { ':status': String(response.statusCode ?? 502) };
   for (const [key, value] of Object.entries(stripHopByHop(response.headers))) {
     if (!key.startsWith('postern-')) out[key] = value;
   }
@@ -90,15 +84,15 @@ function responseHeaders(response: http.IncomingMessage, extra: OutgoingHttpHead
 }
 
 /** Relays an ordinary response: head, then body. */
-function relayResponse(stream: ServerHttp2Stream, response: http.IncomingMessage): void {
+function relayResponse(stream: MuxStream, response: http.IncomingMessage): void {
   if (stream.destroyed) return void response.destroy();
   stream.respond(responseHeaders(response));
   response.pipe(stream);
-  response.on('error', () => stream.close(h2.NGHTTP2_INTERNAL_ERROR));
-  response.on('aborted', () => stream.close(h2.NGHTTP2_INTERNAL_ERROR));
+  response.on('error', () => stream.reset(ResetCode.internal));
+  response.on('aborted', () => stream.reset(ResetCode.internal));
 }
 
-function proxyHttp(route: Route, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, logger: Logger): void {
+function proxyHttp(route: Route, stream: MuxStream, headers: MuxHeaders, logger: Logger): void {
   const request = upstreamRequest(route, headers, route.agent!, stream, logger);
   let responseDone = false;
   request.on('response', (response) => {
@@ -117,7 +111,7 @@ function proxyHttp(route: Route, stream: ServerHttp2Stream, headers: IncomingHtt
   request.flushHeaders();
   // The body is whole only with the edge's trailer; an end without it breaks the request off.
   let complete = false;
-  stream.once('trailers', (trailers: IncomingHttpHeaders) => {
+  stream.once('trailers', (trailers: MuxHeaders) => {
     complete = trailers[header.body] === 'complete';
   });
   stream.pipe(request, { end: false });
@@ -128,14 +122,14 @@ function proxyHttp(route: Route, stream: ServerHttp2Stream, headers: IncomingHtt
  * The head goes up as a request with its own connection. On 101 the stream turns raw (the
  * upstream's bytes after its head first); any other answer is relayed as an ordinary response.
  */
-function proxyUpgrade(route: Route, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, logger: Logger): void {
+function proxyUpgrade(route: Route, stream: MuxStream, headers: MuxHeaders, logger: Logger): void {
   const protocol = String(headers[header.upgrade] ?? '');
   const request = upstreamRequest(route, headers, false, stream, logger, { connection: 'Upgrade', upgrade: protocol });
   request.on('response', (response) => relayResponse(stream, response));
   request.on('upgrade', (response, upstream, head) => {
     if (stream.destroyed) return upstream.destroy();
-    // HTTP/2 has no 101: the switch travels as 200 with the protocol in postern-upgrade.
-    stream.respond(responseHeaders(response, { ':status': 200, [header.upgrade]: String(response.headers.upgrade ?? protocol) }));
+    // The switch travels as 200 with the protocol in postern-upgrade: the edge writes the 101 itself.
+    stream.respond(responseHeaders(response, { ':status': '200', [header.upgrade]: String(response.headers.upgrade ?? protocol) }));
     if (head.length > 0) stream.write(head);
     joinUpstream(stream, upstream);
   });
@@ -145,7 +139,7 @@ function proxyUpgrade(route: Route, stream: ServerHttp2Stream, headers: Incoming
   request.end();
 }
 
-function pipeTcp(route: Route, stream: ServerHttp2Stream, logger: Logger): void {
+function pipeTcp(route: Route, stream: MuxStream, logger: Logger): void {
   const { url } = route;
   const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
   const upstream = url.protocol === 'https:'
@@ -155,26 +149,25 @@ function pipeTcp(route: Route, stream: ServerHttp2Stream, logger: Logger): void 
   const ready = url.protocol === 'https:' ? 'secureConnect' : 'connect';
   upstream.once(ready, () => {
     if (stream.destroyed) return upstream.destroy();
-    stream.respond({ ':status': 200 });
+    stream.respond({ ':status': '200' });
     joinUpstream(stream, upstream);
   });
   upstream.on('error', (err: NodeJS.ErrnoException) => {
     logger.debug({ err, socket: route.socket.name }, 'upstream connection failed');
     if (!stream.headersSent) fail(stream, 502, 'upstream_unreachable', `upstream ${url.host} ${describeSocketError(err)}`);
-    else stream.close(h2.NGHTTP2_CONNECT_ERROR);
+    else stream.reset(ResetCode.connect);
   });
 }
 
 /** Raw bytes both ways. A reset from the edge (user went away) resets the upstream too; a clean end half-closes it. */
-function joinUpstream(stream: ServerHttp2Stream, upstream: Duplex): void {
+function joinUpstream(stream: MuxStream, upstream: Duplex): void {
   stream.pipe(upstream);
   upstream.pipe(stream);
   upstream.on('error', () => {
-    if (!stream.destroyed) stream.close(h2.NGHTTP2_CONNECT_ERROR);
+    if (!stream.destroyed) stream.reset(ResetCode.connect);
   });
-  stream.on('aborted', () => upstream.destroy());
   stream.on('close', () => {
-    if (stream.rstCode !== undefined && stream.rstCode !== h2.NGHTTP2_NO_ERROR) upstream.destroy();
+    if (stream.resetCode !== undefined) upstream.destroy();
   });
   upstream.on('close', () => {
     if (!stream.destroyed && !stream.writableEnded) stream.end();

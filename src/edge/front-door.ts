@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { CertificateAuthority } from '../ca/index.js';
-import { TUNNEL_ALPN } from '../tunnel/index.js';
+import { LEGACY_TUNNEL_ALPN, TUNNEL_ALPN } from '../tunnel/index.js';
 import { canonicalIp, clientAddress, parseProxyHeader } from '../reporting/index.js';
 import type { CompiledCidrs } from '../reporting/index.js';
 import { MAX_HELLO_BYTES, peekClientHello } from './client-hello.js';
@@ -44,7 +44,7 @@ export class FrontDoor {
     this.sni = new SniContexts(options.ca, options.domain);
     this.tlsServer = tls.createServer({
       SNICallback: this.sni.sniCallback(),
-      ALPNProtocols: [TUNNEL_ALPN, 'http/1.1'],
+      ALPNProtocols: [TUNNEL_ALPN, LEGACY_TUNNEL_ALPN, 'http/1.1'],
       requestCert: true,
       rejectUnauthorized: false,
       ca: options.ca.certificatePem,

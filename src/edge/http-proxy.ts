@@ -1,14 +1,12 @@
 // The HTTP socket proxy: each user request becomes one tunnel stream to a connector. A
 // WebSocket upgrade is a request too: its bytes flow raw only after the upstream answered
 // 101, so nothing a client writes behind the head can reach the upstream undecided.
-import { constants as h2 } from 'node:http2';
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { ClientHttp2Stream } from 'node:http2';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { header } from '../tunnel/protocol.js';
-import type { TunnelHub } from '../tunnel/edge-side.js';
+import { ResetCode, header } from '../tunnel/index.js';
+import type { MuxHeaders, MuxStream, TunnelHub } from '../tunnel/index.js';
 import { PosternError, isPosternError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import { sendProblem, sendRawProblem } from './error-page.js';
@@ -17,7 +15,7 @@ import { clientResponseHeaders, responseHead, upstreamHeaders } from './forwardi
 import type { ForwardingFacts, UpstreamIdentity } from './forwarding.js';
 import { joinStreams } from './pipe.js';
 import type { PipeResult } from './pipe.js';
-import type { SocketRecord } from '../store/types.js';
+import type { SocketRecord } from '../store/index.js';
 
 export interface HttpProxyOptions {
   hub: TunnelHub;
@@ -42,7 +40,7 @@ function problemFrom(err: unknown, socket: string): EdgeProblem {
   return { status: 502, code: 'tunnel_closed', detail: `the tunnel to socket "${socket}" failed` };
 }
 
-function connectorProblem(headers: IncomingHttpHeaders, socket: string): EdgeProblem | undefined {
+function connectorProblem(headers: MuxHeaders, socket: string): EdgeProblem | undefined {
   const code = headers[header.error];
   if (typeof code !== 'string') return undefined;
   return { status: Number(headers[':status'] ?? 502), code: code as ErrorCode, detail: `socket "${socket}": the connector reports ${code.replace(/_/g, ' ')}` };
@@ -65,13 +63,13 @@ export class HttpSocketProxy {
     const release = this.admit(socket, clientIp);
     if (!release) return sendProblem(req, res, this.tooMany(clientIp));
     const body = hasBody(req);
-    let stream: ClientHttp2Stream;
+    let stream: MuxStream;
     try {
       stream = this.options.hub.openStream(socket.name, {
         ...this.requestHeaders(req, socket, clientIp, identity),
         [header.kind]: 'http',
         ...(body ? { [header.body]: 'confirmed' } : {}),
-      }, { endStream: !body, waitForTrailers: body });
+      }, { endStream: !body });
     } catch (err) {
       release();
       return sendProblem(req, res, problemFrom(err, socket.name));
@@ -91,13 +89,13 @@ export class HttpSocketProxy {
       sendProblem(req, res, problemFrom(new PosternError('tunnel_closed', `the tunnel to socket "${socket.name}" closed mid-request`, { cause: err }), socket.name));
     });
     stream.on('close', () => {
-      if (!res.writableEnded && stream.rstCode !== h2.NGHTTP2_NO_ERROR) {
+      if (!res.writableEnded && stream.resetCode !== undefined) {
         if (res.headersSent) res.destroy();
         else sendProblem(req, res, { status: 502, code: 'tunnel_closed', detail: `the tunnel to socket "${socket.name}" closed mid-request` });
       }
     });
     res.on('close', () => {
-      if (!res.writableFinished && !stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);
+      if (!res.writableFinished && !stream.destroyed) stream.reset(ResetCode.cancel);
     });
     if (body) this.pipeBody(req, res, stream, socket);
   }
@@ -105,18 +103,13 @@ export class HttpSocketProxy {
   /**
    * The body goes up as it arrives, and is confirmed complete by a trailer only once Node's
    * parser has read the client's whole message: a body cut short or a malformed last chunk is
-   * reset instead, so it never reaches the upstream as a whole request (an HTTP/2 stream that
-   * is closed early still sends END_STREAM before its reset). A body that stalls is cut.
+   * reset instead, so it never reaches the upstream as a whole request. A body that stalls is cut.
    */
-  private pipeBody(req: IncomingMessage, res: ServerResponse, stream: ClientHttp2Stream, socket: SocketRecord): void {
-    stream.once('wantTrailers', () => {
-      if (req.complete) stream.sendTrailers({ [header.body]: 'complete' });
-      else stream.close(h2.NGHTTP2_CANCEL);
-    });
+  private pipeBody(req: IncomingMessage, res: ServerResponse, stream: MuxStream, socket: SocketRecord): void {
     let timer: NodeJS.Timeout | undefined;
     const stalled = () => {
       this.options.logger.info({ socket: socket.name, clientIp: this.options.clientIp(req) }, 'request body stalled; cutting the request');
-      stream.close(h2.NGHTTP2_CANCEL);
+      stream.reset(ResetCode.cancel);
       res.shouldKeepAlive = false;
       if (res.headersSent) return void req.socket.destroy();
       res.once('finish', () => req.socket.destroy());
@@ -128,12 +121,17 @@ export class HttpSocketProxy {
     };
     arm();
     req.on('data', arm);
-    req.once('end', () => clearTimeout(timer));
+    req.once('end', () => {
+      clearTimeout(timer);
+      if (stream.destroyed) return;
+      if (req.complete) stream.endWithTrailers({ [header.body]: 'complete' });
+      else stream.reset(ResetCode.cancel);
+    });
     req.once('close', () => {
       clearTimeout(timer);
-      if (!req.complete && !stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);
+      if (!req.complete && !stream.destroyed) stream.reset(ResetCode.cancel);
     });
-    req.pipe(stream);
+    req.pipe(stream, { end: false });
   }
 
   /**
@@ -149,7 +147,7 @@ export class HttpSocketProxy {
     const clientIp = this.options.clientIp(req);
     const release = this.admit(socket, clientIp);
     if (!release) return sendRawProblem(client, this.tooMany(clientIp));
-    let stream: ClientHttp2Stream;
+    let stream: MuxStream;
     try {
       stream = this.options.hub.openStream(socket.name, {
         ...this.requestHeaders(req, socket, clientIp, identity),
@@ -163,12 +161,12 @@ export class HttpSocketProxy {
     stream.once('close', release);
     stream.on('error', () => client.destroy());
     client.once('close', () => {
-      if (!stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);
+      if (!stream.destroyed) stream.reset(ResetCode.cancel);
     });
     stream.once('response', (headers) => {
       const problem = connectorProblem(headers, socket.name);
       if (problem) {
-        stream.close(h2.NGHTTP2_CANCEL);
+        stream.reset(ResetCode.cancel);
         return sendRawProblem(client, problem);
       }
       const switched = headers[header.upgrade];
@@ -190,7 +188,7 @@ export class HttpSocketProxy {
     });
   }
 
-  private requestHeaders(req: IncomingMessage, socket: SocketRecord, clientIp: string, identity: UpstreamIdentity | undefined): Record<string, string | string[]> {
+  private requestHeaders(req: IncomingMessage, socket: SocketRecord, clientIp: string, identity: UpstreamIdentity | undefined): MuxHeaders {
     const facts: ForwardingFacts = { clientIp, host: String(req.headers.host ?? ''), proto: (req.socket as TLSSocket).encrypted ? 'https' : 'http' };
     return {
       ':method': req.method ?? 'GET',

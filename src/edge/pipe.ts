@@ -1,8 +1,8 @@
 // Joins a client connection and a tunnel stream byte for byte, with TCP semantics:
 // a FIN on one side half-closes the other, an error or reset tears both down.
-import { constants as h2 } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import type { ClientHttp2Stream } from 'node:http2';
+import { ResetCode } from '../tunnel/index.js';
+import type { MuxStream } from '../tunnel/index.js';
 
 export interface PipeResult {
   bytesUp: number;
@@ -10,7 +10,7 @@ export interface PipeResult {
 }
 
 /** Returns the byte counters, which stay live until both sides have closed. */
-export function joinStreams(client: Duplex, stream: ClientHttp2Stream, onClose?: (result: PipeResult) => void): PipeResult {
+export function joinStreams(client: Duplex, stream: MuxStream, onClose?: (result: PipeResult) => void): PipeResult {
   const result: PipeResult = { bytesUp: 0, bytesDown: 0 };
   let closed = 0;
   const done = () => {
@@ -35,15 +35,15 @@ export function joinStreams(client: Duplex, stream: ClientHttp2Stream, onClose?:
     if (!client.destroyed) client.end();
   });
   client.on('error', () => {
-    if (!stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);
+    if (!stream.destroyed) stream.reset(ResetCode.cancel);
   });
   client.on('close', () => {
-    if (!stream.destroyed && !(stream.readableEnded && stream.writableFinished)) stream.close(h2.NGHTTP2_CANCEL);
+    if (!stream.destroyed && !(stream.readableEnded && stream.writableFinished)) stream.reset(ResetCode.cancel);
     done();
   });
   stream.on('error', () => client.destroy());
   stream.on('close', () => {
-    if (stream.rstCode !== undefined && stream.rstCode !== h2.NGHTTP2_NO_ERROR) client.destroy();
+    if (stream.resetCode !== undefined) client.destroy();
     done();
   });
   client.resume();

@@ -1,4 +1,4 @@
-// The edge's one public port: TLS with certificates by SNI; ALPN postern/1 is a connector's
+// The edge's one public port: TLS with certificates by SNI; ALPN postern/2 is a connector's
 // tunnel (mTLS), `tls` sockets go to TlsSockets, `ssh` sockets to SshSockets, everything else is
 // HTTP/1.1 routed by Host and decided per request (WebSockets stay registered as live
 // connections). EdgeServer composes the pieces: front-door.ts, http-gate.ts, upgrade.ts and
@@ -8,7 +8,7 @@ import type tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { CertificateAuthority } from '../ca/index.js';
-import { TUNNEL_ALPN } from '../tunnel/index.js';
+import { LEGACY_TUNNEL_ALPN, TUNNEL_ALPN } from '../tunnel/index.js';
 import type { TunnelHub } from '../tunnel/index.js';
 import type { NewAuditEvent, GeoLookup, CompiledCidrs } from '../reporting/index.js';
 import { TlsSockets } from './tls-socket.js';
@@ -82,7 +82,12 @@ export class EdgeServer {
       identity: options.identity, geo: options.geo,
     };
     this.http = new HttpGate({ ...context, limits, controlHandler: options.controlHandler });
-    const upgrades = new UpgradeHandler({ ...context, live: options.live, tunnelUpgrade: (req, client, head) => this.tunnels.upgrade(req, client, head) });
+    const upgrades = new UpgradeHandler({
+      ...context,
+      live: options.live,
+      tunnelUpgrade: (req, client, head) => this.tunnels.upgrade(req, client, head),
+      legacyTunnelUpgrade: (client) => this.tunnels.refuseLegacyUpgrade(client),
+    });
     this.http.server.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));
   }
 
@@ -94,6 +99,7 @@ export class EdgeServer {
   private onSecureConnection(socket: tls.TLSSocket): void {
     socket.on('error', (err) => this.options.logger.debug({ err: err.message }, 'client connection error'));
     if (socket.alpnProtocol === TUNNEL_ALPN) return this.tunnels.accept(socket, 'tls');
+    if (socket.alpnProtocol === LEGACY_TUNNEL_ALPN) return this.tunnels.refuseLegacy(socket);
     const servername = (socket as tls.TLSSocket & { servername?: string | false }).servername;
     const route = routeHost(servername || undefined, this.options.domain);
     if (route.kind === 'socket') {

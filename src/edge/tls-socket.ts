@@ -3,8 +3,8 @@
 // connector, recorded when it opens and closes, and registered so it is decided again later.
 import type tls from 'node:tls';
 import { evaluate, requestContext } from '../policy/index.js';
-import type { SocketRecord, UserRecord } from '../store/types.js';
-import { header } from '../tunnel/protocol.js';
+import type { SocketRecord, UserRecord } from '../store/index.js';
+import { header, resetCodeName } from '../tunnel/index.js';
 import { isPosternError } from '../errors.js';
 import { certificateFacts, decidingRule, denialDetail, newConnectionId } from './access.js';
 import type { CertificateFacts, ConnectionHandlerOptions } from './access.js';
@@ -83,7 +83,7 @@ export class TlsSockets {
     socket.setNoDelay(true);
     stream.once('response', (headers) => {
       if (headers[header.error]) {
-        stream.close();
+        stream.reset();
         socket.destroy();
       }
     });
@@ -92,7 +92,7 @@ export class TlsSockets {
     audit({ type: 'connection.open', ...base, connectionId: id, details: { protocol: 'tls' } });
     logger.info({ event: 'connection.open', connection: id, socket: record.name, user: who.actor, clientIp: who.clientIp }, 'tls connection opened');
     const counters = joinStreams(socket, stream, ({ bytesUp, bytesDown }) => {
-      const reason = stream.rstCode !== undefined && stream.rstCode !== 0 ? `reset (${stream.rstCode})` : 'closed';
+      const reason = stream.resetCode !== undefined ? `reset (${resetCodeName(stream.resetCode)})` : 'closed';
       live.closed(id, reason);
       logger.info({ event: 'connection.close', connection: id, socket: record.name, user: who.actor, clientIp: who.clientIp, bytesUp, bytesDown, durationMs: now().getTime() - started.getTime(), reason }, 'tls connection closed');
     });

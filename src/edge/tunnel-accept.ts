@@ -1,13 +1,15 @@
-// Connectors' tunnels into the edge: TLS with ALPN postern/1, or a WebSocket upgrade on the
+// Connectors' tunnels into the edge: TLS with ALPN postern/2, or a WebSocket upgrade on the
 // control host for networks that only allow web traffic. Either way the certificate must chain
-// to Postern's CA and name a connector that exists and is not revoked.
+// to Postern's CA and name a connector that exists and is not revoked. A connector of the
+// earlier protocol is told why it is refused instead of being left to hang.
 import type http from 'node:http';
 import type tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import type { TunnelHub, TunnelPeer } from '../tunnel/edge-side.js';
-import { canonicalIp } from '../reporting/cidr.js';
+import { legacyRefusal, refuseLegacyTunnel } from '../tunnel/index.js';
+import type { TunnelHub, TunnelPeer } from '../tunnel/index.js';
+import { canonicalIp } from '../reporting/index.js';
 import { sendRawProblem } from './error-page.js';
 import type { EdgeView } from './view.js';
 
@@ -31,6 +33,17 @@ export class TunnelAcceptor {
     }
     socket.setNoDelay(true);
     this.options.hub.attach(duplex, { ...peer, transport });
+  }
+
+  /** A connector that offered only the earlier protocol: answered with every socket refused, and the reason. */
+  refuseLegacy(socket: tls.TLSSocket): void {
+    if (!this.authenticate(socket)) return void socket.destroy();
+    refuseLegacyTunnel(socket, this.options.hub.edgeId, this.options.logger);
+  }
+
+  /** The earlier protocol's WebSocket path: 426 with the reason. */
+  refuseLegacyUpgrade(client: Duplex): void {
+    sendRawProblem(client, { status: 426, code: 'tunnel_version_unsupported', detail: legacyRefusal(this.options.hub.edgeId) });
   }
 
   /** The WebSocket fallback: the certificate is checked before the upgrade is answered. */

@@ -4,7 +4,7 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { canonicalTarget } from '../policy/index.js';
-import { TUNNEL_WEBSOCKET_PATH } from '../tunnel/protocol.js';
+import { LEGACY_TUNNEL_WEBSOCKET_PATH, TUNNEL_WEBSOCKET_PATH } from '../tunnel/index.js';
 import { newConnectionId, requestPath } from './access.js';
 import { sendRawProblem } from './error-page.js';
 import { decideHttp, refusedTarget, upstreamIdentity } from './http-gate.js';
@@ -17,6 +17,8 @@ export interface UpgradeOptions extends HttpContext {
   live: LiveRegistry;
   /** A connector's tunnel over a WebSocket, asked for on the control host. */
   tunnelUpgrade: (req: http.IncomingMessage, client: Duplex, head: Buffer) => void;
+  /** The earlier protocol's WebSocket tunnel: refused with the reason. */
+  legacyTunnelUpgrade: (client: Duplex) => void;
 }
 
 export class UpgradeHandler {
@@ -27,7 +29,9 @@ export class UpgradeHandler {
     client.on('error', () => client.destroy());
     const route = routeHost(req.headers.host, options.domain);
     if (route.kind === 'control') {
-      if (req.url?.split('?')[0] === TUNNEL_WEBSOCKET_PATH) return options.tunnelUpgrade(req, client, head);
+      const path = req.url?.split('?')[0];
+      if (path === TUNNEL_WEBSOCKET_PATH) return options.tunnelUpgrade(req, client, head);
+      if (path === LEGACY_TUNNEL_WEBSOCKET_PATH) return options.legacyTunnelUpgrade(client);
       return sendRawProblem(client, { status: 404, code: 'not_found', detail: 'no upgrade here' });
     }
     const record = route.kind === 'socket' ? options.view().socket(route.name) : undefined;

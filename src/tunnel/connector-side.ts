@@ -1,18 +1,21 @@
-// Connector end of one tunnel connection: serves HTTP/2 on the transport it dialed, says hello
-// on the control stream, and hands every other stream to the connector's upstream handler.
-import http2 from 'node:http2';
+// Connector end of one tunnel connection: answers the streams the edge opens on the transport
+// it dialed, says hello on the control stream, and hands every other stream to the
+// connector's upstream handler.
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import type { IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { Logger } from 'pino';
-import { CONTROL_PATH, MAX_CONTROL_LINE, SESSION_WINDOW, edgeMessage, h2Settings } from './protocol.js';
+import { CONTROL_PATH, MAX_CONTROL_LINE, MAX_TUNNEL_STREAMS, edgeMessage } from './protocol.js';
+import { MuxSession } from './mux.js';
+import type { MuxStream } from './mux.js';
+import { ResetCode } from './frame.js';
+import type { MuxHeaders } from './frame.js';
 import type { ConnectorMessage, EdgeMessage } from './protocol.js';
 import { readMessages, writeMessage } from './ndjson.js';
 import { systemClock } from '../clock.js';
 import type { Clock } from '../clock.js';
-import type { SocketType } from '../store/socket-types.js';
+import type { SocketType } from '../store/index.js';
 
-export type StreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void;
+export type StreamHandler = (stream: MuxStream, headers: MuxHeaders) => void;
 
 export interface Hello {
   connectorId: string;
@@ -33,8 +36,8 @@ export interface TunnelSessionOptions {
  * `close` (the connection is gone, for whatever reason).
  */
 export class ConnectorTunnel extends EventEmitter {
-  private session?: ServerHttp2Session;
-  private control?: ServerHttp2Stream;
+  private session?: MuxSession;
+  private control?: MuxStream;
   private activeStreams = 0;
   private closed = false;
 
@@ -44,35 +47,30 @@ export class ConnectorTunnel extends EventEmitter {
 
   start(): void {
     const { logger } = this.options;
-    const server = http2.createServer({ settings: h2Settings, maxSessionMemory: 64 });
-    server.on('session', (session: ServerHttp2Session) => {
-      this.session = session;
-      session.setLocalWindowSize(SESSION_WINDOW);
-      session.on('error', (err) => logger.debug({ err }, 'tunnel session error'));
-      session.on('close', () => this.finish());
+    this.session = new MuxSession(this.transport, {
+      role: 'connector',
+      logger,
+      maxStreams: MAX_TUNNEL_STREAMS,
+      onStream: (stream, headers) => {
+        stream.on('error', (err) => logger.debug({ err }, 'tunnel stream error'));
+        if (headers[':path'] === CONTROL_PATH) return this.onControl(stream);
+        this.activeStreams++;
+        stream.once('close', () => {
+          this.activeStreams--;
+          if (this.activeStreams === 0) this.emit('idle');
+        });
+        this.options.onStream(stream, headers);
+      },
     });
-    server.on('stream', (stream, headers) => {
-      stream.on('error', (err) => logger.debug({ err }, 'tunnel stream error'));
-      if (headers[':path'] === CONTROL_PATH) return this.onControl(stream);
-      this.activeStreams++;
-      stream.once('close', () => {
-        this.activeStreams--;
-        if (this.activeStreams === 0) this.emit('idle');
-      });
-      this.options.onStream(stream, headers);
-    });
-    this.transport.on('close', () => this.finish());
-    this.transport.on('error', (err) => logger.debug({ err }, 'tunnel transport error'));
-    server.emit('connection', this.transport);
+    this.session.on('close', () => this.finish());
   }
 
-  private onControl(stream: ServerHttp2Stream): void {
-    if (this.control) {
-      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
-      return;
-    }
+  private onControl(stream: MuxStream): void {
+    if (this.control) return stream.reset(ResetCode.refused);
     this.control = stream;
-    stream.respond({ ':status': 200 });
+    stream.respond({ ':status': '200' });
+    // The edge ending its side (it is going away) is answered in kind, so the stream settles.
+    stream.once('end', () => stream.end());
     writeMessage(stream, { type: 'hello', ...this.options.hello } satisfies ConnectorMessage);
     readMessages(stream, edgeMessage, MAX_CONTROL_LINE, (message: EdgeMessage) => {
       if (message.type === 'welcome') this.emit('welcome', message);
@@ -103,7 +101,7 @@ export class ConnectorTunnel extends EventEmitter {
   }
 
   destroy(): void {
-    if (this.session && !this.session.destroyed) this.session.destroy();
+    this.session?.destroy();
     this.transport.destroy();
     this.finish();
   }

@@ -1,4 +1,4 @@
-// Connector-side dialers: TLS 1.3 straight to the edge (ALPN postern/1), or — for networks
+// Connector-side dialers: TLS 1.3 straight to the edge (ALPN postern/2), or — for networks
 // that only let web traffic out — CONNECT through an HTTP proxy, TLS, then a WebSocket.
 import http from 'node:http';
 import net from 'node:net';

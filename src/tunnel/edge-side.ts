@@ -1,12 +1,13 @@
-// Edge end of the tunnel: turns each connector transport into an HTTP/2 client session,
-// learns which sockets it serves from the control stream (as far as the authorizer allows),
-// and picks a connection per user stream.
-import http2 from 'node:http2';
+// Edge end of the tunnel: runs a postern/2 session on each connector transport, learns which
+// sockets it serves from the control stream (as far as the authorizer allows), and picks a
+// connection per user stream.
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import type { ClientHttp2Session, ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
 import type { Logger } from 'pino';
-import { CONTROL_PATH, MAX_CONTROL_LINE, SESSION_WINDOW, connectorMessage, h2Settings } from './protocol.js';
+import { CONTROL_PATH, MAX_CONTROL_LINE, connectorMessage } from './protocol.js';
+import { MuxSession } from './mux.js';
+import type { MuxStream } from './mux.js';
+import type { MuxHeaders } from './frame.js';
 import type { ConnectorMessage, EdgeMessage } from './protocol.js';
 import { readMessages, writeMessage } from './ndjson.js';
 import { systemClock, unrefTimer } from '../clock.js';
@@ -58,19 +59,23 @@ class EdgeTunnel {
   /** Refused announcements by name (a refusal is reported once, when it first happens). */
   refused = new Map<string, string>();
   /** Open user streams with the socket each serves (reset when the socket is no longer served here). */
-  readonly streams = new Map<ClientHttp2Stream, string>();
-  activeStreams = 0;
+  readonly streams = new Map<MuxStream, string>();
   draining = false;
   readonly connectedAt: string;
 
   constructor(
     readonly id: string,
     readonly peer: TunnelPeer,
-    readonly session: ClientHttp2Session,
-    readonly control: ClientHttp2Stream,
+    readonly session: MuxSession,
+    readonly control: MuxStream,
     now: Date,
   ) {
     this.connectedAt = now.toISOString();
+  }
+
+  /** User streams open on this connection (the control stream is not one). */
+  get activeStreams(): number {
+    return this.streams.size;
   }
 
   info(): TunnelInfo {
@@ -94,23 +99,20 @@ export class TunnelHub extends EventEmitter {
     this.clock = options.clock ?? systemClock;
   }
 
-  /** Takes ownership of an authenticated transport; the connector will serve HTTP/2 on it. */
+  get edgeId(): string {
+    return this.options.edgeId;
+  }
+
+  /** Takes ownership of an authenticated transport; the connector answers streams the edge opens on it. */
   attach(transport: Duplex, peer: TunnelPeer): void {
     const { logger } = this.options;
     const id = `${this.options.edgeId}/${this.nextId++}`;
-    transport.once('end', () => transport.destroy()); // the edge's TLS server allows half-open; a connector never half-closes, so its FIN means the tunnel is gone
-    const session = http2.connect('http://connector.postern', {
-      createConnection: () => transport,
-      settings: h2Settings,
-      maxSessionMemory: 64,
-    });
-    session.on('error', (err) => logger.debug({ err, tunnel: id }, 'tunnel session error'));
-    // A tunnel closed before its session connected (a hello timeout, a revoked connector) still gets 'connect'.
-    session.on('connect', () => !session.destroyed && session.setLocalWindowSize(SESSION_WINDOW));
-    const control = session.request({ ':method': 'POST', ':path': CONTROL_PATH }, { endStream: false });
+    const log = logger.child({ tunnel: id, connector: peer.connectorId });
+    // The connector opens no streams of its own: any it tries is refused.
+    const session = new MuxSession(transport, { role: 'edge', logger: log });
+    const control = session.open({ ':path': CONTROL_PATH });
     const tunnel = new EdgeTunnel(id, peer, session, control, new Date(this.clock.now()));
     this.tunnels.set(id, tunnel);
-    const log = logger.child({ tunnel: id, connector: peer.connectorId });
 
     const helloTimer = this.clock.setTimeout(() => {
       log.warn('connector sent no hello in time; closing tunnel');
@@ -126,13 +128,9 @@ export class TunnelHub extends EventEmitter {
         session.destroy();
       }, this.options.pingTimeoutMs ?? 30_000);
       unrefTimer(pingDeadline);
-      session.ping((err) => {
+      session.ping(() => {
         this.clock.clearTimeout(pingDeadline);
         pingDeadline = undefined;
-        if (err && !session.destroyed) {
-          log.warn({ err }, 'tunnel ping failed; closing');
-          session.destroy();
-        }
       });
     }, this.options.pingIntervalMs ?? 15_000);
     unrefTimer(pingTimer);
@@ -227,21 +225,17 @@ export class TunnelHub extends EventEmitter {
   }
 
   /** The least busy live, non-draining connection for the socket; throws `connector_offline`. */
-  openStream(socketName: string, headers: OutgoingHttpHeaders, options: { endStream?: boolean; waitForTrailers?: boolean } = {}): ClientHttp2Stream {
+  openStream(socketName: string, headers: MuxHeaders, options: { endStream?: boolean } = {}): MuxStream {
     const tunnel = this.pick(socketName);
     if (!tunnel) throw new PosternError('connector_offline', `no connector is online for socket "${socketName}"`, { retryable: true });
-    const stream = tunnel.session.request({ ':method': 'POST', ':path': '/', ...headers }, { endStream: options.endStream ?? false, waitForTrailers: options.waitForTrailers ?? false });
-    tunnel.activeStreams++;
+    const stream = tunnel.session.open(headers, options);
     tunnel.streams.set(stream, socketName);
-    stream.once('close', () => {
-      tunnel.activeStreams--;
-      tunnel.streams.delete(stream);
-    });
+    stream.once('close', () => tunnel.streams.delete(stream));
     return stream;
   }
 
   private pick(socketName: string): EdgeTunnel | undefined {
-    const candidates = (this.bySocket.get(socketName) ?? []).filter((t) => !t.draining && !t.session.destroyed && !t.session.closed);
+    const candidates = (this.bySocket.get(socketName) ?? []).filter((t) => !t.draining && !t.session.closing);
     if (candidates.length === 0) return undefined;
     const least = Math.min(...candidates.map((t) => t.activeStreams));
     const tied = candidates.filter((t) => t.activeStreams === least);

@@ -1,5 +1,9 @@
 // Public face of the reverse tunnel: protocol constants, both ends, dialers, the supervisor and the header hygiene both ends share.
-export { TUNNEL_ALPN, TUNNEL_WEBSOCKET_PATH, CONTROL_PATH, header } from './protocol.js';
+export { TUNNEL_ALPN, LEGACY_TUNNEL_ALPN, TUNNEL_WEBSOCKET_PATH, LEGACY_TUNNEL_WEBSOCKET_PATH, CONTROL_PATH, header, legacyRefusal } from './protocol.js';
+export { MuxSession, MuxStream } from './mux.js';
+export { refuseLegacyTunnel } from './legacy.js';
+export { ResetCode, resetCodeName } from './frame.js';
+export type { MuxHeaders } from './frame.js';
 export type { StreamKind } from './protocol.js';
 export { TunnelHub } from './edge-side.js';
 export type { TunnelPeer, TunnelInfo, SocketAuthorizer } from './edge-side.js';

@@ -1,5 +1,6 @@
 // Newline-delimited JSON over a byte stream with a bounded line length: a peer that sends
 // garbage or an endless line gets an error, never unbounded memory.
+import { StringDecoder } from 'node:string_decoder';
 import type { Readable, Writable } from 'node:stream';
 import type { z } from 'zod';
 import { PosternError } from '../errors.js';
@@ -18,10 +19,11 @@ export function readMessages<T>(
     buffered = '';
     onError(err);
   };
-  source.setEncoding('utf8');
-  source.on('data', (chunk: string) => {
+  // Decoded here, not with setEncoding: the stream's buffer then keeps counting bytes, which is what its credit window counts.
+  const decoder = new StringDecoder('utf8');
+  source.on('data', (chunk: Buffer) => {
     if (failed) return;
-    buffered += chunk;
+    buffered += decoder.write(chunk);
     let newline: number;
     while ((newline = buffered.indexOf('\n')) >= 0) {
       const line = buffered.slice(0, newline);

@@ -1,11 +1,21 @@
-// The wire contract of the reverse tunnel (postern/1): the connector dials out and serves
-// HTTP/2 on that connection; the edge opens one stream per user request or TCP connection.
+// The wire contract of the reverse tunnel (postern/2): the connector dials out and answers
+// the multiplexer streams (mux.ts) the edge opens on that connection: one control stream,
+// then one per user request or TCP connection.
 import { z } from 'zod';
-import { SOCKET_TYPES } from '../store/socket-types.js';
+import { SOCKET_TYPES } from '../store/index.js';
 
-export const TUNNEL_ALPN = 'postern/1';
-/** Path of the fallback: the same HTTP/2 protocol carried over a WebSocket (through CONNECT proxies). */
-export const TUNNEL_WEBSOCKET_PATH = '/_postern/tunnel';
+export const TUNNEL_ALPN = 'postern/2';
+/** The HTTP/2-based protocol of earlier connectors: still recognized, to refuse it with a reason. */
+export const LEGACY_TUNNEL_ALPN = 'postern/1';
+/** Path of the fallback: the same protocol carried over a WebSocket (through CONNECT proxies). */
+export const TUNNEL_WEBSOCKET_PATH = '/_postern/tunnel/2';
+/** The earlier connectors' WebSocket path: answered with 426 and the reason. */
+export const LEGACY_TUNNEL_WEBSOCKET_PATH = '/_postern/tunnel';
+
+/** What a connector of the earlier protocol is told (it logs it and keeps retrying). */
+export function legacyRefusal(edgeId: string): string {
+  return `edge ${edgeId} speaks tunnel protocol ${TUNNEL_ALPN}; upgrade this connector to the same Postern version as the edge`;
+}
 export const CONTROL_PATH = '/_postern/control';
 
 export const header = {
@@ -29,13 +39,8 @@ export const header = {
  */
 export type StreamKind = 'http' | 'tcp' | 'upgrade';
 
-/**
- * Flow-control windows: Node's 64 KiB defaults cap a stream at ~window/RTT; raising both the
- * per-stream and the per-session window on both ends is what lets bulk transfers run at link speed.
- */
-export const STREAM_WINDOW = 8 * 1024 * 1024;
-export const SESSION_WINDOW = 32 * 1024 * 1024;
-export const h2Settings = { initialWindowSize: STREAM_WINDOW, maxFrameSize: 1024 * 1024, enablePush: false } as const;
+/** Streams the edge may hold open on one connection: more are refused, so a flood cannot exhaust the connector. */
+export const MAX_TUNNEL_STREAMS = 65_536;
 
 const socketAnnouncement = z.object({
   name: z.string().min(1).max(63),

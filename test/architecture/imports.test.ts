@@ -4,7 +4,7 @@
 // files of a folder (sub-folders included) import each other directly, never their own index.ts.
 // Specifiers come from the TypeScript parser, so comments and strings are never read as imports.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -28,30 +28,6 @@ const LAYERS: readonly (readonly string[])[] = [
   ['store'],
   [ROOT],
 ];
-
-/**
- * Being reworked right now (the tunnel's data plane): their imports that skip a folder's
- * index.ts are tolerated until that work lands; the layer order still applies to them.
- */
-const PENDING: ReadonlySet<string> = new Set([
-  'connector/connector.ts',
-  'connector/upstream.ts',
-  'edge/http-proxy.ts',
-  'edge/pipe.ts',
-  'edge/ssh/session.ts',
-  'edge/tls-socket.ts',
-  'edge/tunnel-accept.ts',
-  'edge/upgrade.ts',
-  'tunnel/connector-side.ts',
-  'tunnel/dial.ts',
-  'tunnel/edge-side.ts',
-  'tunnel/headers.ts',
-  'tunnel/index.ts',
-  'tunnel/ndjson.ts',
-  'tunnel/protocol.ts',
-  'tunnel/socket-binding.ts',
-  'tunnel/supervisor.ts',
-]);
 
 interface Import {
   readonly line: number;
@@ -95,7 +71,7 @@ function layerOf(folder: string): number {
 }
 
 /** What is wrong with `file` (relative to src/) importing `specifier`; packages and node: modules are not checked. */
-function checkImport(file: string, imp: Import, pending: ReadonlySet<string> = PENDING): Violation[] {
+function checkImport(file: string, imp: Import): Violation[] {
   if (!imp.specifier.startsWith('.')) return [];
   const target = posix.normalize(posix.join(posix.dirname(file), imp.specifier));
   const from = folderOf(file);
@@ -111,7 +87,6 @@ function checkImport(file: string, imp: Import, pending: ReadonlySet<string> = P
     else if (toLayer < fromLayer) fail('layer', `${from} may not depend on ${to}, which sits above it`);
     else if (toLayer === fromLayer) fail('layer', `${from} and ${to} share a layer: neither may depend on the other`);
   }
-  if (pending.has(file)) return out;
   const index = `${to}/index.js`;
   if (from !== to && to !== ROOT && target !== index) {
     const through = posix.relative(posix.dirname(file), index);
@@ -180,8 +155,8 @@ test('imports: the parser sees every form of import, and nothing in comments or 
 });
 
 test('imports: the rules catch what they name and pass what they allow', () => {
-  const rules = (file: string, specifier: string, pending: ReadonlySet<string> = new Set()): string[] =>
-    checkImport(file, { line: 1, specifier }, pending).map((v) => v.rule);
+  const rules = (file: string, specifier: string): string[] =>
+    checkImport(file, { line: 1, specifier }).map((v) => v.rule);
   assert.deepEqual(rules('edge/server.ts', '../store/index.js'), []);
   assert.deepEqual(rules('edge/ssh/index.ts', '../../ca/index.js'), [], 'a sub-folder belongs to its parent');
   assert.deepEqual(rules('edge/ssh/index.ts', '../access.js'), []);
@@ -196,12 +171,9 @@ test('imports: the rules catch what they name and pass what they allow', () => {
   assert.deepEqual(rules('tunnel/dial.ts', '../api-client/index.js'), ['layer']);
   assert.deepEqual(rules('policy/evaluate.ts', '../store/index.js'), ['layer'], 'policy is pure');
   assert.deepEqual(rules('nowhere/x.ts', '../store/index.js'), ['layer'], 'an unplaced folder');
-  assert.deepEqual(rules('edge/pipe.ts', '../store/types.js', new Set(['edge/pipe.ts'])), [], 'pending');
-  assert.deepEqual(rules('edge/pipe.ts', '../cli/main.js', new Set(['edge/pipe.ts'])), ['layer'], 'pending still keeps the layers');
 });
 
-test('imports: the check sees the folders of src/, and every pending file exists', () => {
+test('imports: the check sees the folders of src/', () => {
   const folders = new Set(sourceFiles().map(folderOf));
   for (const folder of LAYERS.flat().filter((f) => f !== 'agent')) assert.ok(folders.has(folder), folder);
-  for (const file of PENDING) assert.ok(existsSync(posix.join(SRC, file)), `PENDING lists src/${file}, which is gone`);
 });

@@ -8,7 +8,7 @@ export interface RelayedConnection {
   readonly id: number;
   readonly client: net.Socket;
   readonly upstream: net.Socket;
-  /** The client's TLS ClientHello offered ALPN postern/1: a connector tunnel. */
+  /** The client's TLS ClientHello offered ALPN postern/2: a connector tunnel. */
   tunnel: boolean;
   closed: boolean;
 }
@@ -23,7 +23,7 @@ export interface TcpRelay {
   close(): Promise<void>;
 }
 
-const ALPN_TUNNEL = Buffer.from('postern/1');
+const ALPN_TUNNEL = Buffer.from('postern/2');
 
 export async function startTcpRelay(targetPort: number): Promise<TcpRelay> {
   const connections: RelayedConnection[] = [];

@@ -11,10 +11,9 @@ import type { AuthContext, ClientChannel, Connection, PseudoTtyInfo, ServerChann
 import { isPosternError } from '../../errors.js';
 import { evaluate, requestContext, sshExecChannel } from '../../policy/index.js';
 import type { Action, Decision, SshChannel } from '../../policy/index.js';
-import type { AuditEventType, NewAuditEvent } from '../../reporting/events.js';
-import type { RecordingHandle } from '../../reporting/recording.js';
-import type { SocketRecord, UserRecord } from '../../store/types.js';
-import { header } from '../../tunnel/protocol.js';
+import type { AuditEventType, NewAuditEvent, RecordingHandle } from '../../reporting/index.js';
+import type { SocketRecord, UserRecord } from '../../store/index.js';
+import { header } from '../../tunnel/index.js';
 import { decidingRule, newConnectionId } from '../access.js';
 import type { Verdict } from '../live-registry.js';
 import type { SshLimits, SshSocketOptions } from './index.js';
