@@ -126,6 +126,7 @@ switch (kind) {
   }
   case 'idle-clients': {
     // Opens `count` TLS connections (SNI `servername`; "-" = plain TCP; optional client key and certificate files), each echoes 1 byte, then all stay open idle.
+    // Commands: `count` (how many are still open), `ping` (1 more byte on each open one; how many echoed within 10 s).
     const [port, count, servername, caFile, keyFile, certFile] = [Number(args[0]), Number(args[1]), String(args[2]), String(args[3]), args[4], args[5]];
     const identity = keyFile && certFile ? { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8') } : {};
     const secureContext = servername === '-' ? undefined : tls.createSecureContext({ ca: readFileSync(caFile, 'utf8'), ...identity });
@@ -135,8 +136,28 @@ switch (kind) {
     let errors = 0;
     let lastError = '';
     let closedLater = 0;
+    const ping = (): void => {
+      const live = open.filter((socket) => !socket.destroyed);
+      let echoed = 0;
+      let answered = false;
+      const answer = (): void => {
+        if (answered) return;
+        answered = true;
+        clearTimeout(timer);
+        console.log(`pong ${echoed} of ${live.length}`);
+      };
+      const timer = setTimeout(answer, 10_000);
+      for (const socket of live) {
+        socket.once('data', () => {
+          if (++echoed === live.length) answer();
+        });
+        socket.write('y');
+      }
+      if (live.length === 0) answer();
+    };
     onCommand = (line) => {
       if (line === 'count') console.log(`open ${open.length - closedLater} (closed since ready: ${closedLater})`);
+      else if (line === 'ping') ping();
     };
     const deadline = Date.now() + 60_000;
     const one = (): void => {

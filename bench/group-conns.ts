@@ -157,7 +157,6 @@ export async function benchMemory(report: Report, cleanups: (() => Promise<void>
     report.compare(name, kib, 'KiB', 'node_tcp_relay', tcpBase.kib[0]!);
     if (tlsBase) report.compare(name, kib, 'KiB', 'node_tls_relay', tlsBase.kib[0]!);
   }
-  report.notMeasured('10,000 concurrent streams on one connector (a bulk stream beside them keeps >= 0.9x its solo rate; edge RSS linear, KiB/stream)', 'needs the new stream framing: Node http2 streams are what it would measure');
   report.note(`memory: ${tunneled.open} idle connections through the Postern tls socket (each echoed 1 byte first); RSS growth (VmRSS), each reading a median of 5 samples over 2 s after a full GC forced through the inspector, 3 s after the last connection opened`);
   report.note('memory: baselines are one Node process relaying the same idle connections to the same echo server: node_tcp_relay (plain TCP both sides) and node_tls_relay (TLS from the client, TCP upstream) and node_mtls_relay (the same, requiring a client certificate, as Postern\'s tls sockets do), i.e. one process doing the work of Postern server + connector');
 }
