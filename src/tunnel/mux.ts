@@ -143,6 +143,16 @@ export class MuxStream extends Duplex {
     this.session.maybeSettle(this);
   }
 
+  /**
+   * Credit follows what the reader took. Readable calls _read before it takes the chunk, and
+   * not again until something is pushed, so the count is taken here, after every read.
+   */
+  override read(size?: number): unknown {
+    const chunk: unknown = super.read(size);
+    this.credit();
+    return chunk;
+  }
+
   override _read(): void {
     this.credit();
   }
