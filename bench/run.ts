@@ -10,7 +10,7 @@ import { benchStreams } from './group-streams.js';
 
 const GROUPS = ['bulk', 'http', 'connections', 'memory', 'streams', 'ssh', 'policy'] as const;
 type Group = (typeof GROUPS)[number];
-const WATCHDOG_MS = 9 * 60_000;
+const WATCHDOG_MS = 12 * 60_000;
 const IDLE_CONNECTIONS = 1_000;
 /** Idle streams the streams group holds on one connector (the 10,000). */
 const STREAMS = 10_000;

@@ -121,6 +121,16 @@ describe('tunnel resilience', () => {
     assert.deepEqual(await tunnelsOf(connector.id), []);
   });
 
+  test('a connector of the earlier protocol asking for its WebSocket tunnel gets 426 and the reason', async () => {
+    const res = await httpsFetch({
+      port: server.port, ca: server.caPem, host: 'localhost', path: '/_postern/tunnel', timeoutMs: 10_000,
+      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+    });
+    assert.equal(res.status, 426);
+    assert.equal(res.headers['postern-error'], 'tunnel_version_unsupported');
+    assert.match(res.text, /speaks tunnel protocol postern\/2; upgrade this connector/);
+  });
+
   test('WebSocket fallback through an HTTP CONNECT proxy carries the tunnel', async () => {
     const activeProxy = proxy = await startConnectProxy();
     const connector = await enrollConnector('proxied.yaml', server.url, 'proxied', ['--proxy', activeProxy.url]);
