@@ -49,6 +49,9 @@ class Violation extends Error {
   }
 }
 
+/** One stream broke the protocol: that stream is reset, the session lives on. */
+class StreamViolation extends Error {}
+
 interface PendingWrite {
   chunk: Buffer;
   offset: number;
@@ -232,7 +235,6 @@ export class MuxStream extends Duplex {
   }
 }
 
-class StreamViolation extends Error {}
 
 /**
  * Events: `close` (once, the transport is gone), `goaway` (the peer asked that nothing new be
@@ -249,6 +251,8 @@ export class MuxSession extends EventEmitter {
   private sendWindow: number;
   /** Bytes received on the connection and not yet credited back. */
   private connectionUncredited = 0;
+  /** Bytes the peer has sent and not had credited back: at most the connection window. */
+  private peerInFlight = 0;
   /** Streams with data waiting for connection credit, in the order they blocked. */
   private readonly blocked = new Set<MuxStream>();
   private readonly drainWaiters: ((err?: Error | null) => void)[] = [];
@@ -527,9 +531,6 @@ export class MuxSession extends EventEmitter {
       stream.reset(ResetCode.protocol);
     }
   }
-
-  /** Bytes the peer has in flight or unread here, against the connection window. */
-  private peerInFlight = 0;
 
   private onHeaders(id: number, flags: number, payload: Buffer): void {
     if (id === 0) throw new Violation('bad_stream_id', 'HEADERS on stream 0');

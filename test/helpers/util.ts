@@ -1,8 +1,21 @@
 // Small shared test utilities: free ports, temp dirs with cleanup, bounded polling and timeouts.
 import net from 'node:net';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+/** Both ends of one TCP connection on 127.0.0.1: [accepted, dialed]. */
+export async function socketPair(options: { allowHalfOpen?: boolean } = {}): Promise<[net.Socket, net.Socket]> {
+  const server = net.createServer({ allowHalfOpen: options.allowHalfOpen ?? false });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+  const dialed = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: options.allowHalfOpen ?? false });
+  const [[acceptedEnd]] = await Promise.all([accepted, once(dialed, 'connect')]);
+  server.close();
+  return [acceptedEnd, dialed];
+}
 
 /** A TCP port that was free on 127.0.0.1 a moment ago (the OS picked it). */
 export function freePort(): Promise<number> {

@@ -14,22 +14,11 @@ import type { EdgeMessage } from '../../src/tunnel/protocol.js';
 import type { MuxStream } from '../../src/tunnel/mux.js';
 import type { MuxHeaders } from '../../src/tunnel/frame.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { waitFor, withTimeout } from '../helpers/util.js';
+import { socketPair, waitFor, withTimeout } from '../helpers/util.js';
 
 const logger = pino({ level: 'silent' });
 const cleanups: (() => void)[] = [];
 after(() => cleanups.forEach((fn) => fn()));
-
-async function socketPair(): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  const [[edgeEnd]] = await Promise.all([accepted, once(client, 'connect')]);
-  server.close();
-  return [edgeEnd, client];
-}
 
 interface Received { tunnel: string; headers: MuxHeaders; stream: MuxStream }
 

@@ -9,18 +9,7 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { refuseLegacyTunnel } from '../../src/tunnel/legacy.js';
 import { CONTROL_PATH, legacyRefusal } from '../../src/tunnel/protocol.js';
-import { withTimeout } from '../helpers/util.js';
-
-async function socketPair(): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  const [[edgeEnd]] = await Promise.all([accepted, once(client, 'connect')]);
-  server.close();
-  return [edgeEnd, client];
-}
+import { socketPair, withTimeout } from '../helpers/util.js';
 
 /** What a postern/1 connector did: serve HTTP/2 on its dialed connection and say hello on the control stream. */
 function oldConnector(transport: net.Socket): Promise<{ welcome: Record<string, unknown>; closed: Promise<unknown> }> {

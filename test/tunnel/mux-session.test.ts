@@ -11,22 +11,16 @@ import { MuxSession } from '../../src/tunnel/mux.js';
 import type { MuxStream, MuxWindows } from '../../src/tunnel/mux.js';
 import { FLAG_END, FLAG_OPEN, FrameType, MAX_FRAME_PAYLOAD, ResetCode, encodeFrame, encodeHeaders, frameHead, u32 } from '../../src/tunnel/frame.js';
 import { PosternError } from '../../src/errors.js';
-import { waitFor, withTimeout } from '../helpers/util.js';
+import { socketPair, waitFor, withTimeout } from '../helpers/util.js';
 
 const WINDOWS: MuxWindows = { stream: 64 * 1024, connection: 1024 * 1024 };
 const cleanups: (() => void)[] = [];
 after(() => cleanups.splice(0).forEach((fn) => fn()));
 
-async function socketPair(): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer({ allowHalfOpen: true });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-  const client = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
-  const [[edgeEnd]] = await Promise.all([accepted, once(client, 'connect')]);
-  server.close();
-  cleanups.push(() => (edgeEnd.destroy(), client.destroy()));
-  return [edgeEnd, client];
+async function loopbackPair(): Promise<[net.Socket, net.Socket]> {
+  const ends = await socketPair({ allowHalfOpen: true });
+  cleanups.push(() => ends.forEach((end) => end.destroy()));
+  return ends;
 }
 
 /** A logger whose lines can be searched. */
@@ -38,7 +32,7 @@ function capture() {
 
 /** An edge and a connector session; the connector answers every stream with `serve`. */
 async function pair(serve: (stream: MuxStream) => void, windows: MuxWindows = WINDOWS) {
-  const [a, b] = await socketPair();
+  const [a, b] = await loopbackPair();
   const log = capture();
   const edge = new MuxSession(a, { role: 'edge', logger: log.logger, windows });
   const connector = new MuxSession(b, { role: 'connector', logger: log.logger, windows, onStream: serve });
@@ -212,7 +206,7 @@ test('mux: close() refuses new streams, lets open ones finish, then ends the tra
 
 /** A connector session facing a raw peer that writes hand-made frames. */
 async function rawEdge(windows: MuxWindows = WINDOWS) {
-  const [raw, b] = await socketPair();
+  const [raw, b] = await loopbackPair();
   const log = capture();
   const opened: MuxStream[] = [];
   const session = new MuxSession(b, {
