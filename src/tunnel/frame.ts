@@ -88,6 +88,8 @@ export function u32(value: number): Buffer {
  * Headers as `count u16, then per header: name length u8, name, value length u16, value`,
  * latin1 both, one entry per value. No compression: heads are small and this costs one pass.
  */
+const NOT_LATIN1 = /[^\x00-\xff]/;
+
 export function encodeHeaders(headers: MuxHeaders): Buffer {
   let size = 2;
   let count = 0;
@@ -108,6 +110,8 @@ export function encodeHeaders(headers: MuxHeaders): Buffer {
   const put = (name: string, value: string) => {
     if (name.length === 0 || name.length > 0xff) throw new FrameError('bad_headers', `header name of ${name.length} bytes`);
     if (value.length > 0xffff) throw new FrameError('bad_headers', `header "${name}" is longer than 65535 bytes`);
+    // latin1 keeps only a character's low byte: anything above U+00FF would arrive as another character.
+    if (NOT_LATIN1.test(name) || NOT_LATIN1.test(value)) throw new FrameError('bad_headers', `header "${name.replace(NOT_LATIN1, '?')}" holds a character a stream head cannot carry`);
     out[at++] = name.length;
     at += out.write(name, at, 'latin1');
     out.writeUInt16BE(value.length, at);

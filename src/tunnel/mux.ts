@@ -74,11 +74,10 @@ export class MuxStream extends Duplex {
   /** Send credit granted by the peer. */
   sendWindow: number;
   pending: PendingWrite | undefined;
-  /** Bytes received from the peer; bytes of those already credited back. */
+  /** Bytes received from the peer; of those, credited back on the stream and on the connection. */
   private received = 0;
   private credited = 0;
-  /** Bytes the connection window counts for this stream and not yet credited back. */
-  connectionOwed = 0;
+  private connectionCredited = 0;
   settled = false;
 
   constructor(
@@ -104,8 +103,16 @@ export class MuxStream extends Duplex {
   respond(headers: MuxHeaders, options: { endStream?: boolean } = {}): void {
     if (this.opener) throw new PosternError('internal', 'only the side that did not open a stream responds on it');
     if (this.responded || this.settled) return;
+    let head: Buffer;
+    try {
+      head = encodeHeaders(headers);
+    } catch (err) {
+      if (!(err instanceof FrameError)) throw err;
+      this.session.logStreamFailure(this.id, err.message);
+      return this.reset(ResetCode.internal);
+    }
     this.responded = true;
-    this.session.sendHeaders(this, headers, options.endStream === true, false);
+    this.session.sendHeaders(this.id, head, options.endStream === true, false);
     if (options.endStream) this.endLocally();
   }
 
@@ -139,7 +146,7 @@ export class MuxStream extends Duplex {
   override _final(callback: (err?: Error | null) => void): void {
     if (!this.settled && !this.localEnded) {
       this.localEnded = true;
-      if (this.trailersToSend) this.session.sendHeaders(this, this.trailersToSend, true, false);
+      if (this.trailersToSend) this.session.sendHeaders(this.id, encodeHeaders(this.trailersToSend), true, false);
       else this.session.sendEnd(this);
     }
     callback();
@@ -173,9 +180,9 @@ export class MuxStream extends Duplex {
 
   /** Bytes delivered by the session. */
   receive(piece: Buffer, end: boolean): void {
+    if (this.remoteEnded) throw new StreamViolation(`stream ${this.id} sent data after its end`);
     if (piece.length > 0) {
       this.received += piece.length;
-      this.connectionOwed += piece.length;
       if (this.received - this.credited > this.windows.stream) {
         throw new StreamViolation(`stream ${this.id} sent past its window of ${this.windows.stream} bytes`);
       }
@@ -187,6 +194,7 @@ export class MuxStream extends Duplex {
 
   /** The peer's head after the opening one: the response, or trailers that end its side. */
   receiveHead(headers: MuxHeaders, end: boolean): void {
+    if (this.remoteEnded) throw new StreamViolation(`stream ${this.id} sent a head after its end`);
     if (this.opener && !this.remoteHeadSeen) {
       this.remoteHeadSeen = true;
       this.emit('response', headers);
@@ -216,22 +224,36 @@ export class MuxStream extends Duplex {
     this.destroy();
   }
 
-  /** Bytes the reader has taken since the last credit: buffered ones are still the tunnel's to hold. */
-  private get consumedUncredited(): number {
-    return this.received - this.credited - this.readableLength;
+  /** Bytes received and not yet credited back to the connection (read or not). */
+  get connectionOwed(): number {
+    return this.received - this.connectionCredited;
   }
 
-  /** Returns credit for what the reader consumed, in batches of a quarter window. */
+  /**
+   * Returns credit for what the reader consumed (buffered bytes are still the tunnel's to
+   * hold): to the connection for every byte, which batches on its own, and to the stream in
+   * batches of a quarter window. Connection credit must not wait for the stream's batch, or
+   * many streams each holding a little less than a batch would starve the whole tunnel.
+   */
   credit(): void {
     // A settled stream's unread bytes were given back to the connection when it left the session.
     if (this.settled) return;
-    const consumed = this.consumedUncredited;
-    if (consumed <= 0) return;
-    const batch = Math.max(1, this.windows.stream >> 2);
-    if (consumed < batch && !this.remoteEnded) return;
-    this.credited += consumed;
-    this.connectionOwed -= consumed;
-    this.session.consumed(this, consumed);
+    const consumed = this.received - this.readableLength;
+    if (consumed > this.connectionCredited) {
+      this.session.creditConnection(consumed - this.connectionCredited);
+      this.connectionCredited = consumed;
+    }
+    const owed = consumed - this.credited;
+    if (owed <= 0 || this.remoteEnded || owed < Math.max(1, this.windows.stream >> 2)) return;
+    this.credited = consumed;
+    this.session.creditStream(this.id, owed);
+  }
+
+  /** The stream left the session: whatever it still holds unread is no longer the tunnel's. */
+  releaseConnectionCredit(): number {
+    const owed = this.connectionOwed;
+    this.connectionCredited = this.received;
+    return owed;
   }
 }
 
@@ -253,6 +275,8 @@ export class MuxSession extends EventEmitter {
   private connectionUncredited = 0;
   /** Bytes the peer has sent and not had credited back: at most the connection window. */
   private peerInFlight = 0;
+  /** Streams the peer opened that are still open (what maxStreams limits). */
+  private peerOpened = 0;
   /** Streams with data waiting for connection credit, in the order they blocked. */
   private readonly blocked = new Set<MuxStream>();
   private readonly drainWaiters: ((err?: Error | null) => void)[] = [];
@@ -310,10 +334,12 @@ export class MuxSession extends EventEmitter {
       this.close();
       throw new PosternError('tunnel_closed', 'the tunnel ran out of stream ids', { retryable: true });
     }
+    // Encoded first: a head the frame cannot carry throws before any stream exists.
+    const head = encodeHeaders(headers);
     const stream = new MuxStream(this, this.nextId, headers, true, this.windows);
     this.nextId += 2;
     this.streams.set(stream.id, stream);
-    this.sendHeaders(stream, headers, options.endStream === true, true);
+    this.sendHeaders(stream.id, head, options.endStream === true, true);
     if (options.endStream) stream.endLocally();
     return stream;
   }
@@ -373,9 +399,13 @@ export class MuxSession extends EventEmitter {
     });
   }
 
-  sendHeaders(stream: MuxStream, headers: MuxHeaders, end: boolean, open: boolean): void {
+  sendHeaders(id: number, head: Buffer, end: boolean, open: boolean): void {
     const flags = (end ? FLAG_END : 0) | (open ? FLAG_OPEN : 0);
-    this.send(encodeFrame(FrameType.headers, flags, stream.id, encodeHeaders(headers)));
+    this.send(encodeFrame(FrameType.headers, flags, id, head));
+  }
+
+  logStreamFailure(id: number, detail: string): void {
+    this.options.logger.warn({ stream: id, detail }, 'tunnel stream failed; resetting it');
   }
 
   sendEnd(stream: MuxStream): void {
@@ -423,12 +453,11 @@ export class MuxSession extends EventEmitter {
     for (const callback of waiters) callback();
   }
 
-  consumed(stream: MuxStream, bytes: number): void {
-    if (!stream.remoteEnded && !stream.settled) this.send(encodeFrame(FrameType.window, 0, stream.id, u32(bytes)));
-    this.creditConnection(bytes);
+  creditStream(id: number, bytes: number): void {
+    this.send(encodeFrame(FrameType.window, 0, id, u32(bytes)));
   }
 
-  private creditConnection(bytes: number): void {
+  creditConnection(bytes: number): void {
     this.connectionUncredited += bytes;
     if (this.connectionUncredited < Math.max(1, this.windows.connection >> 2)) return;
     this.send(encodeFrame(FrameType.window, 0, 0, u32(this.connectionUncredited)));
@@ -451,10 +480,9 @@ export class MuxSession extends EventEmitter {
     if (!this.streams.delete(stream.id)) return;
     this.blocked.delete(stream);
     // What the stream still holds unread is no longer the tunnel's: the connection gets its credit back.
-    if (stream.connectionOwed > 0) {
-      this.creditConnection(stream.connectionOwed);
-      stream.connectionOwed = 0;
-    }
+    if (!stream.opener) this.peerOpened--;
+    const owed = stream.releaseConnectionCredit();
+    if (owed > 0) this.creditConnection(owed);
     this.endIfIdle();
   }
 
@@ -555,12 +583,13 @@ export class MuxSession extends EventEmitter {
     if (id <= this.lastPeerId) throw new Violation('stream_reused', `the peer opened stream ${id} again`);
     this.lastPeerId = id;
     const onStream = this.options.onStream;
-    if (this.closing_ || !onStream || this.streams.size >= (this.options.maxStreams ?? Infinity)) {
+    if (this.closing_ || !onStream || this.peerOpened >= (this.options.maxStreams ?? Infinity)) {
       this.send(encodeFrame(FrameType.reset, 0, id, u32(ResetCode.refused)));
       return;
     }
     const stream = new MuxStream(this, id, headers, false, this.windows);
     this.streams.set(id, stream);
+    this.peerOpened++;
     if (end) stream.remoteEnd();
     onStream(stream, headers);
   }

@@ -3,53 +3,27 @@
 // the framing (each closes that stream or that tunnel with a logged reason, never the process).
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import net from 'node:net';
 import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
-import { pino } from 'pino';
 import { MuxSession } from '../../src/tunnel/mux.js';
 import type { MuxStream, MuxWindows } from '../../src/tunnel/mux.js';
 import { FLAG_END, FLAG_OPEN, FrameType, MAX_FRAME_PAYLOAD, ResetCode, encodeFrame, encodeHeaders, frameHead, u32 } from '../../src/tunnel/frame.js';
 import { PosternError } from '../../src/errors.js';
-import { socketPair, waitFor, withTimeout } from '../helpers/util.js';
+import { waitFor, withTimeout } from '../helpers/util.js';
+import { captureLog, collect, echo, loopbackPair } from './mux-harness.js';
 
 const WINDOWS: MuxWindows = { stream: 64 * 1024, connection: 1024 * 1024 };
 const cleanups: (() => void)[] = [];
 after(() => cleanups.splice(0).forEach((fn) => fn()));
 
-async function loopbackPair(): Promise<[net.Socket, net.Socket]> {
-  const ends = await socketPair({ allowHalfOpen: true });
-  cleanups.push(() => ends.forEach((end) => end.destroy()));
-  return ends;
-}
-
-/** A logger whose lines can be searched. */
-function capture() {
-  const lines: Record<string, unknown>[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-  return { logger, lines, has: (reason: string) => lines.some((l) => l.reason === reason) };
-}
-
 /** An edge and a connector session; the connector answers every stream with `serve`. */
 async function pair(serve: (stream: MuxStream) => void, windows: MuxWindows = WINDOWS) {
-  const [a, b] = await loopbackPair();
-  const log = capture();
+  const [a, b] = await loopbackPair(cleanups);
+  const log = captureLog();
   const edge = new MuxSession(a, { role: 'edge', logger: log.logger, windows });
   const connector = new MuxSession(b, { role: 'connector', logger: log.logger, windows, onStream: serve });
   cleanups.push(() => (edge.destroy(), connector.destroy()));
   return { edge, connector, log };
-}
-
-/** Echoes the stream back, half-closing when the opener does. */
-const echo = (stream: MuxStream) => {
-  stream.respond({ ':status': '200' });
-  stream.pipe(stream);
-};
-
-async function collect(stream: MuxStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 test('mux: a stream carries its head, its response and bytes both ways, half-closes like TCP, and leaves no trace', async () => {
@@ -206,8 +180,8 @@ test('mux: close() refuses new streams, lets open ones finish, then ends the tra
 
 /** A connector session facing a raw peer that writes hand-made frames. */
 async function rawEdge(windows: MuxWindows = WINDOWS) {
-  const [raw, b] = await loopbackPair();
-  const log = capture();
+  const [raw, b] = await loopbackPair(cleanups);
+  const log = captureLog();
   const opened: MuxStream[] = [];
   const session = new MuxSession(b, {
     role: 'connector', logger: log.logger, windows,
