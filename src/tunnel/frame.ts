@@ -57,12 +57,16 @@ export class FrameError extends Error {
   }
 }
 
+function writeHead(target: Buffer, type: FrameType, flags: number, stream: number, length: number): void {
+  target.writeUInt32BE(length, 0);
+  target[4] = type;
+  target[5] = flags;
+  target.writeUInt32BE(stream, 6);
+}
+
 export function frameHead(type: FrameType, flags: number, stream: number, length: number): Buffer {
   const head = Buffer.allocUnsafe(FRAME_HEAD_BYTES);
-  head.writeUInt32BE(length, 0);
-  head[4] = type;
-  head[5] = flags;
-  head.writeUInt32BE(stream, 6);
+  writeHead(head, type, flags, stream, length);
   return head;
 }
 
@@ -70,10 +74,7 @@ export function frameHead(type: FrameType, flags: number, stream: number, length
 export function encodeFrame(type: FrameType, flags: number, stream: number, payload?: Buffer): Buffer {
   const length = payload?.length ?? 0;
   const frame = Buffer.allocUnsafe(FRAME_HEAD_BYTES + length);
-  frame.writeUInt32BE(length, 0);
-  frame[4] = type;
-  frame[5] = flags;
-  frame.writeUInt32BE(stream, 6);
+  writeHead(frame, type, flags, stream, length);
   if (payload) payload.copy(frame, FRAME_HEAD_BYTES);
   return frame;
 }

@@ -108,8 +108,7 @@ export class MuxStream extends Duplex {
       head = encodeHeaders(headers);
     } catch (err) {
       if (!(err instanceof FrameError)) throw err;
-      this.session.logStreamFailure(this.id, err.message);
-      return this.reset(ResetCode.internal);
+      return this.session.failStream(this, ResetCode.internal, 'unencodable_head', err.message);
     }
     this.responded = true;
     this.session.sendHeaders(this.id, head, options.endStream === true, false);
@@ -124,9 +123,10 @@ export class MuxStream extends Duplex {
 
   /** Aborts both directions; the peer learns `code`. */
   reset(code: number = ResetCode.cancel): void {
-    if (this.settled) return void this.destroy();
-    this.reset_ = code;
-    this.session.sendReset(this, code);
+    if (!this.settled) {
+      this.reset_ = code;
+      this.session.sendReset(this, code);
+    }
     this.destroy();
   }
 
@@ -163,9 +163,8 @@ export class MuxStream extends Duplex {
     return chunk;
   }
 
-  override _read(): void {
-    this.credit();
-  }
+  /** Nothing to fetch: the peer's bytes are pushed as they arrive, and read() counts the credit. */
+  override _read(): void {}
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     if (!this.settled) {
@@ -180,6 +179,7 @@ export class MuxStream extends Duplex {
 
   /** Bytes delivered by the session. */
   receive(piece: Buffer, end: boolean): void {
+    if (this.opener && !this.remoteHeadSeen) throw new StreamViolation(`stream ${this.id} sent data before its response head`);
     if (this.remoteEnded) throw new StreamViolation(`stream ${this.id} sent data after its end`);
     if (piece.length > 0) {
       this.received += piece.length;
@@ -206,10 +206,6 @@ export class MuxStream extends Duplex {
     if (end) this.remoteEnd();
   }
 
-  get canReceiveData(): boolean {
-    return !this.opener || this.remoteHeadSeen;
-  }
-
   remoteEnd(): void {
     if (this.remoteEnded) return;
     this.remoteEnded = true;
@@ -222,11 +218,6 @@ export class MuxStream extends Duplex {
     if (this.reset_ === undefined) this.reset_ = code;
     this.settled = true;
     this.destroy();
-  }
-
-  /** Bytes received and not yet credited back to the connection (read or not). */
-  get connectionOwed(): number {
-    return this.received - this.connectionCredited;
   }
 
   /**
@@ -251,7 +242,7 @@ export class MuxStream extends Duplex {
 
   /** The stream left the session: whatever it still holds unread is no longer the tunnel's. */
   releaseConnectionCredit(): number {
-    const owed = this.connectionOwed;
+    const owed = this.received - this.connectionCredited;
     this.connectionCredited = this.received;
     return owed;
   }
@@ -404,8 +395,10 @@ export class MuxSession extends EventEmitter {
     this.send(encodeFrame(FrameType.headers, flags, id, head));
   }
 
-  logStreamFailure(id: number, detail: string): void {
-    this.options.logger.warn({ stream: id, detail }, 'tunnel stream failed; resetting it');
+  /** One stream went wrong (a peer breaking the protocol on it, a head that cannot be sent): it alone is reset, logged. */
+  failStream(stream: MuxStream, code: ResetCode, reason: string, detail: string): void {
+    this.options.logger.warn({ stream: stream.id, reason, detail }, 'tunnel stream failed; resetting it');
+    stream.reset(code);
   }
 
   sendEnd(stream: MuxStream): void {
@@ -479,8 +472,8 @@ export class MuxSession extends EventEmitter {
     stream.settled = true;
     if (!this.streams.delete(stream.id)) return;
     this.blocked.delete(stream);
-    // What the stream still holds unread is no longer the tunnel's: the connection gets its credit back.
     if (!stream.opener) this.peerOpened--;
+    // What the stream still holds unread is no longer the tunnel's: the connection gets its credit back.
     const owed = stream.releaseConnectionCredit();
     if (owed > 0) this.creditConnection(owed);
     this.endIfIdle();
@@ -551,12 +544,9 @@ export class MuxSession extends EventEmitter {
       return;
     }
     try {
-      if (!stream.canReceiveData) throw new StreamViolation(`stream ${id} sent data before its response head`);
       stream.receive(piece, end);
     } catch (err) {
-      if (!(err instanceof StreamViolation)) throw err;
-      this.options.logger.warn({ stream: id, reason: 'stream_protocol', detail: err.message }, 'tunnel stream violated the protocol; resetting it');
-      stream.reset(ResetCode.protocol);
+      this.failViolatingStream(stream, err);
     }
   }
 
@@ -566,15 +556,17 @@ export class MuxSession extends EventEmitter {
     if (flags & FLAG_OPEN) return this.onOpen(id, decodeHeaders(payload), end);
     const stream = this.streams.get(id);
     if (!stream) return this.checkKnownId(id);
-    let headers: MuxHeaders;
     try {
-      headers = decodeHeaders(payload);
-      stream.receiveHead(headers, end);
+      stream.receiveHead(decodeHeaders(payload), end);
     } catch (err) {
-      if (!(err instanceof StreamViolation) && !(err instanceof FrameError)) throw err;
-      this.options.logger.warn({ stream: id, reason: 'stream_protocol', detail: err.message }, 'tunnel stream violated the protocol; resetting it');
-      stream.reset(ResetCode.protocol);
+      this.failViolatingStream(stream, err);
     }
+  }
+
+  /** The peer broke the protocol on one stream (a malformed head counts): that stream is reset; anything else propagates. */
+  private failViolatingStream(stream: MuxStream, err: unknown): void {
+    if (!(err instanceof StreamViolation) && !(err instanceof FrameError)) throw err;
+    this.failStream(stream, ResetCode.protocol, 'stream_protocol', err.message);
   }
 
   private onOpen(id: number, headers: MuxHeaders, end: boolean): void {
