@@ -10,6 +10,8 @@ export type ErrorCode =
   | 'forbidden'
   /** A person signed in, but is not in the admin group and the route is for admins. */
   | 'admin_required'
+  /** A browser's cookie-authenticated change without the CSRF token (or from another origin). */
+  | 'csrf_failed'
   | 'token_invalid'
   | 'token_used'
   | 'token_expired'
@@ -43,6 +45,7 @@ const httpStatusByCode: Record<ErrorCode, number> = {
   unauthenticated: 401,
   forbidden: 403,
   admin_required: 403,
+  csrf_failed: 403,
   token_invalid: 401,
   token_used: 401,
   token_expired: 401,

@@ -113,6 +113,8 @@ const settingsSchema = z.object({
   auditExporters: z.array(exporterSchema),
   recordingMaxBytes: sizeSchema.refine((n) => n >= 1024 && n <= 2 ** 40, 'must be from 1KiB to 1024GiB'),
   adminGroup: z.string().min(1, 'must name a group').max(256).refine((g) => g.trim() === g, 'must not start or end with spaces'),
+  /** The built dashboard to serve instead of the one built with Postern. */
+  webRoot: z.string().min(1).optional(),
 });
 
 export type ServerSettings = z.infer<typeof settingsSchema>;
@@ -136,6 +138,7 @@ export interface ServerFlags {
   maxStreamsPerClient?: string;
   recordingMaxBytes?: string;
   adminGroup?: string;
+  webRoot?: string;
 }
 
 export function resolveServerSettings(flags: ServerFlags, env: NodeJS.ProcessEnv = process.env): ServerSettings {
@@ -162,6 +165,7 @@ export function resolveServerSettings(flags: ServerFlags, env: NodeJS.ProcessEnv
     auditExporters: file.audit_exporters ?? [],
     recordingMaxBytes: flags.recordingMaxBytes ?? env.POSTERN_RECORDING_MAX_BYTES ?? file.recording_max_bytes ?? '64MiB',
     adminGroup: flags.adminGroup ?? env.POSTERN_ADMIN_GROUP ?? file.admin_group ?? DEFAULT_ADMIN_GROUP,
+    ...((flags.webRoot ?? env.POSTERN_WEB_ROOT) ? { webRoot: resolve((flags.webRoot ?? env.POSTERN_WEB_ROOT)!) } : {}),
     ...(file.identity_providers ? { identityProviders: file.identity_providers.map((entry) => configuredProvider(entry, env, configPath ?? '')) } : {}),
   };
   const result = settingsSchema.safeParse(raw);

@@ -21,6 +21,7 @@ import {
   loadOrCreateSshCa,
   loadOrCreateSshHostCa,
   loadOrCreateSshHostKeySeed,
+  firstAdminSetupUrl,
   SessionService,
 } from '../control/index.js';
 import { generateApiToken, hashToken, AssertionCache } from '../identity/index.js';
@@ -48,6 +49,8 @@ export interface RunningServer {
   readonly caFile: string;
   readonly adminTokenFile: string;
   readonly adminTokenCreated: boolean;
+  /** The one-time link that creates the first admin: only while no admin exists, on a node with the control plane. */
+  readonly setupUrl?: string;
   close(): Promise<void>;
 }
 
@@ -186,6 +189,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     const api = settings.role === 'edge' ? undefined : await createApi({
       store, ca, hub: settings.role === 'all' ? hub : undefined, logger, socketUrl, socketOrigin, version: VERSION,
       connectorCertLifetimeMs: settings.connectorCertTtl, sessions, signingKeys: () => signingKeys, inviteKey, sshCa, sshHostCa, controlOrigin, cipher, adminGroup: settings.adminGroup,
+      ...(settings.webRoot ? { webRoot: settings.webRoot } : {}),
       onSessionRevoked: (id) => assertions.forgetSession(id),
       audit: (event) => audit.record(event), flushAudit: () => audit.flush(), geo, metrics: () => metrics.render(),
       caughtUp: async () => {
@@ -193,6 +197,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       },
     });
     if (api) closers.push(() => api.app.close());
+    const setupUrl = api ? await firstAdminSetupUrl({ store, inviteKey, adminGroup: settings.adminGroup, controlOrigin }) : undefined;
 
     const compiled = new WeakMap<Snapshot, PolicySet>();
     const policiesOf = (snapshot: Snapshot): PolicySet => {
@@ -248,7 +253,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     const url = `https://${settings.domain}${settings.listen.port === 443 ? '' : `:${settings.publicPort ?? address.port}`}`;
     await writeFile(join(settings.dataDir, dataFiles.server), JSON.stringify({ url, pid: process.pid, caFile, role: settings.role }, null, 2) + '\n', { mode: 0o600 });
     logger.info({ url, role: settings.role, db: store.dialect, edgeId }, 'postern server started');
-    return { url, port: address.port, caFile, adminTokenFile, adminTokenCreated, close: closeAll };
+    return { url, port: address.port, caFile, adminTokenFile, adminTokenCreated, ...(setupUrl ? { setupUrl } : {}), close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

@@ -14,9 +14,9 @@ import type { TunnelHub } from '../tunnel/index.js';
 import { createRouteTable } from './routes.js';
 import type { AuthMode } from './routes.js';
 import { PosternError, isPosternError } from '../errors.js';
-import { bearerToken, generateSecret, hashToken } from '../identity/index.js';
+import { bearerToken, generateSecret, hashToken, readSessionCookie } from '../identity/index.js';
 import type { SigningKeys } from '../identity/index.js';
-import { renderHome } from './home.js';
+import { registerDashboard } from './dashboard.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerOidcRoutes } from './oidc-routes.js';
 import { registerIdentityProviderApi } from './idp-api.js';
@@ -24,7 +24,8 @@ import { registerSamlRoutes } from './saml-routes.js';
 import { registerIdentityApi } from './identity-api.js';
 import { registerInviteRoutes } from './invite-routes.js';
 import type { SessionService } from './sessions.js';
-import { cliPrincipal, isCliToken, requireScope, scopesAllow, setPrincipal } from './principal.js';
+import { browserPrincipal, cliPrincipal, isCliToken, requireScope, scopesAllow, setPrincipal } from './principal.js';
+import { requireCsrfForChange } from './csrf.js';
 import { DEFAULT_ADMIN_GROUP, adminRequired } from './roles.js';
 import { registerCliLogin } from './device-routes.js';
 import { actorOf, registerPolicyApi } from './policy-api.js';
@@ -70,6 +71,8 @@ export interface ApiOptions {
   caughtUp?: () => Promise<void>;
   /** People in this group are admins with their own sign-in (default `admins`). */
   adminGroup?: string;
+  /** The built dashboard (index.html and assets/); default: dist/ui beside dist/src. */
+  webRoot?: string;
 }
 
 const socketType = z.enum(SOCKET_TYPES);
@@ -207,6 +210,15 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       return;
     }
     const token = bearerToken(request.headers.authorization);
+    const cookie = token ? undefined : readSessionCookie(request.headers);
+    if (cookie) {
+      // The dashboard: a person's browser on the control host; its changes need the CSRF header.
+      const principal = await browserPrincipal(options.sessions, store, cookie, now(), adminGroup);
+      requireCsrfForChange(request, options.controlOrigin);
+      if (mode !== 'user' && !scopesAllow(principal.scopes, mode)) throw adminRequired(principal.user, adminGroup);
+      setPrincipal(request, principal);
+      return;
+    }
     if (!token) throw new PosternError('unauthenticated', 'missing bearer token: pass --token or set POSTERN_TOKEN');
     if (isCliToken(token)) {
       // A person's CLI sign-in: admin routes only for members of the admin group, checked now.
@@ -256,7 +268,10 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
     options.audit({ type: 'admin.change', actor, clientIp: request.ip, reason: `${entity.replace('_', ' ')}${which ? ` ${which}` : ''} ${verb} by ${actor}`, details: { entity, route, before, after } });
   });
 
-  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(renderHome(options.version)));
+  await registerDashboard(app, routes, {
+    store, sessions: options.sessions, inviteKey: options.inviteKey, adminGroup, audit: options.audit, version: options.version, now,
+    ...(options.webRoot !== undefined ? { webRoot: options.webRoot } : {}),
+  });
   routes.add({ method: 'GET', url: '/api/v1/health', summary: 'Liveness and the store revision', auth: 'public',
     response: z.object({ status: z.literal('ok'), revision: z.number() }),
     handler: async () => ({ status: 'ok' as const, revision: await store.currentRevision() }) });

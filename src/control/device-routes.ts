@@ -10,6 +10,7 @@ import type { SessionService } from './sessions.js';
 import type { RouteTable } from './routes.js';
 import { PosternError, isPosternError } from '../errors.js';
 import {
+  clearSessionCookie,
   generateSecret,
   hashToken,
   readSessionCookie,
@@ -312,9 +313,9 @@ export function registerCliLogin(app: FastifyInstance, routes: RouteTable, optio
   };
 
   // ---- The CLI session itself ---------------------------------------------------------------
-  routes.add({ method: 'GET', url: '/api/v1/auth/whoami', summary: 'Who the bearer token belongs to (a CLI sign-in or an API token)', auth: 'user',
+  routes.add({ method: 'GET', url: '/api/v1/auth/whoami', summary: 'Who the bearer token belongs to (a CLI sign-in or an API token), or the browser sign-in behind the session cookie', auth: 'user',
     response: z.object({
-      kind: z.enum(['cli', 'token']), email: z.string().optional(), name: z.string(), groups: z.array(z.string()).optional(), userId: z.string().optional(),
+      kind: z.enum(['cli', 'browser', 'token']), email: z.string().optional(), name: z.string(), groups: z.array(z.string()).optional(), userId: z.string().optional(),
       sessionId: z.string().optional(), provider: z.string().optional(), expiresAt: z.string().optional(), role: z.string().optional(), tokenId: z.string().optional(), scopes: z.array(z.string()).optional(),
     }),
     handler: async ({ request }) => {
@@ -322,18 +323,19 @@ export function registerCliLogin(app: FastifyInstance, routes: RouteTable, optio
       if (principal.kind === 'token') return { kind: 'token' as const, name: principal.token.name, role: principal.token.role, tokenId: principal.token.id, scopes: [...principal.token.scopes] };
       const { user, session } = principal;
       return {
-        kind: 'cli' as const, email: user.email, name: user.name, groups: [...user.groups], userId: user.id,
+        kind: principal.kind, email: user.email, name: user.name, groups: [...user.groups], userId: user.id,
         sessionId: session.id, provider: session.provider, expiresAt: session.expiresAt,
         role: principal.scopes.includes('admin') ? 'admin' : 'user', scopes: [...principal.scopes],
       };
     } });
-  routes.add({ method: 'POST', url: '/api/v1/auth/logout', summary: 'End the CLI sign-in this token belongs to', auth: 'user',
-    handler: async ({ request }) => {
+  routes.add({ method: 'POST', url: '/api/v1/auth/logout', summary: 'End the sign-in this token (or browser cookie) belongs to', auth: 'user',
+    handler: async ({ request, reply }) => {
       const principal = principalOf(request);
-      if (principal.kind !== 'cli') throw new PosternError('bad_request', 'an API token is not a sign-in: revoke it with `postern token revoke`');
+      if (principal.kind === 'token') throw new PosternError('bad_request', 'an API token is not a sign-in: revoke it with `postern token revoke`');
       await store.sessions.revoke(principal.session.id, now().toISOString());
       options.onSessionRevoked?.(principal.session.id);
-      request.log.info({ user: principal.user.id, session: principal.session.id }, 'CLI signed out');
+      if (principal.kind === 'browser') void reply.header('set-cookie', clearSessionCookie());
+      request.log.info({ user: principal.user.id, session: principal.session.id }, `${principal.kind === 'cli' ? 'CLI' : 'browser'} signed out`);
       return undefined;
     } });
 

@@ -154,10 +154,10 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
       const issued = await options.ca.signCsr({ csrPem: body.csr, commonName: user.email, emails: [user.email], lifetimeMs: body.ttl_seconds * 1000, usage: 'client' });
       return { certificate: issued.certPem, ca: options.ca.certificatePem, notAfter: issued.notAfter.toISOString() };
     } });
-  /** The signed-in person behind a CLI token (API tokens speak for no one). */
+  /** The signed-in person behind a CLI token or a browser's cookie (API tokens speak for no one). */
   const signedInUser = (request: FastifyRequest): UserRecord => {
     const principal = principalOf(request);
-    if (principal.kind !== 'cli') throw new PosternError('forbidden', 'certificates are issued to people: sign in with `postern login`');
+    if (principal.kind === 'token') throw new PosternError('forbidden', 'certificates are issued to people: sign in with `postern login`');
     return principal.user;
   };
   routes.add({ method: 'POST', url: '/api/v1/me/certificates/tls', summary: 'A short-lived TLS client certificate for the signed-in user', auth: 'user',

@@ -8,3 +8,5 @@ export { loadOrCreateInviteKey, loadOrCreateSigningKeys, loadOrCreateSshCa, load
 export { applyConfiguredProviders } from './idp-api.js';
 export type { ConfiguredProvider } from './idp-api.js';
 export { DEFAULT_ADMIN_GROUP } from './roles.js';
+export { firstAdminSetupUrl } from './setup-routes.js';
+export type { MeView, CsrfHeaderName } from './dashboard-types.js';

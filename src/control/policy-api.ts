@@ -57,7 +57,7 @@ function refOf(namespace: string, name: string): string {
 /** Who made an admin change, as the audit trail names them. */
 export function actorOf(request: FastifyRequest): string {
   const principal = principalOf(request);
-  return principal.kind === 'cli' ? principal.user.email : `token:${principal.token.name}`;
+  return principal.kind === 'token' ? `token:${principal.token.name}` : principal.user.email;
 }
 
 function documentFrom(body: z.infer<typeof applyBody>): PolicyDocument {

@@ -1,7 +1,8 @@
-// Who is calling the API: an API token (admin or service) or a person's CLI session token
-// (`pst1_…`, from `postern login`). The session token is looked up by its hash; it must be a
-// live 'cli' session of an enabled user, whose scopes follow from their groups (src/control/roles.ts)
-// on this very request. The principal rides along with the request.
+// Who is calling the API: an API token (admin or service), a person's CLI session token
+// (`pst1_…`, from `postern login`) or a person's browser on the control host (its session
+// cookie, for the dashboard). Session secrets are looked up by their hash; each must be a live
+// session of its kind of an enabled user, whose scopes follow from their groups
+// (src/control/roles.ts) on this very request. The principal rides along with the request.
 import type { FastifyRequest } from 'fastify';
 import type { ApiTokenRecord, ApiTokenScope, SessionRecord, Store, UserRecord } from '../store/index.js';
 import type { SessionService } from './sessions.js';
@@ -11,7 +12,10 @@ import { personScopes } from './roles.js';
 
 export type Principal =
   | { readonly kind: 'token'; readonly token: ApiTokenRecord }
-  | { readonly kind: 'cli'; readonly session: SessionRecord; readonly user: UserRecord; readonly scopes: readonly ApiTokenScope[] };
+  | { readonly kind: 'cli' | 'browser'; readonly session: SessionRecord; readonly user: UserRecord; readonly scopes: readonly ApiTokenScope[] };
+
+/** A principal that is a signed-in person (CLI or browser), not an API token. */
+export type PersonPrincipal = Principal & { kind: 'cli' | 'browser' };
 
 export const CLI_TOKEN_PREFIX = 'pst1_';
 const CLI_TOKEN_SHAPE = /^pst1_[A-Za-z0-9_-]{43}$/;
@@ -58,9 +62,19 @@ export async function cliPrincipal(sessions: SessionService, store: Store, token
   const refused = () => new PosternError('unauthenticated', 'your sign-in has ended (revoked, expired or unknown): run `postern login` again');
   const found = CLI_TOKEN_SHAPE.test(token) ? await sessions.fromSecret(token) : undefined;
   if (!found || found.session.kind !== 'cli') throw refused();
-  const { session, user } = found;
-  if (now.getTime() - Date.parse(session.lastSeenAt) > TOUCH_EVERY_MS) {
-    await store.sessions.touch(session.id, now.toISOString()).catch(() => undefined);
-  }
-  return { kind: 'cli', session, user, scopes: personScopes(user, adminGroup) };
+  await touch(store, found.session, now);
+  return { kind: 'cli', session: found.session, user: found.user, scopes: personScopes(found.user, adminGroup) };
+}
+
+/** The live browser session (of an enabled user) behind the control host's session cookie; PosternError('unauthenticated') otherwise. */
+export async function browserPrincipal(sessions: SessionService, store: Store, secret: string, now: Date, adminGroup: string): Promise<Principal & { kind: 'browser' }> {
+  const found = await sessions.fromSecret(secret);
+  if (!found || found.session.kind !== 'browser') throw new PosternError('unauthenticated', 'your sign-in has ended (revoked, expired or unknown): sign in again at /auth/login');
+  await touch(store, found.session, now);
+  return { kind: 'browser', session: found.session, user: found.user, scopes: personScopes(found.user, adminGroup) };
+}
+
+async function touch(store: Store, session: SessionRecord, now: Date): Promise<void> {
+  if (now.getTime() - Date.parse(session.lastSeenAt) <= TOUCH_EVERY_MS) return;
+  await store.sessions.touch(session.id, now.toISOString()).catch(() => undefined);
 }

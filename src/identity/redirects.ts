@@ -83,8 +83,8 @@ export function hashHandoffCode(code: string): string {
   return hashToken(code);
 }
 
-/** Control-host pages a sign-in may continue to (CLI login approval and the loopback start). */
-export const CONTROL_RETURN_PATHS: readonly string[] = ['/device', '/auth/cli/start'];
+/** Control-host pages a sign-in may continue to (the dashboard, CLI login approval and the loopback start). */
+export const CONTROL_RETURN_PATHS: readonly string[] = ['/', '/device', '/auth/cli/start'];
 
 /**
  * A `return_to` on the control host itself: a relative path (as safeReturnTo allows) whose

@@ -27,6 +27,7 @@ export function registerServer(program: Command): void {
     .option('--max-streams-per-client <n>', 'open requests one address may hold on public sockets (POSTERN_MAX_STREAMS_PER_CLIENT, default 256)')
     .option('--recording-max-bytes <size>', 'terminal bytes one recorded session may hold, e.g. 64MiB (POSTERN_RECORDING_MAX_BYTES, default 64MiB)')
     .option('--admin-group <group>', 'members of this group are admins with their own sign-in (POSTERN_ADMIN_GROUP, default admins)')
+    .option('--web-root <dir>', 'serve the dashboard built in this folder (POSTERN_WEB_ROOT, default the one built with Postern)')
     .action(async (_flags: ServerFlags, command: Command) => {
       // --data-dir is also a global option; whichever position it was given in counts.
       const settings = resolveServerSettings(command.optsWithGlobals<ServerFlags>());
@@ -38,6 +39,7 @@ export function registerServer(program: Command): void {
         '',
         `  CA certificate   ${server.caFile}   (clients trust this: curl --cacert …)`,
         `  Admin token      ${server.adminTokenFile}${server.adminTokenCreated ? '   (new: this is the first admin login)' : ''}`,
+        ...(server.setupUrl ? [`  First admin      ${server.setupUrl}   (one-time link: set the first admin's email and password)`] : []),
         '',
         'Try it (in another terminal, from this directory):',
         '  npx postern connect --port 3000 --name myapp --type http     # publish http://127.0.0.1:3000',
