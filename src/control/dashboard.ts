@@ -10,6 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Store } from '../store/index.js';
 import type { NewAuditEvent } from '../reporting/index.js';
 import { PosternError } from '../errors.js';
+import { isDashboardPath } from '../identity/index.js';
 import type { RouteTable } from './routes.js';
 import type { SessionService } from './sessions.js';
 import { csrfToken } from './csrf.js';
@@ -28,8 +29,6 @@ const MAX_ASSET_DEPTH = 8;
 
 export const DASHBOARD_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 
-/** First path segments the dashboard's pages never use: they keep their own routes and their 404s. */
-const NOT_PAGES = new Set(['api', 'auth', '.well-known', 'metrics', 'setup', '_postern', 'assets']);
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.js': 'text/javascript; charset=utf-8',
@@ -68,14 +67,6 @@ export interface DashboardFiles {
 
 export function contentTypeOf(path: string): string {
   return CONTENT_TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream';
-}
-
-/** Whether a GET of `path` is one of the dashboard's pages (answered with index.html): no reserved prefix, no file extension. */
-export function isDashboardPath(path: string): boolean {
-  if (!path.startsWith('/') || path.startsWith('//')) return false;
-  const segments = path.slice(1).split('/');
-  if (NOT_PAGES.has(segments[0] ?? '')) return false;
-  return !(segments.at(-1) ?? '').includes('.');
 }
 
 /** The built app under `webRoot`, or undefined when it has no index.html; PosternError('config_invalid') when it is too large. */

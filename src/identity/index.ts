@@ -29,7 +29,7 @@ export {
   serializeSessionCookie,
 } from './session-cookie.js';
 export type { CookieLimits, SessionSecret } from './session-cookie.js';
-export { CONTROL_RETURN_PATHS, RETURN_TO_MAX_LENGTH, controlReturnTo, createHandoffCode, hashHandoffCode, safeReturnTo } from './redirects.js';
+export { CONTROL_RETURN_PATHS, RETURN_TO_MAX_LENGTH, controlReturnTo, isDashboardPath, createHandoffCode, hashHandoffCode, safeReturnTo } from './redirects.js';
 export type { HandoffCode, ReturnToOptions } from './redirects.js';
 export { SESSION_URI_PREFIX, claimAt, mapClaims } from './claims.js';
 export type { ClaimMapping, PosternIdentity } from './claims.js';

@@ -83,17 +83,29 @@ export function hashHandoffCode(code: string): string {
   return hashToken(code);
 }
 
-/** Control-host pages a sign-in may continue to (the dashboard, CLI login approval and the loopback start). */
-export const CONTROL_RETURN_PATHS: readonly string[] = ['/', '/device', '/auth/cli/start'];
+/** Control-host pages a sign-in may continue to besides the dashboard's: CLI login approval and the loopback start. */
+export const CONTROL_RETURN_PATHS: readonly string[] = ['/device', '/auth/cli/start'];
+
+/** First path segments the dashboard's pages never use: they keep their own routes and their 404s. */
+const NOT_DASHBOARD_PAGES = new Set(['api', 'auth', '.well-known', 'metrics', 'setup', '_postern', 'assets']);
+
+/** Whether `path` is one of the dashboard's pages (answered with index.html): no reserved prefix, no file extension. */
+export function isDashboardPath(path: string): boolean {
+  if (!path.startsWith('/') || path.startsWith('//')) return false;
+  const segments = path.slice(1).split('/');
+  if (NOT_DASHBOARD_PAGES.has(segments[0] ?? '')) return false;
+  return !(segments.at(-1) ?? '').includes('.');
+}
 
 /**
  * A `return_to` on the control host itself: a relative path (as safeReturnTo allows) whose
- * pathname is exactly one of `paths`; undefined otherwise. Absolute URLs are never accepted.
+ * pathname is a dashboard page (a deep link survives the sign-in) or exactly one of `paths`;
+ * undefined otherwise. Absolute URLs are never accepted.
  */
 export function controlReturnTo(value: unknown, paths: readonly string[] = CONTROL_RETURN_PATHS): string | undefined {
   const safe = safeReturnTo(value, { allowedHosts: () => false, fallback: '' });
   if (!safe.startsWith('/')) return undefined;
   const url = parseUrl(safe, BASE);
-  if (url === null || url.origin !== BASE || !paths.includes(url.pathname)) return undefined;
+  if (url === null || url.origin !== BASE || !(isDashboardPath(url.pathname) || paths.includes(url.pathname))) return undefined;
   return `${url.pathname}${url.search}`;
 }

@@ -59,12 +59,14 @@ test('user codes normalize to XXXX-XXXX over the consonant alphabet', () => {
   for (const bad of ['BDWP-HQPA', 'BDWP-HQP', 'BDWP-HQPKK', '', 'loopback-0011223344556677', 12345678, undefined]) assert.equal(normalizeUserCode(bad), undefined, String(bad));
 });
 
-test('control-host return_to: only the dashboard, /device and /auth/cli/start, only relative', () => {
+test('control-host return_to: only dashboard pages, /device and /auth/cli/start, only relative', () => {
   assert.equal(controlReturnTo('/'), '/');
+  assert.equal(controlReturnTo('/sessions?user=ada%40corp.example'), '/sessions?user=ada%40corp.example', 'a deep link into the dashboard survives the sign-in');
+  assert.equal(controlReturnTo('/recordings/abc'), '/recordings/abc');
   assert.equal(controlReturnTo('/device?user_code=BDWP-HQPK'), '/device?user_code=BDWP-HQPK');
   assert.equal(controlReturnTo('/auth/cli/start?port=5000&state=abc'), '/auth/cli/start?port=5000&state=abc');
   assert.equal(controlReturnTo('/x/../device'), '/device');
-  for (const bad of ['https://evil.example/device', '//evil.example/device', '/\\evil.example/device', '/devices', '/sockets', '/auth/login', 'device', '/device#x\n', 42]) {
+  for (const bad of ['https://evil.example/device', '//evil.example/device', '/\\evil.example/device', '/auth/login', '/api/v1/sockets', '/assets/index.js', '/setup', '/metrics', 'device', '/device#x\n', 42]) {
     assert.equal(controlReturnTo(bad), undefined, String(bad));
   }
 });

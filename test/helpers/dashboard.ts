@@ -38,15 +38,15 @@ export async function createPerson(server: ServerHandle, email: string, groups: 
   if (code !== 0) throw new Error(`user create ${email} failed (${String(code)}): ${stderr.trim()}`);
 }
 
-/** Opens the dashboard, is sent to the sign-in form, signs in and waits for the navigation. */
+/** Opens `path` on the dashboard, is sent to the sign-in form, signs in and is brought back to `path`. */
 export async function signInToDashboard(page: Page, server: ServerHandle, email: string, path = '/'): Promise<void> {
   await page.goto(`${server.url}${path}`);
   await page.waitForURL((url) => url.pathname === '/auth/login');
   await page.fill('input[name=email]', email);
   await page.fill('input[name=password]', DASHBOARD_PASSWORD);
-  await Promise.all([page.waitForURL((url) => !url.pathname.startsWith('/auth/')), page.click('button[type=submit]')]);
+  const wanted = new URL(path, server.url);
+  await Promise.all([page.waitForURL((url) => url.pathname === wanted.pathname && url.search === wanted.search), page.click('button[type=submit]')]);
   await page.waitForSelector('nav[aria-label=Main]');
-  if (path !== '/') await page.goto(`${server.url}${path}`);
 }
 
 const SCREENSHOTS = fileURLToPath(new URL('../../../docs/screenshots/', import.meta.url));

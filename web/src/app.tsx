@@ -22,7 +22,8 @@ function useMe(): Me {
       },
       (err: unknown) => {
         if (err instanceof ApiError && err.status === 401) {
-          window.location.assign(`/auth/login?return_to=${encodeURIComponent('/')}`);
+          // Back to the page that was asked for once signed in (the control host accepts only its own pages).
+          window.location.assign(`/auth/login?return_to=${encodeURIComponent(window.location.pathname + window.location.search)}`);
           return;
         }
         setMe({ state: 'failed', error: err instanceof ApiError ? err : new ApiError(0, 'network', String(err)) });
