@@ -1,6 +1,7 @@
 // Browser sign-in on the control host: the login form (local accounts), CSRF double-submit,
 // rate limiting (counted before the password check, per account and client address), and the hand-off of a session to a socket host through a one-time code.
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { sendPage } from './html-page.js';
 import { SOCKET_NAME_PATTERN } from '../store/index.js';
 import type { Store, SessionRecord } from '../store/index.js';
 import type { SessionService } from './sessions.js';
@@ -69,10 +70,12 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRoutesOpti
 
   /** Only cloudauth sockets take part; the return path is kept relative to the socket host. */
   const target = (socketParam: unknown, returnToParam: unknown) => signInTarget(options, socketParam, returnToParam);
+  /** A control-host page to continue to other than the start page, which every sign-in reaches anyway. */
+  const controlPage = (returnTo: string) => (returnTo !== '/' ? controlReturnTo(returnTo) : undefined);
 
   const page = async (reply: FastifyReply, model: LoginPageModel, status = 200) => {
     const providers = (await store.identityProviders.list()).filter((p) => p.disabledAt === null).map((p) => ({ kind: p.kind, name: p.name, displayName: p.displayName }));
-    return reply.code(status).header('cache-control', 'no-store').header('x-frame-options', 'DENY').type('text/html; charset=utf-8').send(renderLoginPage({ ...model, providers }));
+    return sendPage(reply, renderLoginPage({ ...model, providers }), status);
   };
 
   const continueToSocket = (reply: FastifyReply, session: SessionRecord, socket: string | undefined, returnTo: string) => continueTo(options, reply, session, socket, returnTo);
@@ -81,10 +84,10 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRoutesOpti
     const query = request.query as Record<string, unknown>;
     const { socket, returnTo } = await target(query.socket, query.return_to);
     const current = await sessions.fromSecret(readSessionCookie(request.headers));
-    if (current && (socket || controlReturnTo(returnTo))) return continueToSocket(reply, current.session, socket, returnTo);
+    if (current && (socket || controlPage(returnTo))) return continueToSocket(reply, current.session, socket, returnTo);
     return page(reply, {
       csrf: csrfToken(request, reply),
-      ...(socket ? { socket, returnTo } : controlReturnTo(returnTo) ? { returnTo } : {}),
+      ...(socket ? { socket, returnTo } : controlPage(returnTo) ? { returnTo } : {}),
       ...(current ? { signedInAs: current.user.email } : {}),
     });
   });
@@ -92,7 +95,7 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRoutesOpti
   app.post('/auth/login', async (request, reply) => {
     const form = (request.body ?? {}) as LoginForm;
     const { socket, returnTo } = await target(form.socket, form.return_to);
-    const again = (error: string, status: number) => page(reply, { csrf: csrfToken(request, reply), email: form.email ?? '', error, ...(socket ? { socket, returnTo } : controlReturnTo(returnTo) ? { returnTo } : {}) }, status);
+    const again = (error: string, status: number) => page(reply, { csrf: csrfToken(request, reply), email: form.email ?? '', error, ...(socket ? { socket, returnTo } : controlPage(returnTo) ? { returnTo } : {}) }, status);
     if (!csrfValid(request, form.csrf)) return again('Your sign-in form expired; please try again.', 403);
     const email = String(form.email ?? '').trim().toLowerCase();
     // request.ip is the client the edge resolved (behind trusted proxies too), not the load balancer.

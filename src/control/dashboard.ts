@@ -7,6 +7,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sendPage } from './html-page.js';
 import type { Store } from '../store/index.js';
 import type { NewAuditEvent } from '../reporting/index.js';
 import { PosternError } from '../errors.js';
@@ -163,7 +164,7 @@ export async function registerDashboard(app: FastifyInstance, routes: RouteTable
 
   app.get('/', async (_request, reply) => (files
     ? sendIndex(reply, files.index)
-    : reply.type('text/html; charset=utf-8').send(renderHome(options.version))));
+    : sendPage(reply, renderHome(options.version))));
   if (!files) return;
 
   app.get('/assets/*', async (request, reply) => {

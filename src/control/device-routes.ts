@@ -3,6 +3,7 @@
 // with CSRF protection, its code bound to the CLI's PKCE verifier), the token endpoint both use
 // (errors as RFC 6749 §5.2 JSON), and whoami/logout for the CLI session it yields.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sendPage } from './html-page.js';
 import { randomBytes, randomInt } from 'node:crypto';
 import { z } from 'zod';
 import type { DeviceAuthorizationRecord, Store, UserRecord } from '../store/index.js';
@@ -93,7 +94,7 @@ export function registerCliLogin(app: FastifyInstance, routes: RouteTable, optio
   const requestLimiter = options.requestLimiter ?? new LoginRateLimiter({ maxFailures: 60, windowMs: 10 * 60_000 });
 
   const page = (reply: FastifyReply, model: DevicePageModel, status = 200) =>
-    reply.code(status).header('cache-control', 'no-store').header('x-frame-options', 'DENY').type('text/html; charset=utf-8').send(renderDevicePage(model));
+    sendPage(reply, renderDevicePage(model), status);
   const toLogin = (reply: FastifyReply, returnTo: string) =>
     reply.header('cache-control', 'no-store').redirect(`/auth/login?return_to=${encodeURIComponent(returnTo)}`, 303);
 

@@ -1,6 +1,7 @@
 // "Set your password" pages behind an invitation link: the admin creates the account, the person
 // chooses the password. The link dies once a password is set or when it expires.
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { sendPage } from './html-page.js';
 import type { Store } from '../store/index.js';
 import { passwordStamp, verifyInviteToken, checkPasswordPolicy, hashPassword } from '../identity/index.js';
 import { isPosternError } from '../errors.js';
@@ -13,10 +14,9 @@ export interface InviteRoutesOptions {
 }
 
 function page(reply: FastifyReply, status: number, body: string) {
-  return reply.code(status).header('cache-control', 'no-store').header('x-frame-options', 'DENY').type('text/html; charset=utf-8').send(
-    `<!doctype html><html><head><meta charset="utf-8"><title>Set your password · Postern</title>
+  return sendPage(reply, `<!doctype html><html><head><meta charset="utf-8"><title>Set your password · Postern</title>
 <style>body{font:16px system-ui,sans-serif;max-width:24rem;margin:4rem auto;padding:0 1rem;color:#222}label{display:block;margin:.8rem 0}input{display:block;width:100%;padding:.4rem}.error{color:#a00}</style>
-</head><body><h1>Set your password</h1>${body}</body></html>\n`);
+</head><body><h1>Set your password</h1>${body}</body></html>\n`, status);
 }
 
 function form(token: string, email: string, error?: string): string {

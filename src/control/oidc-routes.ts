@@ -5,6 +5,7 @@
 // cookie sealed with the KeyCipher (AES-GCM, bound to the provider name), so any control node
 // can finish a sign-in another one started. Email allow-lists are enforced at the edge.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sendPage } from './html-page.js';
 import { IDENTITY_PROVIDER_NAME_PATTERN } from '../store/index.js';
 import type { Store, IdentityProviderRecord } from '../store/index.js';
 import type { KeyCipher } from '../ca/index.js';
@@ -79,7 +80,7 @@ export function registerOidcRoutes(app: FastifyInstance, options: OidcRoutesOpti
 
   const errorPage = (reply: FastifyReply, status: number, reason: string, clearCookie?: string) => {
     if (clearCookie) void reply.header('set-cookie', `${clearCookie}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0`);
-    return reply.code(status).header('cache-control', 'no-store').header('x-frame-options', 'DENY').type('text/html; charset=utf-8').send(renderSignInError(reason));
+    return sendPage(reply, renderSignInError(reason), status);
   };
 
   const provider = async (name: unknown): Promise<{ record: IdentityProviderRecord; client: SignInClient }> => {

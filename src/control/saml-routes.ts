@@ -4,6 +4,7 @@
 // A valid response finds the user by its (IdP entity id, NameID) link, links or creates one
 // (see src/identity/account-link.ts), and continues like a local sign-in.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sendPage } from './html-page.js';
 import { randomBytes } from 'node:crypto';
 import type { IdentityProviderRecord, Store } from '../store/index.js';
 import type { SessionService } from './sessions.js';
@@ -89,12 +90,11 @@ export function registerSamlRoutes(app: FastifyInstance, options: SamlRoutesOpti
     sessions.recordFailedLogin(claimed, String((request.params as Record<string, unknown>).name ?? ''), request.ip, known && status < 500 ? err.message : 'internal error');
     const message = known && status < 500 ? err.message : 'internal error (see the server log)';
     const again = `/auth/login${back?.socket ? `?${new URLSearchParams({ socket: back.socket, return_to: back.returnTo }).toString()}` : ''}`;
-    return reply.code(status).header('cache-control', 'no-store').header('x-frame-options', 'DENY').type('text/html; charset=utf-8').send(
-      `<!doctype html><html><head><meta charset="utf-8"><title>Sign-in failed · Postern</title>
+    return sendPage(reply, `<!doctype html><html><head><meta charset="utf-8"><title>Sign-in failed · Postern</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{font:16px system-ui,sans-serif;max-width:30rem;margin:4rem auto;padding:0 1rem;color:#222}.error{color:#a00}</style>
 </head><body><h1>Sign-in failed</h1><p class="error" role="alert">${escapeHtml(message)}</p><p><a href="${escapeHtml(again)}">Try again</a></p></body></html>
-`);
+`, status);
   };
 
   app.get('/auth/saml/:name/metadata', async (request, reply) => {

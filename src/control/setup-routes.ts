@@ -4,6 +4,7 @@
 // is good for a bounded time and only while no admin exists, so the first use ends it.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sendPage } from './html-page.js';
 import { z } from 'zod';
 import type { Store } from '../store/index.js';
 import type { NewAuditEvent } from '../reporting/index.js';
@@ -67,10 +68,9 @@ export async function firstAdminSetupUrl(options: { store: Store; inviteKey: Buf
 }
 
 function page(reply: FastifyReply, status: number, body: string) {
-  return reply.code(status).header('cache-control', 'no-store').header('x-frame-options', 'DENY').header('referrer-policy', 'no-referrer').type('text/html; charset=utf-8').send(
-    `<!doctype html><html><head><meta charset="utf-8"><title>Set up Postern</title>
+  return sendPage(reply, `<!doctype html><html><head><meta charset="utf-8"><title>Set up Postern</title>
 <style>body{font:16px system-ui,sans-serif;max-width:24rem;margin:4rem auto;padding:0 1rem;color:#222}label{display:block;margin:.8rem 0}input{display:block;width:100%;padding:.4rem}.error{color:#a00}</style>
-</head><body><h1>Set up Postern</h1>${body}</body></html>\n`);
+</head><body><h1>Set up Postern</h1>${body}</body></html>\n`, status);
 }
 
 function form(token: string, email: string, error?: string): string {
