@@ -23,6 +23,7 @@ import {
   loadOrCreateSshHostKeySeed,
   firstAdminSetupUrl,
   SessionService,
+  createTerminalUpgrade,
 } from '../control/index.js';
 import { generateApiToken, hashToken, AssertionCache } from '../identity/index.js';
 import { compileWithSocketPolicies } from '../policy/index.js';
@@ -246,7 +247,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
           if (snapshots.current().sockets.get(name)?.upstreamHostKey === null) await store.sockets.update(name, { upstreamHostKey: hostKey });
         },
       },
-      ...(api ? { controlHandler: api.handler } : {}),
+      ...(api ? { controlHandler: api.handler, controlUpgrade: createTerminalUpgrade({ store, ca, sessions, controlOrigin, adminGroup: settings.adminGroup, logger }) } : {}),
     });
     const address = await edge.start();
     closers.push(() => edge.close());

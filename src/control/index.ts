@@ -9,4 +9,5 @@ export { applyConfiguredProviders } from './idp-api.js';
 export type { ConfiguredProvider } from './idp-api.js';
 export { DEFAULT_ADMIN_GROUP } from './roles.js';
 export { firstAdminSetupUrl } from './setup-routes.js';
+export { createTerminalUpgrade } from './terminal.js';
 export type { MeView, CsrfHeaderName } from './dashboard-types.js';

@@ -21,6 +21,7 @@ import { FrontDoor } from './front-door.js';
 import { DEFAULT_HTTP_LIMITS, HttpGate } from './http-gate.js';
 import type { EdgeHttpLimits, HttpContext } from './http-gate.js';
 import { UpgradeHandler } from './upgrade.js';
+import type { UpgradeOptions } from './upgrade.js';
 import { TunnelAcceptor } from './tunnel-accept.js';
 import type { EdgeIdentity, EdgeView } from './view.js';
 
@@ -40,6 +41,8 @@ export interface EdgeServerOptions {
   identity?: EdgeIdentity;
   /** Serves the control plane's host (API, dashboard), told the resolved client address; absent on an edge-only node. */
   controlHandler?: (req: http.IncomingMessage, res: http.ServerResponse, clientIp: string) => void;
+  /** Serves the control host's other HTTP upgrades (the web terminal's WebSocket). */
+  controlUpgrade?: UpgradeOptions['controlUpgrade'];
   /** Where audit events go (buffered by the caller). */
   audit: (event: NewAuditEvent) => void;
   /** Long-lived connections, re-decided on every change. */
@@ -87,6 +90,7 @@ export class EdgeServer {
       live: options.live,
       tunnelUpgrade: (req, client, head) => this.tunnels.upgrade(req, client, head),
       legacyTunnelUpgrade: (client) => this.tunnels.refuseLegacyUpgrade(client),
+      ...(options.controlUpgrade ? { controlUpgrade: options.controlUpgrade } : {}),
     });
     this.http.server.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));
   }

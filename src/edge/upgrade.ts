@@ -1,4 +1,4 @@
-// HTTP upgrades: on the control host only the connectors' WebSocket tunnel; on an HTTP socket a
+// HTTP upgrades: on the control host the connectors' WebSocket tunnel and the control plane's own; on an HTTP socket a
 // WebSocket, decided like a request and then kept as a live connection that is re-decided on
 // every change and cut when it no longer passes.
 import type http from 'node:http';
@@ -19,6 +19,8 @@ export interface UpgradeOptions extends HttpContext {
   tunnelUpgrade: (req: http.IncomingMessage, client: Duplex, head: Buffer) => void;
   /** The earlier protocol's WebSocket tunnel: refused with the reason. */
   legacyTunnelUpgrade: (client: Duplex) => void;
+  /** Any other upgrade on the control host (the dashboard's web terminal); without it, 404. */
+  controlUpgrade?: (req: http.IncomingMessage, client: Duplex, head: Buffer, clientIp: string) => void;
 }
 
 export class UpgradeHandler {
@@ -32,6 +34,7 @@ export class UpgradeHandler {
       const path = req.url?.split('?')[0];
       if (path === TUNNEL_WEBSOCKET_PATH) return options.tunnelUpgrade(req, client, head);
       if (path === LEGACY_TUNNEL_WEBSOCKET_PATH) return options.legacyTunnelUpgrade(client);
+      if (options.controlUpgrade) return options.controlUpgrade(req, client, head, options.clientIp(req));
       return sendRawProblem(client, { status: 404, code: 'not_found', detail: 'no upgrade here' });
     }
     const record = route.kind === 'socket' ? options.view().socket(route.name) : undefined;
