@@ -6,12 +6,12 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { noSocketAuth, SOCKET_TYPES, carriesTcp, socketNameSchema } from '../store/index.js';
+import { noSocketAuth, carriesTcp, socketNameSchema } from '../store/index.js';
 import type { ConnectorRecord, SocketAuth, SocketRecord, Store } from '../store/index.js';
 import { caPin } from '../ca/index.js';
 import type { CertificateAuthority, KeyCipher, SshCertificateAuthority } from '../ca/index.js';
 import type { TunnelHub } from '../tunnel/index.js';
-import { createRouteTable } from './routes.js';
+import { createRouteTable, parseWith } from './routes.js';
 import type { AuthMode } from './routes.js';
 import { PosternError, isPosternError } from '../errors.js';
 import { bearerToken, generateSecret, hashToken, readSessionCookie } from '../identity/index.js';
@@ -31,8 +31,11 @@ import { registerCliLogin } from './device-routes.js';
 import { actorOf, registerPolicyApi } from './policy-api.js';
 import { registerAuditApi } from './audit-api.js';
 import { registerRecordingApi } from './recording-api.js';
+import { registerPortalApi } from './portal-api.js';
+import { registerLiveApi } from './live-api.js';
 import type { NewAuditEvent, GeoLookup } from '../reporting/index.js';
-import { bindingFields, boundConnectorView, boundConnectors, nextBinding } from './binding-api.js';
+import { boundConnectors, nextBinding } from './binding-api.js';
+import { connectorList, createSocketBody, createdJoinTokenView, joinTokenBody as tokenBody, joinTokenList, listPageQuery, pageOf, socketList, socketView, storePage, updateSocketBody } from './inventory-types.js';
 import { useResolvedClientIp, withClientIp } from './client-ip.js';
 import { registerSshHostCaApi } from './ssh-host-ca-api.js';
 import type { ControlHandler } from './client-ip.js';
@@ -75,44 +78,6 @@ export interface ApiOptions {
   webRoot?: string;
 }
 
-const socketType = z.enum(SOCKET_TYPES);
-const tags = z.record(z.string().regex(/^[a-z0-9_.-]{1,63}$/i), z.string().max(255));
-const emailDomain = z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.[a-z]{2,}$/i, 'must be a domain such as corp.example').transform((d) => d.toLowerCase());
-const authFields = {
-  /** Require sign-in (the mysocket "cloudauth" switch). */
-  cloudauth: z.boolean().optional(),
-  allowed_email_domains: z.array(emailDomain).max(100).optional(),
-  allowed_email_addresses: z.array(z.string().email().transform((e) => e.toLowerCase())).max(1000).optional(),
-};
-const sshFields = {
-  /** SSH sockets: recordings keep the user's input too. */
-  record_input: z.boolean().optional(),
-  /** SSH sockets: pin the upstream sshd's host key (`ssh-ed25519 AAAA…`), or null to forget the pin (the next connection pins again). */
-  upstream_host_key: z.string().max(16 * 1024).nullable().optional(),
-};
-const createSocketBody = z.object({
-  name: socketNameSchema,
-  type: socketType.default('http'),
-  upstream: z.string().max(2048).nullable().optional(),
-  description: z.string().max(1000).optional(),
-  tags: tags.optional(),
-  /** HTTP sockets: pass ambiguous paths (encoded `/`, `\\`, `;`) as sent instead of refusing them. */
-  raw_paths: z.boolean().optional(),
-  connectors: bindingFields.connectors,
-  ...sshFields,
-  ...authFields,
-}).strict();
-const updateSocketBody = z.object({
-  type: socketType.optional(),
-  upstream: z.string().max(2048).nullable().optional(),
-  description: z.string().max(1000).optional(),
-  tags: tags.optional(),
-  raw_paths: z.boolean().optional(),
-  ...bindingFields,
-  ...sshFields,
-  ...authFields,
-}).strict();
-
 /** The upstream a socket names must be one its connector could dial: http(s):// for HTTP sockets, tcp:// for tls and ssh ones. */
 function checkUpstream(type: string, upstream: string | null | undefined): void {
   if (upstream === null || upstream === undefined) return;
@@ -151,22 +116,6 @@ function authFrom(body: { cloudauth?: boolean; allowed_email_domains?: string[];
 }
 const nameParams = z.object({ name: socketNameSchema });
 const idParams = z.object({ id: z.string().min(1).max(100) });
-const socketView = z.object({
-  id: z.string(), name: z.string(), type: socketType, upstream: z.string().nullable(), description: z.string(),
-  auth: z.object({ cloudauth: z.boolean(), allowedEmailDomains: z.array(z.string()), allowedEmailAddresses: z.array(z.string()) }),
-  tags: z.record(z.string(), z.string()), rawPaths: z.boolean(), url: z.string(), online: z.boolean(), createdAt: z.string(), updatedAt: z.string(),
-  recordInput: z.boolean(), upstreamHostKey: z.string().nullable(),
-  /** The connectors that may serve it (named by it, or by a tag selector matching its tags). */
-  connectors: z.array(boundConnectorView),
-});
-const tokenBody = z.object({
-  name: z.string().regex(/^[a-zA-Z0-9_.-]{1,63}$/).optional(),
-  ttl_seconds: z.number().int().min(60).max(30 * 24 * 3600).default(3600),
-  /** Sockets the enrolled connector is bound to (each must exist). */
-  sockets: z.array(socketNameSchema).max(1000).optional(),
-  /** Also every socket, now or later, whose tags include all of these. */
-  tags: tags.refine((t) => Object.keys(t).length > 0, 'must name at least one tag').optional(),
-}).strict();
 const enrollBody = z.object({ token: z.string().min(1).max(200), csr: z.string().min(1).max(20_000), name: z.string().max(200).optional() }).strict();
 const renewBody = z.object({ csr: z.string().min(1).max(20_000) }).strict();
 const issuedView = z.object({ connectorId: z.string(), name: z.string(), certificate: z.string(), ca: z.string(), notAfter: z.string() });
@@ -281,11 +230,13 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   routes.add({ method: 'GET', url: '/api/v1/openapi.json', summary: 'This document', auth: 'public',
     handler: async () => routes.openApi({ title: 'Postern API', version: options.version }) });
 
-  routes.add({ method: 'GET', url: '/api/v1/sockets', summary: 'List sockets', auth: 'sockets:read',
-    response: z.object({ sockets: z.array(socketView) }),
-    handler: async () => {
+  routes.add({ method: 'GET', url: '/api/v1/sockets', summary: 'List sockets by name (?after=<name>&limit= for a page; `next` names the following one)', auth: 'sockets:read',
+    response: socketList,
+    handler: async ({ request }) => {
+      const query = parseWith(listPageQuery, request.query, 'query');
       const connectors = await store.connectors.list();
-      return { sockets: (await store.sockets.list()).map((socket) => present(socket, connectors)) };
+      const page = pageOf(await store.sockets.list(storePage(query)), query, (s) => s.name);
+      return { sockets: page.rows.map((socket) => present(socket, connectors)), ...(page.next !== undefined ? { next: page.next } : {}) };
     } });
   routes.add({ method: 'POST', url: '/api/v1/sockets', summary: 'Create a socket', auth: 'sockets:write', change: { entity: 'socket' }, body: createSocketBody, response: socketView, status: 201,
     handler: async ({ body }) => {
@@ -319,10 +270,13 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       return undefined;
     } });
 
-  routes.add({ method: 'GET', url: '/api/v1/connectors', summary: 'List connectors and their live tunnels', auth: 'connectors:read',
-    handler: async () => {
+  routes.add({ method: 'GET', url: '/api/v1/connectors', summary: 'List connectors and their live tunnels (?after=<id>&limit= for a page in id order; `next` names the following one)', auth: 'connectors:read',
+    response: connectorList,
+    handler: async ({ request }) => {
+      const query = parseWith(listPageQuery, request.query, 'query');
       const tunnels = options.hub?.list() ?? [];
-      return { connectors: (await store.connectors.list()).map((c) => ({ ...c, tunnels: tunnels.filter((t) => t.connectorId === c.id) })) };
+      const page = pageOf(await store.connectors.list(storePage(query)), query, (c) => c.id);
+      return { connectors: page.rows.map((c) => ({ ...c, tunnels: tunnels.filter((t) => t.connectorId === c.id) })), ...(page.next !== undefined ? { next: page.next } : {}) };
     } });
   routes.add({ method: 'DELETE', url: '/api/v1/connectors/:id', summary: 'Revoke a connector and cut its tunnels', auth: 'connectors:write', change: { entity: 'connector', current: (p) => store.connectors.get(p.id) }, params: idParams,
     handler: async ({ params }) => {
@@ -332,7 +286,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       return undefined;
     } });
   routes.add({ method: 'POST', url: '/api/v1/connectors/tokens', summary: 'Create a one-time join token', auth: 'connectors:write', change: { entity: 'join_token' }, body: tokenBody, status: 201,
-    response: z.object({ id: z.string(), token: z.string(), name: z.string(), expiresAt: z.string(), sockets: z.array(z.string()), socketTags: z.record(z.string(), z.string()).nullable() }),
+    response: createdJoinTokenView,
     handler: async ({ body }) => {
       for (const socket of body.sockets ?? []) {
         if (!(await store.sockets.get(socket))) throw new PosternError('not_found', `socket "${socket}" does not exist (create it first: a join token binds existing sockets or a tag selector)`);
@@ -343,7 +297,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       const record = await store.joinTokens.create({ tokenHash: hashToken(secret), connectorName: name, expiresAt, sockets: body.sockets ?? [], socketTags: body.tags ?? null });
       return { id: record.id, token: `pjt1.${secret}.${caPin(ca.certificatePem)}`, name, expiresAt, sockets: [...record.sockets], socketTags: record.socketTags };
     } });
-  routes.add({ method: 'GET', url: '/api/v1/connectors/tokens', summary: 'List join tokens (never their secrets)', auth: 'connectors:read',
+  routes.add({ method: 'GET', url: '/api/v1/connectors/tokens', summary: 'List join tokens (never their secrets)', auth: 'connectors:read', response: joinTokenList,
     handler: async () => ({ tokens: (await store.joinTokens.list()).map(({ tokenHash: _hash, ...rest }) => rest) }) });
   routes.add({ method: 'POST', url: '/api/v1/connectors/enroll', summary: 'Exchange a join token and a CSR for a connector certificate', auth: 'public',
     body: enrollBody, response: issuedView, status: 201,
@@ -390,6 +344,8 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   registerPolicyApi(routes, { store, audit: options.audit, now, ...(options.geo ? { geo: options.geo } : {}), ...(options.caughtUp ? { caughtUp: options.caughtUp } : {}) });
   registerAuditApi(routes, { store, audit: options.audit, flushAudit: options.flushAudit, now });
   registerRecordingApi(routes, { store, now });
+  registerPortalApi(routes, { store, now, socketUrl: options.socketUrl, audit: options.audit, ...(options.geo ? { geo: options.geo } : {}), ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}) });
+  registerLiveApi(routes, { store, audit: options.audit, flushAudit: options.flushAudit, logger, now, ...(options.hub ? { hub: options.hub } : {}), ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}) });
   registerSshHostCaApi(routes, { sshHostCa: options.sshHostCa, domain: new URL(options.controlOrigin).hostname });
   routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'connectors:read',
     handler: async () => ({ tunnels: options.hub?.list() ?? [] }) });

@@ -1,21 +1,13 @@
 // Connector ↔ socket bindings in the API: connector references (an id, or the name of exactly
 // one connector that is not revoked) resolved to ids, how a PATCH changes a socket's list
 // (replace, add, remove), and the bound connectors a socket's representation lists.
-import { z } from 'zod';
+// The request fields and the view's schema are in inventory-types.ts, with the other payloads the dashboard reads.
+import type { z } from 'zod';
 import { PosternError } from '../errors.js';
 import type { ConnectorRecord, SocketRecord } from '../store/index.js';
 import { bindingOf } from '../tunnel/index.js';
+import type { boundConnectorView } from './inventory-types.js';
 
-const connectorRefs = z.array(z.string().min(1).max(200)).max(1000);
-
-/** `connectors` replaces the list; `add_connectors` / `remove_connectors` edit it (not together with `connectors`). */
-export const bindingFields = {
-  connectors: connectorRefs.optional(),
-  add_connectors: connectorRefs.optional(),
-  remove_connectors: connectorRefs.optional(),
-};
-
-export const boundConnectorView = z.object({ id: z.string(), name: z.string(), binding: z.enum(['direct', 'tags']) });
 export type BoundConnector = z.infer<typeof boundConnectorView>;
 
 /** The connector an id or a name refers to; throws not_found, or conflict when a name is ambiguous. */

@@ -28,7 +28,8 @@ export const MAX_DASHBOARD_BYTES = 20 * 1024 * 1024;
 const MAX_ASSET_FILES = 5000;
 const MAX_ASSET_DEPTH = 8;
 
-export const DASHBOARD_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+/** Scripts from the package only; 'wasm-unsafe-eval' lets the recording player compile its WebAssembly terminal (JavaScript eval stays refused). */
+export const DASHBOARD_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {

@@ -5,6 +5,8 @@ import { principalOf } from './principal.js';
 import { z } from 'zod';
 import type { Store, UserRecord } from '../store/index.js';
 import type { RouteTable } from './routes.js';
+import { parseWith } from './routes.js';
+import { createUserBody, inviteView, listPageQuery, pageOf, sshUserCaView, storePage, updateUserBody, userList, userView } from './inventory-types.js';
 import { PosternError } from '../errors.js';
 import { checkPasswordPolicy, hashPassword, createInviteToken, passwordStamp, SESSION_URI_PREFIX } from '../identity/index.js';
 import type { SigningKeys } from '../identity/index.js';
@@ -44,24 +46,7 @@ export interface IdentityApiOptions {
 
 const INVITE_TTL_SECONDS = 7 * 24 * 3600;
 
-const groups = z.array(z.string().min(1).max(200)).max(500);
-const createUserBody = z.object({
-  email: z.string().email().max(320),
-  name: z.string().max(200).optional(),
-  groups: groups.optional(),
-  password: z.string().optional(),
-}).strict();
-const updateUserBody = z.object({
-  name: z.string().max(200).optional(),
-  groups: groups.optional(),
-  disabled: z.boolean().optional(),
-  password: z.string().optional(),
-}).strict();
 const idParams = z.object({ id: z.string().min(1).max(100) });
-const userView = z.object({
-  id: z.string(), email: z.string(), name: z.string(), groups: z.array(z.string()), hasPassword: z.boolean(),
-  disabled: z.boolean(), createdAt: z.string(), updatedAt: z.string(),
-});
 
 /** A provider's (issuer, subject) the user signs in as; `email` is what it claimed when linked. */
 const userDetailView = userView.extend({
@@ -101,8 +86,12 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
 
   app.get('/.well-known/jwks.json', async (_request, reply) => reply.header('cache-control', 'public, max-age=300').send(options.signingKeys().jwks()));
 
-  routes.add({ method: 'GET', url: '/api/v1/users', summary: 'List users', auth: 'users:read', response: z.object({ users: z.array(userView) }),
-    handler: async () => ({ users: (await store.users.list()).map(present) }) });
+  routes.add({ method: 'GET', url: '/api/v1/users', summary: 'List users by email (?after=<email>&limit= for a page; `next` names the following one)', auth: 'users:read', response: userList,
+    handler: async ({ request }) => {
+      const query = parseWith(listPageQuery, request.query, 'query');
+      const page = pageOf(await store.users.list(storePage(query)), query, (u) => u.email);
+      return { users: page.rows.map(present), ...(page.next !== undefined ? { next: page.next } : {}) };
+    } });
   routes.add({ method: 'POST', url: '/api/v1/users', summary: 'Create a user (local password optional)', auth: 'users:write', change: { entity: 'user' }, body: createUserBody, response: userView, status: 201,
     handler: async ({ body }) => {
       const passwordHash = await passwordHashFor(body.password);
@@ -139,7 +128,7 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
     } });
 
   routes.add({ method: 'POST', url: '/api/v1/users/:id/invite', summary: 'A link for the user to set their own password (one use, 7 days)', auth: 'users:write', params: idParams, status: 201,
-    response: z.object({ url: z.string(), expiresAt: z.string() }),
+    response: inviteView,
     handler: async ({ params }) => {
       const user = await find(params.id);
       const expiresAt = Math.floor(now().getTime() / 1000) + INVITE_TTL_SECONDS;
@@ -194,7 +183,7 @@ export function registerIdentityApi(app: FastifyInstance, routes: RouteTable, op
       return { certificate, validBefore: validBefore.toISOString(), principals };
     } });
   routes.add({ method: 'GET', url: '/api/v1/ssh/ca', summary: 'The SSH user CA and the sshd_config lines that trust it', auth: 'public',
-    response: z.object({ publicKey: z.string(), sshdConfig: z.array(z.string()) }),
+    response: sshUserCaView,
     handler: async () => ({ publicKey: options.sshCa.publicKey(), sshdConfig: sshdConfigLines() }) });
   routes.add({ method: 'POST', url: '/api/v1/certificates/ssh', summary: 'Sign a user\'s SSH key: KeyId = email; principals = email, logins, postern', auth: 'certs:issue',
     body: sshCertificateBody, status: 201, response: z.object({ certificate: z.string(), validBefore: z.string() }),

@@ -9,6 +9,7 @@ import { parseWith } from './routes.js';
 import { PosternError, isPosternError } from '../errors.js';
 import { normalizeOidcConfig, parseSamlConfig, emailDomainsSchema } from '../identity/index.js';
 import { redirectUriFor, secretContext } from './oidc-routes.js';
+import { createProviderBody as createBody, providerList, providerName, providerView, updateProviderBody as updateBody } from './inventory-types.js';
 
 export interface IdentityProviderApiOptions {
   store: Store;
@@ -17,7 +18,6 @@ export interface IdentityProviderApiOptions {
   now?: () => Date;
 }
 
-const providerName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be 1-63 lower-case letters, digits or dashes');
 const groupMap = z.record(z.string().min(1).max(256), z.union([z.string().min(1).max(256), z.array(z.string().min(1).max(256)).max(50)]));
 const claimName = z.string().min(1).max(200);
 
@@ -67,27 +67,7 @@ export function checkProviderConfig(kind: IdentityProviderKind, config: unknown)
   return parseWith(z.record(z.string(), z.unknown()), config, 'config');
 }
 
-const kind = z.enum(['oidc', 'github', 'saml']);
-const createBody = z.object({
-  name: providerName,
-  kind,
-  display_name: z.string().max(200).optional(),
-  config: z.record(z.string(), z.unknown()).default({}),
-  client_secret: z.string().min(1).max(10_000).optional(),
-  disabled: z.boolean().optional(),
-}).strict();
-const updateBody = z.object({
-  display_name: z.string().max(200).optional(),
-  /** Merged into the current settings; a null value removes a key. */
-  config: z.record(z.string(), z.unknown()).optional(),
-  client_secret: z.string().min(1).max(10_000).nullable().optional(),
-  disabled: z.boolean().optional(),
-}).strict();
 const nameParams = z.object({ name: providerName });
-const providerView = z.object({
-  id: z.string(), name: z.string(), kind, displayName: z.string(), config: z.record(z.string(), z.unknown()),
-  hasSecret: z.boolean(), disabled: z.boolean(), redirectUri: z.string(), createdAt: z.string(), updatedAt: z.string(),
-});
 
 export function presentProvider(record: IdentityProviderRecord, controlOrigin: string): z.infer<typeof providerView> {
   return {
@@ -112,7 +92,7 @@ export function registerIdentityProviderApi(routes: RouteTable, options: Identit
   };
 
   routes.add({ method: 'GET', url: '/api/v1/identity-providers', summary: 'List sign-in providers (never their secrets)', auth: 'admin',
-    response: z.object({ providers: z.array(providerView) }),
+    response: providerList,
     handler: async () => ({ providers: (await store.identityProviders.list()).map((p) => presentProvider(p, controlOrigin)) }) });
   routes.add({ method: 'POST', url: '/api/v1/identity-providers', summary: 'Add a sign-in provider (OIDC, GitHub, SAML); the secret is write-only', auth: 'admin', change: { entity: 'identity_provider' },
     body: createBody, response: providerView, status: 201,

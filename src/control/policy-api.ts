@@ -1,14 +1,19 @@
 // Policies over the API: apply (validated, versioned, recorded as an admin change with before
-// and after), list, show, history, delete, validate (for `policy diff`) and test, which
-// explains the decision for a made-up request against exactly what the edges enforce.
+// and after), list, show, history, delete, validate (for `policy diff`), check (every problem of
+// an editor's text on its line) and test, which explains the decision for a made-up request
+// against exactly what the edges enforce, in the words `postern policy test` prints.
 
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { Store } from '../store/index.js';
+import { stringify as toYaml } from 'yaml';
+import type { PolicyRecord, PolicyVersionRecord, Store } from '../store/index.js';
 import type { RouteTable } from './routes.js';
 import { PosternError } from '../errors.js';
-import { canonicalTarget, compileWithSocketPolicies, describedSshAction, explain, outsideMessage, parsePolicyDocument, policyCoverage, requestContext, ruleLabel, validatePolicyDocument } from '../policy/index.js';
-import type { Action, PolicyDocument } from '../policy/index.js';
+import { canonicalTarget, checkPolicySource, compileWithSocketPolicies, describedSshAction, explain, explanationLines, outsideMessage, policyCoverage, requestContext, ruleLabel, validatePolicyDocument } from '../policy/index.js';
+import type { Action, NamedSocket, PolicyDocument, SourceProblem } from '../policy/index.js';
+import { pageQuery, policyApplyBody, policyCheckAnswer, policyCheckBody, policyListAnswer, policyTestAnswer, policyTestBody, policyVersionView, policyVersionsAnswer, policyVersionsQuery, policyView } from './policy-types.js';
+import type { PolicyCheckAnswer, PolicyVersionView, PolicyView } from './policy-types.js';
+import { parseWith } from './routes.js';
 import type { NewAuditEvent, GeoLookup } from '../reporting/index.js';
 import { principalOf } from './principal.js';
 
@@ -21,29 +26,10 @@ export interface PolicyApiOptions {
   caughtUp?: () => Promise<void>;
 }
 
-const applyBody = z.object({
-  /** The file's text (YAML or JSON): parsed here, so errors name the field path. */
-  text: z.string().min(1).max(256 * 1024).optional(),
-  document: z.record(z.string(), z.unknown()).optional(),
-}).strict().refine((b) => (b.text === undefined) !== (b.document === undefined), 'give exactly one of text or document');
 /** `name` or `namespace/…/name`, URL-encoded as one path segment. */
 const refParams = z.object({ ref: z.string().min(1).max(300) });
-const testBody = z.object({
-  socket: z.string().min(1).max(63),
-  email: z.string().email().transform((e) => e.toLowerCase()),
-  groups: z.array(z.string().max(256)).max(500).optional(),
-  ip: z.string().min(1).max(64),
-  country: z.string().regex(/^[A-Za-z]{2}$/).transform((c) => c.toUpperCase()).optional(),
-  at: z.string().datetime({ offset: true }).optional(),
-  method: z.string().regex(/^[A-Za-z]{1,20}$/).optional(),
-  path: z.string().startsWith('/').max(4096).optional(),
-  ssh_login: z.string().min(1).max(64).optional(),
-  /** shell, exec, sftp, scp, local_forward, remote_forward, agent_forwarding or x11. */
-  ssh_channel: z.string().min(1).max(64).optional(),
-  /** An exec's command line; alone it is an exec or an scp, as the edge would tell. */
-  ssh_command: z.string().min(1).max(16 * 1024).optional(),
-  database: z.string().min(1).max(63).optional(),
-}).strict();
+const versionParams = z.object({ ref: z.string().min(1).max(300), version: z.coerce.number().int().min(1) });
+const DEFAULT_PAGE = 500;
 
 export function splitRef(ref: string): { namespace: string; name: string } {
   const slash = ref.lastIndexOf('/');
@@ -60,8 +46,34 @@ export function actorOf(request: FastifyRequest): string {
   return principal.kind === 'token' ? `token:${principal.token.name}` : principal.user.email;
 }
 
-function documentFrom(body: z.infer<typeof applyBody>): PolicyDocument {
-  return body.text !== undefined ? parsePolicyDocument(body.text) : validatePolicyDocument(body.document);
+/** `line 4, column 13: rules[0].effect: expected allow or deny, got "alow"`. */
+function problemLine(problem: SourceProblem): string {
+  return `line ${problem.line}, column ${problem.column}: ${problem.path ? `${problem.path}: ` : ''}${problem.message}`;
+}
+
+/** The document of an apply or validate; text with problems is refused naming the first on its line. */
+function documentFrom(body: z.infer<typeof policyApplyBody>): PolicyDocument {
+  if (body.text === undefined) return validatePolicyDocument(body.document);
+  const checked = checkPolicySource(body.text);
+  if (!('document' in checked)) throw new PosternError('bad_request', checked.problems.map(problemLine).join('; '));
+  return checked.document;
+}
+
+function checkAnswer(text: string): PolicyCheckAnswer {
+  const checked = checkPolicySource(text);
+  if (!('document' in checked)) return { valid: false, errors: [...checked.problems], document: null, ref: null };
+  const { document } = checked;
+  return { valid: true, errors: [], document: document as unknown as Record<string, unknown>, ref: refOf(document.namespace ?? '', document.name) };
+}
+
+function viewOf(record: PolicyRecord, sockets: readonly NamedSocket[]): PolicyView {
+  const document = record.document as Record<string, unknown>;
+  return { ...record, document, ref: refOf(record.namespace, record.name), yaml: toYaml(document), coverage: policyCoverage(document as unknown as PolicyDocument, sockets) };
+}
+
+function versionView(v: PolicyVersionRecord): PolicyVersionView {
+  const document = v.document as Record<string, unknown> | null;
+  return { version: v.version, author: v.author, createdAt: v.createdAt, document, yaml: document ? toYaml(document) : null };
 }
 
 /** The path as the edge would decide it on this socket (or the edge's refusal, as a 400). */
@@ -71,7 +83,7 @@ function testedPath(raw: string, socket: { rawPaths: boolean }): string {
   return target.path;
 }
 
-function actionOf(body: z.infer<typeof testBody>, socket: { rawPaths: boolean }): Action {
+function actionOf(body: z.infer<typeof policyTestBody>, socket: { rawPaths: boolean }): Action {
   if (body.ssh_login !== undefined || body.ssh_channel !== undefined || body.ssh_command !== undefined) {
     const described = describedSshAction({ login: body.ssh_login, channel: body.ssh_channel, command: body.ssh_command });
     if ('problem' in described) throw new PosternError('bad_request', `body.ssh_${described.field}: ${described.problem}`);
@@ -92,12 +104,16 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
     return record;
   };
 
-  routes.add({ method: 'GET', url: '/api/v1/policies', summary: 'List policies (newest version of each)', auth: 'policies:read',
-    handler: async () => {
+  routes.add({ method: 'GET', url: '/api/v1/policies', summary: 'List policies (newest version of each), by ref; ?cursor=<ref>&limit=', auth: 'policies:read', response: policyListAnswer,
+    handler: async ({ request }) => {
+      const query = parseWith(pageQuery, request.query ?? {}, 'query');
       const [policies, sockets] = await Promise.all([store.policies.list(), store.sockets.list()]);
-      return { policies: policies.map((p) => ({ ...p, ref: refOf(p.namespace, p.name), coverage: policyCoverage(p.document as unknown as PolicyDocument, sockets) })) };
+      const sorted = policies.map((p) => ({ p, ref: refOf(p.namespace, p.name) })).sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
+      const from = query.cursor === undefined ? sorted : sorted.filter((e) => e.ref > query.cursor!);
+      const page = from.slice(0, query.limit ?? DEFAULT_PAGE);
+      return { policies: page.map((e) => viewOf(e.p, sockets)), next: page.length < from.length ? page[page.length - 1]!.ref : null };
     } });
-  routes.add({ method: 'PUT', url: '/api/v1/policies', summary: 'Create or replace a policy from its document (YAML/JSON text or an object)', auth: 'policies:write', body: applyBody,
+  routes.add({ method: 'PUT', url: '/api/v1/policies', summary: 'Create or replace a policy from its document (YAML/JSON text or an object)', auth: 'policies:write', body: policyApplyBody,
     handler: async ({ body, request }) => {
       const document = documentFrom(body);
       const namespace = document.namespace ?? '';
@@ -117,9 +133,11 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
       }
       return { policy: { ...result.record, ref: refOf(namespace, document.name) }, changed: result.changed, warnings };
     } });
-  routes.add({ method: 'POST', url: '/api/v1/policies/validate', summary: 'Parse and check a policy document without storing it', auth: 'policies:read', body: applyBody,
+  routes.add({ method: 'POST', url: '/api/v1/policies/validate', summary: 'Parse and check a policy document without storing it', auth: 'policies:read', body: policyApplyBody,
     handler: async ({ body }) => ({ document: documentFrom(body) }) });
-  routes.add({ method: 'POST', url: '/api/v1/policies/test', summary: 'Explain the decision for a request against the stored policies', auth: 'policies:read', body: testBody,
+  routes.add({ method: 'POST', url: '/api/v1/policies/check', summary: 'Every problem of a policy text, each with its line and column (the editor checks as one types)', auth: 'policies:read', body: policyCheckBody, response: policyCheckAnswer,
+    handler: async ({ body }) => checkAnswer(body.text) });
+  routes.add({ method: 'POST', url: '/api/v1/policies/test', summary: 'Explain the decision for a request against the stored policies', auth: 'policies:read', body: policyTestBody, response: policyTestAnswer,
     handler: async ({ body }) => {
       const [policies, sockets, user] = await Promise.all([store.policies.list(), store.sockets.list(), store.users.findByEmail(body.email)]);
       const socket = sockets.find((s) => s.name === body.socket);
@@ -130,26 +148,43 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
         country: body.country ?? options.geo?.country(body.ip), at: body.at ? new Date(body.at) : now(), action: actionOf(body, socket),
       });
       const explanation = explain(context, compileWithSocketPolicies(policies, sockets));
-      return {
+      const answer = {
         ...explanation,
         rule: explanation.rule ? ruleLabel(explanation.rule) : null,
         recheckAt: explanation.recheckAt?.toISOString() ?? null,
         rules: explanation.rules.map((r) => ({ ...r, label: ruleLabel(r) })),
         context: { ...context, at: context.at.toISOString() },
         knownUser: user !== undefined,
+        groups,
       };
+      return { ...answer, lines: explanationLines(answer, body.email) };
     } });
-  routes.add({ method: 'GET', url: '/api/v1/policies/:ref', summary: 'Show a policy (ref = name or namespace/name, URL-encoded)', auth: 'policies:read', params: refParams,
+  routes.add({ method: 'GET', url: '/api/v1/policies/:ref', summary: 'Show a policy (ref = name or namespace/name, URL-encoded)', auth: 'policies:read', params: refParams, response: policyView,
     handler: async ({ params }) => {
       const [record, sockets] = await Promise.all([find(params.ref), store.sockets.list()]);
-      return { ...record, ref: params.ref, coverage: policyCoverage(record.document as unknown as PolicyDocument, sockets) };
+      return viewOf(record, sockets);
     } });
-  routes.add({ method: 'GET', url: '/api/v1/policies/:ref/versions', summary: 'Every version of a policy, oldest first', auth: 'policies:read', params: refParams,
+  const history = async (ref: string) => {
+    const { namespace, name } = splitRef(ref);
+    const versions = await store.policies.versions(namespace, name);
+    if (versions.length === 0) throw new PosternError('not_found', `policy "${ref}" has no history`);
+    return versions;
+  };
+  routes.add({ method: 'GET', url: '/api/v1/policies/:ref/versions', summary: 'The versions of a policy with who made each and when, oldest first (?order=desc for newest first; ?cursor=<version>&limit=)', auth: 'policies:read', params: refParams, response: policyVersionsAnswer,
+    handler: async ({ params, request }) => {
+      const query = parseWith(policyVersionsQuery, request.query ?? {}, 'query');
+      const all = await history(params.ref);
+      const ordered = query.order === 'desc' ? [...all].reverse() : all;
+      const cursor = query.cursor;
+      const from = cursor === undefined ? ordered : ordered.filter((v) => (query.order === 'desc' ? v.version < cursor : v.version > cursor));
+      const page = from.slice(0, query.limit ?? DEFAULT_PAGE);
+      return { versions: page.map(versionView), next: page.length < from.length ? page[page.length - 1]!.version : null };
+    } });
+  routes.add({ method: 'GET', url: '/api/v1/policies/:ref/versions/:version', summary: 'One version of a policy, as its document and YAML', auth: 'policies:read', params: versionParams, response: policyVersionView,
     handler: async ({ params }) => {
-      const { namespace, name } = splitRef(params.ref);
-      const versions = await store.policies.versions(namespace, name);
-      if (versions.length === 0) throw new PosternError('not_found', `policy "${params.ref}" has no history`);
-      return { versions };
+      const found = (await history(params.ref)).find((v) => v.version === params.version);
+      if (!found) throw new PosternError('not_found', `policy "${params.ref}" has no version ${params.version}`);
+      return versionView(found);
     } });
   routes.add({ method: 'DELETE', url: '/api/v1/policies/:ref', summary: 'Delete a policy (its history is kept)', auth: 'policies:write', params: refParams,
     handler: async ({ params, request }) => {

@@ -1,6 +1,7 @@
 // Recordings over the API: list and show them, serve one as an asciicast file streamed chunk by
 // chunk (never loaded whole), follow one still in progress (`?follow=1`, for `sessions watch`),
 // and search what was typed or shown. Reading recordings needs the `recordings:read` scope.
+// `?format=sse` serves the same lines as server-sent events, for the dashboard's player.
 
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
@@ -12,6 +13,8 @@ import { parseWith } from './routes.js';
 import { PosternError } from '../errors.js';
 import { castHeaderLine, parseEventLine, CastSearch } from '../reporting/index.js';
 import type { CastMatch } from '../reporting/index.js';
+import { CAST_FORMATS, recordingList, recordingSearch, recordingView } from './recording-types.js';
+import type { CastFormat } from './recording-types.js';
 
 export interface RecordingApiOptions {
   store: Store;
@@ -41,7 +44,7 @@ const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).optional(),
 }).strict();
 const searchQuery = z.object({ ...filters, q: z.string().min(1).max(200), limit: z.coerce.number().int().min(1).max(100).optional() }).strict();
-const castQuery = z.object({ follow: z.enum(['1', 'true', '0', 'false']).optional() }).strict();
+const castQuery = z.object({ follow: z.enum(['1', 'true', '0', 'false']).optional(), format: z.enum(CAST_FORMATS).optional() }).strict();
 const idParams = z.object({ id: z.string().min(1).max(100) });
 
 function filterOf(query: { user?: string | undefined; socket?: string | undefined; since?: string | undefined; until?: string | undefined }) {
@@ -61,7 +64,7 @@ export function registerRecordingApi(routes: RouteTable, options: RecordingApiOp
     return recording;
   };
 
-  routes.add({ method: 'GET', url: '/api/v1/recordings', summary: 'Recorded sessions, newest first (?user, socket, since, until, connection, live, before, limit)', auth: 'recordings:read',
+  routes.add({ method: 'GET', url: '/api/v1/recordings', summary: 'Recorded sessions, newest first (?user, socket, since, until, connection, live, before, limit)', auth: 'recordings:read', response: recordingList,
     handler: async ({ request }) => {
       const query = parseWith(listQuery, request.query, 'query');
       const limit = query.limit ?? 50;
@@ -73,7 +76,7 @@ export function registerRecordingApi(routes: RouteTable, options: RecordingApiOp
       });
       return { recordings, ...(recordings.length === limit ? { next: recordings.at(-1)!.id } : {}) };
     } });
-  routes.add({ method: 'GET', url: '/api/v1/recordings/search', summary: 'Recordings whose input or output contains ?q, with the moment of the first match (?user, socket, since, until, limit)', auth: 'recordings:read',
+  routes.add({ method: 'GET', url: '/api/v1/recordings/search', summary: 'Recordings whose input or output contains ?q, with the moment of the first match (?user, socket, since, until, limit)', auth: 'recordings:read', response: recordingSearch,
     handler: async ({ request }) => {
       const query = parseWith(searchQuery, request.query, 'query');
       const candidates = await store.recordings.list({ ...filterOf(query), limit: SEARCH_SCAN });
@@ -85,13 +88,13 @@ export function registerRecordingApi(routes: RouteTable, options: RecordingApiOp
       }
       return { matches, scanned: candidates.length };
     } });
-  routes.add({ method: 'GET', url: '/api/v1/recordings/:id', summary: 'One recording\'s details', auth: 'recordings:read', params: idParams,
+  routes.add({ method: 'GET', url: '/api/v1/recordings/:id', summary: 'One recording\'s details', auth: 'recordings:read', params: idParams, response: recordingView,
     handler: async ({ params }) => found(params.id) });
-  routes.add({ method: 'GET', url: '/api/v1/recordings/:id/cast', summary: 'The recording as an asciicast v2 file, streamed (?follow=1: keep streaming until a live recording ends)', auth: 'recordings:read', params: idParams,
+  routes.add({ method: 'GET', url: '/api/v1/recordings/:id/cast', summary: 'The recording as an asciicast v2 file, streamed (?follow=1: keep streaming until a live recording ends; ?format=sse: as server-sent events, one line per message, then a done event)', auth: 'recordings:read', params: idParams,
     handler: async ({ params, request, reply }) => {
       const query = parseWith(castQuery, request.query, 'query');
       const recording = await found(params.id);
-      await streamCast(request, reply, recording, query.follow === '1' || query.follow === 'true', options);
+      await streamCast(request, reply, recording, { follow: query.follow === '1' || query.follow === 'true', format: query.format ?? 'asciicast' }, options);
     } });
 }
 
@@ -118,16 +121,23 @@ async function eventLines(data: Buffer): Promise<string[]> {
   return text.split('\n').filter((line) => line !== '');
 }
 
+/** Cast lines as the format frames them: the file's own lines, or one server-sent event each. */
+function framer(format: CastFormat): (lines: readonly string[]) => string {
+  return format === 'sse' ? (lines) => lines.map((line) => `data: ${line}\n\n`).join('') : (lines) => `${lines.join('\n')}\n`;
+}
+
 /** Header, then every chunk in order; with `follow`, new chunks as they are stored until the recording ends. */
-async function streamCast(request: FastifyRequest, reply: FastifyReply, recording: RecordingRecord, follow: boolean, options: RecordingApiOptions): Promise<void> {
+async function streamCast(request: FastifyRequest, reply: FastifyReply, recording: RecordingRecord, how: { follow: boolean; format: CastFormat }, options: RecordingApiOptions): Promise<void> {
+  const { follow, format } = how;
+  const frame = framer(format);
   const { store } = options;
   const now = options.now ?? (() => new Date());
   reply.hijack();
   const out = reply.raw;
   out.writeHead(200, {
-    'content-type': 'application/x-asciicast',
+    'content-type': format === 'sse' ? 'text/event-stream' : 'application/x-asciicast',
     'cache-control': 'no-store',
-    ...(follow ? {} : { 'content-disposition': `attachment; filename="${recording.id}.cast"` }),
+    ...(follow || format === 'sse' ? {} : { 'content-disposition': `attachment; filename="${recording.id}.cast"` }),
   });
   let open = true;
   const closed = () => (open = false);
@@ -140,14 +150,14 @@ async function streamCast(request: FastifyRequest, reply: FastifyReply, recordin
     });
   };
   try {
-    await write(castHeaderLine(recording));
+    await write(frame([castHeaderLine(recording).trimEnd()]));
     let after = -1;
     let current = recording;
     while (open) {
       const chunks = await store.recordings.chunks(current.id, after, PAGE);
       for (const chunk of chunks) {
         const lines = await eventLines(chunk.data);
-        if (lines.length > 0) await write(`${lines.join('\n')}\n`);
+        if (lines.length > 0) await write(frame(lines));
         after = chunk.seq;
         if (!open) break;
       }
@@ -160,6 +170,8 @@ async function streamCast(request: FastifyRequest, reply: FastifyReply, recordin
       // An ended recording is read once more: chunks written just before the end are not missed.
       current = stale ? { ...latest, endedAt: latest.updatedAt } : latest;
     }
+    // An EventSource reconnects (and would replay from the start) unless told the stream is over.
+    if (format === 'sse' && open) await write('event: done\ndata: end\n\n');
   } catch {
     // The store failed mid-stream: the client sees a cast that stops; nothing more can be said now.
   }

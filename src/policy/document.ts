@@ -180,49 +180,81 @@ function pathText(path: readonly PropertyKey[]): string {
   return path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), '');
 }
 
-function issueLine(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `${pathText([...issue.path, issue.keys[0]!])}: unknown field`;
-  const path = pathText(issue.path);
-  return path ? `${path}: ${issue.message}` : `policy document: ${issue.message}`;
+/** One problem of a document: where (`path`, `field` as people write it) and what. */
+export interface PolicyIssue {
+  readonly path: readonly (string | number)[];
+  /** `rules[1].when.time`, or '' for the document itself. */
+  readonly field: string;
+  readonly message: string;
+  /** The problem is the field's name (an unknown field), not its value. */
+  readonly key: boolean;
+}
+
+function issuesOf(issue: z.core.$ZodIssue): PolicyIssue[] {
+  const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+  if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => ({ path: [...path, k], field: pathText([...path, k]), message: 'unknown field', key: true }));
+  return [{ path, field: pathText(path), message: issue.message, key: false }];
+}
+
+export function issueLine(issue: Pick<PolicyIssue, 'field' | 'message'>): string {
+  return issue.field ? `${issue.field}: ${issue.message}` : `policy document: ${issue.message}`;
+}
+
+/** The document checked and normalized, or every problem found in it. */
+export function policyIssues(value: unknown): { document: PolicyDocument } | { issues: PolicyIssue[] } {
+  const result = documentSchema.safeParse(value, { error: errorMap });
+  return result.success ? { document: result.data } : { issues: result.error.issues.flatMap(issuesOf) };
 }
 
 /** A parsed document checked and normalized; throws `bad_request` with one line naming the field. */
 export function validatePolicyDocument(value: unknown): PolicyDocument {
-  const result = documentSchema.safeParse(value, { error: errorMap });
-  if (!result.success) throw new PosternError('bad_request', issueLine(result.error.issues[0]!));
-  return result.data;
+  const result = policyIssues(value);
+  if ('issues' in result) throw new PosternError('bad_request', issueLine(result.issues[0]!));
+  return result.document;
 }
 
-function yamlLine(cause: unknown): number | undefined {
-  return (cause as { linePos?: { line: number }[] }).linePos?.[0]?.line;
+function yamlPosition(cause: unknown): { line: number; column: number } | undefined {
+  const at = (cause as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+  return at && { line: at.line, column: at.col };
 }
 
-/** `line 3: …` for YAML and JSON syntax errors. */
-function syntaxLine(cause: unknown, source: string, format: 'yaml' | 'json'): string {
+/** A YAML or JSON syntax error as one sentence, with its line (and column, when the parser says). */
+export function syntaxProblem(cause: unknown, source: string, format: 'yaml' | 'json'): { line?: number; column?: number; message: string } {
   const message = errorMessage(cause);
   if (format === 'yaml') {
-    const line = yamlLine(cause);
-    const first = message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    return line === undefined ? `YAML: ${first}` : `line ${line}: ${first}`;
+    return { ...yamlPosition(cause), message: message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '') };
   }
   // V8 gives either a position or a quoted excerpt (which may span lines); the YAML parser,
   // reading the same text, finds the line when V8 does not say.
   const position = /at position (\d+)/.exec(message);
   const first = message.replace(/, (?:\.\.\.)?"[\s\S]*" is not valid JSON$/, '').replace(/ in JSON at position \d+[\s\S]*$/, '').split('\n')[0]!;
-  let line = position ? source.slice(0, Number(position[1])).split('\n').length : undefined;
-  if (line === undefined) {
-    try {
-      parseYaml(source);
-    } catch (yamlCause) {
-      line = yamlLine(yamlCause);
-    }
+  if (position) {
+    const before = source.slice(0, Number(position[1])).split('\n');
+    return { line: before.length, column: before[before.length - 1]!.length + 1, message: first };
   }
-  return line === undefined ? `JSON: ${first}` : `line ${line}: ${first}`;
+  try {
+    parseYaml(source);
+  } catch (yamlCause) {
+    return { ...yamlPosition(yamlCause), message: first };
+  }
+  return { message: first };
+}
+
+/** `line 3: …` for YAML and JSON syntax errors. */
+function syntaxLine(cause: unknown, source: string, format: 'yaml' | 'json'): string {
+  const problem = syntaxProblem(cause, source, format);
+  if (problem.line !== undefined) return `line ${problem.line}: ${problem.message}`;
+  return `${format === 'yaml' ? 'YAML' : 'JSON'}: ${problem.message}`;
+}
+
+/** `json` when the text opens with `{` (after white space), else `yaml`. */
+export function sourceFormat(source: string): 'yaml' | 'json' {
+  return source.trimStart().startsWith('{') ? 'json' : 'yaml';
 }
 
 /** YAML or JSON (detected by a leading `{` when `format` is not given). */
 export function parsePolicyDocument(source: string, format?: 'yaml' | 'json'): PolicyDocument {
-  const fmt = format ?? (source.trimStart().startsWith('{') ? 'json' : 'yaml');
+  const fmt = format ?? sourceFormat(source);
   let raw: unknown;
   try {
     raw = fmt === 'json' ? JSON.parse(source) : parseYaml(source);

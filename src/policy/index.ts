@@ -1,5 +1,9 @@
 // The policy engine's public face: documents in, a compiled set, decisions and explanations out.
 export { parsePolicyDocument, validatePolicyDocument } from './document.js';
+export { checkPolicySource } from './source-problems.js';
+export type { SourceCheck, SourceProblem } from './source-problems.js';
+export { explanationLines, ruleMark } from './explain-lines.js';
+export type { ExplainedDecision, ExplainedRuleLine } from './explain-lines.js';
 export { compilePolicies } from './compile.js';
 export type { PolicySet } from './compile.js';
 export { evaluate, explain } from './evaluate.js';

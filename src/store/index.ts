@@ -1,6 +1,8 @@
 // The store's public face: the contract, opening a store, the change feed and the snapshot cache.
 
 export type {
+  AuditBucket,
+  AuditCountFilter,
   AuditFilter,
   AuditRecord,
   AuditRepo,
@@ -39,6 +41,7 @@ export type {
   IdentityProviderRepo,
   JoinTokenRecord,
   JoinTokenRepo,
+  ListPage,
   NewExternalIdentity,
   NewIdentityProvider,
   NewJoinToken,

@@ -2,17 +2,20 @@
 // that never reaches a snapshot, so they write without the change-log lock — except a kill,
 // which is a change on purpose: every edge hears of it through its feed and cuts what it holds.
 
-import type { Selectable } from 'kysely';
+import { sql } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
+import { PG_AUDIT_TSVECTOR } from './audit-search-migration.js';
 import { PosternError } from '../errors.js';
 import type { RepoContext } from './kysely-repos.js';
 import { checkString, parseJsonObject, toTimestamp } from './rows.js';
-import type { AuditEventsTable, LiveConnectionsTable } from './schema.js';
-import type { AuditFilter, AuditRecord, AuditRepo, LiveConnectionRecord, LiveConnectionRepo, NewAuditRecord } from './types.js';
+import type { AuditEventsTable, Database, LiveConnectionsTable, StoreDialect } from './schema.js';
+import type { AuditBucket, AuditCountFilter, AuditFilter, AuditRecord, AuditRepo, LiveConnectionRecord, LiveConnectionRepo, NewAuditRecord } from './types.js';
 
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 const MAX_BATCH = 500;
 const MAX_DETAILS_BYTES = 16 * 1024;
+const MAX_COUNT_SPAN_MS = 24 * 3600_000;
 
 /** Oversized details are cut to a marker rather than refused: an event is never dropped. */
 function serializeDetails(details: Readonly<Record<string, unknown>> | undefined): string {
@@ -39,14 +42,54 @@ function toAudit(row: Selectable<AuditEventsTable>): AuditRecord {
   };
 }
 
+const MAX_SEARCH_CHARS = 200;
+const MAX_SEARCH_WORDS = 8;
+
+/** The words of a free-text search as both full-text indexes tokenise: runs of letters and digits, lower-cased. */
+function searchWords(text: string): string[] {
+  if (text.length > MAX_SEARCH_CHARS) throw new PosternError('bad_request', `a search is at most ${MAX_SEARCH_CHARS} characters`);
+  return [...new Set(text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [])].slice(0, MAX_SEARCH_WORDS);
+}
+
 function checkLimit(limit: number | undefined): number {
   if (limit === undefined) return DEFAULT_LIMIT;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new PosternError('bad_request', `limit must be an integer from 1 to ${MAX_LIMIT}`);
   return limit;
 }
 
+/**
+ * The query behind `AuditRepo.list` (tests read its plan). SQLite: with free text the FTS5 table
+ * drives the query in rowid order (no sort, it stops at `limit`). PostgreSQL chooses between the
+ * GIN index and a backwards primary-key scan by how common the words are. Throws bad_request.
+ */
+export function auditListQuery(typed: Kysely<Database>, dialect: StoreDialect, filter: AuditFilter) {
+  const limit = checkLimit(filter.limit);
+  const since = filter.since === undefined ? undefined : toTimestamp(filter.since, 'since');
+  const until = filter.until === undefined ? undefined : toTimestamp(filter.until, 'until');
+  const words = filter.text === undefined ? [] : searchWords(filter.text);
+  const fts = words.length > 0 && dialect === 'sqlite';
+  const key = fts ? 'f.rowid' : 'a.id';
+  const db = typed as unknown as Kysely<any>;
+  let query = db.selectFrom('audit_events as a').selectAll('a');
+  if (fts) {
+    query = query.innerJoin('audit_events_fts as f', 'f.rowid', 'a.id')
+      .where(sql<boolean>`f.audit_events_fts match ${words.map((w) => `"${w}"*`).join(' ')}`);
+  } else if (words.length > 0) {
+    query = query.where(sql<boolean>`${PG_AUDIT_TSVECTOR} @@ to_tsquery('simple', ${words.map((w) => `${w}:*`).join(' & ')})`);
+  }
+  if (filter.afterId !== undefined) query = query.where(key, '>', filter.afterId);
+  if (filter.beforeId !== undefined) query = query.where(key, '<', filter.beforeId);
+  if (filter.actor !== undefined) query = query.where('a.actor', '=', filter.actor);
+  if (filter.socket !== undefined) query = query.where('a.socket', '=', filter.socket);
+  if (filter.type !== undefined) query = query.where('a.type', '=', filter.type);
+  if (filter.decision !== undefined) query = query.where('a.decision', '=', filter.decision);
+  if (since !== undefined) query = query.where('a.at', '>=', since);
+  if (until !== undefined) query = query.where('a.at', '<', until);
+  return query.orderBy(key, filter.newestFirst === true ? 'desc' : 'asc').limit(limit);
+}
+
 export class KyselyAuditRepo implements AuditRepo {
-  constructor(private readonly ctx: RepoContext) {}
+  constructor(private readonly ctx: RepoContext & { readonly dialect: StoreDialect }) {}
 
   async append(events: readonly NewAuditRecord[]): Promise<AuditRecord[]> {
     if (events.length === 0) return [];
@@ -71,21 +114,39 @@ export class KyselyAuditRepo implements AuditRepo {
   }
 
   async list(filter: AuditFilter = {}): Promise<AuditRecord[]> {
-    const limit = checkLimit(filter.limit);
-    const since = filter.since === undefined ? undefined : toTimestamp(filter.since, 'since');
-    const until = filter.until === undefined ? undefined : toTimestamp(filter.until, 'until');
-    return this.ctx.read('list audit events', async (db) => {
-      let query = db.selectFrom('audit_events').selectAll();
-      if (filter.afterId !== undefined) query = query.where('id', '>', filter.afterId);
-      if (filter.actor !== undefined) query = query.where('actor', '=', filter.actor);
-      if (filter.socket !== undefined) query = query.where('socket', '=', filter.socket);
-      if (filter.type !== undefined) query = query.where('type', '=', filter.type);
-      if (filter.decision !== undefined) query = query.where('decision', '=', filter.decision);
-      if (since !== undefined) query = query.where('at', '>=', since);
-      if (until !== undefined) query = query.where('at', '<', until);
-      const rows = await query.orderBy('id', filter.newestFirst === true ? 'desc' : 'asc').limit(limit).execute();
-      return rows.map(toAudit);
+    const query = auditListQuery(this.ctx.db, this.ctx.dialect, filter);
+    return this.ctx.read('list audit events', async () => ((await query.execute()) as Selectable<AuditEventsTable>[]).map(toAudit));
+  }
+
+  async countByTime(filter: AuditCountFilter): Promise<AuditBucket[]> {
+    const since = Date.parse(toTimestamp(filter.since, 'since'));
+    const until = Date.parse(toTimestamp(filter.until, 'until'));
+    if (!Number.isInteger(filter.bucketMinutes) || filter.bucketMinutes < 1) throw new PosternError('bad_request', 'bucketMinutes must be a positive integer');
+    if (until <= since || until - since > MAX_COUNT_SPAN_MS) throw new PosternError('bad_request', 'until must be after since, at most 24 hours later');
+    const bucketMs = filter.bucketMinutes * 60_000;
+    const buckets = Array.from({ length: Math.ceil((until - since) / bucketMs) }, (_, i) => ({ start: new Date(since + i * bucketMs).toISOString(), allow: 0, deny: 0 }));
+    // Timestamps are stored as ISO 8601 text, so the first 16 characters name the minute in
+    // either dialect: the database groups by minute (at most 1440 rows per decision), this folds minutes into buckets.
+    const minute = sql<string>`substr(at, 1, 16)`;
+    const rows = await this.ctx.read('count audit events over time', async (db) => {
+      let query = db.selectFrom('audit_events')
+        .select([minute.as('minute'), 'decision', (eb) => eb.fn.countAll<number | string>().as('n')])
+        .where('at', '>=', new Date(since).toISOString()).where('at', '<', new Date(until).toISOString())
+        // `|| ''` keeps the planner on the time range: without statistics SQLite would rather walk
+        // the (type, id) or (decision, id) index, i.e. every such event ever recorded.
+        .where(sql<string>`decision || ''`, 'in', ['allow', 'deny']);
+      if (filter.types !== undefined) {
+        if (filter.types.length === 0) return [];
+        query = query.where(sql<string>`type || ''`, 'in', [...filter.types]);
+      }
+      return query.groupBy([minute, 'decision']).execute();
     });
+    for (const row of rows) {
+      const index = Math.max(0, Math.floor((Date.parse(`${row.minute}:00.000Z`) - since) / bucketMs));
+      const bucket = buckets[Math.min(index, buckets.length - 1)];
+      if (bucket && (row.decision === 'allow' || row.decision === 'deny')) bucket[row.decision] += Number(row.n);
+    }
+    return buckets;
   }
 
   cursor(exporter: string): Promise<number> {

@@ -13,6 +13,7 @@ import { externalIdentityRow, insertExternalIdentity } from './kysely-external-i
 import type {
   HandoffCodeRecord,
   HandoffCodeRepo,
+  ListPage,
   NewSession,
   NewUser,
   SessionGrantRecord,
@@ -50,10 +51,13 @@ function checkSocketName(socket: unknown): string {
 export class KyselyUserRepo implements UserRepo {
   constructor(private readonly ctx: RepoContext) {}
 
-  list(): Promise<UserRecord[]> {
-    return this.ctx.read('list users', async (db) =>
-      (await db.selectFrom('users').selectAll().orderBy('email').execute()).map(toUser),
-    );
+  list(page?: ListPage): Promise<UserRecord[]> {
+    return this.ctx.read('list users', async (db) => {
+      let query = db.selectFrom('users').selectAll().orderBy('email');
+      if (page?.after !== undefined) query = query.where('email', '>', page.after);
+      if (page !== undefined) query = query.limit(page.limit);
+      return (await query.execute()).map(toUser);
+    });
   }
 
   get(id: string): Promise<UserRecord | undefined> {

@@ -22,6 +22,7 @@ import type {
   ConnectorRepo,
   JoinTokenRecord,
   JoinTokenRepo,
+  ListPage,
   NewJoinToken,
   NewSocket,
   SecretRepo,
@@ -83,10 +84,13 @@ export async function insertUnique(insert: () => Promise<unknown>, message: stri
 export class KyselySocketRepo implements SocketRepo {
   constructor(private readonly ctx: RepoContext) {}
 
-  list(): Promise<SocketRecord[]> {
-    return this.ctx.read('list sockets', async (db) =>
-      (await db.selectFrom('sockets').selectAll().orderBy('name').execute()).map(toSocket),
-    );
+  list(page?: ListPage): Promise<SocketRecord[]> {
+    return this.ctx.read('list sockets', async (db) => {
+      let query = db.selectFrom('sockets').selectAll().orderBy('name');
+      if (page?.after !== undefined) query = query.where('name', '>', page.after);
+      if (page !== undefined) query = query.limit(page.limit);
+      return (await query.execute()).map(toSocket);
+    });
   }
 
   get(name: string): Promise<SocketRecord | undefined> {
@@ -182,10 +186,13 @@ export class KyselySocketRepo implements SocketRepo {
 export class KyselyConnectorRepo implements ConnectorRepo {
   constructor(private readonly ctx: RepoContext) {}
 
-  list(): Promise<ConnectorRecord[]> {
-    return this.ctx.read('list connectors', async (db) =>
-      (await db.selectFrom('connectors').selectAll().orderBy('created_at').orderBy('id').execute()).map(toConnector),
-    );
+  list(page?: ListPage): Promise<ConnectorRecord[]> {
+    return this.ctx.read('list connectors', async (db) => {
+      if (page === undefined) return (await db.selectFrom('connectors').selectAll().orderBy('created_at').orderBy('id').execute()).map(toConnector);
+      let query = db.selectFrom('connectors').selectAll().orderBy('id').limit(page.limit);
+      if (page.after !== undefined) query = query.where('id', '>', page.after);
+      return (await query.execute()).map(toConnector);
+    });
   }
 
   get(id: string): Promise<ConnectorRecord | undefined> {

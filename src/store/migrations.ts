@@ -6,6 +6,8 @@ import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { PosternError, errorMessage } from '../errors.js';
 import type { StoreDialect } from './schema.js';
 import { recordingsSchema } from './recording-migration.js';
+import { auditTimeDecisionIndex } from './audit-time-migration.js';
+import { auditSearchSchema } from './audit-search-migration.js';
 
 function initialSchema(dialect: StoreDialect): Migration {
   return {
@@ -407,6 +409,8 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     '0009_token_scopes_pkce': tokenScopesPkceSchema(),
     '0010_recordings': recordingsSchema(dialect),
     '0011_ssh_sockets': sshSocketsSchema(),
+    '0012_audit_time_decision_index': auditTimeDecisionIndex(),
+    '0013_audit_search': auditSearchSchema(dialect),
   };
 }
 

@@ -314,8 +314,28 @@ export interface AuditRecord {
 
 export type NewAuditRecord = Partial<Omit<AuditRecord, 'id' | 'type'>> & { readonly type: string };
 
+/** Decided events over time: [since, until) cut into buckets of `bucketMinutes` from `since` on (at most 24 h, minute-aligned bounds). */
+export interface AuditCountFilter {
+  readonly since: string;
+  readonly until: string;
+  readonly bucketMinutes: number;
+  /** Only events of these types (default: every type). */
+  readonly types?: readonly string[];
+}
+
+/** One bucket of `AuditRepo.countByTime`: events decided 'allow' and 'deny' from `start` on. */
+export interface AuditBucket {
+  readonly start: string;
+  readonly allow: number;
+  readonly deny: number;
+}
+
 export interface AuditFilter {
   readonly afterId?: number;
+  /** Events with an id below this (keyset paging backwards, with `newestFirst`). */
+  readonly beforeId?: number;
+  /** Free text: every word (letters and digits) must start a word of reason, actor, socket or details. */
+  readonly text?: string;
   readonly actor?: string;
   readonly socket?: string;
   readonly type?: string;
@@ -358,8 +378,15 @@ export interface Change {
   readonly at: string;
 }
 
+/** One page of a list in key order: rows after `after` (the key of the last row seen), at most `limit` of them. */
+export interface ListPage {
+  readonly after?: string;
+  readonly limit: number;
+}
+
 export interface SocketRepo {
-  list(): Promise<SocketRecord[]>;
+  /** By name; a page when given (index on name). */
+  list(page?: ListPage): Promise<SocketRecord[]>;
   get(name: string): Promise<SocketRecord | undefined>;
   /** Throws PosternError('conflict') when the name is taken. */
   create(input: NewSocket): Promise<SocketRecord>;
@@ -370,7 +397,8 @@ export interface SocketRepo {
 }
 
 export interface ConnectorRepo {
-  list(): Promise<ConnectorRecord[]>;
+  /** In enrollment order; a page is in id order (the primary key). */
+  list(page?: ListPage): Promise<ConnectorRecord[]>;
   get(id: string): Promise<ConnectorRecord | undefined>;
   create(input: { name: string }): Promise<ConnectorRecord>;
   recordCertificate(id: string, serial: string, notAfter: string): Promise<void>;
@@ -407,7 +435,8 @@ export interface SecretRepo {
 }
 
 export interface UserRepo {
-  list(): Promise<UserRecord[]>;
+  /** By email; a page when given, keyed by email (index on email). */
+  list(page?: ListPage): Promise<UserRecord[]>;
   get(id: string): Promise<UserRecord | undefined>;
   /** Case-insensitive. */
   findByEmail(email: string): Promise<UserRecord | undefined>;
@@ -493,6 +522,8 @@ export interface PolicyRepo {
 export interface AuditRepo {
   append(events: readonly NewAuditRecord[]): Promise<AuditRecord[]>;
   list(filter?: AuditFilter): Promise<AuditRecord[]>;
+  /** Allowed and denied events per bucket, every bucket present (zeros too), oldest first; an index on (at, decision, type) answers it. */
+  countByTime(filter: AuditCountFilter): Promise<AuditBucket[]>;
   /** An exporter's resume point: the id of the last event it delivered (0 when none). */
   cursor(exporter: string): Promise<number>;
   setCursor(exporter: string, id: number): Promise<void>;

@@ -16,7 +16,7 @@ import { launchChromium, dashboardContext, needsChromium } from '../helpers/dash
 import type { MeView } from '../../src/control/dashboard-types.js';
 
 const PASSWORD = 'correct horse battery staple';
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 const INDEX = `<!doctype html><html><head><meta charset="utf-8"><title>test dashboard</title>
 <script>document.title = 'inline script ran';</script><script type="module" src="/assets/app.js"></script></head><body><pre id="out"></pre></body></html>`;
 // What the dashboard does: ask who it is, then make changes with and without the CSRF header.

@@ -191,6 +191,41 @@ describe('enrollment and errors', () => {
     assert.match(tokenRes.json<Problem>().detail, /ttl_seconds/);
   });
 
+  test('sockets, connectors and users page with ?after=&limit= (`next` until the last page); without them the whole list', async () => {
+    for (const name of ['page-a', 'page-b', 'page-c']) assert.equal((await api(server, '/api/v1/sockets', { method: 'POST', body: { name } })).status, 201);
+    for (const email of ['page-a@corp.example', 'page-b@corp.example', 'page-c@corp.example']) assert.equal((await api(server, '/api/v1/users', { method: 'POST', body: { email } })).status, 201);
+    const walk = async (path: string, field: string, key: string): Promise<string[]> => {
+      const keys: string[] = [];
+      let after: string | undefined;
+      for (let pages = 0; pages < 50; pages++) {
+        const res = await api(server, `${path}?limit=2${after === undefined ? '' : `&after=${encodeURIComponent(after)}`}`);
+        assert.equal(res.status, 200, res.text);
+        const body = res.json<Record<string, unknown> & { next?: string }>();
+        const rows = body[field] as Record<string, string>[];
+        assert.ok(rows.length <= 2);
+        keys.push(...rows.map((r) => r[key]!));
+        if (body.next === undefined) return keys;
+        assert.equal(body.next, keys.at(-1), 'next is the key of the last row shown');
+        after = body.next;
+      }
+      throw new Error(`${path} did not reach its last page`);
+    };
+    const whole = async (path: string, field: string, key: string) => {
+      const body = (await api(server, path)).json<Record<string, unknown>>();
+      assert.equal(body.next, undefined, `${path} without a page is the whole list`);
+      return (body[field] as Record<string, string>[]).map((r) => r[key]!);
+    };
+    const sockets = await whole('/api/v1/sockets', 'sockets', 'name');
+    assert.ok(sockets.length >= 4);
+    assert.deepEqual(await walk('/api/v1/sockets', 'sockets', 'name'), sockets);
+    assert.deepEqual(await walk('/api/v1/users', 'users', 'email'), await whole('/api/v1/users', 'users', 'email'));
+    assert.deepEqual(await walk('/api/v1/connectors', 'connectors', 'id'), (await whole('/api/v1/connectors', 'connectors', 'id')).sort());
+
+    const bad = await api(server, '/api/v1/sockets?limit=0');
+    assert.equal(bad.status, 400);
+    assert.match(bad.json<Problem>().detail, /^query: limit: /);
+  });
+
   test('GET /api/v1/openapi.json is an OpenAPI 3.1 document listing /api/v1/sockets', async () => {
     const res = await api(server, '/api/v1/openapi.json', { token: null });
     assert.equal(res.status, 200);

@@ -54,6 +54,8 @@ export const identityCases: Record<string, StoreCase> = {
     const bob = await store.users.create({ email: 'bob@example.com' });
     assert.deepEqual([bob.name, bob.groups, bob.passwordHash], ['', [], null]);
     assert.deepEqual((await store.users.list()).map((u) => u.email), ['alice@example.com', 'bob@example.com']);
+    assert.deepEqual((await store.users.list({ limit: 1 })).map((u) => u.email), ['alice@example.com'], 'a page, by email');
+    assert.deepEqual((await store.users.list({ after: 'alice@example.com', limit: 5 })).map((u) => u.email), ['bob@example.com']);
 
     const renamed = await store.users.update(alice.id, { name: 'Alice A.', groups: ['ops'] });
     assert.equal(renamed.name, 'Alice A.');

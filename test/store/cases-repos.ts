@@ -78,6 +78,22 @@ export const repoCases: Record<string, StoreCase> = {
     await rejectsWith(store.sockets.delete('ghost'), 'not_found');
   },
 
+  'sockets and connectors: pages in key order, after the last key seen': async ({ store }) => {
+    for (const name of ['delta', 'alpha', 'charlie', 'bravo']) await store.sockets.create({ name, type: 'http' });
+    assert.deepEqual((await store.sockets.list({ limit: 3 })).map((s) => s.name), ['alpha', 'bravo', 'charlie']);
+    assert.deepEqual((await store.sockets.list({ after: 'bravo', limit: 3 })).map((s) => s.name), ['charlie', 'delta']);
+    assert.deepEqual(await store.sockets.list({ after: 'delta', limit: 3 }), []);
+    assert.equal((await store.sockets.list()).length, 4, 'no page: every socket');
+
+    const ids: string[] = [];
+    for (const name of ['one', 'two', 'three']) ids.push((await store.connectors.create({ name })).id);
+    const sorted = [...ids].sort();
+    const first = await store.connectors.list({ limit: 2 });
+    assert.deepEqual(first.map((c) => c.id), sorted.slice(0, 2));
+    assert.deepEqual((await store.connectors.list({ after: first[1]!.id, limit: 2 })).map((c) => c.id), sorted.slice(2));
+    assert.deepEqual((await store.connectors.list()).map((c) => c.id).sort(), sorted, 'no page: every connector');
+  },
+
   'connectors: lifecycle and not_found': async ({ store }) => {
     const c = await store.connectors.create({ name: 'office' });
     assert.match(c.id, /^ctr_[a-z2-7]{16}$/, "connector ids have a prefix of their own (connections are conn_)");
