@@ -2,4 +2,5 @@
 import type { PageSpec } from '../../pages.js';
 
 export const AUDIT_PAGES: readonly PageSpec[] = [
+  { path: '/audit', title: 'Audit', nav: 'Audit', admin: true, load: () => import('./audit.js').then((m) => m.AuditPage) },
 ];
