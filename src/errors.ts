@@ -72,12 +72,15 @@ const httpStatusByCode: Record<ErrorCode, number> = {
 export class PosternError extends Error {
   readonly code: ErrorCode;
   readonly retryable: boolean;
+  /** Extension members of the API's problem+json answer (RFC 9457 §3.2), e.g. `errors` with a line per problem. */
+  readonly problem: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; retryable?: boolean; problem?: Readonly<Record<string, unknown>> } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'PosternError';
     this.code = code;
     this.retryable = options.retryable ?? false;
+    this.problem = options.problem;
   }
 
   get httpStatus(): number {

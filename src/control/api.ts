@@ -145,6 +145,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
     if (problem.status >= 500) request.log.error({ err }, 'API request failed');
     else request.log.info({ code: problem.code, url: request.url }, problem.detail);
     void reply.code(problem.status).type('application/problem+json').send({
+      ...(isPosternError(err) ? err.problem : undefined),
       type: `https://postern.dev/errors/${problem.code}`, title: problem.detail, status: problem.status, detail: problem.detail, code: problem.code,
     });
   });

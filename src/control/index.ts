@@ -11,3 +11,4 @@ export { DEFAULT_ADMIN_GROUP } from './roles.js';
 export { firstAdminSetupUrl } from './setup-routes.js';
 export { createTerminalUpgrade } from './terminal.js';
 export type { MeView, CsrfHeaderName } from './dashboard-types.js';
+export type { PolicyTestAnswer } from './policy-types.js';

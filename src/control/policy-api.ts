@@ -51,11 +51,11 @@ function problemLine(problem: SourceProblem): string {
   return `line ${problem.line}, column ${problem.column}: ${problem.path ? `${problem.path}: ` : ''}${problem.message}`;
 }
 
-/** The document of an apply or validate; text with problems is refused naming the first on its line. */
+/** The document of an apply or validate; text with problems is refused with every problem on its line (`errors` in the answer). */
 function documentFrom(body: z.infer<typeof policyApplyBody>): PolicyDocument {
   if (body.text === undefined) return validatePolicyDocument(body.document);
   const checked = checkPolicySource(body.text);
-  if (!('document' in checked)) throw new PosternError('bad_request', checked.problems.map(problemLine).join('; '));
+  if (!('document' in checked)) throw new PosternError('bad_request', checked.problems.map(problemLine).join('; '), { problem: { errors: checked.problems } });
   return checked.document;
 }
 

@@ -70,7 +70,13 @@ describe('the policy API for the editor', () => {
     const res = await api(server, '/api/v1/policies', { method: 'PUT', body: { text: GOOD.replace('effect: deny', 'effect: dny') } });
     assert.equal(res.status, 400, res.text);
     assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
-    assert.equal(res.json<{ detail: string }>().detail, 'line 9, column 13: rules[1].effect: expected allow or deny, got "dny"');
+    const problem = res.json<{ detail: string; code: string; errors: unknown[] }>();
+    assert.equal(problem.detail, 'line 9, column 13: rules[1].effect: expected allow or deny, got "dny"');
+    assert.equal(problem.code, 'bad_request');
+    assert.deepEqual(problem.errors, [{ line: 9, column: 13, path: 'rules[1].effect', message: 'expected allow or deny, got "dny"' }], 'each problem with its line, for an editor');
+    const validated = await api(server, '/api/v1/policies/validate', { method: 'POST', body: { text: GOOD.replace('effect: deny', 'effect: dny') } });
+    assert.equal(validated.status, 400);
+    assert.deepEqual(validated.json<{ errors: unknown[] }>().errors, problem.errors);
     const stored = (await api(server, '/api/v1/policies/web-rules')).json<PolicyView>();
     assert.equal(stored.version, 1);
     assert.match(stored.yaml, /effect: deny/);

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { diffLines, diffStats } from '../../web/src/lib/diff.js';
+import { diffLines, diffStats } from '../../src/line-diff.js';
 
 const show = (before: string, after: string) => diffLines(before, after).map((l) => `${l.kind === 'same' ? ' ' : l.kind === 'added' ? '+' : '-'}${l.text}`);
 

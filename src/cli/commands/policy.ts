@@ -5,8 +5,9 @@ import type { Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import type { CliContext } from '../context.js';
 import { printJson, printTable } from '../output.js';
-import { lineDiff } from '../line-diff.js';
 import { PosternError, errorMessage, isPosternError } from '../../errors.js';
+import { diffLines, unifiedLines } from '../../line-diff.js';
+import type { PolicyTestAnswer } from '../../control/index.js';
 import { SSH_CHANNELS, describedSshAction } from '../../policy/index.js';
 
 interface StoredPolicy {
@@ -24,17 +25,6 @@ function governs(p: StoredPolicy): unknown {
   if (!p.document.sockets) return p.document.tags ?? '(all)';
   const c = p.coverage ?? { covered: p.document.sockets as string[], outside: [], unknown: [] };
   return [...c.covered, ...c.outside.map((o) => `${o.name} (not covered: in namespace "${o.namespace}")`), ...c.unknown.map((n) => `${n} (no such socket)`)];
-}
-
-interface TestAnswer {
-  effect: 'allow' | 'deny';
-  reason: string;
-  summary: string;
-  rule: string | null;
-  recheckAt: string | null;
-  maxSessionMs?: number;
-  rules: { label: string; effect: string; outcome: string; detail: string }[];
-  knownUser: boolean;
 }
 
 async function readPolicyFile(file: string): Promise<string> {
@@ -97,7 +87,7 @@ export function registerPolicy(program: Command, context: () => CliContext): voi
         if (isPosternError(err, 'not_found')) return undefined;
         throw err;
       });
-      const lines = lineDiff(stored ? toYaml(stored.document) : '', toYaml(document));
+      const lines = unifiedLines(diffLines(stored ? toYaml(stored.document) : '', toYaml(document)));
       const changed = lines.some((line) => !line.startsWith('  '));
       if (ctx.json) return printJson({ ref, exists: stored !== undefined, changed, diff: lines });
       process.stdout.write(`--- ${ref} ${stored ? `(version ${stored.version})` : '(new)'}\n+++ ${options.file}\n`);
@@ -133,7 +123,7 @@ export function registerPolicy(program: Command, context: () => CliContext): voi
       const described = describedSshAction({ login: options.sshLogin, channel: options.sshChannel, command: options.sshCommand });
       if ('problem' in described) throw new PosternError('bad_request', `--ssh-${described.field}: ${described.problem}`);
       const ctx = context();
-      const answer = await ctx.client().post<TestAnswer>('/api/v1/policies/test', {
+      const answer = await ctx.client().post<PolicyTestAnswer>('/api/v1/policies/test', {
         socket: options.socket, email: options.email, ip: options.ip,
         ...(options.group ? { groups: options.group } : {}), ...(options.country ? { country: options.country } : {}), ...(options.at ? { at: options.at } : {}),
         ...(options.method ? { method: options.method } : {}), ...(options.path ? { path: options.path } : {}),
@@ -141,12 +131,7 @@ export function registerPolicy(program: Command, context: () => CliContext): voi
         ...(options.sshCommand !== undefined ? { ssh_command: options.sshCommand } : {}), ...(options.database ? { database: options.database } : {}),
       });
       if (ctx.json) return printJson(answer);
-      process.stdout.write(`${answer.effect === 'allow' ? 'ALLOW' : 'DENY'}: ${answer.summary}\n`);
-      if (!answer.knownUser) process.stdout.write(`  (note: ${options.email} is not a user yet; groups are only those given)\n`);
-      if (answer.recheckAt) process.stdout.write(`  decided again at ${answer.recheckAt} (a time window changes then)\n`);
-      for (const rule of answer.rules) {
-        const mark = rule.outcome === 'matched' ? (rule.label === answer.rule ? '=>' : ' *') : '  ';
-        process.stdout.write(`${mark} ${rule.effect.padEnd(5)} ${rule.label}: ${rule.outcome === 'matched' ? 'matched' : `${rule.outcome}: ${rule.detail}`}\n`);
-      }
+      // The server writes the explanation, so the CLI and the dashboard's test panel print the same lines.
+      for (const line of answer.lines) process.stdout.write(`${line}\n`);
     });
 }

@@ -5,7 +5,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { PolicyCheckAnswer, PolicySourceError, PolicyVersionView, PolicyVersionsAnswer, PolicyView } from '../../../../src/control/policy-types.js';
 import { api, ApiError, query } from '../../api.js';
-import { diffLines, diffStats } from '../../lib/diff.js';
+import { diffLines, diffStats } from '../../../../src/line-diff.js';
 import { formatTimestamp } from '../../lib/format.js';
 import { lineCount, offsetOf, problemText, problemsByLine } from '../../lib/policy-editor.js';
 import type { PageProps } from '../../pages.js';
@@ -25,6 +25,9 @@ rules:
 `;
 
 const policyPath = (ref: string) => `/api/v1/policies/${encodeURIComponent(ref)}`;
+
+/** A save that moves to the policy's own page lands in a new editor: this carries its message there once. */
+let savedOnArrival: { ref: string; message: string } | undefined;
 
 /** The server's check of `text`, debounced; `current` is false while the text changed since. */
 function useCheck(text: string | undefined): { answer: PolicyCheckAnswer | undefined; current: boolean; error: ApiError | undefined } {
@@ -127,7 +130,11 @@ function Editor({ policyRef }: { policyRef?: string }) {
   const [showDiff, setShowDiff] = useState(false);
   const [scrollTop, setScrollTop] = useState(0);
   const [generation, setGeneration] = useState(0);
-  const [saved, setSaved] = useState<string>();
+  const [saved, setSaved] = useState<string | undefined>(() => {
+    const message = savedOnArrival?.ref === policyRef ? savedOnArrival?.message : undefined;
+    savedOnArrival = undefined;
+    return message;
+  });
   const [saveProblems, setSaveProblems] = useState<PolicySourceError[]>();
   const area = useRef<HTMLTextAreaElement>(null);
   const loading = useAction(async (ref: string) => {
@@ -147,9 +154,12 @@ function Editor({ policyRef }: { policyRef?: string }) {
       return;
     }
     const answer = await api<{ policy: PolicyView; changed: boolean; warnings: string[] }>('PUT', '/api/v1/policies', { text: source });
-    setSaved(answer.changed ? `Saved as version ${answer.policy.version}${answer.warnings.length ? ` (${answer.warnings.join('; ')})` : ''}.` : `No change: still version ${answer.policy.version}.`);
-    if (answer.policy.ref !== policyRef) navigate(`/policies/${encodeURIComponent(answer.policy.ref)}`, { replace: true });
-    else {
+    const message = answer.changed ? `Saved as version ${answer.policy.version}${answer.warnings.length ? ` (${answer.warnings.join('; ')})` : ''}.` : `No change: still version ${answer.policy.version}.`;
+    setSaved(message);
+    if (answer.policy.ref !== policyRef) {
+      savedOnArrival = { ref: answer.policy.ref, message };
+      navigate(`/policies/${encodeURIComponent(answer.policy.ref)}`, { replace: true });
+    } else {
       await loading.run(answer.policy.ref);
       setGeneration((g) => g + 1);
     }

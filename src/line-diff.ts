@@ -1,5 +1,6 @@
-// A line diff of two texts for the policy editor: the longest common subsequence of their lines
-// (after trimming the common head and tail, so a one-line edit of a long file stays cheap).
+// A line diff of two texts, for `postern policy diff` and the dashboard's policy editor: the
+// longest common subsequence of their lines (after trimming the common head and tail, so a
+// one-line edit of a long file stays cheap). Pure, so the browser bundles it too.
 
 export interface DiffLine {
   readonly kind: 'same' | 'added' | 'removed';
@@ -56,4 +57,9 @@ export function diffStats(lines: readonly DiffLine[]): { added: number; removed:
     else if (line.kind === 'removed') removed++;
   }
   return { added, removed };
+}
+
+/** Unified-style lines: `- ` removed, `+ ` added, two spaces for a line both have. */
+export function unifiedLines(lines: readonly DiffLine[]): string[] {
+  return lines.map((line) => `${line.kind === 'added' ? '+' : line.kind === 'removed' ? '-' : ' '} ${line.text}`);
 }
