@@ -56,7 +56,8 @@ function Shell({ me }: { me: MeView }) {
           ))}
         </ul>
         <form class="who" method="post" action="/auth/logout">
-          <span title={me.groups.join(', ')}>{me.email}{me.admin ? ' · admin' : ''}</span>
+          <span title={me.groups.join(', ')}>{me.email}</span>
+          {me.admin ? <span class="role">admin</span> : null}
           <input type="hidden" name="csrf" value={me.csrf ?? ''} />
           <button type="submit">Sign out</button>
         </form>
