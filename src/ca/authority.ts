@@ -2,14 +2,13 @@
 // sealed in the store; issues edge server certificates per host name and signs connector CSRs.
 import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import type { KeyCipher } from './key-cipher.js';
-import { ECDSA_P256, SIGNING, subtle, x509 } from './x509.js';
+import { CLIENT_IP_CERT_LIFETIME_MS, CLIENT_IP_URI_PREFIX, clientIpUri } from './client-ip.js';
+import { BACKDATE_MS, ECDSA_P256, SIGNING, subtle, x509 } from './x509.js';
 import { PosternError } from '../errors.js';
 import type { SecretRepo } from '../store/index.js';
 
 const ROOT_SECRET = 'ca/root';
 const DAY = 24 * 60 * 60 * 1000;
-/** Certificates start this far in the past, so a peer whose clock runs slow still accepts them. */
-export const BACKDATE_MS = 5 * 60 * 1000;
 
 export interface IssuedCertificate {
   readonly certPem: string;
@@ -31,6 +30,11 @@ export interface CsrSignRequest {
   emails?: string[];
   lifetimeMs: number;
   usage: 'client' | 'server';
+  /**
+   * The address the edge takes as this client's (client-ip.ts): only the web terminal, dialing the
+   * edge for a browser, asks for it, with a certificate of at most CLIENT_IP_CERT_LIFETIME_MS.
+   */
+  clientIp?: string;
 }
 
 interface StoredRoot {
@@ -123,11 +127,18 @@ export class CertificateAuthority {
       throw new PosternError('bad_request', 'certificate signing request is not valid PEM/DER', { cause });
     }
     if (!(await csr.verify())) throw new PosternError('bad_request', 'certificate signing request signature does not verify');
+    // The edge believes this name: it is written from `clientIp` alone, never from `uris`.
+    if ((request.uris ?? []).some((uri) => uri.toLowerCase().startsWith(CLIENT_IP_URI_PREFIX))) {
+      throw new PosternError('internal', `${CLIENT_IP_URI_PREFIX}… is written by the CA from clientIp only`);
+    }
+    if (request.clientIp !== undefined && (request.usage !== 'client' || request.lifetimeMs > CLIENT_IP_CERT_LIFETIME_MS)) {
+      throw new PosternError('internal', `a certificate that vouches for a client address is a client certificate of at most ${CLIENT_IP_CERT_LIFETIME_MS / 60_000} minutes`);
+    }
     const notBefore = new Date(this.now().getTime() - BACKDATE_MS);
     const notAfter = wholeSeconds(new Date(this.now().getTime() + request.lifetimeMs));
     const serial = randomSerial();
     const altNames = [
-      ...(request.uris ?? []).map((value) => ({ type: 'url' as const, value })),
+      ...[...(request.uris ?? []), ...(request.clientIp === undefined ? [] : [clientIpUri(request.clientIp)])].map((value) => ({ type: 'url' as const, value })),
       ...(request.emails ?? []).map((value) => ({ type: 'email' as const, value })),
     ];
     const cert = await x509.X509CertificateGenerator.create({

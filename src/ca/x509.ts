@@ -10,3 +10,5 @@ export { x509 };
 export const subtle = webcrypto.subtle;
 export const ECDSA_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 export const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
+/** Certificates start this far in the past, so a peer whose clock runs slow still accepts them. */
+export const BACKDATE_MS = 5 * 60 * 1000;

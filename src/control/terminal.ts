@@ -12,8 +12,8 @@ import ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
 import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
-import { createKeyAndCsr } from '../ca/index.js';
-import type { CertificateAuthority } from '../ca/index.js';
+import { CLIENT_IP_CERT_LIFETIME_MS, createKeyAndCsr } from '../ca/index.js';
+import type { CertificateAuthority, CsrSignRequest } from '../ca/index.js';
 import { PosternError, isPosternError } from '../errors.js';
 import { SESSION_URI_PREFIX, readSessionCookie } from '../identity/index.js';
 import type { Store } from '../store/index.js';
@@ -52,8 +52,6 @@ export interface TerminalLimits {
 }
 
 const DEFAULT_LIMITS: TerminalLimits = { highWaterBytes: 1024 * 1024, lowWaterBytes: 256 * 1024, maxMessageBytes: 64 * 1024, connectTimeoutMs: 20_000 };
-/** The client certificate only has to outlive the TLS handshake; the edge follows the sign-in it names. */
-const CERTIFICATE_LIFETIME_MS = 5 * 60_000;
 /** A WebSocket close reason holds at most 123 bytes. */
 const MAX_CLOSE_REASON_BYTES = 123;
 /** The edge's refusals and cuts are one line on the terminal that starts with this. */
@@ -64,6 +62,17 @@ export function terminalSocketOf(path: string): string | undefined {
   if (!path.startsWith(TERMINAL_PATH)) return undefined;
   const name = path.slice(TERMINAL_PATH.length);
   return /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(name) ? name.toLowerCase() : undefined;
+}
+
+/**
+ * The terminal's client certificate: this person, this sign-in (revoking it cuts the terminal)
+ * and the browser's address, which the edge then decides, shows and audits the session with
+ * instead of the control node's. It only has to outlive the TLS handshake.
+ */
+export function terminalCertificateRequest(person: { readonly email: string; readonly sessionId: string }, csrPem: string, browserIp: string): CsrSignRequest {
+  return {
+    csrPem, commonName: person.email, emails: [person.email], uris: [`${SESSION_URI_PREFIX}${person.sessionId}`], clientIp: browserIp, lifetimeMs: CLIENT_IP_CERT_LIFETIME_MS, usage: 'client',
+  };
 }
 
 /** `reason` cut to what a close frame carries (whole UTF-8 characters). */
@@ -101,7 +110,7 @@ export function createTerminalUpgrade(options: TerminalOptions): ControlUpgrade 
         options.logger.info({ socket: socketName, user: principal.user.email, clientIp }, 'web terminal opened');
         const query = terminalQuery.safeParse(Object.fromEntries(url.searchParams));
         if (!query.success) return endWith(ws, TERMINAL_CLOSE.badRequest, `postern: ${query.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-        void new TerminalSession({ ...options, limits, edge, now }, ws, principal, socketName, query.data).start();
+        void new TerminalSession({ ...options, limits, edge, now }, ws, principal, clientIp, socketName, query.data).start();
       });
     }, (err: unknown) => refuseUpgrade(client, err));
   };
@@ -137,6 +146,8 @@ class TerminalSession {
     private readonly o: SessionOptions,
     private readonly ws: WebSocket,
     private readonly principal: PersonPrincipal,
+    /** The browser's address as the edge resolved it for the upgrade. */
+    private readonly browserIp: string,
     private readonly socketName: string,
     private readonly query: TerminalQuery,
   ) {}
@@ -164,13 +175,11 @@ class TerminalSession {
     }
   }
 
-  /** TLS to the edge with a client certificate that names this person and this sign-in (revoking it cuts the terminal). */
+  /** TLS to the edge as this person, this sign-in and the browser's address (terminalCertificateRequest); the key stays in memory. */
   async #dialEdge(): Promise<tls.TLSSocket> {
     const { user, session } = this.principal;
     const key = await createKeyAndCsr(user.email);
-    const issued = await this.o.ca.signCsr({
-      csrPem: key.csrPem, commonName: user.email, emails: [user.email], uris: [`${SESSION_URI_PREFIX}${session.id}`], lifetimeMs: CERTIFICATE_LIFETIME_MS, usage: 'client',
-    });
+    const issued = await this.o.ca.signCsr(terminalCertificateRequest({ email: user.email, sessionId: session.id }, key.csrPem, this.browserIp));
     const domain = new URL(this.o.controlOrigin).hostname;
     return new Promise((resolve, reject) => {
       const socket = tls.connect({

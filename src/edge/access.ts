@@ -4,7 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
+import { vouchedClientIp } from '../ca/index.js';
 import { SESSION_URI_PREFIX } from '../identity/index.js';
+import { canonicalIp } from '../reporting/index.js';
 import type { NewAuditEvent, GeoLookup } from '../reporting/index.js';
 import type { TunnelHub } from '../tunnel/index.js';
 import type { LiveRegistry } from './live-registry.js';
@@ -53,6 +55,27 @@ export function certificateFacts(socket: tls.TLSSocket): CertificateFacts {
   };
 }
 
+/**
+ * The client address of a whole connection (`tls` and `ssh` sockets): the one a verified client
+ * certificate vouches for, else `peerIp` (the peer, or what a trusted proxy said).
+ *
+ * Believing the certificate is safe because of who can hold one that vouches: the name is in
+ * Postern's own URN namespace, the handshake proved the certificate is our CA's, and the CA
+ * writes that name only from signCsr's `clientIp` (never from a CSR or a caller's `uris`), which
+ * only the web terminal passes. The terminal makes a fresh key in the control plane's memory for
+ * each dial; neither key nor certificate reaches the browser or disk. So whoever presents one is
+ * the control plane, or someone who holds the CA's root key and could mint any identity anyway.
+ * What stays is the blast radius of a leak: a certificate that could outlive the terminal's few
+ * minutes, or is not bound to a sign-in (whose end cuts it), is no terminal's and is not believed.
+ */
+export function connectionClientIp(socket: tls.TLSSocket, peerIp: string, now: Date, logger: Logger): string {
+  if (!socket.authorized) return peerIp;
+  const vouched = vouchedClientIp(socket.getPeerCertificate(), certificateFacts(socket), now);
+  if (vouched.kind === 'vouched') return canonicalIp(vouched.ip);
+  if (vouched.kind === 'refused') logger.warn({ peerIp, reason: vouched.reason }, 'a client certificate names a client address that is not believed');
+  return peerIp;
+}
+
 /** What the edge hands every handler of whole connections (`tls` and `ssh` sockets). */
 export interface ConnectionHandlerOptions {
   readonly view: () => EdgeView;
@@ -62,6 +85,6 @@ export interface ConnectionHandlerOptions {
   readonly logger: Logger;
   readonly geo?: GeoLookup;
   readonly now: () => Date;
-  /** The believed client address of a connection (PROXY protocol from trusted proxies resolved). */
+  /** The believed client address of a connection (PROXY protocol from trusted proxies resolved, the web terminal's browser believed: connectionClientIp). */
   readonly clientIp: (socket: tls.TLSSocket) => string;
 }

@@ -11,6 +11,7 @@ import type { CertificateAuthority } from '../ca/index.js';
 import { LEGACY_TUNNEL_ALPN, TUNNEL_ALPN } from '../tunnel/index.js';
 import type { TunnelHub } from '../tunnel/index.js';
 import type { NewAuditEvent, GeoLookup, CompiledCidrs } from '../reporting/index.js';
+import { connectionClientIp } from './access.js';
 import { TlsSockets } from './tls-socket.js';
 import { SshSockets } from './ssh/index.js';
 import type { SshSocketOptions } from './ssh/index.js';
@@ -72,7 +73,7 @@ export class EdgeServer {
     });
     const connections = {
       view: options.view, hub: options.hub, audit: options.audit, live: options.live, logger: options.logger, now,
-      geo: options.geo, clientIp: (socket: tls.TLSSocket) => this.front.clientIp(socket),
+      geo: options.geo, clientIp: (socket: tls.TLSSocket) => connectionClientIp(socket, this.front.clientIp(socket), now(), options.logger),
     };
     this.tlsSockets = new TlsSockets(connections);
     this.sshSockets = options.ssh && new SshSockets({ ...options.ssh, ...connections });

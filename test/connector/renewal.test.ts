@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { webcrypto } from 'node:crypto';
 import { test } from 'node:test';
-import { BACKDATE_MS } from '../../src/ca/authority.js';
+import { BACKDATE_MS } from '../../src/ca/x509.js';
 import { ECDSA_P256, SIGNING, x509 } from '../../src/ca/x509.js';
 import { RENEWAL_RETRY_MS, RenewalScheduler } from '../../src/connector/renewal.js';
 import { FakeClock } from '../helpers/fake-clock.js';

@@ -7,64 +7,14 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import WebSocket from 'ws';
 import { cleanupAll, startServer } from '../helpers/processes.js';
 import type { ServerHandle } from '../helpers/processes.js';
-import { httpsFetch, loopbackLookup } from '../helpers/https.js';
-import { DASHBOARD_PASSWORD, createPerson } from '../helpers/dashboard.js';
-import { withTimeout } from '../helpers/util.js';
+import { createPerson } from '../helpers/dashboard.js';
+import { openTerminal, signIn } from '../helpers/terminal.js';
 import { TERMINAL_CLOSE } from '../../src/control/terminal-types.js';
 import { closeReason, terminalSocketOf } from '../../src/control/terminal.js';
 
 const EMAIL = 'tess@corp.example';
-
-/** The session and CSRF cookies of `email` signed in on the control host's form. */
-async function signIn(server: ServerHandle, email: string): Promise<string> {
-  const cookies = new Map<string, string>();
-  const take = (setCookie: string | string[] | undefined) => {
-    for (const line of ([] as string[]).concat(setCookie ?? [])) {
-      const [pair] = line.split(';');
-      const eq = pair!.indexOf('=');
-      cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1));
-    }
-  };
-  const jar = () => [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  const form = await httpsFetch({ port: server.port, ca: server.caPem, path: '/auth/login', headers: { accept: 'text/html' } });
-  take(form.headers['set-cookie']);
-  const csrf = /name="csrf" value="([^"]*)"/.exec(form.text)?.[1];
-  assert.ok(csrf, form.text);
-  const posted = await httpsFetch({
-    port: server.port, ca: server.caPem, path: '/auth/login', method: 'POST',
-    headers: { cookie: jar(), 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ csrf, email, password: DASHBOARD_PASSWORD }).toString(),
-  });
-  assert.equal(posted.status, 303, posted.text);
-  take(posted.headers['set-cookie']);
-  assert.ok(cookies.has('__Host-postern_session'), 'signed in');
-  return jar();
-}
-
-type Outcome = { kind: 'refused'; status: number; body: string } | { kind: 'closed'; code: number; reason: string; text: string };
-
-/** Opens the terminal's WebSocket and resolves with how it ended (bounded). */
-function openTerminal(server: ServerHandle, path: string, headers: { cookie?: string; origin?: string }): Promise<Outcome> {
-  const ws = new WebSocket(`wss://localhost:${server.port}${path}`, {
-    ca: server.caPem, lookup: loopbackLookup, headers: headers.cookie ? { cookie: headers.cookie } : {}, ...(headers.origin ? { origin: headers.origin } : {}),
-  });
-  let text = '';
-  const outcome = new Promise<Outcome>((resolve, reject) => {
-    ws.on('message', (data: Buffer) => (text += data.toString('utf8')));
-    ws.on('close', (code, reason) => resolve({ kind: 'closed', code, reason: reason.toString('utf8'), text }));
-    ws.on('unexpected-response', (_req, res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk)).on('end', () => resolve({ kind: 'refused', status: res.statusCode ?? 0, body }));
-    });
-    ws.on('error', (err) => {
-      if (!/Unexpected server response/.test(err.message)) reject(err);
-    });
-  });
-  return withTimeout(outcome, 20_000, `the terminal at ${path}`).finally(() => ws.terminate());
-}
 
 describe('web terminal WebSocket', () => {
   let server: ServerHandle;

@@ -82,4 +82,23 @@ describe('dashboard: the web terminal', { skip }, () => {
       await context.close();
     }
   });
+
+  test('/terminal lists the managed SSH sockets and logins the policy allows; a button opens that shell', async () => {
+    const context = await dashboardContext(browser!);
+    try {
+      const page = await context.newPage();
+      await signInToDashboard(page, f.server, EMAIL, '/terminal');
+      const card = page.getByRole('list', { name: 'SSH sockets' }).getByRole('listitem', { name: SOCKET });
+      await card.getByRole('link', { name: `${LOGIN}@${SOCKET}` }).waitFor({ timeout: 10_000 });
+      await screenshot(page, 'terminal-sockets');
+      await card.getByRole('link', { name: `${LOGIN}@${SOCKET}` }).click();
+      await page.getByRole('status').filter({ hasText: `Connected to ${LOGIN}@${SOCKET}` }).waitFor({ timeout: 20_000 });
+      assert.equal(new URL(page.url()).pathname + new URL(page.url()).search, `/terminal/${SOCKET}?login=${LOGIN}`);
+      await page.goto(`${f.server.url}/terminal`);
+      await page.getByRole('button', { name: 'Open terminal' }).waitFor({ timeout: 5_000 });
+      assert.equal(await page.getByRole('list', { name: 'SSH sockets' }).getByRole('link').count(), 1, 'one socket, one allowed login');
+    } finally {
+      await context.close();
+    }
+  });
 });

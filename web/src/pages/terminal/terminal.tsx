@@ -7,9 +7,11 @@ import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { TERMINAL_CLOSE, TerminalResize } from '../../../../src/control/terminal-types.js';
+import type { AppList, AppView } from '../../../../src/control/portal-types.js';
+import { api, query } from '../../api.js';
 import type { PageProps } from '../../pages.js';
-import { useLocation } from '../../router.js';
-import { Page } from '../../ui.js';
+import { Link, useLocation } from '../../router.js';
+import { Page, Problem, Progress, useAction, useResource } from '../../ui.js';
 
 /** Typed against the server's codes, so a change there fails this build. */
 const CLOSE_ENDED: typeof TERMINAL_CLOSE.ended = 1000;
@@ -19,19 +21,49 @@ const THEME = { background: '#101722', foreground: '#dfe6ee', cursor: '#dfe6ee' 
 
 type Status = { state: 'connecting' } | { state: 'open' } | { state: 'closed'; code: number; reason: string };
 
-/** `/terminal`: which socket, as which login. */
+/** The portal's apps per page while looking for managed SSH sockets. */
+const APPS_PAGE_SIZE = 100;
+
+/** `/terminal`: a button per managed SSH socket and login the policies allow this person now, and a form for any other. */
 export function TerminalStartPage() {
   const { navigate } = useLocation();
+  const first = useResource<AppList>(`/api/v1/me/apps${query({ limit: APPS_PAGE_SIZE })}`);
+  const [later, setLater] = useState<{ apps: AppView[]; next?: string | undefined }>({ apps: [] });
+  useEffect(() => setLater({ apps: [] }), [first.data]);
+  const more = useAction(async (after: string) => {
+    const page = await api<AppList>('GET', `/api/v1/me/apps${query({ limit: APPS_PAGE_SIZE, after })}`);
+    setLater((l) => ({ apps: [...l.apps, ...page.apps], next: page.next }));
+  });
+  const terminals = [...(first.data?.apps ?? []), ...later.apps].filter((app) => app.terminal !== undefined);
+  const next = later.apps.length > 0 ? later.next : first.data?.next;
   const submit = (event: Event) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget as HTMLFormElement);
     const socket = String(form.get('socket') ?? '').trim().toLowerCase();
     const login = String(form.get('login') ?? '').trim();
-    navigate(`/terminal/${encodeURIComponent(socket)}?login=${encodeURIComponent(login)}`);
+    navigate(terminalLink(`/terminal/${encodeURIComponent(socket)}`, login));
   };
   return (
     <Page title="Terminal">
       <p class="muted">A shell on a managed SSH socket, in this browser. Postern decides the login by policy and records the session, as it does for <code>ssh</code>.</p>
+      <Progress active={first.loading} label="Finding your SSH sockets…" />
+      <Problem error={first.error ?? more.error} />
+      {first.data && terminals.length === 0 && !next ? <p class="notice">No managed SSH socket is open to you right now.</p> : null}
+      <ul class="terminal-sockets" aria-label="SSH sockets">
+        {terminals.map((app) => (
+          <li class="panel" key={app.name} aria-label={app.name}>
+            <h2>{app.name}</h2>
+            {app.description ? <p class="muted">{app.description}</p> : null}
+            <p class="terminal-logins">
+              {(app.logins ?? []).length > 0
+                ? app.logins!.map((login) => <Link key={login} class="button" href={terminalLink(app.terminal!, login)}>{login}@{app.name}</Link>)
+                : <Link class="button" href={app.terminal!}>Choose a login on {app.name}</Link>}
+            </p>
+          </li>
+        ))}
+      </ul>
+      {next ? <div class="pager"><button type="button" disabled={more.pending} onClick={() => void more.run(next)}>Load more</button></div> : null}
+      <h2>Another socket or login</h2>
       <form class="grid" onSubmit={submit}>
         <label>Socket<input name="socket" required pattern={SOCKET_PATTERN} autocomplete="off" /></label>
         <label>Login<input name="login" required pattern={LOGIN_PATTERN} autocomplete="off" /></label>
@@ -39,6 +71,11 @@ export function TerminalStartPage() {
       </form>
     </Page>
   );
+}
+
+/** The terminal of `terminal` (the API's `/terminal/<socket>`) as `login`. */
+function terminalLink(terminal: string, login: string): string {
+  return `${terminal}?${new URLSearchParams({ login })}`;
 }
 
 /** `/terminal/<socket>?login=<login>`: the terminal, or a form for the login when the link names none. */
@@ -51,7 +88,7 @@ export function TerminalPage({ params }: PageProps) {
     const submit = (event: Event) => {
       event.preventDefault();
       const value = String(new FormData(event.currentTarget as HTMLFormElement).get('login') ?? '').trim();
-      navigate(`/terminal/${encodeURIComponent(socket)}?login=${encodeURIComponent(value)}`, { replace: true });
+      navigate(terminalLink(`/terminal/${encodeURIComponent(socket)}`, value), { replace: true });
     };
     return (
       <Page title={`Terminal · ${socket}`}>
