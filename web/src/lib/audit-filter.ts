@@ -1,6 +1,7 @@
 // The audit page's filters: read from and written to the URL query (a link reproduces the view),
-// checked (a time range must be two real times, from before to), and turned into the API's query.
-import type { AuditFilterQuery } from '../../../src/control/audit-types.js';
+// checked (a time range must be two real times, from before to), and turned into the API's query;
+// and the rows a filter shows as its pages and its live tail arrive.
+import type { AuditEventView, AuditFilterQuery, AuditPage } from '../../../src/control/audit-types.js';
 
 export interface AuditFilters {
   readonly user: string;
@@ -61,4 +62,36 @@ export function apiFilter(filters: AuditFilters): AuditFilterQuery {
     ...(to !== undefined ? { until: to.toISOString() } : {}),
     ...(filters.q !== '' ? { q: filters.q } : {}),
   };
+}
+
+/** The rows shown for one filter (`key`), newest first. */
+export interface AuditRows {
+  readonly key: string;
+  readonly events: readonly AuditEventView[];
+  /** Where "Load older" continues (the API's `before`), null when the oldest row is shown. */
+  readonly nextBefore: number | null;
+  /** The live tail starts after this id: the newest event when the first page was read. */
+  readonly tailAfter: number;
+}
+
+export function firstPage(key: string, page: AuditPage): AuditRows {
+  return { key, events: page.events, nextBefore: page.nextBefore ?? null, tailAfter: page.events[0]?.id ?? 0 };
+}
+
+/** An older page below the rows; anything not older than the last row (already shown) is left out. */
+export function withOlderPage(rows: AuditRows, page: AuditPage): AuditRows {
+  const last = rows.events.at(-1)?.id ?? Infinity;
+  return { ...rows, events: [...rows.events, ...page.events.filter((e) => e.id < last)], nextBefore: page.nextBefore ?? null };
+}
+
+/**
+ * A tailed event on top (once). Past `max` rows the oldest go, and "Load older" then continues
+ * right below the last row kept, so nothing is skipped.
+ */
+export function withLiveEvent(rows: AuditRows, event: AuditEventView, max: number): AuditRows {
+  if (rows.events.some((e) => e.id === event.id)) return rows;
+  const events = [event, ...rows.events];
+  if (events.length <= max) return { ...rows, events };
+  const kept = events.slice(0, max);
+  return { ...rows, events: kept, nextBefore: kept.at(-1)!.id };
 }

@@ -1,14 +1,14 @@
 // The audit trail and HTTP log: filters kept in the URL, newest first with "Load older" paging
 // through the server's keyset cursor, rows that expand to their details, a live tail over
 // server-sent events, and export links for exactly what the filters select.
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { AuditEventView, AuditPage as AuditPageView, AuditTypesView } from '../../../../src/control/audit-types.js';
 import { ApiError, api, query } from '../../api.js';
 import { useLocation } from '../../router.js';
 import { Page, Problem, Progress, useResource } from '../../ui.js';
 import { formatDuration, formatTimestamp } from '../../lib/format.js';
-import { EMPTY_FILTERS, apiFilter, filterProblem, filtersFromSearch, filtersToSearch } from '../../lib/audit-filter.js';
-import type { AuditFilters } from '../../lib/audit-filter.js';
+import { EMPTY_FILTERS, apiFilter, filterProblem, filtersFromSearch, filtersToSearch, firstPage, withLiveEvent, withOlderPage } from '../../lib/audit-filter.js';
+import type { AuditFilters, AuditRows } from '../../lib/audit-filter.js';
 import './audit.css';
 
 const PAGE_SIZE = 50;
@@ -24,48 +24,51 @@ export function AuditPage() {
   const filter = problem === undefined ? apiFilter(applied) : undefined;
   const types = useResource<AuditTypesView>('/api/v1/audit/types');
 
-  const [events, setEvents] = useState<AuditEventView[]>([]);
-  const [nextBefore, setNextBefore] = useState<number | null>(null);
+  const filterKey = JSON.stringify(filter ?? null);
+  const [rows, setRows] = useState<AuditRows | undefined>();
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<ApiError | undefined>();
   const [fresh, setFresh] = useState<ReadonlySet<number>>(new Set());
   const [tail, setTail] = useState(false);
-  const filterKey = JSON.stringify(filter ?? null);
+  /** Aborted when the filter changes, so no answer for an old filter lands in the new one's rows. */
+  const reads = useRef(new AbortController());
 
-  const load = async (before: number | null, signal?: AbortSignal) => {
+  const read = async (before: number | null) => {
     if (filter === undefined) return;
+    const { signal } = reads.current;
     setLoading(true);
     try {
       const page = await api<AuditPageView>('GET', `/api/v1/audit${query({ ...filter, limit: PAGE_SIZE, ...(before === null ? { order: 'desc' } : { before }) })}`, undefined, signal);
-      setEvents((old) => (before === null ? page.events : [...old, ...page.events]));
-      setNextBefore(page.nextBefore ?? null);
+      setRows((old) => (before === null || old === undefined ? firstPage(filterKey, page) : withOlderPage(old, page)));
       setError(undefined);
     } catch (err) {
-      if (!signal?.aborted) setError(err instanceof ApiError ? err : new ApiError(0, 'network', String(err)));
+      if (!signal.aborted) setError(err instanceof ApiError ? err : new ApiError(0, 'network', String(err)));
     } finally {
-      if (!signal?.aborted) setLoading(false);
+      if (!signal.aborted) setLoading(false);
     }
   };
 
   useEffect(() => {
-    setEvents([]);
-    const abort = new AbortController();
-    void load(null, abort.signal);
-    return () => abort.abort();
+    reads.current = new AbortController();
+    setRows(undefined);
+    setError(undefined);
+    void read(null);
+    return () => reads.current.abort();
   }, [filterKey]);
 
-  const newestId = events[0]?.id ?? 0;
+  const shown = rows?.key === filterKey ? rows : undefined;
+  const tailAfter = shown?.tailAfter;
   useEffect(() => {
-    if (!tail || filter === undefined) return;
-    // From the newest row shown on; the browser resumes with Last-Event-ID if the stream drops.
-    const source = new EventSource(`/api/v1/audit/events${query({ ...filter, after: newestId })}`);
+    if (!tail || filter === undefined || tailAfter === undefined) return;
+    // From the newest event of the first page on; the browser resumes with Last-Event-ID if the stream drops.
+    const source = new EventSource(`/api/v1/audit/events${query({ ...filter, after: tailAfter })}`);
     source.onmessage = (message: MessageEvent<string>) => {
       const event = JSON.parse(message.data) as AuditEventView;
-      setEvents((old) => (old.some((e) => e.id === event.id) ? old : [event, ...old].slice(0, MAX_ROWS)));
+      setRows((old) => (old === undefined ? old : withLiveEvent(old, event, MAX_ROWS)));
       setFresh((old) => new Set(old).add(event.id));
     };
     return () => source.close();
-  }, [tail, filterKey]);
+  }, [tail, filterKey, tailAfter]);
 
   const apply = (e: Event) => {
     e.preventDefault();
@@ -96,16 +99,16 @@ export function AuditPage() {
         <label>To<input type="datetime-local" {...field('to')} /></label>
         <label>Search<input type="search" placeholder="reason, user, path…" {...field('q')} /></label>
         <button type="submit">Apply</button>
-        <button type="button" onClick={() => navigate('/audit')} disabled={filtersToSearch(applied) === '' && filtersToSearch(draft) === ''}>Clear</button>
+        <button type="button" onClick={() => { setDraft(EMPTY_FILTERS); navigate('/audit'); }} disabled={filtersToSearch(applied) === '' && filtersToSearch(draft) === ''}>Clear</button>
         <label class="audit-tail"><input type="checkbox" checked={tail} onChange={(e) => setTail(e.currentTarget.checked)} />Live tail</label>
       </form>
       {problem !== undefined ? <p class="problem" role="alert">{problem}</p> : null}
       <Problem error={error ?? types.error} />
-      <AuditTable events={events} fresh={fresh} />
+      <AuditTable events={shown?.events ?? []} fresh={fresh} />
       <Progress active={loading} label="Loading events…" />
-      {!loading && events.length === 0 && problem === undefined ? <p class="muted">No events match.</p> : null}
+      {shown !== undefined && shown.events.length === 0 ? <p class="muted">No events match.</p> : null}
       <div class="pager">
-        {nextBefore !== null ? <button type="button" disabled={loading} onClick={() => void load(nextBefore)}>Load older</button> : null}
+        {shown !== undefined && shown.nextBefore !== null ? <button type="button" disabled={loading} onClick={() => void read(shown.nextBefore)}>Load older</button> : null}
       </div>
     </Page>
   );
@@ -130,7 +133,7 @@ function AuditTable({ events, fresh }: { events: readonly AuditEventView[]; fres
             <td>{event.actor}</td>
             <td>{event.socket}</td>
             <td>{event.decision === '' ? null : <span class={`badge ${event.decision}`}>{event.decision}</span>}</td>
-            <td>{event.type === 'http.request' ? <HttpLine event={event} /> : event.reason}</td>
+            <td><What event={event} /></td>
             <td><button type="button" aria-expanded={open.has(event.id)} aria-label={`Details of event ${event.id}`} onClick={() => toggle(event.id)}>{open.has(event.id) ? 'Hide' : 'Show'}</button></td>
           </tr>,
           open.has(event.id) ? <tr key={`${event.id}-details`} class="audit-details"><td colSpan={7}><pre>{JSON.stringify(event, null, 2)}</pre></td></tr> : null,
@@ -140,14 +143,26 @@ function AuditTable({ events, fresh }: { events: readonly AuditEventView[]; fres
   );
 }
 
+function What({ event }: { event: AuditEventView }) {
+  if (event.type === 'http.request') return <HttpLine event={event} />;
+  // A kill's actor is the killer; whose connection it was is in its details.
+  const victim = event.type === 'connection.killed' ? event.details.user : undefined;
+  return <>{event.reason}{typeof victim === 'string' ? <span class="muted"> · connection of {victim}</span> : null}</>;
+}
+
 /** An HTTP request log line: method, path, status, duration (and the reason when denied). */
 function HttpLine({ event }: { event: AuditEventView }) {
   const { method, path, status, durationMs } = event.details as { method?: unknown; path?: unknown; status?: unknown; durationMs?: unknown };
   return (
     <span class="audit-http">
       {String(method ?? '')} {String(path ?? '')} → {String(status ?? '–')}
-      {typeof durationMs === 'number' ? ` · ${formatDuration(durationMs)}` : ''}
+      {typeof durationMs === 'number' ? ` · ${requestDuration(durationMs)}` : ''}
       {event.decision === 'deny' && event.reason !== '' ? <span class="muted"> · {event.reason}</span> : null}
     </span>
   );
+}
+
+/** Most requests take milliseconds, which formatDuration's whole seconds would show as "0 s". */
+function requestDuration(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : formatDuration(ms);
 }

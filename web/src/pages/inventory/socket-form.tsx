@@ -91,7 +91,10 @@ export function SocketForm(props: { socket?: undefined; onSubmit: Submit<CreateS
       <label class="wide">Description
         <input name="description" value={draft.description} onInput={set('description')} />
       </label>
-      <label class="checkbox"><input type="checkbox" name="cloudauth" checked={draft.cloudauth} onChange={set('cloudauth')} />Require sign-in</label>
+      {/* A tls socket always asks for a Postern client certificate (src/policy/socket-auth.ts): the checkbox would change nothing. */}
+      {draft.type === 'tls'
+        ? <p class="muted wide">Every connection needs a Postern client certificate. With both allow-lists empty, any active user may connect; otherwise only those listed and those a policy allows.</p>
+        : <label class="checkbox"><input type="checkbox" name="cloudauth" checked={draft.cloudauth} onChange={set('cloudauth')} />Require sign-in</label>}
       <label>Allowed email domains
         <input name="domains" value={draft.domains} onInput={set('domains')} placeholder="corp.example" />
         <FieldError error={error} field="allowed_email_domains" />
