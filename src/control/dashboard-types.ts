@@ -19,3 +19,15 @@ export const meView = z.object({
 });
 
 export type MeView = z.infer<typeof meView>;
+
+/** What the dashboard shows of a sign-in session, wherever it lists one (live sessions, the portal's own sessions). */
+export const signInView = z.object({
+  id: z.string(),
+  kind: z.enum(['browser', 'cli']),
+  /** `local`, or the identity provider's name. */
+  provider: z.string(),
+  clientIp: z.string(),
+  userAgent: z.string(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+});

@@ -2,6 +2,7 @@
 // against them, the OpenAPI document shows them) and their types, which the web app imports
 // with `import type`. No server imports here: the web build reads this file.
 import { z } from 'zod';
+import { signInView } from './dashboard-types.js';
 
 export const seriesBucket = z.object({
   /** ISO 8601 start of the bucket. */
@@ -32,14 +33,7 @@ export type OverviewView = z.infer<typeof overviewView>;
 export const CONNECTORS_SHOWN = 20;
 
 /** The sign-in a live connection belongs to, where it has one (a certificate issued outside a sign-in has none). */
-export const sessionSummary = z.object({
-  id: z.string(),
-  kind: z.enum(['browser', 'cli']),
-  provider: z.string(),
-  clientIp: z.string(),
-  userAgent: z.string(),
-  createdAt: z.string(),
-  expiresAt: z.string(),
+export const sessionSummary = signInView.extend({
   revokedAt: z.string().nullable(),
 });
 export type SessionSummary = z.infer<typeof sessionSummary>;

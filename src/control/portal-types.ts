@@ -1,6 +1,7 @@
 // What the user portal's API answers (`/api/v1/me/apps`, `/api/v1/me/sessions`), as zod schemas
 // and their types, which the dashboard imports with `import type`. No server imports here.
 import { z } from 'zod';
+import { signInView } from './dashboard-types.js';
 
 export const appCommand = z.object({
   /** What the command is for, e.g. "Once: let ssh reach Postern sockets". */
@@ -30,16 +31,8 @@ export const appList = z.object({
   next: z.string().optional(),
 });
 
-export const mySessionView = z.object({
-  id: z.string(),
-  kind: z.enum(['browser', 'cli']),
-  /** `local`, or the identity provider's name. */
-  provider: z.string(),
-  clientIp: z.string(),
-  userAgent: z.string(),
-  createdAt: z.string(),
+export const mySessionView = signInView.extend({
   lastSeenAt: z.string(),
-  expiresAt: z.string(),
   /** The sign-in this request came with. */
   current: z.boolean(),
 });

@@ -9,7 +9,7 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { auditEvents, cleanupAll, startServer } from '../helpers/processes.js';
 import type { ServerHandle } from '../helpers/processes.js';
-import { api, httpsFetch } from '../helpers/https.js';
+import { api, httpsFetch, takeCookies } from '../helpers/https.js';
 import type { HttpsResponse } from '../helpers/https.js';
 import { tempDir } from '../helpers/util.js';
 import { launchChromium, dashboardContext, needsChromium } from '../helpers/dashboard.js';
@@ -37,13 +37,7 @@ class Jar {
   }
 
   take(res: HttpsResponse): HttpsResponse {
-    for (const line of ([] as string[]).concat(res.headers['set-cookie'] ?? [])) {
-      const [pair] = line.split(';');
-      const eq = pair!.indexOf('=');
-      if (/Max-Age=0/i.test(line)) this.cookies.delete(pair!.slice(0, eq));
-      else this.cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1));
-    }
-    return res;
+    return takeCookies(this.cookies, res);
   }
 }
 

@@ -20,7 +20,7 @@ import { freePort } from '../helpers/util.js';
 import { diffLive, eventStream, killedIds } from '../../src/control/live-api.js';
 import { PassThrough, Writable } from 'node:stream';
 import type { LiveConnectionRecord } from '../../src/store/index.js';
-import { api, httpsFetch } from '../helpers/https.js';
+import { api, cookieHeader, httpsFetch, takeCookies } from '../helpers/https.js';
 import type { HttpsResponse } from '../helpers/https.js';
 import { tempDir, waitFor, withTimeout } from '../helpers/util.js';
 import { hidden } from '../helpers/login.js';
@@ -77,15 +77,8 @@ function openStream(server: ServerHandle, headers: Record<string, string>): Prom
 /** A browser's cookie jar on the control host, signed in through the form. */
 async function browserSignIn(server: ServerHandle, email: string): Promise<{ cookie: string; csrf: string }> {
   const jar = new Map<string, string>();
-  const take = (res: HttpsResponse) => {
-    for (const line of ([] as string[]).concat(res.headers['set-cookie'] ?? [])) {
-      const [pair] = line.split(';');
-      const eq = pair!.indexOf('=');
-      jar.set(pair!.slice(0, eq), pair!.slice(eq + 1));
-    }
-    return res;
-  };
-  const cookie = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+  const take = (res: HttpsResponse) => takeCookies(jar, res);
+  const cookie = () => cookieHeader(jar);
   const form = take(await httpsFetch({ port: server.port, ca: server.caPem, path: '/auth/login', headers: { accept: 'text/html' } }));
   const posted = take(await httpsFetch({
     port: server.port, ca: server.caPem, path: '/auth/login', method: 'POST', headers: { cookie: cookie(), 'content-type': 'application/x-www-form-urlencoded' },

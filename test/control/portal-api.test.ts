@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cleanupAll, startServer } from '../helpers/processes.js';
 import type { ServerHandle } from '../helpers/processes.js';
-import { api, httpsFetch } from '../helpers/https.js';
+import { api, httpsFetch, takeCookies } from '../helpers/https.js';
 import type { HttpsResponse } from '../helpers/https.js';
 import type { AppList, MySessionList } from '../../src/control/portal-types.js';
 import type { MeView } from '../../src/control/dashboard-types.js';
@@ -32,13 +32,7 @@ class Browser {
       },
       ...(body !== undefined ? { body } : {}),
     });
-    for (const line of ([] as string[]).concat(res.headers['set-cookie'] ?? [])) {
-      const [pair] = line.split(';');
-      const eq = pair!.indexOf('=');
-      if (/Max-Age=0/i.test(line)) this.cookies.delete(pair!.slice(0, eq));
-      else this.cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1));
-    }
-    return res;
+    return takeCookies(this.cookies, res);
   }
 
   static async signIn(server: ServerHandle, email: string): Promise<Browser> {

@@ -1,7 +1,7 @@
 // Just enough of a browser for sign-in flows over real HTTPS (and plain http to a test identity
 // provider on loopback): one cookie jar per host, form posts, redirects followed by hand.
 import assert from 'node:assert/strict';
-import { httpsFetch } from './https.js';
+import { httpsFetch, takeCookies } from './https.js';
 import type { HttpsResponse } from './https.js';
 
 export class CookieBrowser {
@@ -28,14 +28,7 @@ export class CookieBrowser {
     const res = target.protocol === 'http:'
       ? await plainHttp(target, method, headers, body)
       : await httpsFetch({ port: Number(target.port), ca: this.server.caPem, host: target.hostname, path: target.pathname + target.search, method, headers, ...(body ? { body } : {}) });
-    for (const line of ([] as string[]).concat(res.headers['set-cookie'] ?? [])) {
-      const [pair] = line.split(';');
-      const eq = pair!.indexOf('=');
-      const value = pair!.slice(eq + 1);
-      if (/Max-Age=0/i.test(line) || value === '') jar.delete(pair!.slice(0, eq));
-      else jar.set(pair!.slice(0, eq), value);
-    }
-    return res;
+    return takeCookies(jar, res);
   }
 }
 

@@ -114,3 +114,20 @@ export function curl(args: readonly string[], options: { caFile?: string; timeou
     });
   });
 }
+
+/** Keeps the cookies `res` sets in `jar` (name → value); a cookie set empty or with Max-Age=0 is removed. */
+export function takeCookies(jar: Map<string, string>, res: HttpsResponse): HttpsResponse {
+  for (const line of ([] as string[]).concat(res.headers['set-cookie'] ?? [])) {
+    const [pair] = line.split(';');
+    const eq = pair!.indexOf('=');
+    const value = pair!.slice(eq + 1);
+    if (/Max-Age=0/i.test(line) || value === '') jar.delete(pair!.slice(0, eq));
+    else jar.set(pair!.slice(0, eq), value);
+  }
+  return res;
+}
+
+/** The `cookie` header a browser would send with what `jar` holds. */
+export function cookieHeader(jar: ReadonlyMap<string, string>): string {
+  return [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+}

@@ -3,7 +3,7 @@
 // and a minimal cookie-jar browser for the control host's pages.
 import assert from 'node:assert/strict';
 import { saveLogin } from '../../src/cli/credentials.js';
-import { httpsFetch } from './https.js';
+import { httpsFetch, takeCookies } from './https.js';
 import type { HttpsResponse } from './https.js';
 import { join } from 'node:path';
 import { baseEnv } from './processes.js';
@@ -87,13 +87,7 @@ export class ControlBrowser {
       },
       ...(body ? { body } : {}),
     });
-    for (const line of ([] as string[]).concat(res.headers['set-cookie'] ?? [])) {
-      const [pair] = line.split(';');
-      const eq = pair!.indexOf('=');
-      if (/Max-Age=0/i.test(line)) this.jar.delete(pair!.slice(0, eq));
-      else this.jar.set(pair!.slice(0, eq), pair!.slice(eq + 1));
-    }
-    return res;
+    return takeCookies(this.jar, res);
   }
 
   /** Opens `url` (a page that needs sign-in), signs in on the form it is sent to, returns the page it lands on. */
