@@ -2,3 +2,4 @@
 // by the CLI and the connector (and so below both of them).
 export { ApiClient, fetchPinnedCa } from './client.js';
 export type { ApiClientOptions } from './client.js';
+export * from './agent-types.js';

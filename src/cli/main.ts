@@ -16,6 +16,7 @@ import { registerToken } from './commands/token.js';
 import { registerPolicy } from './commands/policy.js';
 import { registerAudit } from './commands/audit.js';
 import { registerRecordings } from './commands/recordings.js';
+import { registerAgent } from './commands/agent.js';
 import { errorMessage, isPosternError } from '../errors.js';
 import { VERSION } from './server-runtime.js';
 
@@ -68,6 +69,7 @@ export function buildProgram(): Command {
   registerPolicy(program, context);
   registerAudit(program, context);
   registerRecordings(program, context);
+  registerAgent(program, context);
   return program;
 }
 

@@ -63,6 +63,8 @@ const fileSchema = z.object({
   role: z.string().optional(),
   public_port: z.number().int().optional(),
   connector_cert_ttl: z.string().optional(),
+  agent_cert_ttl: z.string().optional(),
+  agent_trust_domain: z.string().optional(),
   session_ttl: z.string().optional(),
   session_idle: z.string().optional(),
   /** Sign-in providers applied at start (idempotent); every other key of an entry is the provider's config. */
@@ -101,6 +103,9 @@ const settingsSchema = z.object({
   role: z.enum(['all', 'control', 'edge']),
   publicPort: z.number().int().min(1).max(65535).optional(),
   connectorCertTtl: durationSchema,
+  agentCertTtl: durationSchema.refine((ms) => ms >= 2_000, 'must be at least 2s'),
+  /** SPIFFE trust domain of agent identities; default: the domain. */
+  agentTrustDomain: z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'must be a lower-case DNS name such as example.org').optional(),
   sessionTtl: durationSchema,
   sessionIdle: durationSchema,
   identityProviders: z.array(z.custom<ConfiguredProvider>()).optional(),
@@ -128,6 +133,8 @@ export interface ServerFlags {
   role?: string;
   publicPort?: string;
   connectorCertTtl?: string;
+  agentCertTtl?: string;
+  agentTrustDomain?: string;
   sessionTtl?: string;
   sessionIdle?: string;
   trustedProxies?: string;
@@ -154,6 +161,8 @@ export function resolveServerSettings(flags: ServerFlags, env: NodeJS.ProcessEnv
     role: flags.role ?? env.POSTERN_ROLE ?? file.role ?? 'all',
     ...(publicPort !== undefined ? { publicPort: Number(publicPort) } : {}),
     connectorCertTtl: flags.connectorCertTtl ?? env.POSTERN_CONNECTOR_CERT_TTL ?? file.connector_cert_ttl ?? '24h',
+    agentCertTtl: flags.agentCertTtl ?? env.POSTERN_AGENT_CERT_TTL ?? file.agent_cert_ttl ?? '1h',
+    ...((flags.agentTrustDomain ?? env.POSTERN_AGENT_TRUST_DOMAIN ?? file.agent_trust_domain) ? { agentTrustDomain: flags.agentTrustDomain ?? env.POSTERN_AGENT_TRUST_DOMAIN ?? file.agent_trust_domain } : {}),
     sessionTtl: flags.sessionTtl ?? env.POSTERN_SESSION_TTL ?? file.session_ttl ?? '12h',
     sessionIdle: flags.sessionIdle ?? env.POSTERN_SESSION_IDLE ?? file.session_idle ?? '2h',
     trustedProxies: (flags.trustedProxies ?? env.POSTERN_TRUSTED_PROXIES)?.split(',').map((v) => v.trim()).filter(Boolean) ?? file.trusted_proxies ?? [],

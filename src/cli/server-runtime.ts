@@ -191,6 +191,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       store, ca, hub: settings.role === 'all' ? hub : undefined, logger, socketUrl, socketOrigin, version: VERSION,
       connectorCertLifetimeMs: settings.connectorCertTtl, sessions, signingKeys: () => signingKeys, inviteKey, sshCa, sshHostCa, controlOrigin, cipher, adminGroup: settings.adminGroup,
       ...(settings.webRoot ? { webRoot: settings.webRoot } : {}),
+      agents: { trustDomain: settings.agentTrustDomain ?? settings.domain, certLifetimeMs: settings.agentCertTtl },
       onSessionRevoked: (id) => assertions.forgetSession(id),
       audit: (event) => audit.record(event), flushAudit: () => audit.flush(), geo, metrics: () => metrics.render(),
       caughtUp: async () => {
@@ -237,6 +238,13 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
           { sessionId: identity.session.id, userId: identity.user.id, email: identity.user.email, groups: identity.user.groups },
           socketOrigin(socket.name),
         ),
+      },
+      authorize: {
+        signingKeys: () => signingKeys, issuer: controlOrigin, controlOrigin, socketOrigin,
+        sessions: () => {
+          const current = snapshots.current();
+          return { sessionBySecret: (hash) => current.sessionsBySecret.get(hash), session: (id) => current.sessionsById.get(id), user: (id) => current.users.get(id) };
+        },
       },
       ssh: {
         userCa: sshCa,

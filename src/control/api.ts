@@ -39,6 +39,7 @@ import { connectorList, createSocketBody, createdJoinTokenView, joinTokenBody as
 import { useResolvedClientIp, withClientIp } from './client-ip.js';
 import { registerSshHostCaApi } from './ssh-host-ca-api.js';
 import type { ControlHandler } from './client-ip.js';
+import { registerAgentApi } from './agent-api.js';
 
 export interface ApiOptions {
   store: Store;
@@ -76,6 +77,8 @@ export interface ApiOptions {
   adminGroup?: string;
   /** The built dashboard (index.html and assets/); default: dist/ui beside dist/src. */
   webRoot?: string;
+  /** Agent identities: SPIFFE trust domain (default: the server's domain) and certificate lifetime (default 1 h). */
+  agents?: { trustDomain?: string; certLifetimeMs?: number };
 }
 
 /** The upstream a socket names must be one its connector could dial: http(s):// for HTTP sockets, tcp:// for tls and ssh ones. */
@@ -347,6 +350,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   registerRecordingApi(routes, { store, now });
   registerPortalApi(routes, { store, now, socketUrl: options.socketUrl, audit: options.audit, ...(options.geo ? { geo: options.geo } : {}), ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}) });
   registerLiveApi(routes, { store, audit: options.audit, flushAudit: options.flushAudit, logger, now, ...(options.hub ? { hub: options.hub } : {}), ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}) });
+  registerAgentApi(routes, { store, ca, logger, now, trustDomain: options.agents?.trustDomain ?? new URL(options.controlOrigin).hostname, ...(options.agents?.certLifetimeMs !== undefined ? { certLifetimeMs: options.agents.certLifetimeMs } : {}) });
   registerSshHostCaApi(routes, { sshHostCa: options.sshHostCa, domain: new URL(options.controlOrigin).hostname });
   routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'connectors:read',
     handler: async () => ({ tunnels: options.hub?.list() ?? [] }) });

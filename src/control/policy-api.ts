@@ -9,8 +9,8 @@ import { stringify as toYaml } from 'yaml';
 import type { PolicyRecord, PolicyVersionRecord, Store } from '../store/index.js';
 import type { RouteTable } from './routes.js';
 import { PosternError } from '../errors.js';
-import { canonicalTarget, checkPolicySource, compileWithSocketPolicies, describedSshAction, explain, explanationLines, outsideMessage, policyCoverage, requestContext, ruleLabel, validatePolicyDocument } from '../policy/index.js';
-import type { Action, NamedSocket, PolicyDocument, SourceProblem } from '../policy/index.js';
+import { canonicalTarget, checkPolicySource, compileWithSocketPolicies, describedSshAction, explain, explanationLines, outsideMessage, parseDuration, policyCoverage, requestContext, ruleLabel, socketNamespace, suggestPolicies, suggestionsYaml, validatePolicyDocument } from '../policy/index.js';
+import type { Action, NamedSocket, ObservedFlow, PolicyDocument, SourceProblem } from '../policy/index.js';
 import { pageQuery, policyApplyBody, policyCheckAnswer, policyCheckBody, policyListAnswer, policyTestAnswer, policyTestBody, policyVersionView, policyVersionsAnswer, policyVersionsQuery, policyView } from './policy-types.js';
 import type { PolicyCheckAnswer, PolicyVersionView, PolicyView } from './policy-types.js';
 import { parseWith } from './routes.js';
@@ -94,6 +94,51 @@ function actionOf(body: z.infer<typeof policyTestBody>, socket: { rawPaths: bool
   return { protocol: 'tls' };
 }
 
+const duration = z.string().max(20).refine((v) => parseDuration(v) !== undefined, 'expected a duration such as 90s, 30m, 2h or 7d');
+const suggestBody = z.object({
+  namespace: z.string().max(300).optional(),
+  socket: z.string().max(63).optional(),
+  /** How far back to read: a duration (`7d`) or an ISO 8601 instant; default 7d. */
+  since: z.string().max(40).optional(),
+  min_flows: z.number().int().min(1).max(1_000_000).optional(),
+  /** How long the suggestions' first denials raise alarms (default 7d; `0s` for none). */
+  alarm_for: duration.optional(),
+}).strict();
+const modeBody = z.object({
+  ref: z.string().min(1).max(300).optional(),
+  namespace: z.string().max(300).optional(),
+  mode: z.enum(['enforce', 'observe']),
+  /** Enforce: how long denials of the switched policies raise `access.alarm` (default 7d; `0s` for none). */
+  alarm_for: duration.optional(),
+}).strict().refine((b) => (b.ref === undefined) !== (b.namespace === undefined), 'give exactly one of ref or namespace');
+
+/** The audit events that are observed access, read per type in keyset batches. */
+const OBSERVED_TYPES = ['http.request', 'access.would_deny', 'connection.open', 'ssh.session.start'] as const;
+const AUDIT_BATCH = 1000;
+/** Bounds on one suggestion: events read (per type) and distinct flows kept; beyond them the answer says `truncated`. */
+const MAX_EVENTS_PER_TYPE = 250_000;
+const MAX_FLOWS = 100_000;
+const MAX_USERS = 100_000;
+/** The default look-back of a suggestion and alarm window after leaving observe mode. */
+const SEVEN_DAYS_MS = 7 * 24 * 3600_000;
+
+const underNamespace = (namespace: string, parent: string) => parent === '' || namespace === parent || namespace.startsWith(`${parent}/`);
+
+/** An audit event as the flow it observed, or undefined when it is not one (a denial, a WebSocket refused…). */
+function flowOf(event: { type: string; actor: string; socket: string; decision: string; details: Readonly<Record<string, unknown>> }): Omit<ObservedFlow, 'count'> | undefined {
+  const d = event.details;
+  if (!event.actor || !event.socket) return undefined;
+  if (event.type === 'http.request' && event.decision === 'allow' && typeof d.method === 'string' && typeof d.path === 'string') {
+    return { socket: event.socket, actor: event.actor, action: { protocol: 'http', method: d.method, path: d.path } };
+  }
+  if (event.type === 'connection.open' && d.protocol === 'tls') return { socket: event.socket, actor: event.actor, action: { protocol: 'tls' } };
+  if (event.type === 'connection.open' && d.protocol === 'websocket' && typeof d.path === 'string') return { socket: event.socket, actor: event.actor, action: { protocol: 'http', method: 'GET', path: d.path } };
+  if (event.type === 'ssh.session.start' && typeof d.login === 'string') return { socket: event.socket, actor: event.actor, action: { protocol: 'ssh', login: d.login } };
+  return undefined;
+}
+
+const flowKey = (f: Omit<ObservedFlow, 'count'>) => JSON.stringify([f.socket, f.actor, f.action]);
+
 export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions): void {
   const { store } = options;
   const now = options.now ?? (() => new Date());
@@ -123,7 +168,11 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
       if (outside) throw new PosternError('bad_request', outsideMessage(namespace, outside));
       const warnings = coverage.unknown.map((name) => `socket ${name} does not exist (yet): the policy governs it once it is created`);
       const author = actorOf(request);
-      const result = await store.policies.put(namespace, document.name, document as unknown as Record<string, unknown>, author);
+      const previous = await store.policies.get(namespace, document.name);
+      // Leaving observe mode through apply raises alarms like `policy enforce`, unless the file says until when.
+      const leavesObserve = (previous?.document as { mode?: string } | undefined)?.mode === 'observe' && document.mode !== 'observe' && document.alarm_until === undefined;
+      const stored = leavesObserve ? { ...document, alarm_until: new Date(now().getTime() + SEVEN_DAYS_MS).toISOString() } : document;
+      const result = await store.policies.put(namespace, document.name, stored as unknown as Record<string, unknown>, author);
       await options.caughtUp?.();
       if (result.changed) {
         options.audit({
@@ -132,6 +181,85 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
         });
       }
       return { policy: { ...result.record, ref: refOf(namespace, document.name) }, changed: result.changed, warnings };
+    } });
+  routes.add({ method: 'POST', url: '/api/v1/policies/suggest', summary: 'Policies learned from the observed traffic in the audit trail (allowed and would-deny), with what enforcing them would refuse', auth: 'audit:read', body: suggestBody,
+    handler: async ({ body }) => {
+      const at = now();
+      const sinceMs = body.since === undefined ? SEVEN_DAYS_MS : parseDuration(body.since);
+      const since = sinceMs !== undefined ? new Date(at.getTime() - sinceMs).toISOString() : body.since!;
+      if (sinceMs === undefined && Number.isNaN(Date.parse(since))) throw new PosternError('bad_request', `body.since: expected a duration such as 7d or an ISO 8601 instant, got ${JSON.stringify(body.since)}`);
+      const sockets = (await store.sockets.list()).filter((s) => (body.socket === undefined || s.name === body.socket) && (body.namespace === undefined || underNamespace(socketNamespace(s), body.namespace)));
+      const wanted = new Set(sockets.map((s) => s.name));
+      const flows = new Map<string, ObservedFlow>();
+      const denied = new Map<string, string>();
+      let truncated = false;
+      let events = 0;
+      for (const type of OBSERVED_TYPES) {
+        let afterId: number | undefined;
+        for (let read = 0; read < MAX_EVENTS_PER_TYPE; read += AUDIT_BATCH) {
+          const batch = await store.audit.list({ type, since, limit: AUDIT_BATCH, ...(body.socket ? { socket: body.socket } : {}), ...(afterId === undefined ? {} : { afterId }) });
+          events += batch.length;
+          for (const event of batch) {
+            if (!wanted.has(event.socket)) continue;
+            if (type === 'access.would_deny') {
+              // Only an observing deny rule's verdict is kept out of learning; "no rule allows" is what learning is for.
+              if (event.details.wouldDeny === 'rule-denied' && typeof event.details.method === 'string' && typeof event.details.path === 'string') {
+                denied.set(flowKey({ socket: event.socket, actor: event.actor, action: { protocol: 'http', method: event.details.method, path: event.details.path } }), event.rule);
+              }
+              continue;
+            }
+            const flow = flowOf(event);
+            if (!flow) continue;
+            const key = flowKey(flow);
+            const seen = flows.get(key);
+            if (seen) flows.set(key, { ...seen, count: seen.count + 1 });
+            else if (flows.size < MAX_FLOWS) flows.set(key, { ...flow, count: 1 });
+            else truncated = true;
+          }
+          if (batch.length < AUDIT_BATCH) break;
+          afterId = batch[batch.length - 1]!.id;
+          if (read + AUDIT_BATCH >= MAX_EVENTS_PER_TYPE) truncated = true;
+        }
+      }
+      const groupsOf = new Map<string, readonly string[]>();
+      for (let after: string | undefined, read = 0; read < MAX_USERS; read += AUDIT_BATCH) {
+        const page = await store.users.list({ limit: AUDIT_BATCH, ...(after === undefined ? {} : { after }) });
+        for (const user of page) groupsOf.set(user.email.toLowerCase(), user.groups);
+        if (page.length < AUDIT_BATCH) break;
+        after = page[page.length - 1]!.email;
+      }
+      const alarmMs = body.alarm_for === undefined ? SEVEN_DAYS_MS : parseDuration(body.alarm_for)!;
+      const observed = [...flows.entries()].map(([key, f]) => (denied.has(key) ? { ...f, observedDeny: denied.get(key)! } : f));
+      const suggestion = suggestPolicies(observed, sockets, groupsOf, {
+        ...(body.min_flows ? { minFlows: body.min_flows } : {}),
+        ...(alarmMs > 0 ? { alarmUntil: new Date(at.getTime() + alarmMs).toISOString() } : {}),
+        description: `suggested by postern policy suggest from traffic observed since ${since}`,
+      });
+      return { ...suggestion, yaml: suggestionsYaml(suggestion), since, events, truncated };
+    } });
+  routes.add({ method: 'POST', url: '/api/v1/policies/mode', summary: 'Put a policy, or every policy of a namespace (and below), in observe or enforce mode; leaving observe raises alarms for a while', auth: 'policies:write', body: modeBody,
+    handler: async ({ body, request }) => {
+      const all = await store.policies.list();
+      const targets = body.ref !== undefined ? [await find(body.ref)] : all.filter((p) => underNamespace(p.namespace, body.namespace!));
+      if (targets.length === 0) throw new PosternError('not_found', `namespace "${body.namespace}" has no policies`);
+      const alarmMs = body.alarm_for === undefined ? SEVEN_DAYS_MS : parseDuration(body.alarm_for)!;
+      const author = actorOf(request);
+      const changed: { ref: string; version: number }[] = [];
+      for (const record of targets) {
+        // Only a policy that leaves observe mode starts raising alarms.
+        if (body.mode === 'enforce' && (record.document as { mode?: string }).mode !== 'observe') continue;
+        const { mode: _mode, alarm_until: _alarm, ...rest } = record.document as Record<string, unknown>;
+        const document = body.mode === 'observe'
+          ? { ...rest, mode: 'observe' }
+          : { ...rest, ...(alarmMs > 0 ? { alarm_until: new Date(now().getTime() + alarmMs).toISOString() } : {}) };
+        const result = await store.policies.put(record.namespace, record.name, validatePolicyDocument(document) as unknown as Record<string, unknown>, author);
+        if (!result.changed) continue;
+        const ref = refOf(record.namespace, record.name);
+        changed.push({ ref, version: result.record.version });
+        options.audit({ type: 'admin.change', actor: author, clientIp: request.ip, reason: `policy ${ref} set to ${body.mode} mode (version ${result.record.version})`, details: { entity: 'policy', ref, before: record.document, after: result.record.document } });
+      }
+      await options.caughtUp?.();
+      return { mode: body.mode, changed };
     } });
   routes.add({ method: 'POST', url: '/api/v1/policies/validate', summary: 'Parse and check a policy document without storing it', auth: 'policies:read', body: policyApplyBody,
     handler: async ({ body }) => ({ document: documentFrom(body) }) });

@@ -61,7 +61,9 @@ export function commandsFor(type: SocketRecord['type'], host: string, logins: re
   const config: AppCommand = { label: 'Once: let ssh reach Postern sockets', command: 'postern client ssh-config >> ~/.ssh/config' };
   const ssh = (logins.length > 0 ? logins : ['$USER']).map((login) => ({ label: `SSH as ${login}`, command: `ssh ${login}@${host}` }));
   if (type === 'ssh') return [config, ...ssh];
-  return [config, ...ssh, { label: 'Any TCP client (psql, mysql, RDP): a local port', command: `postern client tls --host ${host} --listen 127.0.0.1:5433` }];
+  // A tls socket carries any TCP; SSH through it is offered only where the policy names logins.
+  const tcp: AppCommand = { label: 'Any TCP client (psql, mysql, RDP): a local port', command: `postern client tls --host ${host} --listen 127.0.0.1:5433` };
+  return logins.length > 0 ? [tcp, config, ...ssh] : [tcp];
 }
 
 function signedInPerson(request: FastifyRequest): PersonPrincipal {

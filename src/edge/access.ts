@@ -32,6 +32,26 @@ export function denialDetail(context: RequestContext, policies: PolicySet, decis
   return misses.length === 0 ? decision.summary : `${decision.summary}: ${misses.map((r) => `${ruleLabel(r)}: ${r.detail}`).join('; ')}`;
 }
 
+/** What an observe-mode event repeats of the request it is about. */
+export type ObservedBase = Pick<NewAuditEvent, 'actor' | 'socket' | 'clientIp' | 'country' | 'sessionId' | 'connectionId'> & { readonly details: Readonly<Record<string, unknown>> };
+
+/**
+ * The events observe mode adds to a decision's usual record: `access.would_deny` when it was
+ * let through only because what denies it observes, `access.alarm` when a policy that recently
+ * left observe mode refuses it (`detail`: the refusal as the user sees it).
+ */
+export function observedEvents(decision: Decision, base: ObservedBase, detail: string): NewAuditEvent[] {
+  if (decision.wouldDeny) {
+    const { wouldDeny } = decision;
+    return [{ ...base, type: 'access.would_deny', decision: 'allow', rule: wouldDeny.rule ? ruleLabel(wouldDeny.rule) : '', reason: wouldDeny.summary, details: { ...base.details, wouldDeny: wouldDeny.reason, allowedBy: decidingRule(decision) } }];
+  }
+  if (decision.alarm && decision.effect === 'deny') {
+    const policy = decision.alarm.namespace ? `${decision.alarm.namespace}/${decision.alarm.policy}` : decision.alarm.policy;
+    return [{ ...base, type: 'access.alarm', decision: 'deny', rule: decidingRule(decision), reason: `refused since ${policy} left observe mode: ${detail}`, details: { ...base.details, policy } }];
+  }
+  return [];
+}
+
 /** A process-wide tag keeps ids of different edges apart (kills travel to every edge by id). */
 const EDGE_TAG = randomBytes(4).toString('hex');
 let connectionCounter = 0;

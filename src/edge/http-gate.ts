@@ -8,10 +8,12 @@ import type { SocketRecord } from '../store/index.js';
 import { canonicalTarget, evaluate, requestContext } from '../policy/index.js';
 import type { CanonicalTarget } from '../policy/index.js';
 import type { NewAuditEvent, GeoLookup } from '../reporting/index.js';
-import { decidingRule, denialDetail, requestPath } from './access.js';
+import { decidingRule, denialDetail, observedEvents, requestPath } from './access.js';
 import { sendProblem, sendRawProblem } from './error-page.js';
 import type { EdgeProblem } from './error-page.js';
 import type { UpstreamIdentity } from './forwarding.js';
+import type { Authorizer } from './authorize.js';
+import { isAuthorizePath } from './forwarded-request.js';
 import type { HttpSocketProxy } from './http-proxy.js';
 import type { Identity } from './identity-gate.js';
 import { routeHost } from './routing.js';
@@ -50,16 +52,23 @@ export interface HttpGateOptions extends HttpContext {
   limits: EdgeHttpLimits;
   /** Serves the control plane's host, told the resolved client address; absent on an edge-only node. */
   controlHandler?: (req: http.IncomingMessage, res: http.ServerResponse, clientIp: string) => void;
+  /** `/_postern/authz/<socket>` for other proxies, on the control host or (Envoy keeps the original Host) a host not served here. */
+  authorize?: Authorizer;
 }
 
 export type HttpAccess = ReturnType<typeof decideHttp>;
 
 /** One HTTP request (or WebSocket upgrade) decided against the current policies. */
 export function decideHttp(context: HttpContext, req: http.IncomingMessage, record: SocketRecord, identity: Identity) {
-  const clientIp = context.clientIp(req);
+  return decideRequest(context, { clientIp: context.clientIp(req), method: req.method ?? 'GET', path: requestPath(req.url) }, record, identity);
+}
+
+/** The same decision from the request's facts alone (the authorize endpoint reads them from another proxy's headers). */
+export function decideRequest(context: Pick<HttpContext, 'geo' | 'view' | 'now'>, facts: { clientIp: string; method: string; path: string }, record: SocketRecord, identity: Identity) {
+  const { clientIp, method, path } = facts;
   const country = context.geo?.country(clientIp);
   const policies = context.view().policies();
-  const request = requestContext({ socket: record, user: identity.user, clientIp, country, at: context.now(), action: { protocol: 'http', method: req.method ?? 'GET', path: requestPath(req.url) } });
+  const request = requestContext({ socket: record, user: identity.user, clientIp, country, at: context.now(), action: { protocol: 'http', method, path } });
   const decision = evaluate(request, policies);
   const detail = decision.effect === 'deny' ? denialDetail(request, policies, decision) : decision.summary;
   return { clientIp, country, decision, detail, rule: decidingRule(decision) };
@@ -103,6 +112,7 @@ export class HttpGate {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const route = routeHost(req.headers.host, this.options.domain);
+    if (route.kind !== 'socket' && this.options.authorize && isAuthorizePath(req.url)) return this.authorize(req, res, this.options.authorize);
     if (route.kind === 'control') {
       if (this.options.controlHandler) return this.options.controlHandler(req, res, this.options.clientIp(req));
       return sendProblem(req, res, { status: 404, code: 'not_found', detail: 'this node is an edge; the control plane is served elsewhere' });
@@ -118,6 +128,13 @@ export class HttpGate {
     this.gated(req, res, record).catch((err: unknown) => {
       this.options.logger.error({ err, socket: record.name }, 'identity check failed');
       sendProblem(req, res, { status: 500, code: 'internal', detail: 'the identity check failed (see the edge log)' });
+    });
+  }
+
+  private authorize(req: http.IncomingMessage, res: http.ServerResponse, authorizer: Authorizer): void {
+    authorizer.handle(req, res).catch((err: unknown) => {
+      this.options.logger.error({ err }, 'authorize request failed');
+      sendProblem(req, res, { status: 500, code: 'internal', detail: 'the decision failed (see the edge log)' });
     });
   }
 
@@ -138,6 +155,8 @@ export class HttpGate {
     if (result.kind === 'answered') return;
     const access = decideHttp(this.options, req, record, result.identity);
     this.logRequest(req, res, record, result.identity, access);
+    const observed = { actor: result.identity.user.email, socket: record.name, clientIp: access.clientIp, country: access.country ?? '', sessionId: result.identity.session.id, details: { protocol: 'http', method: req.method ?? 'GET', path: requestPath(req.url) } };
+    for (const event of observedEvents(access.decision, observed, access.detail)) this.options.audit(event);
     if (access.decision.effect === 'deny') return sendProblem(req, res, { status: 403, code: 'forbidden', detail: access.detail, signOutPath: SIGN_OUT_PATH });
     this.options.proxy.handleRequest(req, res, record, await upstreamIdentity(identity, result.identity, record));
   }

@@ -22,6 +22,8 @@ import { FrontDoor } from './front-door.js';
 import { DEFAULT_HTTP_LIMITS, HttpGate } from './http-gate.js';
 import type { EdgeHttpLimits, HttpContext } from './http-gate.js';
 import { UpgradeHandler } from './upgrade.js';
+import { Authorizer } from './authorize.js';
+import type { AuthorizeSettings } from './authorize.js';
 import type { UpgradeOptions } from './upgrade.js';
 import { TunnelAcceptor } from './tunnel-accept.js';
 import type { EdgeIdentity, EdgeView } from './view.js';
@@ -42,6 +44,8 @@ export interface EdgeServerOptions {
   identity?: EdgeIdentity;
   /** Serves the control plane's host (API, dashboard), told the resolved client address; absent on an edge-only node. */
   controlHandler?: (req: http.IncomingMessage, res: http.ServerResponse, clientIp: string) => void;
+  /** The authorize endpoint for other proxies (`/_postern/authz/<socket>`); needs `identity` and trusted proxies. */
+  authorize?: AuthorizeSettings;
   /** Serves the control host's other HTTP upgrades (the web terminal's WebSocket). */
   controlUpgrade?: UpgradeOptions['controlUpgrade'];
   /** Where audit events go (buffered by the caller). */
@@ -85,7 +89,10 @@ export class EdgeServer {
       proxy: new HttpSocketProxy({ hub: options.hub, logger: options.logger, clientIp, bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs, maxStreamsPerClient: limits.maxStreamsPerClient }),
       identity: options.identity, geo: options.geo,
     };
-    this.http = new HttpGate({ ...context, limits, controlHandler: options.controlHandler });
+    const authorize = options.authorize && options.identity && new Authorizer({
+      ...context, ...options.authorize, identity: options.identity, trustedProxies: options.trustedProxies, peerIp: (req) => this.front.clientIp(req.socket),
+    });
+    this.http = new HttpGate({ ...context, limits, controlHandler: options.controlHandler, ...(authorize ? { authorize } : {}) });
     const upgrades = new UpgradeHandler({
       ...context,
       live: options.live,

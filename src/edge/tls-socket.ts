@@ -3,10 +3,11 @@
 // connector, recorded when it opens and closes, and registered so it is decided again later.
 import type tls from 'node:tls';
 import { evaluate, requestContext } from '../policy/index.js';
+import type { Decision } from '../policy/index.js';
 import type { SocketRecord, UserRecord } from '../store/index.js';
 import { header, resetCodeName } from '../tunnel/index.js';
 import { isPosternError } from '../errors.js';
-import { certificateFacts, decidingRule, denialDetail, newConnectionId } from './access.js';
+import { certificateFacts, decidingRule, denialDetail, newConnectionId, observedEvents } from './access.js';
 import type { CertificateFacts, ConnectionHandlerOptions } from './access.js';
 import type { Verdict } from './live-registry.js';
 import { joinStreams } from './pipe.js';
@@ -32,8 +33,10 @@ export class TlsSockets {
     const cert = certificateFacts(socket);
     const clientIp = this.options.clientIp(socket);
     const country = this.options.geo?.country(clientIp);
-    const { verdict, user } = this.decide(record.name, cert, clientIp, country);
+    const { verdict, user, decision } = this.decide(record.name, cert, clientIp, country);
     const base = { actor: cert.email ?? '', socket: record.name, clientIp, country: country ?? '', sessionId: cert.sessionId ?? '' };
+    // Observe-mode events once per connection, when it opens (not at every re-decision).
+    if (decision) for (const event of observedEvents(decision, { ...base, details: { protocol: 'tls' } }, verdict.keep ? decision.summary : verdict.reason)) this.options.audit(event);
     // An allowing verdict always comes with its user.
     if (!verdict.keep || !user) {
       const reason = verdict.keep ? 'no active user' : verdict.reason;
@@ -48,7 +51,7 @@ export class TlsSockets {
    * Decides a `tls` stream against the current snapshot: the certificate's user must be active,
    * the sign-in it was issued under still live, and a policy must allow `tls` on this socket.
    */
-  private decide(socketName: string, cert: CertificateFacts, clientIp: string, country: string | undefined): { verdict: Verdict; user?: UserRecord } {
+  private decide(socketName: string, cert: CertificateFacts, clientIp: string, country: string | undefined): { verdict: Verdict; user?: UserRecord; decision?: Decision } {
     const view = this.options.view();
     const record = view.socket(socketName);
     if (!record || record.type !== 'tls') return { verdict: { keep: false, reason: `socket "${socketName}" no longer exists` } };
@@ -62,8 +65,8 @@ export class TlsSockets {
     const policies = view.policies();
     const decision = evaluate(context, policies);
     const rule = decidingRule(decision);
-    if (decision.effect === 'deny') return { verdict: { keep: false, reason: denialDetail(context, policies, decision), rule }, user };
-    return { verdict: { keep: true, rule, ...(decision.recheckAt ? { recheckAt: decision.recheckAt } : {}) }, user };
+    if (decision.effect === 'deny') return { verdict: { keep: false, reason: denialDetail(context, policies, decision), rule }, user, decision };
+    return { verdict: { keep: true, rule, ...(decision.recheckAt ? { recheckAt: decision.recheckAt } : {}) }, user, decision };
   }
 
   private pipe(socket: tls.TLSSocket, record: SocketRecord, who: Admitted): void {

@@ -5,6 +5,7 @@ import { PosternError, errorMessage } from '../errors.js';
 import type { Condition } from './criteria/condition.js';
 import { PROTOCOLS, PROTOCOL_BIT, compileRule } from './rule.js';
 import type { CompiledRule } from './rule.js';
+import { parseInstant } from './syntax.js';
 import type { PolicyRecordInput, RequestContext } from './types.js';
 
 type Socket = RequestContext['socket'];
@@ -25,6 +26,14 @@ export interface ProtocolRules {
   readonly lastGrant: number;
   /** The distinct time conditions of these rules (rules share them), for the next recheck. */
   readonly timed: readonly Condition[];
+  /**
+   * Whether "no rule allows" is an enforced denial here: some enforcing policy has allow rules
+   * for this protocol. When every allow rule is an observing policy's (or there is none, but an
+   * observing policy applies), the socket's access is being designed and the default deny is observed.
+   */
+  readonly enforcedDefault: boolean;
+  /** Enforcing allow rules whose policy raises alarms for a while (they own the default deny). */
+  readonly alarmed: readonly CompiledRule[];
 }
 
 /** The rules of the policies that apply to one socket, in evaluation order. */
@@ -108,7 +117,12 @@ export class PolicySet {
       const allow = covering.filter((r) => r.effect === 'allow');
       const grants = (r: CompiledRule) => (protocol === 'ssh' && r.maxSessionMs !== undefined) || (protocol === 'database' && r.readOnly);
       const lastGrant = allow.reduce((last, r, i) => (grants(r) ? i : last), -1);
-      return { deny: covering.filter((r) => r.effect === 'deny'), allow, lastGrant, timed: [...new Set(covering.flatMap((r) => r.timed))] };
+      const enforcing = allow.filter((r) => !r.observe);
+      const observed = rules.some((r) => r.observe);
+      return {
+        deny: covering.filter((r) => r.effect === 'deny'), allow, lastGrant, timed: [...new Set(covering.flatMap((r) => r.timed))],
+        enforcedDefault: enforcing.length > 0 || !observed, alarmed: enforcing.filter((r) => r.alarmUntil !== undefined),
+      };
     });
     const applicable = { rules, byProtocol };
     if (this.memo.size >= MAX_MEMO_SOCKETS) this.memo.clear();
@@ -144,9 +158,11 @@ export function compilePolicies(records: readonly PolicyRecordInput[]): PolicySe
     const doc = record.document;
     const namespace = doc.namespace ?? '';
     const label = namespace ? `${namespace}/${doc.name}` : doc.name;
+    const alarmUntil = doc.alarm_until === undefined ? undefined : parseInstant(doc.alarm_until, 'UTC');
+    const compiledPolicy = { name: doc.name, namespace, observe: doc.mode === 'observe', ...(alarmUntil === undefined ? {} : { alarmUntil }) };
     const rules = doc.rules.map((rule, i) => {
       try {
-        return compileRule(rule, i, { name: doc.name, namespace }, order++, shared);
+        return compileRule(rule, i, compiledPolicy, order++, shared);
       } catch (cause) {
         throw new PosternError('config_invalid', `policy ${label}: rules[${i}].${errorMessage(cause)}`, { cause });
       }

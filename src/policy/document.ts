@@ -145,6 +145,8 @@ const documentSchema = z.strictObject({
   description: z.string().optional(),
   sockets: list(socketName),
   tags: z.record(z.string().min(1), z.string()).optional(),
+  mode: z.enum(['enforce', 'observe']).optional(),
+  alarm_until: instant.optional(),
   rules: z.array(rule).min(1),
 }).superRefine((d, ctx) => {
   if (d.sockets && d.tags) ctx.addIssue({ code: 'custom', path: ['tags'], message: 'a policy attaches by sockets or by tags, not both' });

@@ -2,6 +2,14 @@
 // no explanation strings, only the rules of the socket's policies for the action's protocol,
 // denies first (one matching ends it); `explain` gives the same decision plus every applicable
 // rule's outcome, for `policy test` and audit.
+//
+// Observe mode: a policy in `mode: observe` owns two kinds of denial, which are let through
+// with `wouldDeny` saying what enforcing it would have done: its own deny rules (unless an
+// enforcing deny matches too, or nothing allows and the default deny is enforced), and the
+// default deny ("no rule allows") of a protocol on a socket where no enforcing policy has allow
+// rules for it but an observing policy applies. Where an enforcing policy allows some people,
+// everyone else stays refused: observing one policy never opens what another one restricts.
+// Identity is never observed: an anonymous request is refused as before.
 import type { PolicySet } from './compile.js';
 import { Facts } from './facts.js';
 import { PROTOCOL_INDEX, explainRule } from './rule.js';
@@ -19,11 +27,15 @@ export function evaluate(ctx: RequestContext, set: PolicySet): Decision {
   const protocol = ctx.action.protocol;
   const lists = byProtocol[PROTOCOL_INDEX[protocol]]!;
   let deny: CompiledRule | undefined;
+  let observedDeny: CompiledRule | undefined;
   for (let i = 0; i < lists.deny.length; i++) {
-    if (lists.deny[i]!.matches(facts)) {
-      deny = lists.deny[i]!;
+    const rule = lists.deny[i]!;
+    if (!rule.matches(facts)) continue;
+    if (!rule.observe) {
+      deny = rule;
       break;
     }
+    observedDeny ??= rule;
   }
   let allow: CompiledRule | undefined;
   let maxSessionMs: number | undefined;
@@ -53,14 +65,27 @@ export function evaluate(ctx: RequestContext, set: PolicySet): Decision {
     if (!deny && maxSessionMs !== undefined) decision.maxSessionMs = maxSessionMs;
     if (!deny && readOnly) decision.readOnly = true;
     if (recheckAt) decision.recheckAt = recheckAt;
+    if (!deny && observedDeny) decision.wouldDeny = { reason: 'rule-denied', rule: observedDeny.ref, summary: `would be ${observedDeny.summary}` };
+    if (deny && deny.alarmUntil !== undefined && deny.alarmUntil > facts.at) decision.alarm = { policy: deny.ref.policy, namespace: deny.ref.namespace };
     return decision;
   }
   // Signing in could help only an anonymous request on a socket with something to allow.
   const unauthenticated = !facts.authenticated && lists.allow.length > 0;
+  const summary = `denied: no rule allows this (${rulesText(rules.length)})`;
+  if (facts.authenticated && !lists.enforcedDefault) {
+    const wouldDeny = observedDeny
+      ? { reason: 'rule-denied' as const, rule: observedDeny.ref, summary: `would be ${observedDeny.summary}` }
+      : { reason: 'no-rule-allowed' as const, summary: `would be ${summary}` };
+    const decision: Draft = { effect: 'allow', reason: 'observed', summary: `allowed in observe mode: ${wouldDeny.summary}`, wouldDeny };
+    if (recheckAt) decision.recheckAt = recheckAt;
+    return decision;
+  }
   const decision: Draft = unauthenticated
     ? { effect: 'deny', reason: 'user-unauthenticated', summary: `denied: not signed in (${rulesText(rules.length)})` }
-    : { effect: 'deny', reason: 'no-rule-allowed', summary: `denied: no rule allows this (${rulesText(rules.length)})` };
+    : { effect: 'deny', reason: 'no-rule-allowed', summary };
   if (recheckAt) decision.recheckAt = recheckAt;
+  const alarmed = decision.reason === 'no-rule-allowed' ? lists.alarmed.find((r) => r.alarmUntil! > facts.at) : undefined;
+  if (alarmed) decision.alarm = { policy: alarmed.ref.policy, namespace: alarmed.ref.namespace };
   return decision;
 }
 

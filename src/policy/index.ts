@@ -19,6 +19,7 @@ export { ruleLabel } from './rule.js';
 export { requestContext } from './context.js';
 export type { ContextFacts } from './context.js';
 export { EU_MEMBERS } from './countries.js';
+export { parseDuration } from './syntax.js';
 export type {
   Action,
   DatabaseWhat,
@@ -28,6 +29,7 @@ export type {
   Explanation,
   HttpWhat,
   PolicyDocument,
+  PolicyMode,
   PolicyRecordInput,
   Principal,
   RequestContext,
@@ -43,4 +45,7 @@ export type {
   WhenCondition,
   WhereCondition,
   WhoCondition,
+  WouldDeny,
 } from './types.js';
+export { SUGGEST_DEFAULTS, suggestPolicies, suggestionsYaml } from './suggest.js';
+export type { ObservedFlow, SuggestSocket, Suggestion, SuggestOptions, SuggestedPolicy, UncoveredFlow } from './suggest.js';

@@ -44,6 +44,10 @@ export interface CompiledRule {
   readonly sshLogins: readonly string[] | undefined;
   readonly maxSessionMs: number | undefined;
   readonly readOnly: boolean;
+  /** Its policy is in observe mode: a denial it owns is let through (see evaluate). */
+  readonly observe: boolean;
+  /** Epoch ms until which a denial its policy owns raises an alarm; absent = never. */
+  readonly alarmUntil: number | undefined;
 }
 
 /**
@@ -70,7 +74,7 @@ function oncePerRequest(condition: Condition): Condition {
  * Conditions with the same text are compiled once per set and shared (`shared`), so a time
  * window used by 500 policies keeps one memo of its next change and is tested once per request.
  */
-export function compileRule(rule: Rule, index: number, policy: { name: string; namespace: string }, order: number, shared: Map<string, Condition | undefined>): CompiledRule {
+export function compileRule(rule: Rule, index: number, policy: { name: string; namespace: string; observe?: boolean; alarmUntil?: number }, order: number, shared: Map<string, Condition | undefined>): CompiledRule {
   const conditions: Condition[] = [];
   for (const criterion of CRITERIA) {
     const key = JSON.stringify([criterion.name, rule.effect, rule[criterion.name] ?? null]);
@@ -101,6 +105,8 @@ export function compileRule(rule: Rule, index: number, policy: { name: string; n
     sshLogins: ssh?.logins,
     maxSessionMs,
     readOnly: rule.what?.database?.read_only === true,
+    observe: policy.observe === true,
+    alarmUntil: policy.alarmUntil,
   };
 }
 

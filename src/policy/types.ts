@@ -101,8 +101,20 @@ export interface PolicyDocument {
   readonly sockets?: readonly string[];
   /** Or socket tags (every pair must match). Neither `sockets` nor `tags`: the whole namespace. */
   readonly tags?: Readonly<Record<string, string>>;
+  /**
+   * `observe`: what this policy would deny is let through and recorded (`access.would_deny`);
+   * absent = `enforce`. See `evaluate` for exactly which denials an observing policy owns.
+   */
+  readonly mode?: PolicyMode;
+  /**
+   * ISO 8601 instant: until then, each denial this (enforcing) policy owns also raises
+   * `access.alarm` — set when a policy leaves observe mode, so what it starts refusing is seen.
+   */
+  readonly alarm_until?: string;
   readonly rules: readonly Rule[];
 }
+
+export type PolicyMode = 'enforce' | 'observe';
 
 /** Who is asking: a signed-in person, a workload, or both (a user's request relayed by a service). */
 export interface Principal {
@@ -139,6 +151,8 @@ export interface RequestContext {
 export type DecisionReason =
   | 'rule-allowed'
   | 'rule-denied'
+  /** Allowed only because what denied it is in observe mode (see `Decision.wouldDeny`). */
+  | 'observed'
   | 'no-rule-allowed'
   | 'no-policy'
   | 'user-unauthenticated';
@@ -199,6 +213,18 @@ export interface Decision {
    * closes): a long-lived connection must be decided again then. Absent when no time condition applies.
    */
   readonly recheckAt?: Date;
+  /** On an allow: the decision enforcing the observing policies would have made instead. */
+  readonly wouldDeny?: WouldDeny;
+  /** On a deny: a policy that left observe mode recently owns it (its `alarm_until` has not passed). */
+  readonly alarm?: { readonly policy: string; readonly namespace: string };
+}
+
+export interface WouldDeny {
+  readonly reason: 'rule-denied' | 'no-rule-allowed';
+  /** The observing deny rule (absent when the denial is the default: no rule allows). */
+  readonly rule?: RuleRef;
+  /** `would be denied by rule corp/web#no-admin` or `would be denied: no rule allows this`. */
+  readonly summary: string;
 }
 
 export interface Explanation extends Decision {

@@ -8,6 +8,10 @@ export const AUDIT_EVENT_TYPES = [
   'login.failed',
   'access.allowed',
   'access.denied',
+  /** Observe mode: allowed only because what denies it is a policy in observe mode (rule and reason say which, and why). */
+  'access.would_deny',
+  /** A denial owned by a policy that recently left observe mode (its alarm_until has not passed): traffic it starts refusing. */
+  'access.alarm',
   'connection.open',
   'connection.close',
   'connection.killed',

@@ -1,6 +1,12 @@
 // The store's public face: the contract, opening a store, the change feed and the snapshot cache.
 
 export type {
+  AgentAttestationMethod,
+  AgentAttributes,
+  AgentIssuerRecord,
+  AgentJoinTokenRecord,
+  AgentRecord,
+  AgentStore,
   AuditBucket,
   AuditCountFilter,
   AuditFilter,

@@ -25,12 +25,13 @@ import { KyselyExternalIdentityRepo } from './kysely-external-identity-repos.js'
 import { KyselyPolicyRepo } from './kysely-policy-repos.js';
 import { KyselyAuditRepo, KyselyLiveConnectionRepo } from './kysely-audit-repos.js';
 import { KyselyRecordingRepo } from './kysely-recording-repos.js';
+import { createKyselyAgentStore } from './kysely-agent-repos.js';
 import { migrateToLatest } from './migrations.js';
 import { newId, toChange, toStoreError } from './rows.js';
 import { consoleLogger } from './runtime.js';
 import type { StoreLogger } from './runtime.js';
 import type { Database, StoreDialect } from './schema.js';
-import type { Change, Store } from './types.js';
+import type { AgentStore, Change, Store } from './types.js';
 
 export interface KyselyStoreOptions {
   readonly dialect: StoreDialect;
@@ -64,6 +65,7 @@ class KyselyStore implements Store, RepoContext {
   readonly audit: KyselyAuditRepo;
   readonly liveConnections: KyselyLiveConnectionRepo;
   readonly recordings: KyselyRecordingRepo;
+  readonly agents: AgentStore;
   readonly db: Kysely<Database>;
 
   readonly #clock: () => Date;
@@ -96,6 +98,7 @@ class KyselyStore implements Store, RepoContext {
     this.audit = new KyselyAuditRepo(this);
     this.liveConnections = new KyselyLiveConnectionRepo(this);
     this.recordings = new KyselyRecordingRepo(this);
+    this.agents = createKyselyAgentStore(this);
   }
 
   now(): string {

@@ -8,6 +8,7 @@ import type { StoreDialect } from './schema.js';
 import { recordingsSchema } from './recording-migration.js';
 import { auditTimeDecisionIndex } from './audit-time-migration.js';
 import { auditSearchSchema } from './audit-search-migration.js';
+import { agentsSchema } from './agent-migration.js';
 
 function initialSchema(dialect: StoreDialect): Migration {
   return {
@@ -411,6 +412,7 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     '0011_ssh_sockets': sshSocketsSchema(),
     '0012_audit_time_decision_index': auditTimeDecisionIndex(),
     '0013_audit_search': auditSearchSchema(dialect),
+    '0014_agents': agentsSchema(),
   };
 }
 

@@ -2,6 +2,7 @@
 // Timestamps are ISO-8601 UTC strings and JSON values are TEXT in both dialects.
 
 import type { Generated } from 'kysely';
+import type { AgentTables } from './agent-schema.js';
 
 export interface SocketsTable {
   id: string;
@@ -260,7 +261,7 @@ export interface RecordingChunksTable {
   created_at: string;
 }
 
-export interface Database {
+export interface Database extends AgentTables {
   recordings: RecordingsTable;
   recording_chunks: RecordingChunksTable;
   policies: PoliciesTable;
@@ -306,5 +307,8 @@ export const storeTables = [
   'live_connections',
   'recordings',
   'recording_chunks',
+  'agents',
+  'agent_join_tokens',
+  'agent_issuers',
   'changes',
 ] as const satisfies readonly (keyof Database)[];

@@ -2,9 +2,11 @@
 // with a monotonic revision that every mutation appends to (the change feed reads it).
 
 import type { RecordingRepo } from './recording-types.js';
+import type { AgentStore } from './agent-types.js';
 import type { SocketType } from './socket-types.js';
 
 export type * from './recording-types.js';
+export type * from './agent-types.js';
 export type { SocketType } from './socket-types.js';
 
 /** Who may use a socket before policies land: `cloudauth` requires a signed-in user from these domains/addresses. */
@@ -102,7 +104,7 @@ export type ApiTokenRole = 'admin' | 'service';
  * before scopes); a `noun:write` scope grants `noun:read` too.
  */
 export const API_TOKEN_SCOPES = [
-  'admin', 'audit:read', 'certs:issue', 'connectors:read', 'connectors:write', 'metrics:read', 'policies:read', 'policies:write',
+  'admin', 'agents:read', 'agents:write', 'audit:read', 'certs:issue', 'connectors:read', 'connectors:write', 'metrics:read', 'policies:read', 'policies:write',
   'recordings:read', 'sessions:read', 'sessions:write', 'sockets:read', 'sockets:write', 'users:read', 'users:write',
 ] as const;
 export type ApiTokenScope = (typeof API_TOKEN_SCOPES)[number];
@@ -367,7 +369,7 @@ export interface LiveConnectionRecord {
   readonly updatedAt: string;
 }
 
-export type ChangeEntity = 'socket' | 'connector' | 'join_token' | 'api_token' | 'secret' | 'user' | 'session' | 'session_grant' | 'identity_provider' | 'policy' | 'kill';
+export type ChangeEntity = 'socket' | 'connector' | 'join_token' | 'api_token' | 'secret' | 'user' | 'session' | 'session_grant' | 'identity_provider' | 'policy' | 'kill' | 'agent' | 'agent_join_token' | 'agent_issuer';
 export type ChangeOp = 'create' | 'update' | 'delete';
 
 export interface Change {
@@ -560,6 +562,8 @@ export interface Store {
   readonly identityProviders: IdentityProviderRepo;
   readonly deviceAuthorizations: DeviceAuthorizationRepo;
   readonly externalIdentities: ExternalIdentityRepo;
+  /** Workload agents, their join tokens and the JWT issuers trusted for attestation. */
+  readonly agents: AgentStore;
   migrate(): Promise<void>;
   currentRevision(): Promise<number>;
   changesSince(revision: number, limit?: number): Promise<Change[]>;

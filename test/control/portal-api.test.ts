@@ -9,6 +9,7 @@ import { api, httpsFetch, takeCookies } from '../helpers/https.js';
 import type { HttpsResponse } from '../helpers/https.js';
 import type { AppList, MySessionList } from '../../src/control/portal-types.js';
 import type { MeView } from '../../src/control/dashboard-types.js';
+import { commandsFor } from '../../src/control/portal-api.js';
 
 const PASSWORD = 'portal: correct horse battery staple';
 
@@ -54,6 +55,15 @@ async function ok(res: Promise<HttpsResponse>, status = 200): Promise<HttpsRespo
   assert.equal(done.status, status, done.text);
   return done;
 }
+
+test('commands: a tls socket offers a local port, and SSH only where the policy names logins', () => {
+  assert.deepEqual(commandsFor('tls', 'db.localhost', []).map((c) => c.command), ['postern client tls --host db.localhost --listen 127.0.0.1:5433']);
+  assert.deepEqual(commandsFor('tls', 'box.localhost', ['ops']).map((c) => c.command), [
+    'postern client tls --host box.localhost --listen 127.0.0.1:5433', 'postern client ssh-config >> ~/.ssh/config', 'ssh ops@box.localhost',
+  ]);
+  assert.deepEqual(commandsFor('ssh', 'prod.localhost', []).map((c) => c.command), ['postern client ssh-config >> ~/.ssh/config', 'ssh $USER@prod.localhost']);
+  assert.deepEqual(commandsFor('http', 'wiki.localhost', ['x']), []);
+});
 
 describe('the user portal API', () => {
   let server: ServerHandle;

@@ -68,7 +68,7 @@ describe('the first hour of a new user', () => {
     await writeFile(bad, 'name: xx\nrules:\n  - effect: allow\n    where: { country: [XX] }\n');
     const refused = await server.cli(['policy', 'apply', '-f', bad]);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /^postern: .*xx\.yaml: rules\[0\]\.where\.country\[0\]: "XX" is not a country code \(ISO 3166-1 alpha-2, or EU\)\n$/);
+    assert.match(refused.stderr, /^postern: .*xx\.yaml: line 4, column 24: rules\[0\]\.where\.country\[0\]: "XX" is not a country code \(ISO 3166-1 alpha-2, or EU\)\n$/);
     const later = join(dir, 'later.yaml');
     await writeFile(later, 'name: later\nsockets: [not-yet]\nrules:\n  - effect: allow\n');
     const applied = await server.cli(['policy', 'apply', '-f', later]);

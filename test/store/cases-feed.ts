@@ -38,6 +38,7 @@ function flaky(store: Store): { store: Store; failing: { on: boolean } } {
     audit: store.audit,
     liveConnections: store.liveConnections,
     recordings: store.recordings,
+    agents: store.agents,
     migrate: () => store.migrate(),
     currentRevision: () => store.currentRevision(),
     changesSince: (revision, limit) =>

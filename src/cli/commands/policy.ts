@@ -1,6 +1,7 @@
 // `postern policy …`: apply policy files, list, show, diff against what is stored, history,
 // delete, and `test`, which prints the decision and, for every rule, why it matched or not.
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import type { CliContext } from '../context.js';
@@ -18,6 +19,15 @@ interface StoredPolicy {
   document: Record<string, unknown>;
   updatedAt: string;
   coverage?: { covered: string[]; outside: { name: string; namespace: string }[]; unknown: string[] };
+}
+
+interface SuggestAnswer {
+  policies: { ref: string; yaml: string; document: { rules: unknown[] } }[];
+  uncovered: { socket: string; actor: string; action: string; count: number; why: string }[];
+  flows: number;
+  covered: number;
+  yaml: string;
+  truncated: boolean;
 }
 
 /** What a policy governs: named sockets (marking those it cannot reach), a tag selector or all. */
@@ -105,6 +115,53 @@ export function registerPolicy(program: Command, context: () => CliContext): voi
     if (ctx.json) printJson({ deleted: ref });
     else process.stdout.write(`deleted policy ${ref}\n`);
   });
+  policy.command('suggest')
+    .description('write policies from the traffic observed (allowed and would-deny), and report what enforcing them would refuse')
+    .option('--namespace <namespace>', 'only sockets in this namespace (and below)')
+    .option('--socket <name>', 'only this socket')
+    .option('--since <when>', 'how far back: a duration (7d, 12h) or an ISO 8601 instant', '7d')
+    .option('--min-flows <n>', 'leave out rules covering fewer flows (they show in the report)')
+    .option('--alarm-for <duration>', 'the suggestions\' denials raise access.alarm this long after they are applied (0s: never)', '7d')
+    .option('--out <dir>', 'write each policy to <dir>/<namespace-name>.yaml, ready for `policy apply -f`')
+    .action(async (options: { namespace?: string; socket?: string; since: string; minFlows?: string; alarmFor: string; out?: string }) => {
+      const ctx = context();
+      const minFlows = options.minFlows === undefined ? undefined : Number(options.minFlows);
+      if (minFlows !== undefined && (!Number.isInteger(minFlows) || minFlows < 1)) throw new PosternError('bad_request', `--min-flows: expected a whole number of at least 1, got ${options.minFlows}`);
+      const answer = await ctx.client().post<SuggestAnswer>('/api/v1/policies/suggest', {
+        since: options.since, alarm_for: options.alarmFor,
+        ...(options.namespace !== undefined ? { namespace: options.namespace } : {}), ...(options.socket ? { socket: options.socket } : {}), ...(minFlows ? { min_flows: minFlows } : {}),
+      });
+      if (options.out) {
+        await mkdir(options.out, { recursive: true });
+        for (const p of answer.policies) await writeFile(join(options.out, `${p.ref.replaceAll('/', '-')}.yaml`), p.yaml);
+      }
+      if (ctx.json) return printJson(answer);
+      if (!options.out) process.stdout.write(answer.yaml || '# nothing observed to learn from\n');
+      else for (const p of answer.policies) process.stdout.write(`wrote ${join(options.out, `${p.ref.replaceAll('/', '-')}.yaml`)} (${p.document.rules.length} rules)\n`);
+      // The report goes to stderr so the YAML on stdout stays a file `policy apply` reads.
+      const report = [`# ${answer.covered} of ${answer.flows} observed flows allowed by the suggestions${answer.truncated ? ' (the audit read was cut at its bound: narrow --since or --socket)' : ''}`];
+      if (answer.uncovered.length > 0) report.push('# enforcing them would deny:', ...answer.uncovered.map((u) => `#   ${u.actor} ${u.action} on ${u.socket} (${u.count}×): ${u.why}`));
+      process.stderr.write(`${report.join('\n')}\n`);
+    });
+  const setMode = (mode: 'enforce' | 'observe') => async (ref: string | undefined, options: { namespace?: string; alarmFor?: string }) => {
+    if ((ref === undefined) === (options.namespace === undefined)) throw new PosternError('bad_request', `policy ${mode}: give a policy ref or --namespace, not both`);
+    const ctx = context();
+    const answer = await ctx.client().post<{ mode: string; changed: { ref: string; version: number }[] }>('/api/v1/policies/mode', {
+      mode, ...(ref !== undefined ? { ref } : { namespace: options.namespace }), ...(options.alarmFor ? { alarm_for: options.alarmFor } : {}),
+    });
+    if (ctx.json) return printJson(answer);
+    if (answer.changed.length === 0) process.stdout.write(`already in ${mode} mode\n`);
+    for (const c of answer.changed) process.stdout.write(`policy ${c.ref} now in ${mode} mode (version ${c.version})\n`);
+  };
+  policy.command('enforce [ref]')
+    .description('leave observe mode: what the policy denies is refused again (and raises access.alarm for a while)')
+    .option('--namespace <namespace>', 'every policy of this namespace and below')
+    .option('--alarm-for <duration>', 'how long its denials raise access.alarm (0s: never)', '7d')
+    .action(setMode('enforce'));
+  policy.command('observe [ref]')
+    .description('observe mode: what the policy would deny is let through and recorded as access.would_deny')
+    .option('--namespace <namespace>', 'every policy of this namespace and below')
+    .action(setMode('observe'));
   policy.command('test')
     .description('decide a made-up request and explain every rule')
     .requiredOption('--socket <name>', 'socket name')

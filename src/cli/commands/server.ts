@@ -17,6 +17,8 @@ export function registerServer(program: Command): void {
     .option('--role <all|control|edge>', 'which parts to run (POSTERN_ROLE, default all)')
     .option('--public-port <port>', 'port users see, when a load balancer maps it (POSTERN_PUBLIC_PORT)')
     .option('--connector-cert-ttl <duration>', 'lifetime of connector certificates (default 24h)')
+    .option('--agent-cert-ttl <duration>', 'lifetime of agent identities (default 1h)')
+    .option('--agent-trust-domain <name>', 'SPIFFE trust domain of agent identities (default: the domain)')
     .option('--session-ttl <duration>', 'absolute lifetime of a browser sign-in (POSTERN_SESSION_TTL, default 12h)')
     .option('--session-idle <duration>', 'sign in again after this long without a request (POSTERN_SESSION_IDLE, default 2h)')
     .option('--trusted-proxies <cidr,cidr>', 'believe X-Forwarded-For and PROXY protocol from these only (POSTERN_TRUSTED_PROXIES)')

@@ -1,0 +1,67 @@
+// The agent's YAML file: where the control plane is, which CA to trust (a pin, as connectors
+// do), how to attest, and whether to report host facts. It names no credentials file: the
+// agent's key lives in memory only.
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { PosternError, errorMessage } from '../errors.js';
+import { issueLine } from '../zod-issues.js';
+
+const joinTokenAttestation = z.object({
+  method: z.literal('join_token'),
+  /** `pat1.<secret>.<ca-pin>` from `postern agent token create`; its pin is the CA pin. */
+  token: z.string().min(1).optional(),
+  token_file: z.string().min(1).optional(),
+}).strict().refine((a) => (a.token === undefined) !== (a.token_file === undefined), 'give exactly one of token and token_file');
+
+const jwtAttestation = z.object({
+  method: z.literal('jwt'),
+  /** The trusted issuer's name on the control plane (`postern agent issuer ls`). */
+  issuer: z.string().min(1),
+  /** Read again at every attestation (Kubernetes and CI runners rotate it). */
+  token_file: z.string().min(1),
+}).strict();
+
+export const agentConfigSchema = z.object({
+  server: z.string().url(),
+  /** The CA pin (`postern agent token create` prints it inside tokens; `GET /api/v1/ca` has it). Required unless the token carries it. */
+  ca_pin: z.string().min(20).optional(),
+  attestation: z.discriminatedUnion('method', [joinTokenAttestation, jwtAttestation]),
+  /** Report hostname, OS, kernel and machine id (self-asserted). */
+  facts: z.boolean().default(true),
+}).strict();
+
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+
+export function parseAgentConfig(text: string, source: string): AgentConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (cause) {
+    throw new PosternError('config_invalid', `${source}: not valid YAML: ${errorMessage(cause).split('\n')[0]}`, { cause });
+  }
+  const result = agentConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map(issueLine);
+    throw new PosternError('config_invalid', problems.length === 1 ? `${source}: ${problems[0]}` : `${source}: ${problems.length} problems: ${problems.join('; ')}`);
+  }
+  if (result.data.attestation.method === 'jwt' && result.data.ca_pin === undefined) {
+    throw new PosternError('config_invalid', `${source}: ca_pin: required with jwt attestation (a JWT carries no CA pin)`);
+  }
+  return result.data;
+}
+
+/** Reads the file; token files named in it are taken relative to it. */
+export async function loadAgentConfig(path: string): Promise<AgentConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new PosternError('config_invalid', `cannot read ${path}: ${(cause as NodeJS.ErrnoException).code ?? errorMessage(cause)}`, { cause });
+  }
+  const config = parseAgentConfig(text, path);
+  const base = dirname(resolve(path));
+  const attestation = config.attestation.token_file === undefined ? config.attestation : { ...config.attestation, token_file: resolve(base, config.attestation.token_file) };
+  return { ...config, attestation } as AgentConfig;
+}

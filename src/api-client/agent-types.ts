@@ -1,0 +1,68 @@
+// Payloads of the agent API (/api/v1/agents…), shared by the control plane (which validates
+// them) and `postern agent` and the CLI (which send and read them): one definition, zod only.
+import { z } from 'zod';
+
+const attributeName = z.string().regex(/^[a-z][a-z0-9_.-]{0,99}$/i, 'must be a short name such as env or k8s.namespace');
+export const agentAttributes = z.record(attributeName, z.string().max(1000));
+
+/** Host facts the agent reports about itself (self-asserted). */
+export const hostFacts = z.object({
+  hostname: z.string().max(255).optional(),
+  os: z.string().max(100).optional(),
+  kernel: z.string().max(255).optional(),
+  machine_id: z.string().max(100).optional(),
+}).strict();
+export type HostFacts = z.infer<typeof hostFacts>;
+
+const csr = z.string().min(1).max(20_000);
+export const attestBody = z.discriminatedUnion('method', [
+  z.object({ method: z.literal('join_token'), token: z.string().min(1).max(200), csr, facts: hostFacts.optional() }).strict(),
+  z.object({ method: z.literal('jwt'), issuer: z.string().min(1).max(100), token: z.string().min(1).max(16_000), csr, facts: hostFacts.optional() }).strict(),
+]);
+export type AttestBody = z.infer<typeof attestBody>;
+export type AttestationMethod = AttestBody['method'];
+
+export const agentRenewBody = z.object({ csr }).strict();
+
+export const issuedAgentView = z.object({ agentId: z.string(), spiffeId: z.string(), certificate: z.string(), ca: z.string(), notAfter: z.string() });
+export type IssuedAgent = z.infer<typeof issuedAgentView>;
+
+export const agentView = z.object({
+  id: z.string(), name: z.string(), method: z.enum(['join_token', 'jwt']), spiffeId: z.string(),
+  attributes: z.record(z.string(), z.string()), selfAsserted: z.record(z.string(), z.string()),
+  certSerial: z.string().nullable(), certNotAfter: z.string().nullable(), lastAttestedAt: z.string(), revokedAt: z.string().nullable(), createdAt: z.string(),
+});
+export type AgentView = z.infer<typeof agentView>;
+export const agentList = z.object({ agents: z.array(agentView), next: z.string().optional() });
+
+export const agentTokenBody = z.object({
+  name: z.string().min(1).max(200).optional(),
+  ttl_seconds: z.number().int().min(60).max(30 * 24 * 3600).default(3600),
+  attributes: agentAttributes.optional(),
+  /** The admin vouches for the host: its facts become attributes. */
+  trust_facts: z.boolean().optional(),
+}).strict();
+export const createdAgentTokenView = z.object({ id: z.string(), token: z.string(), name: z.string(), expiresAt: z.string() });
+
+/** JWS algorithms an issuer may use: asymmetric only (no `none`, no shared-secret HMAC). */
+export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+
+export const agentIssuerBody = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lower-case letters, digits and dashes'),
+  issuer: z.string().url(),
+  audience: z.string().min(1).max(1000),
+  jwks_url: z.string().url().refine((u) => u.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(u), 'must be https:// (or http:// on loopback)'),
+  /** Agent attribute → claim (dotted path into the token's payload). */
+  claims: z.record(attributeName, z.string().min(1).max(200)).default({}),
+  algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).default(['RS256', 'ES256']),
+  max_skew_seconds: z.number().int().min(0).max(300).default(60),
+  trust_facts: z.boolean().default(false),
+}).strict();
+export const agentIssuerView = z.object({
+  id: z.string(), name: z.string(), issuer: z.string(), audience: z.string(), jwksUrl: z.string(), claims: z.record(z.string(), z.string()),
+  algorithms: z.array(z.string()), maxSkewSeconds: z.number(), trustFacts: z.boolean(), createdAt: z.string(),
+});
+export const agentIssuerList = z.object({ issuers: z.array(agentIssuerView) });
+
+/** `pat1.<secret>.<ca-pin>`: like a connector's join token, a different prefix so neither is taken for the other. */
+export const AGENT_TOKEN_PREFIX = 'pat1';
