@@ -44,7 +44,7 @@ test('server settings: defaults', () => {
     dataDir: join(dir, 'xdg', 'postern'),
     db: join(dir, 'xdg', 'postern', 'postern.db'),
     role: 'all',
-    connectorCertTtl: 24 * 3_600_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
+    connectorCertTtl: 24 * 3_600_000, agentCertTtl: 3_600_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
     trustedProxies: [], auditExporters: [], ...HTTP_DEFAULTS, ...RECORDING_DEFAULTS,
   });
 });
@@ -58,7 +58,7 @@ test('server settings: the file overrides defaults', () => {
     db: join(dir, 'file-data', 'postern.db'),
     role: 'edge',
     publicPort: 443,
-    connectorCertTtl: 12 * 3_600_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
+    connectorCertTtl: 12 * 3_600_000, agentCertTtl: 3_600_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
     trustedProxies: [], auditExporters: [], ...HTTP_DEFAULTS, ...RECORDING_DEFAULTS,
   });
   assert.equal(resolveServerSettings({}, { ...baseEnv(), POSTERN_CONFIG: configFile }).domain, 'file.example');
@@ -73,7 +73,7 @@ test('server settings: env overrides the file, flags override env', () => {
   const fromEnv = resolveServerSettings({}, env);
   assert.deepEqual(fromEnv, {
     listen: { host: '127.0.0.1', port: 2002 }, domain: 'env.example', dataDir: join(dir, 'env-data'), db: 'postgres://u@db/postern',
-    role: 'control', publicPort: 8443, connectorCertTtl: 30 * 60_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
+    role: 'control', publicPort: 8443, connectorCertTtl: 30 * 60_000, agentCertTtl: 3_600_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
     trustedProxies: [], auditExporters: [], ...HTTP_DEFAULTS, ...RECORDING_DEFAULTS,
   });
   const flags: ServerFlags = {
@@ -81,7 +81,7 @@ test('server settings: env overrides the file, flags override env', () => {
   };
   assert.deepEqual(resolveServerSettings(flags, env), {
     listen: { host: '::1', port: 3003 }, domain: 'flag.example', dataDir: join(dir, 'flag-data'), db: ':memory:',
-    role: 'all', publicPort: 9443, connectorCertTtl: 7 * 86_400_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
+    role: 'all', publicPort: 9443, connectorCertTtl: 7 * 86_400_000, agentCertTtl: 3_600_000, sessionTtl: 12 * 3_600_000, sessionIdle: 2 * 3_600_000,
     trustedProxies: [], auditExporters: [], ...HTTP_DEFAULTS, ...RECORDING_DEFAULTS,
   });
 });

@@ -83,7 +83,7 @@ describe('the policy editor in the dashboard', needsChromium, () => {
     await panel.getByLabel('Path').fill('/home');
     await panel.getByRole('button', { name: 'Test' }).click();
     const output = panel.getByLabel('policy test output');
-    await output.filter({ hasText: 'ALLOW' }).waitFor(WAIT);
+    await output.filter({ hasText: /^ALLOW: /m }).waitFor(WAIT);
     await output.filter({ hasText: '=> allow web-rules#staff-read: matched' }).waitFor(WAIT);
     const allowed = await output.innerText();
     assert.ok(allowed.split('\n').some((line) => line.trimEnd() === '=> allow web-rules#staff-read: matched'), JSON.stringify(allowed));
@@ -93,7 +93,7 @@ describe('the policy editor in the dashboard', needsChromium, () => {
 
     await panel.getByLabel('User email').fill('bob@corp.example');
     await panel.getByRole('button', { name: 'Test' }).click();
-    await output.filter({ hasText: 'DENY' }).waitFor(WAIT);
+    await output.filter({ hasText: /^DENY: /m }).waitFor(WAIT);
     const denied = await output.innerText();
     assert.match(denied, /^DENY: denied: no rule allows this/m, denied);
     assert.match(denied, /^ {3}allow web-rules#staff-read: who-group: /m, denied);
