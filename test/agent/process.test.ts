@@ -109,7 +109,9 @@ describe('processOfLocalConnection', linuxOnly, () => {
     // The child `sleep` inherits fd 3 from bash: two holders, two executables, no single answer.
     start('/bin/bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${port}; sleep 60 & wait`]);
     const socket = await nextConnection();
-    await waitFor(async () => (await socketHolders(await clientInode(socket))).length === 2, { what: 'sleep to start' });
+    // Until bash's fork has exec'd sleep, both holders still run bash: wait for two executables.
+    const executables = async () => new Set(await Promise.all((await socketHolders(await clientInode(socket))).map((pid) => realpath(`/proc/${pid}/exe`).catch(() => ''))));
+    await waitFor(async () => (await executables()).size === 2, { what: 'sleep to start' });
     await assert.rejects(lookup(socket), (err) => isPosternError(err, 'identity_invalid') && /differ/.test(err.message));
   });
 
