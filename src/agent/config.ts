@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PosternError, errorMessage } from '../errors.js';
 import { issueLine } from '../zod-issues.js';
+import { agentServiceSchema, workloadApiSchema } from './services.js';
 
 const joinTokenAttestation = z.object({
   method: z.literal('join_token'),
@@ -30,7 +31,19 @@ export const agentConfigSchema = z.object({
   attestation: z.discriminatedUnion('method', [joinTokenAttestation, jwtAttestation]),
   /** Report hostname, OS, kernel and machine id (self-asserted). */
   facts: z.boolean().default(true),
-}).strict();
+  /** The services on this host the agent obtains identities for (services.ts). */
+  services: z.array(agentServiceSchema).default([]),
+  /** The local Workload API (workload-api.ts); required when services are declared. */
+  workload_api: workloadApiSchema.optional(),
+}).strict().superRefine((c, ctx) => {
+  const seen = new Set<string>();
+  for (const [i, s] of c.services.entries()) {
+    const key = `${s.namespace}/${s.name}`;
+    if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['services', i, 'name'], message: `${key} is declared twice` });
+    seen.add(key);
+  }
+  if (c.services.length > 0 && !c.workload_api) ctx.addIssue({ code: 'custom', path: ['workload_api'], message: 'required when services are declared (socket: /run/postern/workload.sock)' });
+});
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
 
@@ -63,5 +76,7 @@ export async function loadAgentConfig(path: string): Promise<AgentConfig> {
   const config = parseAgentConfig(text, path);
   const base = dirname(resolve(path));
   const attestation = config.attestation.token_file === undefined ? config.attestation : { ...config.attestation, token_file: resolve(base, config.attestation.token_file) };
-  return { ...config, attestation } as AgentConfig;
+  const services = config.services.map((s) => (s.labels_file === undefined ? s : { ...s, labels_file: resolve(base, s.labels_file) }));
+  const workloadApi = config.workload_api && { ...config.workload_api, socket: resolve(base, config.workload_api.socket) };
+  return { ...config, attestation, services, ...(workloadApi ? { workload_api: workloadApi } : {}) } as AgentConfig;
 }

@@ -7,3 +7,7 @@ export { agentTokenPin, createAttestor } from './attestors.js';
 export type { Attestor } from './attestors.js';
 export { gatherHostFacts } from './facts.js';
 export { agentRenewalDelay, remainingLife } from './renewal.js';
+export { ServiceIdentities, agentServiceSchema, declarationOf, parseLabelsFile, serviceKey, workloadApiSchema } from './services.js';
+export type { AgentService, ServiceIdentitiesOptions, ServiceSvid } from './services.js';
+export { WorkloadApi, callerService, processMatches } from './workload-api.js';
+export type { WorkloadApiOptions } from './workload-api.js';

@@ -66,3 +66,49 @@ export const agentIssuerList = z.object({ issuers: z.array(agentIssuerView) });
 
 /** `pat1.<secret>.<ca-pin>`: like a connector's join token, a different prefix so neither is taken for the other. */
 export const AGENT_TOKEN_PREFIX = 'pat1';
+
+// Service identities (SVIDs) an agent obtains for the services it declares.
+const serviceSegment = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label: a-z, 0-9 and "-"');
+export const serviceLabels = z.record(attributeName, z.string().max(200)).refine((l) => Object.keys(l).length <= 32, 'at most 32 labels');
+
+/** A service as the agent declares it: who it is, and how the agent recognises its processes. */
+export const serviceDeclaration = z.object({
+  name: serviceSegment,
+  namespace: serviceSegment.default('default'),
+  port: z.number().int().min(1).max(65535).optional(),
+  process: z.object({
+    exe: z.string().min(1).max(4096).refine((p) => p.startsWith('/'), 'must be an absolute path'),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits').optional(),
+    uid: z.number().int().min(0).optional(),
+  }).strict().optional(),
+  labels: serviceLabels.default({}),
+}).strict();
+export type ServiceDeclaration = z.infer<typeof serviceDeclaration>;
+
+export const svidBody = z.object({ service: serviceDeclaration, csr }).strict();
+export const issuedSvidView = z.object({ spiffeId: z.string(), certificate: z.string(), ca: z.string(), notAfter: z.string(), labels: z.record(z.string(), z.string()) });
+export type IssuedSvid = z.infer<typeof issuedSvidView>;
+
+export const jwtSvidBody = z.object({
+  namespace: serviceSegment, name: serviceSegment,
+  audience: z.string().min(1).max(1000),
+  ttl_seconds: z.number().int().min(10).max(300).default(300),
+}).strict();
+export const jwtSvidView = z.object({ token: z.string(), spiffeId: z.string(), expiresAt: z.string() });
+export type JwtSvid = z.infer<typeof jwtSvidView>;
+
+export const serviceView = z.object({
+  id: z.string(), namespace: z.string(), name: z.string(), spiffeId: z.string(), agentId: z.string(),
+  port: z.number().nullable(), process: z.object({ exe: z.string(), sha256: z.string().optional(), uid: z.number().optional() }).nullable(),
+  labels: z.record(z.string(), z.string()), updatedAt: z.string(),
+});
+export type ServiceView = z.infer<typeof serviceView>;
+export const serviceList = z.object({ services: z.array(serviceView), next: z.string().optional() });
+
+/** What a verifier of SVIDs needs: the CA certificates (X.509-SVIDs) and the JWKS (JWT-SVIDs). */
+export const trustBundleView = z.object({
+  trustDomain: z.string(),
+  x509: z.array(z.string()),
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }),
+});
+export type TrustBundle = z.infer<typeof trustBundleView>;

@@ -13,4 +13,8 @@ export type { SshCertificateRequest, SshCertificateType } from './ssh-cert.js';
 export { SSH_HOST_KEY_SEED_BYTES, deriveSshHostKey, generateSshKey } from './ssh-host-key.js';
 export type { SshHostKey } from './ssh-host-key.js';
 export { caPin } from './pin.js';
+export { checkX509Svid, createSvidKeyAndCsr, csrRequestedNames, parseServiceSpiffeId, serviceSpiffeId } from './svid.js';
+export type { SvidCheck, SvidCheckOptions, SvidRefusal } from './svid.js';
+export { JWT_SVID_MAX_TTL_SECONDS, JwtSvidSigner, verifyJwtSvid } from './jwt-svid.js';
+export type { JwtSvidClaims, JwtSvidVerifyOptions, VerifiedJwtSvid } from './jwt-svid.js';
 export { str as sshString } from './ssh-wire.js';

@@ -17,6 +17,7 @@ import { registerPolicy } from './commands/policy.js';
 import { registerAudit } from './commands/audit.js';
 import { registerRecordings } from './commands/recordings.js';
 import { registerAgent } from './commands/agent.js';
+import { registerService } from './commands/service.js';
 import { errorMessage, isPosternError } from '../errors.js';
 import { VERSION } from './server-runtime.js';
 
@@ -70,6 +71,7 @@ export function buildProgram(): Command {
   registerAudit(program, context);
   registerRecordings(program, context);
   registerAgent(program, context);
+  registerService(program, context);
   return program;
 }
 

@@ -49,6 +49,20 @@ function uriSans(subjectaltname: string | undefined): string[] {
   return (subjectaltname ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
 }
 
+/** The agent behind the client certificate of this request: issued by our CA, one agent SAN, not revoked (read from the store). */
+export async function agentOfClientCertificate(request: FastifyRequest, store: Store, trustDomain: string): Promise<AgentRecord> {
+  const socket = request.raw.socket as TLSSocket;
+  if (!socket.authorized) throw new PosternError('certificate_invalid', 'a valid agent certificate is required (mutual TLS)');
+  const cert = socket.getPeerCertificate();
+  const uris = uriSans(cert.subjectaltname);
+  const id = uris.length === 1 ? agentIdOf(uris[0]!, trustDomain) : undefined;
+  if (id === undefined || cert.subject?.CN !== id) throw new PosternError('certificate_invalid', 'the certificate is not an agent identity of this trust domain');
+  const agent = await store.agents.agents.get(id);
+  if (!agent) throw new PosternError('certificate_invalid', `agent ${id} is unknown`);
+  if (agent.revokedAt !== null) throw new PosternError('certificate_invalid', `agent ${id} was revoked at ${agent.revokedAt}`);
+  return agent;
+}
+
 function present(agent: AgentRecord) {
   const { attestationKey: _key, ...view } = agent;
   return { ...view, attributes: { ...agent.attributes }, selfAsserted: { ...agent.selfAsserted } };
@@ -84,19 +98,7 @@ export function registerAgentApi(routes: RouteTable, options: AgentApiOptions): 
     return agent;
   };
 
-  /** The agent behind the client certificate of this request: issued by our CA, one agent SAN, not revoked. */
-  const agentFromCertificate = async (request: FastifyRequest): Promise<AgentRecord> => {
-    const socket = request.raw.socket as TLSSocket;
-    if (!socket.authorized) throw new PosternError('certificate_invalid', 'a valid agent certificate is required (mutual TLS)');
-    const cert = socket.getPeerCertificate();
-    const uris = uriSans(cert.subjectaltname);
-    const id = uris.length === 1 ? agentIdOf(uris[0]!, trustDomain) : undefined;
-    if (id === undefined || cert.subject?.CN !== id) throw new PosternError('certificate_invalid', 'the certificate is not an agent identity of this trust domain');
-    const agent = await store.agents.agents.get(id);
-    if (!agent) throw new PosternError('certificate_invalid', `agent ${id} is unknown`);
-    if (agent.revokedAt !== null) throw new PosternError('certificate_invalid', `agent ${id} was revoked at ${agent.revokedAt}`);
-    return agent;
-  };
+  const agentFromCertificate = (request: FastifyRequest) => agentOfClientCertificate(request, store, trustDomain);
 
   routes.add({ method: 'POST', url: '/api/v1/agents/attest', summary: 'Attest an agent (join token or JWT, plus host facts) and issue its identity for a CSR', auth: 'public',
     body: attestBody, response: issuedAgentView, status: 201,

@@ -39,7 +39,8 @@ import { connectorList, createSocketBody, createdJoinTokenView, joinTokenBody as
 import { useResolvedClientIp, withClientIp } from './client-ip.js';
 import { registerSshHostCaApi } from './ssh-host-ca-api.js';
 import type { ControlHandler } from './client-ip.js';
-import { registerAgentApi } from './agent-api.js';
+import { DEFAULT_AGENT_CERT_LIFETIME_MS, registerAgentApi } from './agent-api.js';
+import { registerServiceApi } from './service-api.js';
 
 export interface ApiOptions {
   store: Store;
@@ -351,6 +352,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   registerPortalApi(routes, { store, now, socketUrl: options.socketUrl, audit: options.audit, ...(options.geo ? { geo: options.geo } : {}), ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}) });
   registerLiveApi(routes, { store, audit: options.audit, flushAudit: options.flushAudit, logger, now, ...(options.hub ? { hub: options.hub } : {}), ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}) });
   registerAgentApi(routes, { store, ca, logger, now, trustDomain: options.agents?.trustDomain ?? new URL(options.controlOrigin).hostname, ...(options.agents?.certLifetimeMs !== undefined ? { certLifetimeMs: options.agents.certLifetimeMs } : {}) });
+  registerServiceApi(routes, { store, ca, cipher: options.cipher, logger, now, trustDomain: options.agents?.trustDomain ?? new URL(options.controlOrigin).hostname, certLifetimeMs: options.agents?.certLifetimeMs ?? DEFAULT_AGENT_CERT_LIFETIME_MS });
   registerSshHostCaApi(routes, { sshHostCa: options.sshHostCa, domain: new URL(options.controlOrigin).hostname });
   routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'connectors:read',
     handler: async () => ({ tunnels: options.hub?.list() ?? [] }) });

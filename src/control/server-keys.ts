@@ -9,7 +9,7 @@ import { SigningKeys, generateSigningKey } from '../identity/index.js';
 import type { SigningKeyMaterial } from '../identity/index.js';
 
 /** The sealed value under `name`, created by `make` on first use (first writer wins across nodes). */
-async function loadOrCreateSealed(secrets: SecretRepo, cipher: KeyCipher, name: string, make: () => Promise<Buffer>): Promise<Buffer> {
+export async function loadOrCreateSealed(secrets: SecretRepo, cipher: KeyCipher, name: string, make: () => Promise<Buffer>): Promise<Buffer> {
   let sealed = await secrets.get(name);
   if (sealed === undefined) sealed = await secrets.putIfAbsent(name, cipher.encrypt(await make(), name));
   return cipher.decrypt(sealed, name);

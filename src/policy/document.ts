@@ -84,7 +84,10 @@ function booleanOr<T extends z.ZodType>(other: T, expected: string) {
 const forwardingDirections = z.strictObject({ local: z.boolean().optional(), remote: z.boolean().optional() })
   .refine((d) => d.local !== undefined || d.remote !== undefined, 'name local or remote (or write true or false for both)');
 
-const who = z.strictObject({ email: list(email), domain: list(domain), group: list(nonEmpty), service: list(service) });
+const labelName = z.string().regex(/^[a-z][a-z0-9_.-]{0,99}$/i, 'is not a label name (letters, digits, ".", "_" and "-", starting with a letter)');
+const labelValues = z.union([nonEmpty, z.array(nonEmpty).min(1)]);
+const serviceLabels = z.record(labelName, labelValues).refine((l) => Object.keys(l).length > 0, 'name at least one label, such as { app: payroll }');
+const who = z.strictObject({ email: list(email), domain: list(domain), group: list(nonEmpty), service: z.union([z.array(service).min(1), serviceLabels]).optional(), spiffe: list(service) });
 const where = z.strictObject({ ip: list(cidr), country: list(country), country_not: list(country) });
 const whenBlock = z.strictObject({ after: instant.optional(), before: instant.optional(), weekdays: list(weekday), time: timeRange.optional(), tz: timeZone.optional() })
   .superRefine((w, ctx) => {

@@ -12,8 +12,13 @@ export interface WhoCondition {
   /** Email domains (exact, no subdomains), lower-cased. */
   readonly domain?: readonly string[];
   readonly group?: readonly string[];
+  /**
+   * Workloads by their signed labels (`{ app: payroll, env: prod }`: every label must be
+   * present with one of the values given), or, as a list, by SPIFFE id like `spiffe`.
+   */
+  readonly service?: Readonly<Record<string, string | readonly string[]>> | readonly string[];
   /** Workload identities (`spiffe://…` URIs); a trailing `/*` matches everything below. */
-  readonly service?: readonly string[];
+  readonly spiffe?: readonly string[];
 }
 
 export interface WhereCondition {
@@ -119,7 +124,8 @@ export type PolicyMode = 'enforce' | 'observe';
 /** Who is asking: a signed-in person, a workload, or both (a user's request relayed by a service). */
 export interface Principal {
   readonly user?: { readonly id: string; readonly email: string; readonly groups: readonly string[] };
-  readonly service?: { readonly id: string };
+  /** `labels`: signed by the control plane (JWT-SVID claims, or the declaration it accepted for an X.509-SVID). */
+  readonly service?: { readonly id: string; readonly labels?: Readonly<Record<string, string>> };
 }
 
 export type Action =
@@ -164,6 +170,7 @@ export type RuleOutcome =
   | 'who-domain'
   | 'who-group'
   | 'who-service'
+  | 'who-spiffe'
   | 'who-unauthenticated'
   | 'where-ip'
   | 'where-country'

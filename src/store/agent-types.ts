@@ -1,6 +1,8 @@
 // The store's contract for workload agents: the agents themselves (their attested attributes
 // and current certificate), the one-time join tokens they attest with, and the JWT issuers an
 // admin trusts. Re-exported by types.ts.
+import type { ServiceRepo } from './service-types.js';
+export type * from './service-types.js';
 
 /** How an agent proved where it runs. */
 export type AgentAttestationMethod = 'join_token' | 'jwt';
@@ -125,6 +127,8 @@ export interface AgentIssuerRepo {
 
 export interface AgentStore {
   readonly agents: AgentRepo;
+  /** The services agents declared (service-types.ts). */
+  readonly services: ServiceRepo;
   readonly tokens: AgentJoinTokenRepo;
   readonly issuers: AgentIssuerRepo;
 }

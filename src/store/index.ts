@@ -6,6 +6,9 @@ export type {
   AgentIssuerRecord,
   AgentJoinTokenRecord,
   AgentRecord,
+  ServiceProcessSelector,
+  ServiceRecord,
+  ServiceRepo,
   AgentStore,
   AuditBucket,
   AuditCountFilter,
@@ -86,6 +89,7 @@ export type { KyselyStoreOptions } from './kysely-store.js';
 export { describeDatabase, isPostgresUrl, openStore } from './open.js';
 export type { OpenStoreOptions } from './open.js';
 export { ChangeFeed } from './change-feed.js';
+export { RevokedAgents } from './agent-revocations.js';
 export type { ChangeFeedOptions, ChangeSource, FeedEvent, FeedListener } from './change-feed.js';
 export { SnapshotCache, createSnapshot, loadSnapshot } from './snapshot.js';
 export type { CreateSnapshotOptions, Snapshot, SnapshotCacheOptions, SnapshotListener } from './snapshot.js';

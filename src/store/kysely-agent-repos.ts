@@ -8,6 +8,7 @@ import { insertUnique, notFound } from './kysely-repos.js';
 import type { RepoContext } from './kysely-repos.js';
 import { checkString, parseJsonObject, toTimestamp } from './rows.js';
 import type { AgentIssuersTable, AgentJoinTokensTable, AgentsTable } from './agent-schema.js';
+import { createKyselyServiceRepo } from './kysely-service-repos.js';
 import type {
   AgentAttestationMethod, AgentAttributes, AgentIssuerRecord, AgentIssuerRepo, AgentJoinTokenRecord, AgentJoinTokenRepo,
   AgentRecord, AgentRepo, AgentStore, NewAgent, NewAgentIssuer, NewAgentJoinToken,
@@ -261,5 +262,5 @@ class KyselyAgentIssuerRepo implements AgentIssuerRepo {
 }
 
 export function createKyselyAgentStore(ctx: RepoContext): AgentStore {
-  return { agents: new KyselyAgentRepo(ctx), tokens: new KyselyAgentJoinTokenRepo(ctx), issuers: new KyselyAgentIssuerRepo(ctx) };
+  return { agents: new KyselyAgentRepo(ctx), tokens: new KyselyAgentJoinTokenRepo(ctx), issuers: new KyselyAgentIssuerRepo(ctx), services: createKyselyServiceRepo(ctx) };
 }

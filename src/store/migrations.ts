@@ -9,6 +9,7 @@ import { recordingsSchema } from './recording-migration.js';
 import { auditTimeDecisionIndex } from './audit-time-migration.js';
 import { auditSearchSchema } from './audit-search-migration.js';
 import { agentsSchema } from './agent-migration.js';
+import { agentServicesSchema } from './service-migration.js';
 
 function initialSchema(dialect: StoreDialect): Migration {
   return {
@@ -413,6 +414,7 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     '0012_audit_time_decision_index': auditTimeDecisionIndex(),
     '0013_audit_search': auditSearchSchema(dialect),
     '0014_agents': agentsSchema(),
+    '0015_agent_services': agentServicesSchema(),
   };
 }
 

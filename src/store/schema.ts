@@ -3,6 +3,7 @@
 
 import type { Generated } from 'kysely';
 import type { AgentTables } from './agent-schema.js';
+import type { ServiceTables } from './service-schema.js';
 
 export interface SocketsTable {
   id: string;
@@ -261,7 +262,7 @@ export interface RecordingChunksTable {
   created_at: string;
 }
 
-export interface Database extends AgentTables {
+export interface Database extends AgentTables, ServiceTables {
   recordings: RecordingsTable;
   recording_chunks: RecordingChunksTable;
   policies: PoliciesTable;
@@ -310,5 +311,6 @@ export const storeTables = [
   'agents',
   'agent_join_tokens',
   'agent_issuers',
+  'agent_services',
   'changes',
 ] as const satisfies readonly (keyof Database)[];

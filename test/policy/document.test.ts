@@ -165,3 +165,16 @@ rules:
   });
   assert.deepEqual(doc.rules[1]!.what!.ssh, { exec: false, port_forwarding: true });
 });
+
+test('who.service as labels and who.spiffe parse; an empty label map or a bad label name is refused', () => {
+  const doc = parsePolicyDocument(`
+name: payroll-callers
+rules:
+  - effect: allow
+    who: { service: { app: payroll, env: [prod, staging] }, spiffe: ["spiffe://corp.example/ns/fin/*"] }
+`);
+  assert.deepEqual(doc.rules[0]!.who, { service: { app: 'payroll', env: ['prod', 'staging'] }, spiffe: ['spiffe://corp.example/ns/fin/*'] });
+  for (const who of [{ service: {} }, { service: { '1bad': 'x' } }, { spiffe: ['spiffe://x/*/y'] }]) {
+    assert.throws(() => validatePolicyDocument({ name: 'x', rules: [{ effect: 'allow', who }] }), (err) => isPosternError(err), JSON.stringify(who));
+  }
+});

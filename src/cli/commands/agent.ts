@@ -8,8 +8,8 @@ import { parseDuration } from '../server-config.js';
 import { collect, parseTags } from '../list-flags.js';
 import { createLogger } from '../logger.js';
 import { onShutdownSignal } from '../signals.js';
-import { Agent, loadAgentConfig } from '../../agent/index.js';
-import type { AgentIdentity } from '../../agent/index.js';
+import { Agent, ServiceIdentities, WorkloadApi, loadAgentConfig } from '../../agent/index.js';
+import type { AgentConfig, AgentIdentity, ServiceSvid } from '../../agent/index.js';
 import type { AgentView } from '../../api-client/index.js';
 import { PosternError } from '../../errors.js';
 
@@ -32,13 +32,32 @@ async function runAgent(configPath: string, json: boolean): Promise<void> {
     process.stderr.write(`postern: agent stopped: ${err.message}\n`);
     process.exit(1);
   });
-  await agent.start();
+  const identity = await agent.start();
+  const services = config.services.length > 0 ? await startServices(config, agent, identity, logger, json) : undefined;
   // The identity's timers are unref'd: this keeps the process up until a signal.
   const keepAlive = setInterval(() => undefined, 1 << 30);
   onShutdownSignal(async () => {
     agent.stop();
+    services?.identities.stop();
+    await services?.api.close();
     clearInterval(keepAlive);
   });
+}
+
+/** The declared services' identities and the Workload API that hands them out. */
+async function startServices(config: AgentConfig, agent: Agent, identity: AgentIdentity, logger: ReturnType<typeof createLogger>, json: boolean) {
+  const identities = new ServiceIdentities({
+    server: config.server, services: config.services, agentIdentity: () => agent.identity, trustDomain: new URL(identity.spiffeId).host, logger,
+  });
+  identities.on('svid', (svid: ServiceSvid) => {
+    if (json) process.stdout.write(JSON.stringify({ event: 'svid', spiffeId: svid.spiffeId, notAfter: svid.notAfter }) + '\n');
+    else process.stdout.write(`service identity ${svid.spiffeId} (until ${svid.notAfter})\n`);
+  });
+  await identities.start();
+  const api = new WorkloadApi({ socketPath: config.workload_api!.socket, mode: config.workload_api!.mode, identities, logger });
+  await api.listen();
+  if (!json) process.stdout.write(`workload API on ${config.workload_api!.socket}\n`);
+  return { identities, api };
 }
 
 export function registerAgent(program: Command, context: () => CliContext): void {

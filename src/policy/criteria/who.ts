@@ -1,4 +1,5 @@
-// `who`: the signed-in user (email, email domain, groups) and the workload (service identity).
+// `who`: the signed-in user (email, email domain, groups) and the workload: its SPIFFE id
+// (`spiffe`, or `service` as a list) and its signed labels (`service` as a map).
 // Every rule needs an authenticated principal, even one without a `who` block.
 import type { Facts } from '../facts.js';
 import type { RuleOutcome, WhoCondition } from '../types.js';
@@ -16,13 +17,26 @@ function serviceMatcher(entries: readonly string[]): (id: string) => boolean {
   };
 }
 
+/** Every label of the rule present on the service with one of the rule's values. */
+function labelMatcher(wanted: Readonly<Record<string, string | readonly string[]>>): (labels: Readonly<Record<string, string>>) => boolean {
+  const entries = Object.entries(wanted).map(([k, v]) => [k, new Set(typeof v === 'string' ? [v] : v)] as const);
+  return (labels) => entries.every(([k, values]) => labels[k] !== undefined && values.has(labels[k]!));
+}
+
+function labelText(wanted: Readonly<Record<string, string | readonly string[]>>): string {
+  return Object.entries(wanted).map(([k, v]) => `${k}=${typeof v === 'string' ? v : v.join('|')}`).join(', ');
+}
+
 const lower = (items: readonly string[] | undefined) => (items ? new Set(items.map((i) => i.toLowerCase())) : undefined);
 
 export function compileWho(block: WhoCondition): Condition {
   const emails = lower(block.email);
   const domains = lower(block.domain);
   const groups = block.group ? new Set(block.group) : undefined;
-  const services = block.service ? serviceMatcher(block.service) : undefined;
+  const ids = [...(block.spiffe ?? []), ...(Array.isArray(block.service) ? block.service : [])];
+  const spiffe = ids.length > 0 ? serviceMatcher(ids) : undefined;
+  const wantedLabels = block.service && !Array.isArray(block.service) ? block.service as Readonly<Record<string, string | readonly string[]>> : undefined;
+  const labels = wantedLabels ? labelMatcher(wantedLabels) : undefined;
 
   const test = (f: Facts): RuleOutcome => {
     if (!f.authenticated) return 'who-unauthenticated';
@@ -35,7 +49,8 @@ export function compileWho(block: WhoCondition): Condition {
       if (!found) return 'who-group';
     }
     const service = f.ctx.principal.service;
-    if (services && (!service || !services(service.id))) return 'who-service';
+    if (spiffe && (!service || !spiffe(service.id))) return 'who-spiffe';
+    if (labels && (!service || !labels(service.labels ?? {}))) return 'who-service';
     return 'matched';
   };
 
@@ -49,7 +64,11 @@ export function compileWho(block: WhoCondition): Condition {
       case 'who-group':
         if (!user) return `${noUser}; the rule needs group ${listText(groups!)}`;
         return user.groups.length === 0 ? `${user.email} is in no group; the rule needs one of ${listText(groups!)}` : `groups ${listText(user.groups)} include none of ${listText(groups!)}`;
-      case 'who-service': return service ? `service ${service.id} is not one of ${listText(block.service!)}` : `no service identity; the rule needs ${listText(block.service!)}`;
+      case 'who-spiffe': return service ? `service ${service.id} is not one of ${listText(ids)}` : `no service identity; the rule needs ${listText(ids)}`;
+      case 'who-service': {
+        const has = Object.entries(service?.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
+        return service ? `service ${service.id} (labels ${has || 'none'}) does not have ${labelText(wantedLabels!)}` : `no service identity; the rule needs a service with ${labelText(wantedLabels!)}`;
+      }
       default: return user ? `signed in as ${user.email}` : `service ${service?.id ?? '?'}`;
     }
   };

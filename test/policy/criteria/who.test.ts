@@ -41,14 +41,14 @@ test('who.group: any one of the groups', () => {
   assert.match(c.detail(facts({ principal: ann }), 'who-group'), /in no group/);
 });
 
-test('who.service: exact identities and trailing /* prefixes', () => {
+test('who.service as a list (= who.spiffe): exact identities and trailing /* prefixes', () => {
   const c = compileWho({ service: ['spiffe://corp.example/ns/prod/*', 'spiffe://corp.example/ci'] });
   assert.equal(c.test(facts({ principal: billing })), 'matched');
   assert.equal(c.test(facts({ principal: { service: { id: 'spiffe://corp.example/ci' } } })), 'matched');
-  assert.equal(c.test(facts({ principal: { service: { id: 'spiffe://corp.example/ci/x' } } })), 'who-service');
-  assert.equal(c.test(facts({ principal: { service: { id: 'spiffe://corp.example/ns/prod' } } })), 'who-service');
-  assert.equal(c.test(facts({ principal: { service: { id: 'spiffe://corp.example/ns/production/x' } } })), 'who-service');
-  assert.equal(c.test(facts({ principal: joe })), 'who-service');
+  assert.equal(c.test(facts({ principal: { service: { id: 'spiffe://corp.example/ci/x' } } })), 'who-spiffe');
+  assert.equal(c.test(facts({ principal: { service: { id: 'spiffe://corp.example/ns/prod' } } })), 'who-spiffe');
+  assert.equal(c.test(facts({ principal: { service: { id: 'spiffe://corp.example/ns/production/x' } } })), 'who-spiffe');
+  assert.equal(c.test(facts({ principal: joe })), 'who-spiffe');
 });
 
 test('who: every list must match (AND), in the order email, domain, group, service', () => {
@@ -56,6 +56,27 @@ test('who: every list must match (AND), in the order email, domain, group, servi
   assert.equal(c.test(facts({ principal: joe })), 'who-group');
   assert.equal(c.test(facts({ principal: ann })), 'who-domain');
   const relayed = compileWho({ email: ['joe@corp.example'], service: ['spiffe://corp.example/ns/prod/billing'] });
-  assert.equal(relayed.test(facts({ principal: joe })), 'who-service');
+  assert.equal(relayed.test(facts({ principal: joe })), 'who-spiffe');
   assert.equal(relayed.test(facts({ principal: { ...joe, ...billing } })), 'matched');
+});
+
+const payroll = (labels: Record<string, string> | undefined) => ({ service: { id: 'spiffe://corp.example/ns/fin/svc/payroll', ...(labels ? { labels } : {}) } });
+
+test('who.service as labels: every label present with one of its values', () => {
+  const c = compileWho({ service: { app: 'payroll', env: ['prod', 'staging'] } });
+  assert.equal(c.test(facts({ principal: payroll({ app: 'payroll', env: 'prod', team: 'fin' }) })), 'matched');
+  assert.equal(c.test(facts({ principal: payroll({ app: 'payroll', env: 'staging' }) })), 'matched');
+  assert.equal(c.test(facts({ principal: payroll({ app: 'payroll', env: 'dev' }) })), 'who-service');
+  assert.equal(c.test(facts({ principal: payroll({ app: 'payroll' }) })), 'who-service', 'a missing label does not match');
+  assert.equal(c.test(facts({ principal: payroll(undefined) })), 'who-service', 'a service without labels does not match');
+  assert.equal(c.test(facts({ principal: joe })), 'who-service', 'a person is not a service');
+  assert.match(c.detail(facts({ principal: payroll({ app: 'payroll', env: 'dev' }) }), 'who-service'), /labels app=payroll, env=dev\) does not have app=payroll, env=prod\|staging/);
+  assert.match(c.detail(facts({ principal: joe }), 'who-service'), /no service identity/);
+});
+
+test('who.spiffe and who.service labels together: both must hold', () => {
+  const c = compileWho({ spiffe: ['spiffe://corp.example/ns/fin/*'], service: { env: 'prod' } });
+  assert.equal(c.test(facts({ principal: payroll({ env: 'prod' }) })), 'matched');
+  assert.equal(c.test(facts({ principal: payroll({ env: 'dev' }) })), 'who-service');
+  assert.equal(c.test(facts({ principal: { service: { id: 'spiffe://corp.example/ns/hr/svc/x', labels: { env: 'prod' } } } })), 'who-spiffe');
 });
