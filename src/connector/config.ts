@@ -23,6 +23,12 @@ export const connectorSocketSchema = z.object({
   upstream: upstreamUrl,
   /** For https upstreams with self-signed certificates. */
   upstream_tls_verify: z.boolean().default(true),
+  /** postgres sockets: the role the connector logs in as; the password stays here (an environment variable or a file). */
+  postgres: z.object({
+    user: z.string().min(1).max(63),
+    password_env: z.string().min(1).optional(),
+    password_file: z.string().min(1).optional(),
+  }).strict().refine((p) => !(p.password_env && p.password_file), 'password_env or password_file, not both').optional(),
 }).strict();
 
 export const connectorConfigSchema = z.object({
@@ -59,6 +65,7 @@ export function parseConnectorConfig(text: string, source: string): ConnectorCon
     if (names.has(socket.name)) problems.push(`sockets[${i}].name: "${socket.name}" is listed twice`);
     names.add(socket.name);
     const scheme = new URL(socket.upstream).protocol;
+    if ((socket.type === 'postgres') !== (socket.postgres !== undefined)) problems.push(`sockets[${i}].postgres: a postgres login goes with type postgres, and type postgres needs one`);
     if (carriesTcp(socket.type) ? scheme !== 'tcp:' : scheme === 'tcp:') {
       problems.push(`sockets[${i}].upstream: "${socket.name}" of type ${socket.type} cannot use a ${scheme} upstream`);
     }
@@ -77,5 +84,6 @@ export async function loadConnectorConfig(path: string): Promise<ConnectorConfig
   }
   const config = parseConnectorConfig(text, path);
   const base = dirname(resolve(path));
-  return { ...config, credentials: resolve(base, config.credentials) };
+  const sockets = config.sockets.map((s) => (s.postgres?.password_file ? { ...s, postgres: { ...s.postgres, password_file: resolve(base, s.postgres.password_file) } } : s));
+  return { ...config, sockets, credentials: resolve(base, config.credentials) };
 }

@@ -8,6 +8,7 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ConnectorSocket } from './config.js';
+import { servePostgres } from './postgres.js';
 import { ResetCode, header, stripHopByHop } from '../tunnel/index.js';
 import type { MuxHeaders, MuxStream, StreamHandler } from '../tunnel/index.js';
 import type { ErrorCode } from '../errors.js';
@@ -31,7 +32,7 @@ export function createUpstreamHandler(sockets: readonly ConnectorSocket[], logge
     const name = String(headers[header.socket] ?? '');
     const route = routes.get(name);
     if (!route) return fail(stream, 404, 'socket_not_found', `this connector does not serve socket "${name}"`);
-    if (headers[header.kind] === 'tcp') return pipeTcp(route, stream, logger);
+    if (headers[header.kind] === 'tcp') return route.socket.type === 'postgres' ? servePostgres(route.socket, route.url, stream, logger) : pipeTcp(route, stream, logger);
     if (!route.agent) return fail(stream, 400, 'bad_request', `socket "${name}" carries TCP, not HTTP`);
     if (headers[header.kind] === 'upgrade') return proxyUpgrade(route, stream, headers, logger);
     return proxyHttp(route, stream, headers, logger);

@@ -41,6 +41,7 @@ const idParams = z.object({ id: z.string().min(1).max(100) });
 function firstAction(type: SocketRecord['type']): Action {
   if (type === 'ssh') return { protocol: 'ssh' };
   if (type === 'tls') return { protocol: 'tls' };
+  if (type === 'postgres') return { protocol: 'database' };
   return { protocol: 'http', method: 'GET', path: '/' };
 }
 
@@ -57,6 +58,7 @@ export function mayReach(context: RequestContext, policies: PolicySet): boolean 
 
 /** What to run for a tls or ssh socket, the same lines the README shows. */
 export function commandsFor(type: SocketRecord['type'], host: string, logins: readonly string[]): AppCommand[] {
+  if (type === 'postgres') return [{ label: 'psql or any PostgreSQL client: a local port, no password', command: `postern client db --host ${host} --listen 127.0.0.1:5433` }];
   if (type !== 'tls' && type !== 'ssh') return [];
   const config: AppCommand = { label: 'Once: let ssh reach Postern sockets', command: 'postern client ssh-config >> ~/.ssh/config' };
   const ssh = (logins.length > 0 ? logins : ['$USER']).map((login) => ({ label: `SSH as ${login}`, command: `ssh ${login}@${host}` }));

@@ -11,7 +11,7 @@ export const appCommand = z.object({
 
 export const appView = z.object({
   name: z.string(),
-  type: z.enum(['http', 'https', 'tls', 'ssh']),
+  type: z.enum(['http', 'https', 'tls', 'ssh', 'postgres']),
   description: z.string(),
   /** `policy`: a policy (or the socket's allow-list) lets this person in now; `public`: the socket asks no one to sign in. */
   access: z.enum(['policy', 'public']),

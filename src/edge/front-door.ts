@@ -1,6 +1,7 @@
 // The edge's public port before TLS: an optional PROXY protocol header from a trusted proxy, then
-// a peek at the ClientHello (bounded in size and time) whose SNI picks the TLS server: `tls` and
-// `ssh` sockets require a client certificate in the handshake, everything else may offer one.
+// a PostgreSQL SSLRequest answered 'S' when one comes first, then a peek at the ClientHello (bounded
+// in size and time) whose SNI picks the TLS server: `tls`, `ssh` and `postgres` sockets require a
+// client certificate in the handshake, everything else may offer one.
 import net from 'node:net';
 import tls from 'node:tls';
 import type http from 'node:http';
@@ -11,6 +12,7 @@ import type { CertificateAuthority } from '../ca/index.js';
 import { LEGACY_TUNNEL_ALPN, TUNNEL_ALPN } from '../tunnel/index.js';
 import { canonicalIp, clientAddress, parseProxyHeader } from '../reporting/index.js';
 import type { CompiledCidrs } from '../reporting/index.js';
+import { MAX_STARTUP_LENGTH, SqlState, errorResponse } from '../pgwire/index.js';
 import { MAX_HELLO_BYTES, peekClientHello } from './client-hello.js';
 import { routeHost } from './routing.js';
 import { SniContexts } from './tls-context.js';
@@ -133,6 +135,18 @@ export class FrontDoor {
         if (proxy.kind !== 'none') buffered = buffered.subarray(proxy.headerLength);
         expectProxyHeader = false;
       }
+      // A PostgreSQL client asks for TLS in the clear first (postgres sockets): answer, then peek its ClientHello.
+      const encryption = postgresEncryptionRequest(buffered);
+      if (encryption === 'incomplete') return;
+      if (encryption === 'cleartext') {
+        clearTimeout(timer);
+        return void socket.end(PLAINTEXT_REFUSAL);
+      }
+      if (encryption) {
+        socket.write(encryption === 'ssl' ? 'S' : 'N');
+        buffered = buffered.subarray(POSTGRES_REQUEST_LENGTH);
+        if (buffered.length === 0) return;
+      }
       const peek = peekClientHello(buffered);
       if (peek.kind === 'incomplete' && buffered.length < MAX_HELLO_BYTES) return;
       clearTimeout(timer);
@@ -155,6 +169,25 @@ export class FrontDoor {
     const route = routeHost(serverName, this.options.domain);
     if (route.kind !== 'socket') return false;
     const record = this.options.view().socket(route.name);
-    return record?.type === 'tls' || record?.type === 'ssh';
+    return record?.type === 'tls' || record?.type === 'ssh' || record?.type === 'postgres';
   }
+}
+
+const POSTGRES_REQUEST_LENGTH = 8;
+const SSL_REQUEST = Buffer.from('0000000804d2162f', 'hex');
+const GSSENC_REQUEST = Buffer.from('0000000804d21630', 'hex');
+const PLAINTEXT_REFUSAL = errorResponse({ severity: 'FATAL', code: SqlState.invalidAuthorization, message: 'Postern requires TLS (sslmode=verify-full, or postern client db)' });
+
+/**
+ * A PostgreSQL SSLRequest (answered 'S') or GSSENCRequest (answered 'N', libpq then asks for TLS)
+ * at the start of `buffered`; it starts with 0x00, a ClientHello with 0x16, so they cannot be confused.
+ */
+export function postgresEncryptionRequest(buffered: Buffer): 'ssl' | 'gssenc' | 'cleartext' | 'incomplete' | undefined {
+  if (buffered.length === 0 || buffered[0] !== 0) return undefined;
+  if (buffered.length < POSTGRES_REQUEST_LENGTH) return SSL_REQUEST.subarray(0, buffered.length).equals(buffered) || GSSENC_REQUEST.subarray(0, buffered.length).equals(buffered) ? 'incomplete' : undefined;
+  const head = buffered.subarray(0, POSTGRES_REQUEST_LENGTH);
+  if (head.equals(SSL_REQUEST)) return 'ssl';
+  if (head.equals(GSSENC_REQUEST)) return 'gssenc';
+  // A protocol 3.x StartupMessage in the clear (a client with sslmode=disable).
+  return head.readUInt32BE(0) <= MAX_STARTUP_LENGTH && head.readUInt16BE(4) === 3 ? 'cleartext' : undefined;
 }

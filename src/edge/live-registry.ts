@@ -17,7 +17,7 @@ export type Verdict = { readonly keep: true; readonly recheckAt?: Date; readonly
 
 /** What the store keeps of a live connection, plus what only this edge can do with it. */
 export interface LiveEntry extends Pick<LiveConnectionRecord, 'id' | 'socket' | 'userId' | 'email' | 'sessionId' | 'clientIp' | 'country'> {
-  readonly protocol: 'tls' | 'websocket' | 'ssh';
+  readonly protocol: 'tls' | 'websocket' | 'ssh' | 'postgres';
   readonly startedAt: Date;
   readonly counters: LiveCounters;
   /** Decides this connection again against the current snapshot and clock. */

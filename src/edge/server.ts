@@ -1,5 +1,6 @@
 // The edge's one public port: TLS with certificates by SNI; ALPN postern/2 is a connector's
-// tunnel (mTLS), `tls` sockets go to TlsSockets, `ssh` sockets to SshSockets, everything else is
+// tunnel (mTLS), `tls` sockets go to TlsSockets, `ssh` sockets to SshSockets, `postgres` sockets to
+// PostgresSockets, everything else is
 // HTTP/1.1 routed by Host and decided per request (WebSockets stay registered as live
 // connections). EdgeServer composes the pieces: front-door.ts, http-gate.ts, upgrade.ts and
 // tunnel-accept.ts.
@@ -15,6 +16,7 @@ import { connectionClientIp } from './access.js';
 import { TlsSockets } from './tls-socket.js';
 import { SshSockets } from './ssh/index.js';
 import type { SshSocketOptions } from './ssh/index.js';
+import { PostgresSockets } from './postgres/socket.js';
 import type { LiveRegistry } from './live-registry.js';
 import { HttpSocketProxy } from './http-proxy.js';
 import { routeHost } from './routing.js';
@@ -68,6 +70,7 @@ export class EdgeServer {
   private readonly tunnels: TunnelAcceptor;
   private readonly tlsSockets: TlsSockets;
   private readonly sshSockets: SshSockets | undefined;
+  private readonly postgresSockets: PostgresSockets;
 
   constructor(private readonly options: EdgeServerOptions) {
     const now = options.now ?? (() => new Date());
@@ -81,6 +84,7 @@ export class EdgeServer {
     };
     this.tlsSockets = new TlsSockets(connections);
     this.sshSockets = options.ssh && new SshSockets({ ...options.ssh, ...connections });
+    this.postgresSockets = new PostgresSockets(connections);
     this.tunnels = new TunnelAcceptor({ hub: options.hub, view: options.view, logger: options.logger });
     const limits = { ...DEFAULT_HTTP_LIMITS, ...options.http };
     const clientIp = (req: http.IncomingMessage) => this.front.httpClientIp(req);
@@ -118,6 +122,7 @@ export class EdgeServer {
       const record = this.options.view().socket(route.name);
       if (record?.type === 'tls') return this.tlsSockets.accept(socket, record);
       if (record?.type === 'ssh') return this.sshSockets ? this.sshSockets.accept(socket, record) : void socket.destroy();
+      if (record?.type === 'postgres') return this.postgresSockets.accept(socket, record);
     }
     this.http.server.emit('connection', socket);
   }

@@ -26,6 +26,10 @@ export const AUDIT_EVENT_TYPES = [
   /** Managed SSH: a login was allowed and carried to the upstream (ends with ssh.session.end, recordings listed). */
   'ssh.session.start',
   'ssh.session.end',
+  /** PostgreSQL sockets: a session admitted at startup (ends with db.session.end); db.query per statement, refusals included. */
+  'db.session.start',
+  'db.session.end',
+  'db.query',
   /** A command ran (its exit status and recording). */
   'ssh.exec',
   /** Legacy scp (`scp -O`); modern scp shows as ssh.sftp.* operations. */

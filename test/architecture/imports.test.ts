@@ -24,7 +24,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['cli'],
   ['control', 'edge', 'connector', 'agent'],
   ['api-client'],
-  ['policy', 'identity', 'ca', 'reporting', 'tunnel'],
+  ['policy', 'identity', 'ca', 'reporting', 'tunnel', 'pgwire'],
   ['store'],
   [ROOT],
 ];

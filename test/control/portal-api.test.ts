@@ -62,6 +62,7 @@ test('commands: a tls socket offers a local port, and SSH only where the policy 
     'postern client tls --host box.localhost --listen 127.0.0.1:5433', 'postern client ssh-config >> ~/.ssh/config', 'ssh ops@box.localhost',
   ]);
   assert.deepEqual(commandsFor('ssh', 'prod.localhost', []).map((c) => c.command), ['postern client ssh-config >> ~/.ssh/config', 'ssh $USER@prod.localhost']);
+  assert.deepEqual(commandsFor('postgres', 'orders.localhost', []).map((c) => c.command), ['postern client db --host orders.localhost --listen 127.0.0.1:5433']);
   assert.deepEqual(commandsFor('http', 'wiki.localhost', ['x']), []);
 });
 

@@ -9,12 +9,12 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { commandTagRows, decodeBackend } from '../../src/edge/postgres/backend.js';
-import type { BackendMessage } from '../../src/edge/postgres/backend.js';
-import { decodeFrontend } from '../../src/edge/postgres/frontend.js';
-import type { FrontendMessage } from '../../src/edge/postgres/frontend.js';
-import { PgDecoder, encodeStartup } from '../../src/edge/postgres/wire.js';
-import type { StartupPacket } from '../../src/edge/postgres/wire.js';
+import { commandTagRows, decodeBackend } from '../../src/pgwire/backend.js';
+import type { BackendMessage } from '../../src/pgwire/backend.js';
+import { decodeFrontend } from '../../src/pgwire/frontend.js';
+import type { FrontendMessage } from '../../src/pgwire/frontend.js';
+import { PgDecoder, encodeStartup } from '../../src/pgwire/wire.js';
+import type { StartupPacket } from '../../src/pgwire/wire.js';
 import { waitFor, withTimeout } from '../helpers/util.js';
 
 const url = new URL(process.env.POSTERN_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test');

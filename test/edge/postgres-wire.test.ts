@@ -3,12 +3,12 @@
 // PgProtocolError, and a seeded bounded fuzz run finds nothing else.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { commandTagRows, commandTagVerb, decodeBackend, encodeBackend, errorResponse, SqlState } from '../../src/edge/postgres/backend.js';
-import type { BackendMessage } from '../../src/edge/postgres/backend.js';
-import { decodeFrontend, decodePasswordMessage, decodeSaslInitialResponse, encodeFrontend, encodePasswordMessage, encodeSaslInitialResponse, encodeSaslResponse } from '../../src/edge/postgres/frontend.js';
-import type { FrontendMessage } from '../../src/edge/postgres/frontend.js';
-import { MAX_SMALL_MESSAGE_LENGTH, MAX_STARTUP_LENGTH, PgDecoder, PgProtocolError, PROTOCOL_3_0, decodeStartup, encodeStartup } from '../../src/edge/postgres/wire.js';
-import type { PgDecoderOptions, PgPacket, StartupPacket } from '../../src/edge/postgres/wire.js';
+import { commandTagRows, commandTagVerb, decodeBackend, encodeBackend, errorResponse, SqlState } from '../../src/pgwire/backend.js';
+import type { BackendMessage } from '../../src/pgwire/backend.js';
+import { decodeFrontend, decodePasswordMessage, decodeSaslInitialResponse, encodeFrontend, encodePasswordMessage, encodeSaslInitialResponse, encodeSaslResponse } from '../../src/pgwire/frontend.js';
+import type { FrontendMessage } from '../../src/pgwire/frontend.js';
+import { MAX_SMALL_MESSAGE_LENGTH, MAX_STARTUP_LENGTH, PgDecoder, PgProtocolError, PROTOCOL_3_0, decodeStartup, encodeStartup } from '../../src/pgwire/wire.js';
+import type { PgDecoderOptions, PgPacket, StartupPacket } from '../../src/pgwire/wire.js';
 
 const FRONTEND: FrontendMessage[] = [
   { type: 'Query', sql: 'SELECT \'é\'; SELECT 2' },

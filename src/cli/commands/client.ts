@@ -41,6 +41,44 @@ function describeFailure(host: string, err: NodeJS.ErrnoException): PosternError
   return new PosternError('forbidden', message, { cause: err });
 }
 
+const SSL_REQUEST = Buffer.from('0000000804d2162f', 'hex');
+const GSSENC_REQUEST = Buffer.from('0000000804d21630', 'hex');
+/** A StartupMessage or CancelRequest is at least this long, as is an encryption request. */
+const MIN_STARTUP = 8;
+
+/**
+ * One local PostgreSQL connection: its encryption requests are answered "no" (the hop to the
+ * edge is TLS already), then its startup and everything after go through a TLS stream.
+ */
+function relayPostgres(local: net.Socket, open: () => tls.TLSSocket, host: string): void {
+  let buffered = Buffer.alloc(0);
+  local.on('error', () => local.destroy());
+  const onData = (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    while (buffered.length >= MIN_STARTUP) {
+      const head = buffered.subarray(0, MIN_STARTUP);
+      if (!head.equals(SSL_REQUEST) && !head.equals(GSSENC_REQUEST)) break;
+      local.write('N');
+      buffered = buffered.subarray(MIN_STARTUP);
+    }
+    if (buffered.length < MIN_STARTUP) return;
+    local.off('data', onData);
+    local.pause();
+    const stream = open();
+    stream.once('secureConnect', () => {
+      stream.write(buffered);
+      local.pipe(stream);
+      stream.pipe(local);
+    });
+    stream.on('error', (err) => {
+      process.stderr.write(`postern: ${describeFailure(host, err).message}\n`);
+      local.destroy();
+    });
+    local.on('close', () => stream.destroy());
+  };
+  local.on('data', onData);
+}
+
 export function registerClient(program: Command, context: () => CliContext): void {
   const signIn = () => signedIn(context);
   const client = program.command('client').description('reach sockets as the signed-in user (signs in first when needed)');
@@ -80,6 +118,20 @@ export function registerClient(program: Command, context: () => CliContext): voi
       await new Promise<void>((resolve, reject) => server.once('error', reject).listen(Number(listenPort), listenHost || '127.0.0.1', resolve));
       const address = server.address() as net.AddressInfo;
       process.stdout.write(`forwarding ${address.address}:${address.port} → ${options.host} (Ctrl-C to stop)\n`);
+    });
+  client.command('db')
+    .description('serve a local port that speaks plain PostgreSQL to psql and TLS with your certificate to a postgres socket (no database password)')
+    .requiredOption('--host <socket-host>', 'e.g. orders.localhost')
+    .option('--listen <host:port>', 'the local port psql connects to', '127.0.0.1:5433')
+    .option('--ttl <duration>', 'certificate lifetime', '4h')
+    .action(async (options: { host: string; listen: string; ttl: string }) => {
+      const ctx = context();
+      const identity = await tlsIdentity(ctx, Math.round(parseDuration(options.ttl) / 1000), signIn);
+      const [listenHost, listenPort] = options.listen.split(/:(?=\d+$)/);
+      const server = net.createServer({ allowHalfOpen: true }, (local) => relayPostgres(local, () => openStream(ctx, options.host, identity), options.host));
+      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(Number(listenPort), listenHost || '127.0.0.1', resolve));
+      const address = server.address() as net.AddressInfo;
+      process.stdout.write(`postgres on ${address.address}:${address.port} → ${options.host}: psql -h ${address.address} -p ${address.port} <database> (Ctrl-C to stop)\n`);
     });
   client.command('ssh-keysign')
     .description('make or reuse your SSH key and get it certified; prints the key path (for ssh_config Match exec / IdentityFile)')

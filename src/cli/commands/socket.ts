@@ -63,7 +63,7 @@ export function registerSocket(program: Command, context: () => CliContext): voi
   addAuthFlags(socket.command('create'))
     .description('create a socket')
     .requiredOption('--name <name>', 'DNS label: the socket is reached at <name>.<domain>')
-    .option('--type <type>', 'http, https, tls or ssh (SSH terminated and recorded at the edge)', 'http')
+    .option('--type <type>', 'http, https, tls, ssh (SSH terminated and recorded at the edge) or postgres (queries audited at the edge)', 'http')
     .option('--upstream <url>', 'what the connector dials, e.g. http://127.0.0.1:3000 or tcp://127.0.0.1:22 (informational)')
     .option('--description <text>', 'free text')
     .option('--tag <key=value>', 'a tag (repeatable)', collect)
