@@ -96,7 +96,10 @@ describe('dashboard: the web terminal', { skip }, () => {
       assert.equal(new URL(page.url()).pathname + new URL(page.url()).search, `/terminal/${SOCKET}?login=${LOGIN}`);
       await page.goto(`${f.server.url}/terminal`);
       await page.getByRole('button', { name: 'Open terminal' }).waitFor({ timeout: 5_000 });
-      assert.equal(await page.getByRole('list', { name: 'SSH sockets' }).getByRole('link').count(), 1, 'one socket, one allowed login');
+      // The list comes from /api/v1/me/apps after the form is shown: wait for it before counting.
+      const links = page.getByRole('list', { name: 'SSH sockets' }).getByRole('link');
+      await links.first().waitFor({ timeout: 10_000 });
+      assert.equal(await links.count(), 1, 'one socket, one allowed login');
     } finally {
       await context.close();
     }
