@@ -1,12 +1,11 @@
 // The agent's YAML file: where the control plane is, which CA to trust (a pin, as connectors
 // do), how to attest, and whether to report host facts. It names no credentials file: the
 // agent's key lives in memory only.
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { PosternError, errorMessage } from '../errors.js';
+import { PosternError } from '../errors.js';
 import { issueLine } from '../zod-issues.js';
+import { parseConfigYaml, problemsLine, readConfigFile } from '../config-file.js';
 import { agentServiceSchema, workloadApiSchema } from './services.js';
 
 const joinTokenAttestation = z.object({
@@ -48,16 +47,10 @@ export const agentConfigSchema = z.object({
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
 
 export function parseAgentConfig(text: string, source: string): AgentConfig {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (cause) {
-    throw new PosternError('config_invalid', `${source}: not valid YAML: ${errorMessage(cause).split('\n')[0]}`, { cause });
-  }
+  const raw = parseConfigYaml(text, source);
   const result = agentConfigSchema.safeParse(raw);
   if (!result.success) {
-    const problems = result.error.issues.map(issueLine);
-    throw new PosternError('config_invalid', problems.length === 1 ? `${source}: ${problems[0]}` : `${source}: ${problems.length} problems: ${problems.join('; ')}`);
+    throw new PosternError('config_invalid', problemsLine(source, result.error.issues.map(issueLine)));
   }
   if (result.data.attestation.method === 'jwt' && result.data.ca_pin === undefined) {
     throw new PosternError('config_invalid', `${source}: ca_pin: required with jwt attestation (a JWT carries no CA pin)`);
@@ -67,12 +60,7 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
 
 /** Reads the file; token files named in it are taken relative to it. */
 export async function loadAgentConfig(path: string): Promise<AgentConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (cause) {
-    throw new PosternError('config_invalid', `cannot read ${path}: ${(cause as NodeJS.ErrnoException).code ?? errorMessage(cause)}`, { cause });
-  }
+  const text = await readConfigFile(path);
   const config = parseAgentConfig(text, path);
   const base = dirname(resolve(path));
   const attestation = config.attestation.token_file === undefined ? config.attestation : { ...config.attestation, token_file: resolve(base, config.attestation.token_file) };

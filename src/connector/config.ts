@@ -1,11 +1,10 @@
 // The connector's YAML file: where the edge is, where its credentials live, and the sockets it
 // serves with their upstreams. Upstreams come only from here — never from the edge.
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { PosternError, errorMessage } from '../errors.js';
+import { PosternError } from '../errors.js';
 import { issueLine } from '../zod-issues.js';
+import { parseConfigYaml, problemsLine, readConfigFile } from '../config-file.js';
 import { socketNameSchema, SOCKET_TYPES, carriesTcp } from '../store/index.js';
 
 const upstreamUrl = z.string().refine((value) => {
@@ -46,17 +45,8 @@ export type ConnectorConfig = z.infer<typeof connectorConfigSchema>;
 export type ConnectorSocket = z.infer<typeof connectorSocketSchema>;
 
 /** Every mistake of a file in one line, so a user fixes them in one go rather than one per run. */
-function problemsLine(source: string, problems: readonly string[]): string {
-  return problems.length === 1 ? `${source}: ${problems[0]}` : `${source}: ${problems.length} problems: ${problems.join('; ')}`;
-}
-
 export function parseConnectorConfig(text: string, source: string): ConnectorConfig {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (cause) {
-    throw new PosternError('config_invalid', `${source}: not valid YAML: ${errorMessage(cause).split('\n')[0]}`, { cause });
-  }
+  const raw = parseConfigYaml(text, source);
   const result = connectorConfigSchema.safeParse(raw);
   if (!result.success) throw new PosternError('config_invalid', problemsLine(source, result.error.issues.map(issueLine)));
   const problems: string[] = [];
@@ -76,12 +66,7 @@ export function parseConnectorConfig(text: string, source: string): ConnectorCon
 
 /** Reads the file; relative paths inside it are taken relative to the file. */
 export async function loadConnectorConfig(path: string): Promise<ConnectorConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (cause) {
-    throw new PosternError('config_invalid', `cannot read ${path}: ${(cause as NodeJS.ErrnoException).code ?? errorMessage(cause)}`, { cause });
-  }
+  const text = await readConfigFile(path);
   const config = parseConnectorConfig(text, path);
   const base = dirname(resolve(path));
   const sockets = config.sockets.map((s) => (s.postgres?.password_file ? { ...s, postgres: { ...s.postgres, password_file: resolve(base, s.postgres.password_file) } } : s));
