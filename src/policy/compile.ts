@@ -1,6 +1,7 @@
 // Stored policies compiled once into a PolicySet: matchers built, policies indexed by socket
-// name, with tag-attached and whole-namespace policies kept apart, so that one request only
-// looks at the policies that can apply to its socket.
+// name (and by service name: the agents' mesh decides with the same set), with tag-attached and
+// whole-namespace policies kept apart, so that one request only looks at the policies that can
+// apply to what it reaches. A policy naming sockets never applies to a service of that name.
 import { PosternError, errorMessage } from '../errors.js';
 import type { Condition } from './criteria/condition.js';
 import { PROTOCOLS, PROTOCOL_BIT, compileRule } from './rule.js';
@@ -82,32 +83,38 @@ export class PolicySet {
   /** The highest record version compiled in (0 for an empty set). */
   readonly version: number;
   private readonly bySocket: Map<string, CompiledPolicy[]>;
+  private readonly byService: Map<string, CompiledPolicy[]>;
   private readonly byTags: readonly CompiledPolicy[];
   private readonly byNamespace: Map<string, CompiledPolicy[]>;
   private readonly memo = new Map<string, { namespace: string; tags: Socket['tags']; applicable: Applicable }>();
 
-  constructor(policies: readonly CompiledPolicy[], sockets: ReadonlyMap<CompiledPolicy, readonly string[]>) {
+  constructor(policies: readonly CompiledPolicy[], sockets: ReadonlyMap<CompiledPolicy, readonly string[]>, services: ReadonlyMap<CompiledPolicy, readonly string[]> = new Map()) {
     this.size = policies.length;
     this.ruleCount = policies.reduce((n, p) => n + p.rules.length, 0);
     this.version = policies.reduce((v, p) => Math.max(v, p.version), 0);
     this.bySocket = new Map();
+    this.byService = new Map();
     this.byNamespace = new Map();
     const byTags: CompiledPolicy[] = [];
     for (const policy of policies) {
       const names = sockets.get(policy);
+      const serviceNames = services.get(policy);
       if (names) for (const name of new Set(names)) push(this.bySocket, name, policy);
+      else if (serviceNames) for (const name of new Set(serviceNames)) push(this.byService, name, policy);
       else if (policy.tags.length > 0) byTags.push(policy);
       else push(this.byNamespace, policy.namespace, policy);
     }
     this.byTags = byTags;
   }
 
-  /** The evaluator's view: what applies to a socket, memoized per socket name (checked against its namespace and tags). */
+  /** The evaluator's view: what applies to a socket or service, memoized per name (checked against its namespace and tags). */
   applicable(socket: Socket): Applicable {
-    const hit = this.memo.get(socket.name);
+    const service = socket.kind === 'service';
+    const key = service ? `service:${socket.name}` : socket.name;
+    const hit = this.memo.get(key);
     if (hit && hit.namespace === socket.namespace && sameTags(hit.tags, socket.tags)) return hit.applicable;
     const policies: CompiledPolicy[] = [];
-    for (const p of this.bySocket.get(socket.name) ?? []) if (namespaceCovers(p.namespace, socket.namespace)) policies.push(p);
+    for (const p of (service ? this.byService : this.bySocket).get(socket.name) ?? []) if (namespaceCovers(p.namespace, socket.namespace)) policies.push(p);
     for (const p of this.byTags) if (namespaceCovers(p.namespace, socket.namespace) && tagsMatch(p.tags, socket.tags)) policies.push(p);
     for (const ns of namespaceChain(socket.namespace)) policies.push(...(this.byNamespace.get(ns) ?? []));
     policies.sort((a, b) => a.rules[0]!.order - b.rules[0]!.order);
@@ -126,7 +133,7 @@ export class PolicySet {
     });
     const applicable = { rules, byProtocol };
     if (this.memo.size >= MAX_MEMO_SOCKETS) this.memo.clear();
-    this.memo.set(socket.name, { namespace: socket.namespace, tags: socket.tags, applicable });
+    this.memo.set(key, { namespace: socket.namespace, tags: socket.tags, applicable });
     return applicable;
   }
 }
@@ -153,6 +160,7 @@ export function compilePolicies(records: readonly PolicyRecordInput[]): PolicySe
   const shared = new Map<string, Condition | undefined>();
   const policies: CompiledPolicy[] = [];
   const sockets = new Map<CompiledPolicy, readonly string[]>();
+  const services = new Map<CompiledPolicy, readonly string[]>();
   let order = 0;
   for (const record of [...records].sort(byNamespaceThenName)) {
     const doc = record.document;
@@ -168,9 +176,10 @@ export function compilePolicies(records: readonly PolicyRecordInput[]): PolicySe
       }
     });
     if (rules.length === 0) throw new PosternError('config_invalid', `policy ${label}: rules: a policy needs at least one rule`);
-    const policy: CompiledPolicy = { name: doc.name, namespace, version: record.version, rules, tags: doc.sockets ? [] : Object.entries(doc.tags ?? {}) };
+    const policy: CompiledPolicy = { name: doc.name, namespace, version: record.version, rules, tags: doc.sockets || doc.services ? [] : Object.entries(doc.tags ?? {}) };
     if (doc.sockets) sockets.set(policy, doc.sockets);
+    if (doc.services) services.set(policy, doc.services);
     policies.push(policy);
   }
-  return new PolicySet(policies, sockets);
+  return new PolicySet(policies, sockets, services);
 }

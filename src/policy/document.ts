@@ -87,7 +87,12 @@ const forwardingDirections = z.strictObject({ local: z.boolean().optional(), rem
 const labelName = z.string().regex(/^[a-z][a-z0-9_.-]{0,99}$/i, 'is not a label name (letters, digits, ".", "_" and "-", starting with a letter)');
 const labelValues = z.union([nonEmpty, z.array(nonEmpty).min(1)]);
 const serviceLabels = z.record(labelName, labelValues).refine((l) => Object.keys(l).length > 0, 'name at least one label, such as { app: payroll }');
-const who = z.strictObject({ email: list(email), domain: list(domain), group: list(nonEmpty), service: z.union([z.array(service).min(1), serviceLabels]).optional(), spiffe: list(service) });
+const onBehalfOf = z.strictObject({ email: list(email), domain: list(domain), group: list(nonEmpty) })
+  .refine((o) => o.email || o.domain || o.group, 'name the people: email, domain or group');
+const who = z.strictObject({
+  email: list(email), domain: list(domain), group: list(nonEmpty), service: z.union([z.array(service).min(1), serviceLabels]).optional(), spiffe: list(service),
+  on_behalf_of: onBehalfOf.optional(),
+}).refine((w) => !w.on_behalf_of || w.service || w.spiffe, { path: ['on_behalf_of'], message: 'goes with service or spiffe: the service that acts for these people' });
 const where = z.strictObject({ ip: list(cidr), country: list(country), country_not: list(country) });
 const whenBlock = z.strictObject({ after: instant.optional(), before: instant.optional(), weekdays: list(weekday), time: timeRange.optional(), tz: timeZone.optional() })
   .superRefine((w, ctx) => {
@@ -110,7 +115,7 @@ const what = z.strictObject({
     max_session: duration.optional(),
   }).optional(),
   tls: z.strictObject({ connect: z.boolean().optional() }).optional(),
-  database: z.strictObject({ names: list(nonEmpty), read_only: z.boolean().optional() }).optional(),
+  database: z.strictObject({ names: list(nonEmpty), users: list(nonEmpty), read_only: z.boolean().optional() }).optional(),
 }).refine((w) => w.http || w.ssh || w.tls || w.database, 'needs at least one of http, ssh, tls, database');
 
 /** Settings that grant or restrict inside an allow; on a deny rule they would read backwards. */
@@ -125,6 +130,7 @@ const ALLOW_ONLY: readonly (readonly ['ssh' | 'tls' | 'database', string, string
   ['ssh', 'max_session', 'only allow rules limit sessions'],
   ['tls', 'connect', 'only allow rules set connect (a deny rule with tls: {} refuses connections)'],
   ['database', 'read_only', 'only allow rules are read-only (a deny rule with database: {} refuses the database)'],
+  ['database', 'users', 'only allow rules map people to roles (a deny rule with database: {} refuses the database)'],
 ];
 
 const rule = z.strictObject({
@@ -147,12 +153,14 @@ const documentSchema = z.strictObject({
   namespace: namespace.optional(),
   description: z.string().optional(),
   sockets: list(socketName),
+  services: list(slug),
   tags: z.record(z.string().min(1), z.string()).optional(),
   mode: z.enum(['enforce', 'observe']).optional(),
   alarm_until: instant.optional(),
   rules: z.array(rule).min(1),
 }).superRefine((d, ctx) => {
-  if (d.sockets && d.tags) ctx.addIssue({ code: 'custom', path: ['tags'], message: 'a policy attaches by sockets or by tags, not both' });
+  const by = (['sockets', 'services', 'tags'] as const).filter((k) => d[k] !== undefined);
+  if (by.length > 1) ctx.addIssue({ code: 'custom', path: [by[1]!], message: `a policy attaches by one of sockets, services or tags, not ${by.join(' and ')}` });
   if (d.tags && Object.keys(d.tags).length === 0) ctx.addIssue({ code: 'custom', path: ['tags'], message: 'must name at least one tag (leave tags out to cover the whole namespace)' });
   const seen = new Map<string, number>();
   d.rules.forEach((r, i) => {

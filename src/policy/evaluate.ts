@@ -64,6 +64,7 @@ export function evaluate(ctx: RequestContext, set: PolicySet): Decision {
     const decision: Draft = { effect: decided.effect, reason: deny ? 'rule-denied' : 'rule-allowed', rule: decided.ref, summary: decided.summary };
     if (!deny && maxSessionMs !== undefined) decision.maxSessionMs = maxSessionMs;
     if (!deny && readOnly) decision.readOnly = true;
+    if (!deny && ctx.action.protocol === 'database' && allow!.databaseUsers) decision.databaseRole = ctx.action.role ?? allow!.databaseUsers[0]!;
     if (recheckAt) decision.recheckAt = recheckAt;
     if (!deny && observedDeny) decision.wouldDeny = { reason: 'rule-denied', rule: observedDeny.ref, summary: `would be ${observedDeny.summary}` };
     if (deny && deny.alarmUntil !== undefined && deny.alarmUntil > facts.at) decision.alarm = { policy: deny.ref.policy, namespace: deny.ref.namespace };

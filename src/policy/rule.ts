@@ -44,6 +44,8 @@ export interface CompiledRule {
   readonly sshLogins: readonly string[] | undefined;
   readonly maxSessionMs: number | undefined;
   readonly readOnly: boolean;
+  /** The upstream roles an allow rule maps database sessions to (`what.database.users`). */
+  readonly databaseUsers: readonly string[] | undefined;
   /** Its policy is in observe mode: a denial it owns is let through (see evaluate). */
   readonly observe: boolean;
   /** Epoch ms until which a denial its policy owns raises an alarm; absent = never. */
@@ -105,6 +107,7 @@ export function compileRule(rule: Rule, index: number, policy: { name: string; n
     sshLogins: ssh?.logins,
     maxSessionMs,
     readOnly: rule.what?.database?.read_only === true,
+    databaseUsers: rule.what?.database?.users,
     observe: policy.observe === true,
     alarmUntil: policy.alarmUntil,
   };

@@ -19,6 +19,17 @@ export interface WhoCondition {
   readonly service?: Readonly<Record<string, string | readonly string[]>> | readonly string[];
   /** Workload identities (`spiffe://…` URIs); a trailing `/*` matches everything below. */
   readonly spiffe?: readonly string[];
+  /**
+   * The person a service acts for (the Postern assertion it relays): the request needs both a
+   * service identity and a signed-in user matching these. A service alone never matches.
+   */
+  readonly on_behalf_of?: OnBehalfOf;
+}
+
+export interface OnBehalfOf {
+  readonly email?: readonly string[];
+  readonly domain?: readonly string[];
+  readonly group?: readonly string[];
 }
 
 export interface WhereCondition {
@@ -76,6 +87,12 @@ export interface TlsWhat {
 
 export interface DatabaseWhat {
   readonly names?: readonly string[];
+  /**
+   * The upstream roles this allow rule maps people to: the session logs in as the role the client
+   * asked for when it is listed, else as the first. A client asking for a role no allowing rule
+   * lists is refused; a rule without `users` maps no role (the connector's default login).
+   */
+  readonly users?: readonly string[];
   readonly read_only?: boolean;
 }
 
@@ -104,7 +121,9 @@ export interface PolicyDocument {
   readonly description?: string;
   /** Socket names this policy attaches to. */
   readonly sockets?: readonly string[];
-  /** Or socket tags (every pair must match). Neither `sockets` nor `tags`: the whole namespace. */
+  /** Or names of services (workloads reached through the agents' mesh) it attaches to. */
+  readonly services?: readonly string[];
+  /** Or tags (socket tags, service labels; every pair must match). None of the three: the whole namespace. */
   readonly tags?: Readonly<Record<string, string>>;
   /**
    * `observe`: what this policy would deny is let through and recorded (`access.would_deny`);
@@ -140,10 +159,17 @@ export type Action =
     readonly target?: string;
   }
   | { readonly protocol: 'tls' }
-  | { readonly protocol: 'database'; readonly database?: string; readonly write?: boolean };
+  | {
+    readonly protocol: 'database';
+    readonly database?: string;
+    readonly write?: boolean;
+    /** The upstream role the client asked for (absent: whatever the deciding rule maps). */
+    readonly role?: string;
+  };
 
 export interface RequestContext {
-  readonly socket: { readonly name: string; readonly namespace: string; readonly tags: Readonly<Record<string, string>> };
+  /** What is reached: a socket, or (`kind: 'service'`) a service behind an agent, its labels as tags. */
+  readonly socket: { readonly kind?: 'socket' | 'service'; readonly name: string; readonly namespace: string; readonly tags: Readonly<Record<string, string>> };
   readonly principal: Principal;
   /** Already the believed client address (trusted proxies resolved by the transport). */
   readonly clientIp: string;
@@ -171,6 +197,7 @@ export type RuleOutcome =
   | 'who-group'
   | 'who-service'
   | 'who-spiffe'
+  | 'who-on-behalf-of'
   | 'who-unauthenticated'
   | 'where-ip'
   | 'where-country'
@@ -188,7 +215,8 @@ export type RuleOutcome =
   | 'what-ssh-command'
   | 'what-tls-connect'
   | 'what-database-name'
-  | 'what-database-write';
+  | 'what-database-write'
+  | 'what-database-user';
 
 export interface RuleRef {
   readonly policy: string;
@@ -215,6 +243,8 @@ export interface Decision {
   readonly maxSessionMs?: number;
   /** For an allowed database session: only reads. */
   readonly readOnly?: boolean;
+  /** For an allowed database session: the upstream role it logs in as (see DatabaseWhat.users). */
+  readonly databaseRole?: string;
   /**
    * The next instant at which a time condition of an applicable rule changes (a window opens or
    * closes): a long-lived connection must be decided again then. Absent when no time condition applies.

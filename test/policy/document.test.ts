@@ -101,7 +101,7 @@ test('errors name the field path, on one line', () => {
     [withRule({ effect: 'allow', what: { ssh: { agent_forwarding: 'off' } } }), 'rules[1].what.ssh.agent_forwarding: expected true or false, got "off"'],
     [withRule({ effect: 'allow', what: { ssh: { x11_forwarding: false } } }), 'rules[1].what.ssh.x11_forwarding: unknown field'],
     [withRule({ effect: 'deny', what: { database: { read_only: true } } }), 'rules[1].what.database.read_only: only allow rules are read-only (a deny rule with database: {} refuses the database)'],
-    [{ name: 'p', sockets: ['web'], tags: { env: 'prod' }, rules: [{ effect: 'allow' }] }, 'tags: a policy attaches by sockets or by tags, not both'],
+    [{ name: 'p', sockets: ['web'], tags: { env: 'prod' }, rules: [{ effect: 'allow' }] }, 'tags: a policy attaches by one of sockets, services or tags, not sockets and tags'],
     [{ name: 'p', sockets: ['Web_1'], rules: [{ effect: 'allow' }] }, 'sockets[0]: "Web_1" is not a socket name (a DNS label: a-z, 0-9 and "-")'],
     [{ name: 'p', rules: [{ name: 'r', effect: 'allow' }, { name: 'r', effect: 'deny' }] }, 'rules[1].name: "r" is already the name of rules[0]'],
     [null, 'policy document: expected a mapping, got null'],
@@ -177,4 +177,31 @@ rules:
   for (const who of [{ service: {} }, { service: { '1bad': 'x' } }, { spiffe: ['spiffe://x/*/y'] }]) {
     assert.throws(() => validatePolicyDocument({ name: 'x', rules: [{ effect: 'allow', who }] }), (err) => isPosternError(err), JSON.stringify(who));
   }
+});
+
+test('who.on_behalf_of goes with a service; services attach a policy; database users are allow-only', () => {
+  const doc = parsePolicyDocument(`
+name: ui-for-alice
+namespace: shop
+services: [api]
+rules:
+  - effect: allow
+    who: { service: { app: ui }, on_behalf_of: { email: [Alice@Corp.Example], group: [buyers] } }
+    what: { http: { methods: [GET], paths: ["/alice/*"] } }
+`);
+  assert.deepEqual(doc.services, ['api']);
+  assert.deepEqual(doc.rules[0]!.who, { service: { app: 'ui' }, on_behalf_of: { email: ['alice@corp.example'], group: ['buyers'] } });
+  const problem = (input: unknown) => {
+    try {
+      validatePolicyDocument(input);
+      return 'ok';
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+  assert.match(problem({ name: 'x', rules: [{ effect: 'allow', who: { on_behalf_of: { email: ['a@b.example'] } } }] }), /who\.on_behalf_of: goes with service or spiffe/);
+  assert.match(problem({ name: 'x', rules: [{ effect: 'allow', who: { spiffe: ['spiffe://td/ns/a/svc/b'], on_behalf_of: {} } }] }), /on_behalf_of: name the people/);
+  assert.match(problem({ name: 'x', sockets: ['web'], services: ['api'], rules: [{ effect: 'allow' }] }), /services: a policy attaches by one of sockets, services or tags, not sockets and services/);
+  assert.equal(problem({ name: 'x', rules: [{ effect: 'allow', what: { database: { users: ['readonly'] } } }] }), 'ok');
+  assert.match(problem({ name: 'x', rules: [{ effect: 'deny', what: { database: { users: ['admin'] } } }] }), /what\.database\.users: only allow rules map people to roles/);
 });

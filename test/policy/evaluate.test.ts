@@ -220,3 +220,52 @@ test('a document that does not compile throws config_invalid naming the policy a
   assert.throws(() => setOf({ name: 'bad', namespace: 'corp', rules: [{ effect: 'allow' }, { effect: 'allow', where: { ip: ['300.1.1.1'] } }] }),
     (err: Error & { code?: string }) => err.code === 'config_invalid' && err.message === 'policy corp/bad: rules[1].where.ip[0]: "300.1.1.1" is not an IP address or CIDR');
 });
+
+test('database roles: the asked role when the rule lists it, else its first; an unlisted or unmapped role is refused', () => {
+  const set = setOf({ name: 'db', rules: [
+    { effect: 'allow', name: 'analysts', who: { group: ['support'] }, what: { database: { names: ['orders'], users: ['readonly', 'reporting'], read_only: true } } },
+    { effect: 'allow', name: 'plain', who: { email: ['ann@partner.example'] }, what: { database: {} } },
+  ] });
+  const db = (role?: string) => ({ protocol: 'database' as const, database: 'orders', ...(role === undefined ? {} : { role }) });
+  assert.equal(evaluate(ctx({ action: db() }), set).databaseRole, 'readonly');
+  assert.equal(evaluate(ctx({ action: db('reporting') }), set).databaseRole, 'reporting');
+  const admin = explain(ctx({ action: db('admin') }), set);
+  assert.equal(admin.effect, 'deny');
+  assert.equal(admin.rules.find((r) => r.rule === 'analysts')!.outcome, 'what-database-user');
+  assert.match(admin.rules.find((r) => r.rule === 'analysts')!.detail, /role admin is not one of readonly, reporting/);
+  // a rule without users maps no role: the connector's default login, and asking for one is refused
+  const plain = evaluate(ctx({ principal: ann, action: db() }), set);
+  assert.equal(plain.effect, 'allow');
+  assert.equal(plain.databaseRole, undefined);
+  assert.equal(evaluate(ctx({ principal: ann, action: db('readonly') }), set).effect, 'deny');
+});
+
+test('services: a policy naming services applies to them and not to a socket of the same name; one naming sockets never to a service', () => {
+  const set = setOf(
+    { name: 'mesh', namespace: 'shop', services: ['orders'], rules: [{ effect: 'allow', who: { service: { app: 'ui' } }, what: { tls: {} } }] },
+    { name: 'people', namespace: 'shop', sockets: ['orders'], rules: [{ effect: 'allow', who: { group: ['support'] } }] },
+  );
+  const ui = { service: { id: 'spiffe://td/ns/shop/svc/ui', labels: { app: 'ui' } } };
+  const service = (principal: typeof ui | typeof joe) => ({ socket: { kind: 'service' as const, name: 'orders', namespace: 'shop', tags: {} }, principal, clientIp: '10.0.0.1', at: new Date('2025-03-24T10:00:00Z'), action: { protocol: 'tls' as const } });
+  assert.equal(evaluate(service(ui), set).effect, 'allow');
+  assert.equal(evaluate(service(joe), set).reason, 'no-rule-allowed');
+  assert.equal(evaluate(ctx({ socket: 'orders', namespace: 'shop', principal: ui, action: { protocol: 'tls' } }), set).effect, 'deny');
+  assert.equal(evaluate(ctx({ socket: 'orders', namespace: 'shop', action: { protocol: 'tls' } }), set).effect, 'allow');
+});
+
+test('on_behalf_of: a service and the person it acts for in one decision', () => {
+  const set = setOf({ name: 'api', services: ['api'], rules: [
+    { effect: 'allow', who: { service: { app: 'ui' }, on_behalf_of: { email: ['joe@corp.example'] } }, what: { http: { methods: ['GET'], paths: ['/joe/*'] } } },
+  ] });
+  const ui = { id: 'spiffe://td/ns/default/svc/ui', labels: { app: 'ui' } };
+  const request = (principal: object, path = '/joe/orders') => ({ socket: { kind: 'service' as const, name: 'api', namespace: '', tags: {} }, principal, clientIp: '10.0.0.1', at: new Date('2025-03-24T10:00:00Z'), action: http('GET', path) });
+  assert.equal(evaluate(request({ service: ui, user: joe.user }), set).effect, 'allow');
+  const asAnn = explain(request({ service: ui, user: ann.user }), set);
+  assert.equal(asAnn.effect, 'deny');
+  assert.equal(asAnn.rules[0]!.outcome, 'who-on-behalf-of');
+  assert.match(asAnn.rules[0]!.detail, /ann@partner\.example is not email joe@corp\.example/);
+  const alone = explain(request({ service: ui }), set);
+  assert.equal(alone.effect, 'deny');
+  assert.match(alone.rules[0]!.detail, /acts for no signed-in user/);
+  assert.equal(evaluate(request({ user: joe.user }), set).effect, 'deny');
+});

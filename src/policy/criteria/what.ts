@@ -3,7 +3,7 @@
 // rule, always caught by a deny path rule). SSH: logins, channel flags (false forbids, absent
 // allows; an action without login or channel, decided before they are known, passes them) and
 // exec command globs (an exec without its command line fails them). TLS: connect. Database:
-// names and read-only.
+// names, read-only and the roles an allow rule maps people to.
 import type { Facts } from '../facts.js';
 import { compilePathGlobs } from '../glob.js';
 import { commandGlobMatches, forbiddingFlags, quoteCommand, sshChannelLabel } from '../ssh-channel.js';
@@ -20,6 +20,7 @@ export function compileWhat(block: WhatCondition, effect: Effect): Condition {
   const commands = Array.isArray(ssh?.exec) ? (ssh.exec as readonly string[]) : undefined;
   const commandAllowed = (line: string | undefined) => line !== undefined && commands!.some((glob) => commandGlobMatches(glob, line));
   const names = database?.names ? new Set(database.names) : undefined;
+  const roles = database?.users ? new Set(database.users) : undefined;
 
   const test = (f: Facts): RuleOutcome => {
     const a = f.action;
@@ -47,6 +48,8 @@ export function compileWhat(block: WhatCondition, effect: Effect): Condition {
         if (!database) return 'what-protocol';
         if (names && a.database !== undefined && !names.has(a.database)) return 'what-database-name';
         if (database.read_only === true && a.write === true) return 'what-database-write';
+        // A role is never the client's free choice: only an allow rule that lists it grants it.
+        if (effect === 'allow' && a.role !== undefined && !roles?.has(a.role)) return 'what-database-user';
         return 'matched';
     }
   };
@@ -72,6 +75,9 @@ export function compileWhat(block: WhatCondition, effect: Effect): Condition {
       case 'what-tls-connect': return 'connections are not allowed (connect: false)';
       case 'what-database-name': return a.protocol === 'database' ? `database ${a.database} is not one of ${listText(names!)}` : outcome;
       case 'what-database-write': return 'writes are not allowed (read_only: true)';
+      case 'what-database-user':
+        if (a.protocol !== 'database') return outcome;
+        return roles ? `role ${a.role} is not one of ${listText(roles)}` : `role ${a.role} was asked for; the rule maps no role (users)`;
       default: return describeAction(f);
     }
   };
@@ -84,7 +90,7 @@ function describeAction(f: Facts): string {
     case 'http': return `${a.method.toUpperCase()} ${f.httpPath(a.path).path}`;
     case 'ssh': return `ssh${a.login === undefined ? '' : ` as ${a.login}`}${a.channel === undefined ? '' : `: ${sshActivity(a)}`}`;
     case 'tls': return 'tls connection';
-    case 'database': return `database ${a.database ?? '(any)'}${a.write ? ' (write)' : ''}`;
+    case 'database': return `database ${a.database ?? '(any)'}${a.role === undefined ? '' : ` as ${a.role}`}${a.write ? ' (write)' : ''}`;
   }
 }
 

@@ -1,5 +1,6 @@
 // `who`: the signed-in user (email, email domain, groups) and the workload: its SPIFFE id
-// (`spiffe`, or `service` as a list) and its signed labels (`service` as a map).
+// (`spiffe`, or `service` as a list) and its signed labels (`service` as a map); `on_behalf_of`
+// is the person a service relays a request for, so a rule can need both in one decision.
 // Every rule needs an authenticated principal, even one without a `who` block.
 import type { Facts } from '../facts.js';
 import type { RuleOutcome, WhoCondition } from '../types.js';
@@ -37,6 +38,17 @@ export function compileWho(block: WhoCondition): Condition {
   const spiffe = ids.length > 0 ? serviceMatcher(ids) : undefined;
   const wantedLabels = block.service && !Array.isArray(block.service) ? block.service as Readonly<Record<string, string | readonly string[]>> : undefined;
   const labels = wantedLabels ? labelMatcher(wantedLabels) : undefined;
+  const behalf = block.on_behalf_of;
+  const behalfEmails = lower(behalf?.email);
+  const behalfDomains = lower(behalf?.domain);
+  const behalfGroups = behalf?.group ? new Set(behalf.group) : undefined;
+  const actsFor = (f: Facts): boolean => {
+    const user = f.ctx.principal.user;
+    if (!user || !f.ctx.principal.service) return false;
+    if (behalfEmails && !behalfEmails.has(f.email()!)) return false;
+    if (behalfDomains && !behalfDomains.has(f.emailDomain()!)) return false;
+    return !behalfGroups || user.groups.some((g) => behalfGroups.has(g));
+  };
 
   const test = (f: Facts): RuleOutcome => {
     if (!f.authenticated) return 'who-unauthenticated';
@@ -51,6 +63,7 @@ export function compileWho(block: WhoCondition): Condition {
     const service = f.ctx.principal.service;
     if (spiffe && (!service || !spiffe(service.id))) return 'who-spiffe';
     if (labels && (!service || !labels(service.labels ?? {}))) return 'who-service';
+    if (behalf && !actsFor(f)) return 'who-on-behalf-of';
     return 'matched';
   };
 
@@ -69,7 +82,12 @@ export function compileWho(block: WhoCondition): Condition {
         const has = Object.entries(service?.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
         return service ? `service ${service.id} (labels ${has || 'none'}) does not have ${labelText(wantedLabels!)}` : `no service identity; the rule needs a service with ${labelText(wantedLabels!)}`;
       }
-      default: return user ? `signed in as ${user.email}` : `service ${service?.id ?? '?'}`;
+      case 'who-on-behalf-of': {
+        const wanted = [behalfEmails && `email ${listText(behalfEmails)}`, behalfDomains && `domain ${listText(behalfDomains)}`, behalfGroups && `group ${listText(behalfGroups)}`].filter(Boolean).join(', ');
+        if (!user) return `service ${service?.id ?? '?'} acts for no signed-in user; the rule needs it on behalf of ${wanted}`;
+        return `${user.email}${user.groups.length ? ` (groups ${listText(user.groups)})` : ''} is not ${wanted}`;
+      }
+      default: return user && service ? `${service.id} on behalf of ${user.email}` : user ? `signed in as ${user.email}` : `service ${service?.id ?? '?'}`;
     }
   };
   return { test, detail };
