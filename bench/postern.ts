@@ -9,7 +9,7 @@ import type { Child } from './proc.js';
 import { createKeyAndCsr } from '../src/ca/csr.js';
 import { SESSION_COOKIE_NAME } from '../src/identity/session-cookie.js';
 
-const BENCH_USER = 'bench@bench.localhost';
+export const BENCH_USER = 'bench@bench.localhost';
 const BENCH_PASSWORD = 'bench: correct horse battery staple';
 
 export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -18,8 +18,10 @@ const NODE_ARGS = ['--max-semi-space-size=32', ...(process.env.BENCH_POSTERN_NOD
 
 export interface SocketSpec {
   name: string;
-  type: 'http' | 'tls' | 'ssh';
+  type: 'http' | 'tls' | 'ssh' | 'postgres';
   upstream: string;
+  /** postgres sockets: the role the connector logs in as (no password: a trust-auth bench server). */
+  postgresUser?: string;
   /** A sign-in socket (cloudauth, users of the bench's email domain): every request is decided and logged. */
   signIn?: boolean;
 }
@@ -137,7 +139,7 @@ export async function startPostern(sockets: SocketSpec[], extraNodeArgs: string[
       `token: ${token}`,
       'connections: 2',
       'sockets:',
-      ...sockets.map((s) => `  - { name: ${s.name}, type: ${s.type}, upstream: "${s.upstream}" }`),
+      ...sockets.map((s) => `  - { name: ${s.name}, type: ${s.type}, upstream: "${s.upstream}"${s.postgresUser ? `, postgres: { user: ${s.postgresUser} }` : ''} }`),
       '',
     ].join('\n');
     const config = join(dataDir, 'connector.yaml');

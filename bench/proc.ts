@@ -160,9 +160,9 @@ export function run(command: string, args: string[], options: { env?: NodeJS.Pro
 }
 
 /** Async variant for long runs (wrk) so the event loop stays free. */
-export function runAsync(command: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runAsync(command: string, args: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = start(command, command, args);
+    const child = start(command, command, args, env ? { env } : {});
     let stdout = '';
     child.proc.stdout!.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
     const timer = setTimeout(() => void child.stop(1_000), timeoutMs);

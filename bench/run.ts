@@ -4,11 +4,12 @@ import { installCleanup, nofileLimits, run, setSpawnPrefix, stopAll, which } fro
 import { benchBulk } from './group-bulk.js';
 import { benchHttp } from './group-http.js';
 import { benchConnections, benchMemory } from './group-conns.js';
+import { benchDb } from './group-db.js';
 import { benchPolicy } from './group-policy.js';
 import { benchSsh } from './group-ssh.js';
 import { benchStreams } from './group-streams.js';
 
-const GROUPS = ['bulk', 'http', 'connections', 'memory', 'streams', 'ssh', 'policy'] as const;
+const GROUPS = ['bulk', 'http', 'connections', 'memory', 'streams', 'ssh', 'db', 'policy'] as const;
 type Group = (typeof GROUPS)[number];
 const WATCHDOG_MS = 12 * 60_000;
 const IDLE_CONNECTIONS = 1_000;
@@ -110,6 +111,7 @@ async function main(): Promise<number> {
       else if (group === 'memory') await benchMemory(report, cleanups, idleCount);
       else if (group === 'streams') await benchStreams(report, cleanups, args.rounds, streamCount);
       else if (group === 'ssh') await benchSsh(report, cleanups, args.rounds);
+      else if (group === 'db') await benchDb(report, cleanups, args.rounds);
       else await benchPolicy(report);
     } catch (err) {
       failures++;

@@ -32,6 +32,7 @@ interface SuggestAnswer {
 
 /** What a policy governs: named sockets (marking those it cannot reach), a tag selector or all. */
 function governs(p: StoredPolicy): unknown {
+  if (p.document.services) return (p.document.services as string[]).map((name) => `service ${name}`);
   if (!p.document.sockets) return p.document.tags ?? '(all)';
   const c = p.coverage ?? { covered: p.document.sockets as string[], outside: [], unknown: [] };
   return [...c.covered, ...c.outside.map((o) => `${o.name} (not covered: in namespace "${o.namespace}")`), ...c.unknown.map((n) => `${n} (no such socket)`)];
