@@ -13,7 +13,7 @@ import { DEFAULT_SSH, SOCKET, keyBody, startManagedSsh } from '../helpers/manage
 import type { ManagedSsh } from '../helpers/managed-ssh.js';
 import { cleanupAll } from '../helpers/processes.js';
 import type { AuditEvent } from '../../src/reporting/events.js';
-import { haveOpenSsh } from '../helpers/sshd.js';
+import { LOGIN, haveOpenSsh } from '../helpers/sshd.js';
 import { freePort, tempDir, waitFor, withTimeout } from '../helpers/util.js';
 
 const SIZE = 300 * 1024 + 17;
@@ -124,6 +124,27 @@ describe('managed SSH: sftp, scp, port forwarding and the upstream host key', { 
       assert.ok(denied.every((e) => /^conn_/.test(e.connectionId)));
     } finally {
       await f.applyPolicy(DEFAULT_SSH);
+    }
+  });
+
+  test('observe mode: a login and a command an observing policy would deny run, each recorded as access.would_deny', async () => {
+    const file = join(f.dir, 'observe.yaml');
+    await writeFile(file, `name: ssh-observe\nsockets: [${SOCKET}]\nmode: observe\nrules:\n  - name: no-${LOGIN}\n    effect: deny\n    what: { ssh: { logins: [${LOGIN}] } }\n`);
+    assert.equal((await f.server.cli(['policy', 'apply', '-f', file])).code, 0);
+    try {
+      const run = await f.runSsh([f.target(), 'echo observed']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout.trim(), 'observed');
+      const events = await waitFor(async () => {
+        const found = (await f.events('access.would_deny')).filter((e) => e.details.protocol === 'ssh' && e.rule === 'ssh-observe#no-' + LOGIN);
+        return found.some((e) => e.details.channel === 'exec') && found.some((e) => e.details.channel === undefined) && found;
+      }, { what: 'would_deny events for the login and the exec', timeoutMs: 10_000, intervalMs: 250 });
+      const exec = events.find((e) => e.details.channel === 'exec')!;
+      assert.equal(exec.details.command, 'echo observed');
+      assert.equal(exec.details.login, LOGIN);
+      assert.match(exec.reason, /^would be denied by rule ssh-observe#no-/);
+    } finally {
+      assert.equal((await f.server.cli(['policy', 'delete', 'ssh-observe'])).code, 0);
     }
   });
 

@@ -14,7 +14,7 @@ import type { Action, Decision, SshChannel } from '../../policy/index.js';
 import type { AuditEventType, NewAuditEvent, RecordingHandle } from '../../reporting/index.js';
 import type { SocketRecord, UserRecord } from '../../store/index.js';
 import { header } from '../../tunnel/index.js';
-import { decidingRule, newConnectionId } from '../access.js';
+import { decidingRule, newConnectionId, observedEvents } from '../access.js';
 import type { Verdict } from '../live-registry.js';
 import type { SshLimits, SshSocketOptions } from './index.js';
 import { UserAgentRelay, rejectWithReason } from './ssh2-extensions.js';
@@ -140,6 +140,7 @@ export class SshSession {
   /** Decides a channel; a refusal is audited and returned. */
   #decideChannel(action: Action): Refusal | undefined {
     const decided = this.#decide(action);
+    this.#auditObserved(action, decided);
     if (decided.allowed) return undefined;
     this.#auditDenied(action, decided.refusal);
     return decided.refusal;
@@ -160,6 +161,7 @@ export class SshSession {
     this.#authStarted = true;
     this.#login = ctx.username;
     const decided = this.#decide(this.#loginAction());
+    this.#auditObserved(this.#loginAction(), decided);
     if (!decided.allowed) {
       this.#refused = decided.refusal;
       this.#auditDenied(this.#loginAction(), decided.refusal);
@@ -548,11 +550,23 @@ export class SshSession {
   }
 
   #auditDenied(action: Action, refusal: Refusal): void {
+    this.#audit('access.denied', { decision: 'deny', reason: refusal.line.replace(/^postern: /, ''), rule: refusal.rule ?? '', details: this.#actionDetails(action) });
+  }
+
+  /** Observe mode's record of a login or channel decision (not of re-decisions: one event per thing the user did). */
+  #auditObserved(action: Action, decided: Decided): void {
+    if (!decided.decision) return;
+    const base = {
+      actor: this.#o.email, socket: this.#o.socketName, clientIp: this.#o.clientIp, country: this.#o.country ?? '',
+      connectionId: this.#id, sessionId: this.#o.certificateSessionId ?? '', details: this.#actionDetails(action),
+    };
+    const detail = decided.allowed ? decided.decision.summary : decided.refusal.line.replace(/^postern: /, '');
+    for (const event of observedEvents(decided.decision, base, detail)) this.#o.audit(event);
+  }
+
+  #actionDetails(action: Action): Record<string, unknown> {
     const ssh = action.protocol === 'ssh' ? action : undefined;
-    this.#audit('access.denied', {
-      decision: 'deny', reason: refusal.line.replace(/^postern: /, ''), rule: refusal.rule ?? '',
-      details: { protocol: 'ssh', login: this.#login, ...(ssh?.channel ? { channel: ssh.channel } : {}), ...(ssh?.command === undefined ? {} : { command: ssh.command }), ...(ssh?.target ? { target: ssh.target } : {}) },
-    });
+    return { protocol: 'ssh', login: this.#login, ...(ssh?.channel ? { channel: ssh.channel } : {}), ...(ssh?.command === undefined ? {} : { command: ssh.command }), ...(ssh?.target ? { target: ssh.target } : {}) };
   }
 }
 
