@@ -18,7 +18,8 @@ export interface TlsIdentity {
   readonly caPem: string;
 }
 
-function clientDir(ctx: CliContext): string {
+/** This server's files under the config dir (0700). */
+export function clientDir(ctx: CliContext): string {
   const server = createHash('sha256').update(new URL(ctx.server).origin).digest('hex').slice(0, 12);
   return join(ctx.configDir, 'client', server);
 }

@@ -62,7 +62,7 @@ export class Connector extends EventEmitter {
     // The file says where to go; the credentials only say who we are.
     const edges = (config.edges ?? [config.server]).map((url) => new URL(url));
     const proxy = this.proxyUrl;
-    const handler = createUpstreamHandler(config.sockets, logger);
+    const handler = createUpstreamHandler(config.sockets, logger, this.credentials.name);
     const hello = {
       connectorId: this.credentials.connectorId,
       version: CONNECTOR_VERSION,

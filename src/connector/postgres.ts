@@ -1,35 +1,114 @@
 // The connector's side of a `postgres` socket: the edge sends a StartupMessage (already decided
-// and rewritten); the connector logs in to the upstream as the role its own config names, with
-// the password from its environment or a file (trust, cleartext, MD5 and SCRAM-SHA-256), and
-// passes none of the exchange back: the edge sees AuthenticationOk and what follows. A
-// CancelRequest is passed on as it is. Credentials never leave this process.
+// and rewritten, its `user` the role policy mapped the person to, or none for the default
+// login); the connector logs in to the upstream as that role with the credentials its own
+// config names — a password from its environment or a file (trust, cleartext, MD5 and
+// SCRAM-SHA-256) or a TLS client certificate — and passes none of the exchange back: the edge
+// sees AuthenticationOk and what follows. A CancelRequest is passed on as it is. Credentials
+// never leave this process.
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
+import { PosternError, errorMessage, isPosternError } from '../errors.js';
 import { ResetCode } from '../tunnel/index.js';
 import type { MuxStream } from '../tunnel/index.js';
-import { PgDecoder, decodeBackend, encodePasswordMessage, encodeSaslInitialResponse, encodeSaslResponse, encodeStartup, errorResponse } from '../pgwire/index.js';
+import { PgDecoder, SqlState, decodeBackend, encodePasswordMessage, encodeSaslInitialResponse, encodeSaslResponse, encodeStartup, errorResponse } from '../pgwire/index.js';
 import type { PgPacket, StartupPacket } from '../pgwire/index.js';
-import type { ConnectorSocket } from './config.js';
+import { postgresLoginFor, usesTls } from './config.js';
+import type { ConnectorSocket, PostgresLogin } from './config.js';
 
-export interface PostgresLogin {
-  readonly user: string;
-  readonly password_env?: string | undefined;
-  readonly password_file?: string | undefined;
+/** How long the upstream may take to accept the connection and finish a TLS handshake. */
+const DIAL_TIMEOUT_MS = 10_000;
+
+async function readSecret(login: PostgresLogin, what: 'password_file' | 'cert' | 'key' | 'ca'): Promise<string | undefined> {
+  const file = login[what];
+  if (file === undefined) return undefined;
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new PosternError('config_invalid', `cannot read the ${what} of ${login.user}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`, { cause: err });
+  }
 }
 
 async function loginPassword(login: PostgresLogin): Promise<string | undefined> {
   if (login.password_env) return process.env[login.password_env];
-  if (login.password_file) return (await readFile(login.password_file, 'utf8')).trim();
-  return undefined;
+  return (await readSecret(login, 'password_file'))?.trim();
 }
 
-/** Serves one tunnel stream of a postgres socket whose upstream is `url`. */
-export function servePostgres(socket: ConnectorSocket, url: URL, stream: MuxStream, logger: Logger): void {
+/** Resolves once `socket` emits `ready`; rejects on an error, an early close or the dial timeout. */
+function settle(socket: net.Socket, ready: string, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new PosternError('upstream_unreachable', `${what} timed out`)), DIAL_TIMEOUT_MS);
+    const done = () => {
+      clearTimeout(timer);
+      socket.off('error', fail).off('close', closed).off(ready, ok);
+    };
+    const ok = () => (done(), resolve());
+    const fail = (err: Error) => (done(), reject(err));
+    const closed = () => fail(new PosternError('upstream_unreachable', `${what}: the upstream closed the connection`));
+    socket.once(ready, ok).once('error', fail).once('close', closed);
+  });
+}
+
+/** The single byte answering an SSLRequest; anything more is refused (bytes sent before the handshake could be injected). */
+function sslAnswer(socket: net.Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new PosternError('upstream_unreachable', 'the upstream did not answer the SSLRequest')), DIAL_TIMEOUT_MS);
+    const done = () => {
+      clearTimeout(timer);
+      socket.off('data', data).off('error', fail).off('end', closed).off('close', closed);
+    };
+    const fail = (err: Error) => (done(), reject(err));
+    const closed = () => fail(new PosternError('upstream_unreachable', 'the upstream closed the connection at the SSLRequest'));
+    const data = (chunk: Buffer) => {
+      done();
+      if (chunk.length !== 1) return reject(new PosternError('upstream_unreachable', 'the upstream answered the SSLRequest with more than one byte'));
+      resolve(String.fromCharCode(chunk[0]!));
+    };
+    // The connection is half-open: an upstream that ends its side sends 'end', not 'close'.
+    socket.on('data', data).once('error', fail).once('end', closed).once('close', closed);
+  });
+}
+
+/**
+ * A connection to the upstream ready for the StartupMessage: plain TCP, or for a TLS login an
+ * SSLRequest and then TLS with its client certificate, verifying the server against its CA
+ * (and its host name, unless `verify: ca`).
+ */
+export async function dialUpstream(url: URL, login: PostgresLogin): Promise<net.Socket> {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const [cert, key, ca] = usesTls(login) ? await Promise.all([readSecret(login, 'cert'), readSecret(login, 'key'), readSecret(login, 'ca')]) : [];
+  const plain = net.connect({ host, port: Number(url.port) || 5432, allowHalfOpen: true });
+  plain.setNoDelay(true);
+  try {
+    await settle(plain, 'connect', `connecting to ${url.host}`);
+    if (!usesTls(login)) return plain;
+    plain.write(encodeStartup({ type: 'SSLRequest' }));
+    const answer = await sslAnswer(plain);
+    if (answer !== 'S') throw new PosternError('upstream_unreachable', `the upstream ${url.host} does not accept TLS (answered ${JSON.stringify(answer)} to the SSLRequest; is ssl on?)`);
+    const secure = tls.connect({
+      socket: plain, host, ...(net.isIP(host) ? {} : { servername: host }),
+      ...(cert !== undefined ? { cert, key } : {}), ...(ca !== undefined ? { ca } : {}),
+      minVersion: 'TLSv1.2',
+      ...(login.verify === 'ca' ? { checkServerIdentity: () => undefined } : {}),
+    });
+    await settle(secure, 'secureConnect', `TLS with ${url.host}`).catch((err: Error) => {
+      throw isPosternError(err) ? err : new PosternError('upstream_unreachable', `TLS with ${url.host} failed: ${err.message}`, { cause: err });
+    });
+    return secure;
+  } catch (err) {
+    plain.destroy();
+    throw isPosternError(err) ? err : new PosternError('upstream_unreachable', `upstream ${url.host}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`, { cause: err });
+  }
+}
+
+/** Serves one tunnel stream of a postgres socket whose upstream is `url`; `connector` names this connector in refusals. */
+export function servePostgres(socket: ConnectorSocket, url: URL, stream: MuxStream, logger: Logger, connector: string): void {
   const early: Buffer[] = [];
   let upstream: net.Socket | undefined;
   let loggedIn = false;
+  let gone = false;
   const decoder = new PgDecoder({ side: 'frontend' }, {
     startup: (packet, raw) => void begin(packet, raw),
     message: (packet) => (loggedIn ? upstream?.write(packet.raw) : early.push(packet.raw)),
@@ -43,49 +122,56 @@ export function servePostgres(socket: ConnectorSocket, url: URL, stream: MuxStre
       upstream?.destroy();
     }
   });
-  stream.on('end', () => upstream?.end());
+  stream.on('end', () => {
+    gone = true;
+    upstream?.end();
+  });
   stream.on('close', () => {
+    gone = true;
     if (stream.resetCode !== undefined) upstream?.destroy();
   });
   stream.on('error', () => upstream?.destroy());
-  const refuse = (message: string) => {
+  const refuse = (message: string, sqlstate = '08006') => {
     if (stream.destroyed) return;
     if (!stream.headersSent) stream.respond({ ':status': '200' });
-    stream.end(errorResponse({ severity: 'FATAL', code: '08006', message: `postern connector: ${message}` }));
+    stream.end(errorResponse({ severity: 'FATAL', code: sqlstate, message: `postern connector: ${message}` }));
     upstream?.destroy();
   };
 
   const begin = async (packet: StartupPacket, raw: Buffer) => {
-    const port = Number(url.port) || 5432;
-    upstream = net.connect({ host: url.hostname, port, allowHalfOpen: true });
-    upstream.setNoDelay(true);
-    upstream.on('error', (err: NodeJS.ErrnoException) => {
-      logger.debug({ err, socket: socket.name }, 'postgres upstream connection failed');
-      refuse(`upstream ${url.host}: ${err.code ?? err.message}`);
-    });
-    upstream.on('close', () => {
-      if (!stream.destroyed && !stream.writableEnded) stream.end();
-    });
     if (packet.type === 'CancelRequest') {
       // Written at once (queued until connected): the edge's stream may end before the upstream connects.
-      upstream.end(raw);
+      // PostgreSQL reads a cancel before any TLS or authentication, so plain TCP serves every login.
+      const cancel = net.connect({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port) || 5432 });
+      cancel.on('error', (err) => logger.debug({ err, socket: socket.name }, 'postgres cancel not delivered'));
+      cancel.end(raw);
       return stream.respond({ ':status': '200' }, { endStream: true });
     }
     if (packet.type !== 'StartupMessage') return refuse('expected a StartupMessage');
-    const login = socket.postgres;
-    if (!login) return refuse(`socket "${socket.name}" has no postgres login in the connector's configuration`);
+    if (!socket.postgres) return refuse(`socket "${socket.name}" has no postgres login in the connector's configuration`);
+    const role = packet.parameters.user;
+    const login = postgresLoginFor(socket.postgres, role);
+    if (!login) return refuse(`role ${role} is not configured on connector ${connector} (socket "${socket.name}": add it under postgres.roles)`, SqlState.invalidAuthorization);
+    let up: net.Socket;
     let password: string | undefined;
     try {
       password = await loginPassword(login);
+      up = await dialUpstream(url, login);
     } catch (err) {
-      return refuse(`cannot read the password of ${login.user}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      logger.debug({ err, socket: socket.name }, 'postgres upstream login failed');
+      return refuse(isPosternError(err) ? err.message : errorMessage(err));
     }
-    const up = upstream;
-    up.once('connect', () => {
-      if (stream.destroyed) return up.destroy();
-      stream.respond({ ':status': '200' });
-      up.write(encodeStartup({ ...packet, parameters: { ...packet.parameters, user: login.user } }));
+    if (gone || stream.destroyed) return void up.destroy();
+    upstream = up;
+    up.on('error', (err: NodeJS.ErrnoException) => {
+      logger.debug({ err, socket: socket.name }, 'postgres upstream connection failed');
+      refuse(`upstream ${url.host}: ${err.code ?? err.message}`);
     });
+    up.on('close', () => {
+      if (!stream.destroyed && !stream.writableEnded) stream.end();
+    });
+    stream.respond({ ':status': '200' });
+    up.write(encodeStartup({ ...packet, parameters: { ...packet.parameters, user: login.user } }));
     const auth = new UpstreamAuth(login.user, password);
     const backend = new PgDecoder({ side: 'backend' }, {
       message: (message: PgPacket) => {

@@ -19,7 +19,8 @@ interface Route {
   readonly agent?: http.Agent;
 }
 
-export function createUpstreamHandler(sockets: readonly ConnectorSocket[], logger: Logger): StreamHandler {
+/** `connector` is this connector's name, for the messages a person's client shows. */
+export function createUpstreamHandler(sockets: readonly ConnectorSocket[], logger: Logger, connector: string): StreamHandler {
   const routes = new Map<string, Route>();
   for (const socket of sockets) {
     const url = new URL(socket.upstream);
@@ -32,7 +33,7 @@ export function createUpstreamHandler(sockets: readonly ConnectorSocket[], logge
     const name = String(headers[header.socket] ?? '');
     const route = routes.get(name);
     if (!route) return fail(stream, 404, 'socket_not_found', `this connector does not serve socket "${name}"`);
-    if (headers[header.kind] === 'tcp') return route.socket.type === 'postgres' ? servePostgres(route.socket, route.url, stream, logger) : pipeTcp(route, stream, logger);
+    if (headers[header.kind] === 'tcp') return route.socket.type === 'postgres' ? servePostgres(route.socket, route.url, stream, logger, connector) : pipeTcp(route, stream, logger);
     if (!route.agent) return fail(stream, 400, 'bad_request', `socket "${name}" carries TCP, not HTTP`);
     if (headers[header.kind] === 'upgrade') return proxyUpgrade(route, stream, headers, logger);
     return proxyHttp(route, stream, headers, logger);

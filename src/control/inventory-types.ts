@@ -28,6 +28,8 @@ const sshFields = {
   /** SSH sockets: pin the upstream sshd's host key (`ssh-ed25519 AAAA…`), or null to forget the pin (the next connection pins again). */
   upstream_host_key: z.string().max(16 * 1024).nullable().optional(),
 };
+/** postgres sockets: the database a session opens when the client names none (null clears it). */
+const databaseField = { database: z.string().min(1).max(63).nullable().optional() };
 const connectorRefs = z.array(z.string().min(1).max(200)).max(1000);
 
 /** `connectors` replaces the list; `add_connectors` / `remove_connectors` edit it (not together with `connectors`). */
@@ -49,6 +51,7 @@ export const createSocketBody = z.object({
   raw_paths: z.boolean().optional(),
   connectors: bindingFields.connectors,
   ...sshFields,
+  ...databaseField,
   ...authFields,
 }).strict();
 export const updateSocketBody = z.object({
@@ -59,6 +62,7 @@ export const updateSocketBody = z.object({
   raw_paths: z.boolean().optional(),
   ...bindingFields,
   ...sshFields,
+  ...databaseField,
   ...authFields,
 }).strict();
 export const socketView = z.object({
@@ -66,6 +70,8 @@ export const socketView = z.object({
   auth: z.object({ cloudauth: z.boolean(), allowedEmailDomains: z.array(z.string()), allowedEmailAddresses: z.array(z.string()) }),
   tags: z.record(z.string(), z.string()), rawPaths: z.boolean(), url: z.string(), online: z.boolean(), createdAt: z.string(), updatedAt: z.string(),
   recordInput: z.boolean(), upstreamHostKey: z.string().nullable(),
+  /** postgres sockets: the database a session opens when the client names none. */
+  database: z.string().nullable(),
   /** The connectors that may serve it (named by it, or by a tag selector matching its tags). */
   connectors: z.array(boundConnectorView),
 });

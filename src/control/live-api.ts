@@ -58,7 +58,7 @@ export function killedIds(event: Pick<AuditRecord, 'connectionId' | 'details'>):
   return Array.isArray(listed) ? listed.filter((id): id is string => typeof id === 'string') : [];
 }
 
-/** What changed between two reads of the live connections: new rows, rows gone, counters moved. */
+/** What changed between two reads of the live connections: new rows, rows gone, counters or activity moved. */
 export function diffLive(before: ReadonlyMap<string, LiveConnectionRecord>, after: readonly LiveConnectionRecord[]): { opened: LiveConnectionRecord[]; closed: string[]; updated: LiveConnectionRecord[] } {
   const seen = new Set<string>();
   const opened: LiveConnectionRecord[] = [];
@@ -67,7 +67,7 @@ export function diffLive(before: ReadonlyMap<string, LiveConnectionRecord>, afte
     seen.add(row.id);
     const old = before.get(row.id);
     if (!old) opened.push(row);
-    else if (old.bytesUp !== row.bytesUp || old.bytesDown !== row.bytesDown) updated.push(row);
+    else if (old.bytesUp !== row.bytesUp || old.bytesDown !== row.bytesDown || old.activity !== row.activity || old.activitySince !== row.activitySince) updated.push(row);
   }
   return { opened, updated, closed: [...before.keys()].filter((id) => !seen.has(id)) };
 }
@@ -149,7 +149,7 @@ class LiveFeed {
     const { opened, closed, updated } = diffLive(this.#rows, rows);
     this.#rows = new Map(rows.map((row) => [row.id, row]));
     for (const id of closed) this.#fanOut({ type: 'closed', id });
-    for (const row of updated) this.#fanOut({ type: 'updated', id: row.id, bytesUp: row.bytesUp, bytesDown: row.bytesDown, updatedAt: row.updatedAt });
+    for (const row of updated) this.#fanOut({ type: 'updated', id: row.id, bytesUp: row.bytesUp, bytesDown: row.bytesDown, activity: row.activity, activitySince: row.activitySince, updatedAt: row.updatedAt });
     for (const row of opened) this.#fanOut({ type: 'opened', connection: await this.#view(row) });
     // Sessions are remembered only while a connection of theirs is live.
     const live = new Set(rows.map((row) => row.sessionId));

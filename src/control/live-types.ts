@@ -52,6 +52,10 @@ export const liveConnectionView = z.object({
   startedAt: z.string(),
   bytesUp: z.number(),
   bytesDown: z.number(),
+  /** What it is doing now (a database session's current statement); '' when idle. */
+  activity: z.string(),
+  /** Since when `activity` holds; null for protocols that report none. */
+  activitySince: z.string().nullable(),
   updatedAt: z.string(),
   session: sessionSummary.nullable(),
 });
@@ -62,8 +66,8 @@ export const liveEvent = z.discriminatedUnion('type', [
   /** Always first: every live connection now. */
   z.object({ type: z.literal('snapshot'), connections: z.array(liveConnectionView) }),
   z.object({ type: z.literal('opened'), connection: liveConnectionView }),
-  /** Byte counters moved (edges report them every few seconds). */
-  z.object({ type: z.literal('updated'), id: z.string(), bytesUp: z.number(), bytesDown: z.number(), updatedAt: z.string() }),
+  /** Byte counters moved (edges report them every few seconds) or the activity changed (a statement started or finished). */
+  z.object({ type: z.literal('updated'), id: z.string(), bytesUp: z.number(), bytesDown: z.number(), activity: z.string(), activitySince: z.string().nullable(), updatedAt: z.string() }),
   z.object({ type: z.literal('closed'), id: z.string() }),
   /** An admin asked for these to be cut; `closed` follows once the edge has cut them. */
   z.object({ type: z.literal('killed'), ids: z.array(z.string()), actor: z.string(), reason: z.string(), at: z.string() }),

@@ -56,9 +56,12 @@ export function mayReach(context: RequestContext, policies: PolicySet): boolean 
   return explain(context, policies).rules.some((r) => r.effect === 'allow' && (r.outcome === 'what-http-path' || r.outcome === 'what-http-method'));
 }
 
-/** What to run for a tls or ssh socket, the same lines the README shows. */
-export function commandsFor(type: SocketRecord['type'], host: string, logins: readonly string[]): AppCommand[] {
-  if (type === 'postgres') return [{ label: 'psql or any PostgreSQL client: a local port, no password', command: `postern client db --host ${host} --listen 127.0.0.1:5433` }];
+/** What to run for a tls, ssh or postgres socket, the same lines the README shows. */
+export function commandsFor(type: SocketRecord['type'], host: string, logins: readonly string[], database: string | null = null): AppCommand[] {
+  if (type === 'postgres') {
+    const label = `psql or any PostgreSQL client: a local port, no password${database ? ` (database ${database} unless you name another)` : ''}`;
+    return [{ label, command: `postern client db --host ${host} --listen 127.0.0.1:5433` }];
+  }
   if (type !== 'tls' && type !== 'ssh') return [];
   const config: AppCommand = { label: 'Once: let ssh reach Postern sockets', command: 'postern client ssh-config >> ~/.ssh/config' };
   const ssh = (logins.length > 0 ? logins : ['$USER']).map((login) => ({ label: `SSH as ${login}`, command: `ssh ${login}@${host}` }));
@@ -94,8 +97,9 @@ export function registerPortalApi(routes: RouteTable, options: PortalApiOptions)
     const host = new URL(url).hostname;
     const logins = allowedSshLogins(context, policies);
     return {
-      ...base, access: 'policy', commands: commandsFor(socket.type, host, logins),
+      ...base, access: 'policy', commands: commandsFor(socket.type, host, logins, socket.database),
       ...(socket.type === 'ssh' ? { logins, terminal: `/terminal/${encodeURIComponent(socket.name)}` } : {}),
+      ...(socket.type === 'postgres' && socket.database ? { database: socket.database } : {}),
     };
   };
 

@@ -23,6 +23,8 @@ export const appView = z.object({
   logins: z.array(z.string()).optional(),
   /** Managed ssh sockets: the dashboard's web terminal. */
   terminal: z.string().optional(),
+  /** postgres sockets: the database a session opens when the client names none. */
+  database: z.string().optional(),
 });
 
 export const appList = z.object({

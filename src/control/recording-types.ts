@@ -11,7 +11,7 @@ export const recordingView = z.object({
   socket: z.string(),
   email: z.string(),
   login: z.string(),
-  kind: z.enum(['shell', 'exec']),
+  kind: z.enum(['shell', 'exec', 'database']),
   /** The exec's command line; '' for a shell. */
   command: z.string(),
   title: z.string(),

@@ -1,7 +1,8 @@
 // The edge's public port before TLS: an optional PROXY protocol header from a trusted proxy, then
-// a PostgreSQL SSLRequest answered 'S' when one comes first, then a peek at the ClientHello (bounded
-// in size and time) whose SNI picks the TLS server: `tls`, `ssh` and `postgres` sockets require a
-// client certificate in the handshake, everything else may offer one.
+// a PostgreSQL SSLRequest answered 'S' when one comes first (or a CancelRequest, which libpq sends in
+// the clear on a connection of its own), then a peek at the ClientHello (bounded in size and time)
+// whose SNI picks the TLS server: `tls`, `ssh` and `postgres` sockets require a client certificate
+// in the handshake, everything else may offer one.
 import net from 'node:net';
 import tls from 'node:tls';
 import type http from 'node:http';
@@ -29,6 +30,8 @@ export interface FrontDoorOptions {
   trustedProxies?: CompiledCidrs;
   /** Every completed handshake, from either TLS server. */
   onSecureConnection: (socket: tls.TLSSocket) => void;
+  /** A PostgreSQL CancelRequest in the clear (the connection is closed right after, unanswered, as PostgreSQL does). */
+  onCancelRequest?: (processId: number, secretKey: Buffer, clientIp: string) => void;
 }
 
 export class FrontDoor {
@@ -135,6 +138,14 @@ export class FrontDoor {
         if (proxy.kind !== 'none') buffered = buffered.subarray(proxy.headerLength);
         expectProxyHeader = false;
       }
+      const cancel = postgresCancelRequest(buffered);
+      if (cancel === 'incomplete') return;
+      if (cancel) {
+        clearTimeout(timer);
+        socket.off('data', onData);
+        this.options.onCancelRequest?.(cancel.processId, cancel.secretKey, this.clientIp(socket));
+        return void socket.end();
+      }
       // A PostgreSQL client asks for TLS in the clear first (postgres sockets): answer, then peek its ClientHello.
       const encryption = postgresEncryptionRequest(buffered);
       if (encryption === 'incomplete') return;
@@ -177,6 +188,18 @@ const POSTGRES_REQUEST_LENGTH = 8;
 const SSL_REQUEST = Buffer.from('0000000804d2162f', 'hex');
 const GSSENC_REQUEST = Buffer.from('0000000804d21630', 'hex');
 const PLAINTEXT_REFUSAL = errorResponse({ severity: 'FATAL', code: SqlState.invalidAuthorization, message: 'Postern requires TLS (sslmode=verify-full, or postern client db)' });
+
+const CANCEL_REQUEST_LENGTH = 16;
+/** Length 16 and the cancel request code 80877102. */
+const CANCEL_REQUEST_HEAD = Buffer.from('0000001004d2162e', 'hex');
+
+/** A PostgreSQL CancelRequest at the start of `buffered` (it starts with 0x00, so it is no ClientHello either). */
+export function postgresCancelRequest(buffered: Buffer): { processId: number; secretKey: Buffer } | 'incomplete' | undefined {
+  const head = buffered.subarray(0, CANCEL_REQUEST_HEAD.length);
+  if (!CANCEL_REQUEST_HEAD.subarray(0, head.length).equals(head)) return undefined;
+  if (buffered.length < CANCEL_REQUEST_LENGTH) return 'incomplete';
+  return { processId: buffered.readInt32BE(8), secretKey: Buffer.from(buffered.subarray(12, CANCEL_REQUEST_LENGTH)) };
+}
 
 /**
  * A PostgreSQL SSLRequest (answered 'S') or GSSENCRequest (answered 'N', libpq then asks for TLS)

@@ -2,7 +2,8 @@
 // who it is and what it was allowed to do. The registry re-decides them all whenever the
 // snapshot changes or a time window they depend on opens or closes, cuts the ones that no
 // longer pass (and those killed from any control node), and reports them to the store so
-// `postern sessions ls` sees connections held by every edge.
+// `postern sessions ls` sees connections held by every edge — with what each is doing now where
+// its protocol says (a database session's current statement).
 
 import type { LiveConnectionRecord } from '../store/index.js';
 import type { NewAuditEvent } from '../reporting/index.js';
@@ -10,6 +11,21 @@ import type { NewAuditEvent } from '../reporting/index.js';
 export interface LiveCounters {
   readonly bytesUp: number;
   readonly bytesDown: number;
+}
+
+/** What a connection is doing: `text` ('' when idle) since `since`. */
+export interface LiveActivity {
+  readonly text: string;
+  readonly since: Date;
+}
+
+/** Characters of an activity the store keeps (whitespace runs folded first). */
+export const MAX_ACTIVITY_CHARS = 200;
+
+/** An activity's text as listed: one line, at most MAX_ACTIVITY_CHARS characters. */
+export function activityLine(text: string): string {
+  const line = [...text.replace(/\s+/g, ' ').trim()];
+  return line.length <= MAX_ACTIVITY_CHARS ? line.join('') : `${line.slice(0, MAX_ACTIVITY_CHARS - 1).join('')}…`;
 }
 
 /** The answer of a re-decision: keep (until `recheckAt`, if any) or close with a reason. */
@@ -22,6 +38,8 @@ export interface LiveEntry extends Pick<LiveConnectionRecord, 'id' | 'socket' | 
   readonly counters: LiveCounters;
   /** Decides this connection again against the current snapshot and clock. */
   readonly decide: () => Verdict;
+  /** What it is doing now, for protocols that know (postgres: the running statement); read at each report to the store. */
+  readonly activity?: () => LiveActivity;
   /** Tears the stream down (idempotent); `reason` is what the user is told where the protocol can say it (SSH). */
   readonly close: (reason: string) => void;
 }
@@ -90,6 +108,11 @@ export class LiveRegistry {
     this.#scheduleFlush();
   }
 
+  /** A connection's activity changed: reported to the store soon (within 200 ms, batched with other changes). */
+  activityChanged(id: string): void {
+    if (this.#held.has(id)) this.#scheduleFlush();
+  }
+
   /** The stream ended by itself (or was cut): forget it and say why, once. */
   closed(id: string, reason: string): void {
     const held = this.#held.get(id);
@@ -130,10 +153,14 @@ export class LiveRegistry {
     if (!persistence) return;
     const removed = [...this.#removed];
     this.#removed.clear();
-    const rows = this.list().map((e) => ({
-      id: e.id, edgeId: this.#options.edgeId, protocol: e.protocol, socket: e.socket, userId: e.userId, email: e.email, sessionId: e.sessionId,
-      clientIp: e.clientIp, country: e.country, startedAt: e.startedAt.toISOString(), bytesUp: e.counters.bytesUp, bytesDown: e.counters.bytesDown,
-    }));
+    const rows = this.list().map((e) => {
+      const activity = e.activity?.();
+      return {
+        id: e.id, edgeId: this.#options.edgeId, protocol: e.protocol, socket: e.socket, userId: e.userId, email: e.email, sessionId: e.sessionId,
+        clientIp: e.clientIp, country: e.country, startedAt: e.startedAt.toISOString(), bytesUp: e.counters.bytesUp, bytesDown: e.counters.bytesDown,
+        activity: activity ? activityLine(activity.text) : '', activitySince: activity ? activity.since.toISOString() : null,
+      };
+    });
     try {
       await persistence.remove(removed);
       await persistence.upsert(rows);

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { CertificateAuthority } from '../ca/index.js';
 import { LEGACY_TUNNEL_ALPN, TUNNEL_ALPN } from '../tunnel/index.js';
 import type { TunnelHub } from '../tunnel/index.js';
-import type { NewAuditEvent, GeoLookup, CompiledCidrs } from '../reporting/index.js';
+import type { NewAuditEvent, GeoLookup, CompiledCidrs, RecordingSink } from '../reporting/index.js';
 import { connectionClientIp } from './access.js';
 import { TlsSockets } from './tls-socket.js';
 import { SshSockets } from './ssh/index.js';
@@ -54,6 +54,8 @@ export interface EdgeServerOptions {
   audit: (event: NewAuditEvent) => void;
   /** Long-lived connections, re-decided on every change. */
   live: LiveRegistry;
+  /** Where database sessions' transcripts are recorded (managed SSH names its sink in `ssh`). */
+  recordings: RecordingSink;
   geo?: GeoLookup;
   /** Peers whose X-Forwarded-For and PROXY protocol headers are believed; nobody else's. */
   trustedProxies?: CompiledCidrs;
@@ -77,6 +79,7 @@ export class EdgeServer {
     this.front = new FrontDoor({
       host: options.host, port: options.port, domain: options.domain, ca: options.ca, view: options.view, logger: options.logger,
       trustedProxies: options.trustedProxies, onSecureConnection: (socket) => this.onSecureConnection(socket),
+      onCancelRequest: (processId, secretKey, clientIp) => this.postgresSockets.cancel(processId, secretKey, clientIp),
     });
     const connections = {
       view: options.view, hub: options.hub, audit: options.audit, live: options.live, logger: options.logger, now,
@@ -84,7 +87,7 @@ export class EdgeServer {
     };
     this.tlsSockets = new TlsSockets(connections);
     this.sshSockets = options.ssh && new SshSockets({ ...options.ssh, ...connections });
-    this.postgresSockets = new PostgresSockets(connections);
+    this.postgresSockets = new PostgresSockets({ ...connections, recordings: options.recordings });
     this.tunnels = new TunnelAcceptor({ hub: options.hub, view: options.view, logger: options.logger });
     const limits = { ...DEFAULT_HTTP_LIMITS, ...options.http };
     const clientIp = (req: http.IncomingMessage) => this.front.httpClientIp(req);

@@ -6,3 +6,4 @@ export { decodeFrontend, decodePasswordMessage, decodeSaslInitialResponse, encod
 export type { FormatCode, FrontendMessage } from './frontend.js';
 export { SqlState, commandTagRows, commandTagVerb, decodeBackend, encodeBackend, errorResponse } from './backend.js';
 export type { BackendMessage, FieldDescription, NoticeFields, TransactionStatus } from './backend.js';
+export { ROLE_OPTION, askedRole, roleOption, splitStartupOptions, startupSettings } from './options.js';

@@ -1,4 +1,4 @@
-// The contract between what is recorded (managed SSH sessions today, database sessions later)
+// The contract between what is recorded (managed SSH sessions, database sessions' transcripts)
 // and where recordings go: a producer starts a recording and hands it terminal events as they
 // happen; the sink streams them into the store as asciicast v2 in compressed chunks. Nothing
 // here may block the producer: a slow store delays the recording, never the user's keystrokes.
@@ -13,8 +13,8 @@ export interface RecordingMeta {
   readonly email: string;
   /** The upstream login (SSH user, database role). */
   readonly login: string;
-  /** `shell`: an interactive session; `exec`: one command (`command` holds its line). */
-  readonly kind: 'shell' | 'exec';
+  /** `shell`: an interactive session; `exec`: one command (`command` holds its line); `database`: a database session's transcript (`command` holds the database). */
+  readonly kind: 'shell' | 'exec' | 'database';
   readonly command?: string;
   readonly width: number;
   readonly height: number;

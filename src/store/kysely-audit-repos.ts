@@ -182,6 +182,8 @@ function toLive(row: Selectable<LiveConnectionsTable>): LiveConnectionRecord {
     startedAt: row.started_at,
     bytesUp: Number(row.bytes_up),
     bytesDown: Number(row.bytes_down),
+    activity: row.activity,
+    activitySince: row.activity_since,
     updatedAt: row.updated_at,
   };
 }
@@ -196,11 +198,13 @@ export class KyselyLiveConnectionRepo implements LiveConnectionRepo {
       for (let i = 0; i < rows.length; i += MAX_BATCH) {
         const values = rows.slice(i, i + MAX_BATCH).map((r) => ({
           id: r.id, edge_id: r.edgeId, protocol: r.protocol, socket: r.socket, user_id: r.userId, email: r.email, session_id: r.sessionId,
-          client_ip: r.clientIp, country: r.country, started_at: r.startedAt, bytes_up: r.bytesUp, bytes_down: r.bytesDown, updated_at,
+          client_ip: r.clientIp, country: r.country, started_at: r.startedAt, bytes_up: r.bytesUp, bytes_down: r.bytesDown,
+          activity: checkString(r.activity, 'activity', { max: 1000 }), activity_since: r.activitySince === null ? null : toTimestamp(r.activitySince, 'activitySince'), updated_at,
         }));
         await tx.insertInto('live_connections').values(values)
           .onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({
             bytes_up: eb.ref('excluded.bytes_up'), bytes_down: eb.ref('excluded.bytes_down'), updated_at: eb.ref('excluded.updated_at'),
+            activity: eb.ref('excluded.activity'), activity_since: eb.ref('excluded.activity_since'),
           })))
           .execute();
       }

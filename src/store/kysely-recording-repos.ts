@@ -22,7 +22,7 @@ function toRecording(row: Selectable<RecordingsTable>): RecordingRecord {
     socket: row.socket,
     email: row.email,
     login: row.login,
-    kind: row.kind === 'exec' ? 'exec' : 'shell',
+    kind: row.kind === 'exec' || row.kind === 'database' ? row.kind : 'shell',
     command: row.command,
     title: row.title,
     width: Number(row.width),
@@ -59,7 +59,7 @@ function checkSize(value: number, field: string): number {
 }
 
 function checkKind(kind: unknown): RecordingKind {
-  if (kind !== 'shell' && kind !== 'exec') throw new PosternError('bad_request', 'kind must be shell or exec');
+  if (kind !== 'shell' && kind !== 'exec' && kind !== 'database') throw new PosternError('bad_request', 'kind must be shell, exec or database');
   return kind;
 }
 

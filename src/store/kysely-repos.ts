@@ -4,7 +4,7 @@
 import type { Kysely } from 'kysely';
 import { PosternError } from '../errors.js';
 import { SOCKET_NAME_PATTERN } from './names.js';
-import { isUniqueViolation, toApiToken, toConnector, toJoinToken, toSocket, toTimestamp } from './rows.js';
+import { checkString, isUniqueViolation, toApiToken, toConnector, toJoinToken, toSocket, toTimestamp } from './rows.js';
 import type { Database } from './schema.js';
 import { API_TOKEN_SCOPES } from './types.js';
 import { defaultSocketAuth, normalizeSocketAuth, serializeSocketAuth } from './socket-auth.js';
@@ -53,7 +53,7 @@ export interface RepoContext {
 const apiTokenRoles: ReadonlySet<string> = new Set(['admin', 'service']);
 const apiTokenScopes: ReadonlySet<string> = new Set(API_TOKEN_SCOPES);
 
-function checkSocket(input: { name?: string; type?: string; recordInput?: unknown; upstreamHostKey?: unknown }): void {
+function checkSocket(input: { name?: string; type?: string; recordInput?: unknown; upstreamHostKey?: unknown; database?: unknown }): void {
   if (input.name !== undefined && !SOCKET_NAME_PATTERN.test(input.name)) {
     throw new PosternError('bad_request', `socket name "${input.name}" is not a valid DNS label`);
   }
@@ -62,6 +62,7 @@ function checkSocket(input: { name?: string; type?: string; recordInput?: unknow
   }
   if (input.recordInput !== undefined && typeof input.recordInput !== 'boolean') throw new PosternError('bad_request', 'recordInput must be a boolean');
   if (input.upstreamHostKey !== undefined && input.upstreamHostKey !== null) checkUpstreamHostKey(input.upstreamHostKey);
+  if (input.database !== undefined && input.database !== null) checkString(input.database, 'database', { nonEmpty: true, max: 63 });
 }
 
 export function conflict(message: string, cause?: unknown): PosternError {
@@ -122,6 +123,7 @@ export class KyselySocketRepo implements SocketRepo {
         connectors: JSON.stringify(connectors),
         record_input: input.recordInput ? 1 : 0,
         upstream_host_key: input.upstreamHostKey ?? null,
+        database: input.database ?? null,
         created_at: now,
         updated_at: now,
       };
@@ -132,7 +134,7 @@ export class KyselySocketRepo implements SocketRepo {
   }
 
   async update(name: string, patch: SocketPatch): Promise<SocketRecord> {
-    checkSocket({ type: patch.type, recordInput: patch.recordInput, upstreamHostKey: patch.upstreamHostKey });
+    checkSocket({ type: patch.type, recordInput: patch.recordInput, upstreamHostKey: patch.upstreamHostKey, database: patch.database });
     const auth = patch.auth === undefined ? undefined : normalizeSocketAuth(patch.auth);
     const connectors = patch.connectors === undefined ? undefined : checkConnectorIds(patch.connectors);
     return this.ctx.write('update socket', async (tx, record) => {
@@ -150,6 +152,7 @@ export class KyselySocketRepo implements SocketRepo {
         connectors: connectors === undefined ? row.connectors : JSON.stringify(connectors),
         record_input: patch.recordInput === undefined ? row.record_input : patch.recordInput ? 1 : 0,
         upstream_host_key: patch.upstreamHostKey === undefined ? row.upstream_host_key : patch.upstreamHostKey,
+        database: patch.database === undefined ? row.database : patch.database,
         updated_at: this.ctx.now(),
       };
       await tx
@@ -164,6 +167,7 @@ export class KyselySocketRepo implements SocketRepo {
           connectors: next.connectors,
           record_input: next.record_input,
           upstream_host_key: next.upstream_host_key,
+          database: next.database,
           updated_at: next.updated_at,
         })
         .where('id', '=', row.id)

@@ -10,6 +10,7 @@ import { auditTimeDecisionIndex } from './audit-time-migration.js';
 import { auditSearchSchema } from './audit-search-migration.js';
 import { agentsSchema } from './agent-migration.js';
 import { agentServicesSchema } from './service-migration.js';
+import { liveActivitySchema } from './live-activity-migration.js';
 
 function initialSchema(dialect: StoreDialect): Migration {
   return {
@@ -397,6 +398,18 @@ function sshSocketsSchema(): Migration {
   };
 }
 
+/** postgres sockets: the database a session opens when the client names none (existing sockets have none). */
+function socketDatabaseSchema(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('sockets').addColumn('database', 'text').execute();
+    },
+    async down(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('sockets').dropColumn('database').execute();
+    },
+  };
+}
+
 /** The ordered migrations for a dialect; names sort in application order. */
 export function storeMigrations(dialect: StoreDialect): Record<string, Migration> {
   return {
@@ -415,6 +428,8 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     '0013_audit_search': auditSearchSchema(dialect),
     '0014_agents': agentsSchema(),
     '0015_agent_services': agentServicesSchema(),
+    '0016_socket_database': socketDatabaseSchema(),
+    '0017_live_activity': liveActivitySchema(),
   };
 }
 

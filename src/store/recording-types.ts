@@ -1,9 +1,10 @@
 // The store's contract for terminal recordings (rows and their compressed chunks), apart from
 // types.ts so each stays short; types.ts re-exports it.
 
-export type RecordingKind = 'shell' | 'exec';
+/** `database`: a PostgreSQL session's transcript (statements and results, as psql would show them). */
+export type RecordingKind = 'shell' | 'exec' | 'database';
 
-/** One recorded terminal session (an SSH shell, or one exec). Its events are in chunks. */
+/** One recorded terminal session (an SSH shell, one exec, or a database session's transcript). Its events are in chunks. */
 export interface RecordingRecord {
   /** `rec_…` */
   readonly id: string;
@@ -14,7 +15,7 @@ export interface RecordingRecord {
   readonly email: string;
   readonly login: string;
   readonly kind: RecordingKind;
-  /** The exec's command line; '' for a shell. */
+  /** The exec's command line, a database session's database; '' for a shell. */
   readonly command: string;
   readonly title: string;
   readonly width: number;

@@ -111,6 +111,7 @@ export function toSocket(row: Selectable<SocketsTable>): SocketRecord {
     connectors: parseStringList(row.connectors),
     recordInput: Number(row.record_input) === 1,
     upstreamHostKey: row.upstream_host_key,
+    database: row.database,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

@@ -23,6 +23,8 @@ export interface SocketsTable {
   record_input: number;
   /** The pinned upstream SSH host key, or null (added by 0011_ssh_sockets). */
   upstream_host_key: string | null;
+  /** postgres sockets: the database a session opens when the client names none, or null (added by 0016_socket_database). */
+  database: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -227,6 +229,9 @@ export interface LiveConnectionsTable {
   started_at: string;
   bytes_up: number;
   bytes_down: number;
+  /** What the connection is doing, '' when idle or not known (added by 0017_live_activity). */
+  activity: string;
+  activity_since: string | null;
   updated_at: string;
 }
 

@@ -43,7 +43,7 @@ test('nextBinding: replace, add, remove; nothing asked leaves the list alone', (
 test('boundConnectors: direct and tag bindings, revoked connectors left out', () => {
   const socket: SocketRecord = {
     id: 'sock_1', name: 'web', type: 'http', auth: { cloudauth: false, allowedEmailDomains: [], allowedEmailAddresses: [] }, upstream: null,
-    description: '', tags: { env: 'prod' }, connectors: ['conn_a', 'conn_e'], rawPaths: false, recordInput: false, upstreamHostKey: null, createdAt: at, updatedAt: at,
+    description: '', tags: { env: 'prod' }, connectors: ['conn_a', 'conn_e'], rawPaths: false, recordInput: false, upstreamHostKey: null, database: null, createdAt: at, updatedAt: at,
   };
   assert.deepEqual(boundConnectors(socket, all), [
     { id: 'conn_a', name: 'office', binding: 'direct' },

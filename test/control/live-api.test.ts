@@ -267,17 +267,17 @@ describe('the live API: overview, connection events, kills', () => {
 });
 
 describe('the live stream\'s pure parts', () => {
-  const row = (id: string, bytesUp = 0): LiveConnectionRecord => ({
+  const row = (id: string, bytesUp = 0, activity = ''): LiveConnectionRecord => ({
     id, edgeId: 'e', protocol: 'tls', socket: 'db', userId: 'u', email: 'a@x.example', sessionId: '', clientIp: '127.0.0.1', country: '',
-    startedAt: '2026-01-01T00:00:00.000Z', bytesUp, bytesDown: 0, updatedAt: '2026-01-01T00:00:00.000Z',
+    startedAt: '2026-01-01T00:00:00.000Z', bytesUp, bytesDown: 0, activity, activitySince: null, updatedAt: '2026-01-01T00:00:00.000Z',
   });
 
-  test('a diff of two reads names what opened, what closed and whose counters moved', () => {
-    const before = new Map([['a', row('a')], ['b', row('b')], ['c', row('c')]]);
-    const diff = diffLive(before, [row('a'), row('c', 5), row('d')]);
+  test('a diff of two reads names what opened, what closed and whose counters or activity moved', () => {
+    const before = new Map([['a', row('a')], ['b', row('b')], ['c', row('c')], ['e', row('e')]]);
+    const diff = diffLive(before, [row('a'), row('c', 5), row('d'), row('e', 0, 'select pg_sleep(30)')]);
     assert.deepEqual(diff.opened.map((r) => r.id), ['d']);
     assert.deepEqual(diff.closed, ['b']);
-    assert.deepEqual(diff.updated.map((r) => r.id), ['c']);
+    assert.deepEqual(diff.updated.map((r) => r.id), ['c', 'e']);
   });
 
   test('an event stream writes events and heartbeats, and cuts a client that stops reading instead of buffering for it', async () => {

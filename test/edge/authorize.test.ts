@@ -32,7 +32,7 @@ const CLI_TOKEN = `pst1_${secret('t')}`;
 
 const socket = (name: string, extra: Partial<SocketRecord> = {}): SocketRecord => ({
   id: `sock-${name}`, name, type: 'http', auth: { cloudauth: true, allowedEmailDomains: [], allowedEmailAddresses: [] }, upstream: null, description: '', tags: {},
-  rawPaths: false, connectors: [], recordInput: false, upstreamHostKey: null, createdAt: NOW.toISOString(), updatedAt: NOW.toISOString(), ...extra,
+  rawPaths: false, connectors: [], recordInput: false, upstreamHostKey: null, database: null, createdAt: NOW.toISOString(), updatedAt: NOW.toISOString(), ...extra,
 });
 const user: UserRecord = { id: 'u-ana', email: 'ana@corp.example', name: 'Ana', groups: ['staff', 'a,b'], passwordHash: null, disabledAt: null, createdAt: NOW.toISOString(), updatedAt: NOW.toISOString() };
 const session = (id: string, kind: 'browser' | 'cli', secretHash: string): SessionRecord => ({

@@ -1,9 +1,9 @@
 // The live-connection registry on its own: re-decision after a change, kills by id and by
 // user, the recheck timer a time window sets (mocked timers, no waiting), and reporting to the
-// store that retries what failed.
+// store that retries what failed, with each connection's activity folded to one bounded line.
 import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LiveRegistry } from '../../src/edge/live-registry.js';
+import { LiveRegistry, MAX_ACTIVITY_CHARS, activityLine } from '../../src/edge/live-registry.js';
 import type { LiveEntry, LivePersistence, Verdict } from '../../src/edge/live-registry.js';
 import type { NewAuditEvent } from '../../src/reporting/events.js';
 
@@ -94,4 +94,35 @@ test('flush reports live rows and removals to the store, and keeps removals that
   await live.flush();
   assert.deepEqual(calls, ['remove conn_a', 'upsert conn_b@edge-1']);
   live.stop();
+});
+
+test('flush reports each connection\'s activity as one line of at most 200 characters; activityChanged reports it soon, without waiting for the heartbeat', async () => {
+  mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
+  try {
+    const reported: { id: string; activity: string; activitySince: string | null }[][] = [];
+    const persistence: LivePersistence = { upsert: async (rows) => void reported.push(rows.map(({ id, activity, activitySince }) => ({ id, activity, activitySince }))), remove: async () => undefined };
+    const live = registry([], persistence);
+    let activity = { text: '', since: new Date(5_000) };
+    live.add({ ...entry('conn_db', 'ana', () => ({ keep: true }), []), protocol: 'postgres', activity: () => activity });
+    live.add(entry('conn_tls', 'bob', () => ({ keep: true }), []));
+    await live.flush();
+    assert.deepEqual(reported.pop(), [{ id: 'conn_db', activity: '', activitySince: '1970-01-01T00:00:05.000Z' }, { id: 'conn_tls', activity: '', activitySince: null }]);
+    activity = { text: 'select\n   pg_sleep(30)', since: new Date(6_000) };
+    live.activityChanged('conn_db');
+    live.activityChanged('conn_gone');
+    mock.timers.tick(200);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(reported.pop()?.[0], { id: 'conn_db', activity: 'select pg_sleep(30)', activitySince: '1970-01-01T00:00:06.000Z' });
+    live.stop();
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test('activityLine folds whitespace and cuts long statements with an ellipsis', () => {
+  assert.equal(activityLine('  select 1,\n\t2  '), 'select 1, 2');
+  const long = activityLine(`select '${'x'.repeat(500)}'`);
+  assert.equal([...long].length, MAX_ACTIVITY_CHARS);
+  assert.ok(long.endsWith('…'));
+  assert.equal(activityLine('é'.repeat(MAX_ACTIVITY_CHARS)), 'é'.repeat(MAX_ACTIVITY_CHARS));
 });

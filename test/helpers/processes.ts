@@ -201,7 +201,22 @@ export interface ConnectorYaml {
   token?: string;
   connections?: number;
   proxy?: string;
-  sockets: { name: string; type?: 'http' | 'https' | 'tls'; upstream: string }[];
+  sockets: { name: string; type?: 'http' | 'https' | 'tls' | 'ssh' | 'postgres'; upstream: string; postgres?: PostgresLoginYaml }[];
+}
+
+/** How a connector logs in to a postgres upstream (src/connector/config.ts). */
+export interface PostgresLoginCredentialsYaml {
+  password_env?: string;
+  password_file?: string;
+  cert?: string;
+  key?: string;
+  ca?: string;
+  verify?: 'full' | 'ca';
+}
+
+export interface PostgresLoginYaml extends PostgresLoginCredentialsYaml {
+  user: string;
+  roles?: Record<string, PostgresLoginCredentialsYaml>;
 }
 
 /** Writes a connector YAML file into `dir` (credentials default to ./<file>.creds.json beside it). */

@@ -71,13 +71,13 @@ export const auditCases: Record<string, StoreCase> = {
     assert.deepEqual(event!.details, { truncated: true, bytes: 40_011 });
   },
 
-  'live connections: upsert refreshes bytes, list by freshness, prune drops the stale, kill is a change': async ({ store }) => {
-    const row = { id: 'conn_a', edgeId: 'edge-1', protocol: 'tls', socket: 'db', userId: 'usr_1', email: 'ana@corp.example', sessionId: 'ses_1', clientIp: '127.0.0.1', country: '', startedAt: new Date().toISOString(), bytesUp: 1, bytesDown: 2 };
+  'live connections: upsert refreshes bytes and activity, list by freshness, prune drops the stale, kill is a change': async ({ store }) => {
+    const row = { id: 'conn_a', edgeId: 'edge-1', protocol: 'tls', socket: 'db', userId: 'usr_1', email: 'ana@corp.example', sessionId: 'ses_1', clientIp: '127.0.0.1', country: '', startedAt: new Date().toISOString(), bytesUp: 1, bytesDown: 2, activity: '', activitySince: null };
     await store.liveConnections.upsert([row, { ...row, id: 'conn_b', socket: 'web', userId: 'usr_2' }]);
-    await store.liveConnections.upsert([{ ...row, bytesUp: 100, bytesDown: 200 }]);
+    await store.liveConnections.upsert([{ ...row, bytesUp: 100, bytesDown: 200, activity: 'select pg_sleep(30)', activitySince: '2026-01-01T10:00:00.000Z' }]);
     const past = new Date(Date.now() - 60_000).toISOString();
     const listed = await store.liveConnections.list({ freshSince: past });
-    assert.deepEqual(listed.map((c) => [c.id, c.bytesUp, c.bytesDown]), [['conn_a', 100, 200], ['conn_b', 1, 2]]);
+    assert.deepEqual(listed.map((c) => [c.id, c.bytesUp, c.bytesDown, c.activity, c.activitySince]), [['conn_a', 100, 200, 'select pg_sleep(30)', '2026-01-01T10:00:00.000Z'], ['conn_b', 1, 2, '', null]]);
     assert.deepEqual((await store.liveConnections.list({ freshSince: past, socket: 'web' })).map((c) => c.id), ['conn_b']);
     assert.deepEqual((await store.liveConnections.list({ freshSince: past, userId: 'usr_1' })).map((c) => c.id), ['conn_a']);
     assert.deepEqual(await store.liveConnections.list({ freshSince: new Date(Date.now() + 60_000).toISOString() }), []);

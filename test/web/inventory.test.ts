@@ -11,7 +11,7 @@ import { connectorConfigSchema } from '../../src/connector/config.js';
 function socket(name: string, extra: Partial<SocketView> = {}): SocketView {
   return {
     id: `sock_${name}`, name, type: 'http', upstream: null, description: '', tags: {}, rawPaths: false, url: `https://${name}.localhost:8443/`, online: false,
-    auth: { cloudauth: false, allowedEmailDomains: [], allowedEmailAddresses: [] }, createdAt: '', updatedAt: '', recordInput: false, upstreamHostKey: null, connectors: [], ...extra,
+    auth: { cloudauth: false, allowedEmailDomains: [], allowedEmailAddresses: [] }, createdAt: '', updatedAt: '', recordInput: false, upstreamHostKey: null, database: null, connectors: [], ...extra,
   };
 }
 

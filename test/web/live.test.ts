@@ -9,7 +9,7 @@ const session = (id: string, createdAt: string): SessionSummary => ({
 
 const connection = (id: string, email: string, sessionId = '', extra: Partial<LiveConnectionView> = {}): LiveConnectionView => ({
   id, edgeId: 'edge-1', protocol: 'tls', socket: 'db', userId: `u-${email}`, email, sessionId, clientIp: '127.0.0.1', country: '',
-  startedAt: '2026-01-01T10:00:00.000Z', bytesUp: 0, bytesDown: 0, updatedAt: '2026-01-01T10:00:00.000Z',
+  startedAt: '2026-01-01T10:00:00.000Z', bytesUp: 0, bytesDown: 0, activity: '', activitySince: null, updatedAt: '2026-01-01T10:00:00.000Z',
   session: sessionId ? session(sessionId, '2026-01-01T09:00:00.000Z') : null, ...extra,
 });
 
@@ -22,8 +22,8 @@ describe('live sessions: applying the stream', () => {
     state = applyLiveEvent(state, { type: 'opened', connection: b });
     state = applyLiveEvent(state, { type: 'opened', connection: b });
     assert.deepEqual(state.connections.map((c) => c.id), ['c1', 'c2']);
-    state = applyLiveEvent(state, { type: 'updated', id: 'c2', bytesUp: 10, bytesDown: 2048, updatedAt: '2026-01-01T10:00:05.000Z' });
-    assert.deepEqual([state.connections[1]?.bytesUp, state.connections[1]?.bytesDown], [10, 2048]);
+    state = applyLiveEvent(state, { type: 'updated', id: 'c2', bytesUp: 10, bytesDown: 2048, activity: 'select pg_sleep(30)', activitySince: '2026-01-01T10:00:04.000Z', updatedAt: '2026-01-01T10:00:05.000Z' });
+    assert.deepEqual([state.connections[1]?.bytesUp, state.connections[1]?.bytesDown, state.connections[1]?.activity, state.connections[1]?.activitySince], [10, 2048, 'select pg_sleep(30)', '2026-01-01T10:00:04.000Z']);
     assert.equal(state.connections[0], a, 'untouched rows keep their identity');
     state = applyLiveEvent(state, { type: 'closed', id: 'c1' });
     assert.deepEqual(state.connections.map((c) => c.id), ['c2']);

@@ -1,19 +1,23 @@
 // `postern client …`: what a person runs to reach sockets — a TLS stream with their certificate
-// (stdin/stdout, so it works as an OpenSSH ProxyCommand, or a local port), SSH certificates,
-// and the ssh_config block that ties both together (with the known_hosts line that trusts the
-// host certificates of ssh sockets).
+// (stdin/stdout, so it works as an OpenSSH ProxyCommand, or a local port), a local PostgreSQL
+// port or the libpq environment for a postgres socket, SSH certificates, and the ssh_config
+// block that ties both together (with the known_hosts line that trusts the host certificates of
+// ssh sockets).
+import { X509Certificate } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, mkdir, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import tls from 'node:tls';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { sshIdentity, sshKeyPath, tlsIdentity } from '../client-certs.js';
+import { clientDir, socketOfHost, sshIdentity, sshKeyPath, tlsIdentity } from '../client-certs.js';
 import type { TlsIdentity } from '../client-certs.js';
 import { parseDuration } from '../server-config.js';
 import { signedIn } from './login.js';
 import { PosternError, errorMessage } from '../../errors.js';
+import { MAX_STARTUP_LENGTH, decodeStartup, encodeStartup, roleOption } from '../../pgwire/index.js';
+import type { AppList } from '../../control/index.js';
 
 function openStream(ctx: CliContext, host: string, identity: TlsIdentity): tls.TLSSocket {
   const server = new URL(ctx.server);
@@ -47,10 +51,28 @@ const GSSENC_REQUEST = Buffer.from('0000000804d21630', 'hex');
 const MIN_STARTUP = 8;
 
 /**
- * One local PostgreSQL connection: its encryption requests are answered "no" (the hop to the
- * edge is TLS already), then its startup and everything after go through a TLS stream.
+ * The local client's startup packet asking for `role` too (appended to its `options`, so it wins
+ * over one the client set); anything else, or a packet that does not decode, goes as it came and
+ * the edge answers it.
  */
-function relayPostgres(local: net.Socket, open: () => tls.TLSSocket, host: string): void {
+export function startupAskingRole(startup: Buffer, role: string): Buffer {
+  let packet;
+  try {
+    packet = decodeStartup(startup.subarray(4));
+  } catch {
+    return startup;
+  }
+  if (packet.type !== 'StartupMessage') return startup;
+  const options = [packet.parameters.options, roleOption(role)].filter(Boolean).join(' ');
+  return encodeStartup({ ...packet, parameters: { ...packet.parameters, options } });
+}
+
+/**
+ * One local PostgreSQL connection: its encryption requests are answered "no" (the hop to the
+ * edge is TLS already), then its startup (asking for `role`, if given) and everything after go
+ * through a TLS stream.
+ */
+function relayPostgres(local: net.Socket, open: () => tls.TLSSocket, host: string, role: string | undefined): void {
   let buffered = Buffer.alloc(0);
   local.on('error', () => local.destroy());
   const onData = (chunk: Buffer) => {
@@ -62,6 +84,11 @@ function relayPostgres(local: net.Socket, open: () => tls.TLSSocket, host: strin
       buffered = buffered.subarray(MIN_STARTUP);
     }
     if (buffered.length < MIN_STARTUP) return;
+    const length = buffered.readUInt32BE(0);
+    if (role !== undefined && length <= MAX_STARTUP_LENGTH) {
+      if (buffered.length < length) return;
+      buffered = Buffer.concat([startupAskingRole(buffered.subarray(0, length), role), buffered.subarray(length)]);
+    }
     local.off('data', onData);
     local.pause();
     const stream = open();
@@ -123,12 +150,22 @@ export function registerClient(program: Command, context: () => CliContext): voi
     .description('serve a local port that speaks plain PostgreSQL to psql and TLS with your certificate to a postgres socket (no database password)')
     .requiredOption('--host <socket-host>', 'e.g. orders.localhost')
     .option('--listen <host:port>', 'the local port psql connects to', '127.0.0.1:5433')
+    .option('--role <role>', 'ask for this database role (policy must map you to it: what.database.users)')
+    .option('--print-env', 'instead of a local port: write your certificate, key and the CA to files and print the PG* variables with which psql (or any libpq client) connects straight to the edge')
+    .option('--database <name>', '--print-env: the PGDATABASE to print (default: the socket\'s own database, if it has one)')
     .option('--ttl <duration>', 'certificate lifetime', '4h')
-    .action(async (options: { host: string; listen: string; ttl: string }) => {
+    .addHelpText('after', [
+      '',
+      'Straight to the edge, without a local port:',
+      '  eval "$(postern client db --host orders.localhost --print-env)" && psql',
+      'Any libpq client asks for a role with PGOPTIONS="-c postern.role=readonly" (what --role does).',
+    ].join('\n'))
+    .action(async (options: { host: string; listen: string; role?: string; printEnv?: boolean; database?: string; ttl: string }) => {
       const ctx = context();
       const identity = await tlsIdentity(ctx, Math.round(parseDuration(options.ttl) / 1000), signIn);
+      if (options.printEnv) return printPostgresEnv(ctx, options.host, identity, options, signIn);
       const [listenHost, listenPort] = options.listen.split(/:(?=\d+$)/);
-      const server = net.createServer({ allowHalfOpen: true }, (local) => relayPostgres(local, () => openStream(ctx, options.host, identity), options.host));
+      const server = net.createServer({ allowHalfOpen: true }, (local) => relayPostgres(local, () => openStream(ctx, options.host, identity), options.host, options.role));
       await new Promise<void>((resolve, reject) => server.once('error', reject).listen(Number(listenPort), listenHost || '127.0.0.1', resolve));
       const address = server.address() as net.AddressInfo;
       process.stdout.write(`postgres on ${address.address}:${address.port} → ${options.host}: psql -h ${address.address} -p ${address.port} <database> (Ctrl-C to stop)\n`);
@@ -162,6 +199,66 @@ export function registerClient(program: Command, context: () => CliContext): voi
         '',
       ].join('\n'));
     });
+}
+
+/** Writes `text` to `path` (0600) through a temporary file, so a client never reads half of it or a key beside the wrong certificate. */
+async function writePrivateFile(path: string, text: string): Promise<void> {
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, text, { mode: 0o600 });
+  await chmod(temporary, 0o600);
+  await rename(temporary, path);
+}
+
+/** The database the socket opens by default, from the person's own app list (undefined when it has none or is not open to them now). */
+async function socketDatabase(person: CliContext, socket: string): Promise<{ reachable: boolean; database?: string }> {
+  let after: string | undefined;
+  // Apps come by name in pages; a bounded walk finds the socket or passes it.
+  for (let page = 0; page < 100; page++) {
+    const list = await person.client().get<AppList>(`/api/v1/me/apps?limit=500${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+    const app = list.apps.find((a) => a.name === socket);
+    if (app) return { reachable: true, ...(app.database ? { database: app.database } : {}) };
+    if (!list.next || list.apps.some((a) => a.name > socket)) return { reachable: false };
+    after = list.next;
+  }
+  return { reachable: false };
+}
+
+/** Single quotes for a POSIX shell. */
+function shellQuote(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * `client db --print-env`: the certificate files for libpq (0600, beside the cached identity)
+ * and the variables that make psql connect straight to the edge's main port: PGHOST is the
+ * socket's name (libpq sends it as SNI and verify-full checks the edge's certificate for it).
+ */
+async function printPostgresEnv(ctx: CliContext, host: string, identity: TlsIdentity, options: { role?: string; database?: string }, signIn: () => Promise<CliContext>): Promise<void> {
+  const server = new URL(ctx.server);
+  const dir = join(clientDir(ctx), 'postgres');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const files = { cert: join(dir, 'client.crt'), key: join(dir, 'client.key'), ca: join(dir, 'ca.pem') };
+  await writePrivateFile(files.key, identity.keyPem);
+  await writePrivateFile(files.cert, identity.certPem);
+  await writePrivateFile(files.ca, identity.caPem);
+  const certificate = new X509Certificate(identity.certPem);
+  const email = /(?:^|\n)CN=([^\n]+)/.exec(certificate.subject)?.[1] ?? '';
+  let database = options.database;
+  if (database === undefined) {
+    const socket = socketOfHost(host, server.hostname);
+    const found = socket ? await socketDatabase(await signIn(), socket) : { reachable: false };
+    if (!found.reachable) process.stderr.write(`postern: ${host} is not among the sockets open to you now; the edge will decide when psql connects\n`);
+    database = found.database;
+  }
+  // A name under .localhost need not resolve here; the edge listens where the server does.
+  const address = server.hostname === 'localhost' ? '127.0.0.1' : net.isIP(server.hostname.replace(/^\[|\]$/g, '')) ? server.hostname.replace(/^\[|\]$/g, '') : undefined;
+  const variables: [string, string | undefined][] = [
+    ['PGHOST', host], ['PGHOSTADDR', address], ['PGPORT', server.port || '443'], ['PGSSLMODE', 'verify-full'],
+    ['PGSSLROOTCERT', files.ca], ['PGSSLCERT', files.cert], ['PGSSLKEY', files.key], ['PGUSER', email], ['PGDATABASE', database],
+    ['PGOPTIONS', options.role === undefined ? undefined : roleOption(options.role)],
+  ];
+  for (const [name, value] of variables) if (value) process.stdout.write(`export ${name}=${shellQuote(value)}\n`);
+  process.stderr.write(`postern: the certificate is valid until ${new Date(certificate.validTo).toISOString()}; run this again for a fresh one\n`);
 }
 
 /** Whether an executable named `name` is on PATH. */

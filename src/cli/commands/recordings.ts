@@ -38,7 +38,7 @@ function describeRecording(r: RecordingRecord): Record<string, unknown> {
   const seconds = r.endedAt === null ? undefined : (Date.parse(r.endedAt) - Date.parse(r.startedAt)) / 1000;
   return {
     ...r,
-    what: r.kind === 'exec' ? `exec: ${r.command}` : 'shell',
+    what: r.kind === 'shell' ? 'shell' : `${r.kind}: ${r.command}`,
     duration: seconds === undefined ? 'live' : formatOffset(seconds),
     truncated: r.truncated ? 'yes' : '',
   };
@@ -115,13 +115,13 @@ export function registerRecordings(program: Command, context: () => CliContext):
 /** `postern sessions watch CONN_ID`: the screen of a live connection's recording, read-only, until it ends. */
 export function registerSessionWatch(sessions: Command, context: () => CliContext): void {
   sessions.command('watch <connection>')
-    .description('follow a live SSH session\'s screen as it happens (read-only; Ctrl-C stops watching, not the session)')
+    .description('follow a live SSH session\'s screen or a database session\'s transcript as it happens (read-only; Ctrl-C stops watching, not the session)')
     .action(async (connection: string) => {
       const ctx = context();
       const { recordings: live } = await ctx.client().get<{ recordings: RecordingRecord[] }>(`/api/v1/recordings${queryOf({ connection, live: 'true', limit: '20' })}`);
       // An interactive shell first; several live execs: the newest.
       const recording = live.find((r) => r.kind === 'shell') ?? live[0];
-      if (!recording) throw new PosternError('not_found', `connection "${connection}" has no live recording (is it a managed SSH session that is still running?)`);
+      if (!recording) throw new PosternError('not_found', `connection "${connection}" has no live recording (is it a managed SSH or database session that is still running?)`);
       process.stderr.write(`watching ${recording.email} as ${recording.login} on ${recording.socket} (${recording.id}); read-only, Ctrl-C to stop watching\n`);
       let first = true;
       for await (const line of castLines(ctx, recording.id, true)) {

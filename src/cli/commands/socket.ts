@@ -18,6 +18,7 @@ interface SocketView {
   rawPaths: boolean;
   recordInput: boolean;
   upstreamHostKey: string | null;
+  database: string | null;
   url: string;
   online: boolean;
   createdAt: string;
@@ -41,7 +42,7 @@ function showSocket(ctx: CliContext, socket: SocketView): void {
     : {};
   printFields({ ...socket, ...ssh, online: socket.online ? 'yes' : 'no', signIn, connectors: connectors.length ? connectors.join(', ') : 'none (no connector may serve it)' },
     ['name', 'type', 'url', 'upstream', 'online', 'signIn', 'connectors', 'description', 'tags', ...(socket.rawPaths ? ['rawPaths'] : []),
-      ...(socket.type === 'ssh' ? ['recordInput', 'upstreamHostKey'] : []), 'id', 'createdAt', 'updatedAt']);
+      ...(socket.type === 'ssh' ? ['recordInput', 'upstreamHostKey'] : []), ...(socket.type === 'postgres' ? ['database'] : []), 'id', 'createdAt', 'updatedAt']);
 }
 
 /** How an sshd behind a socket comes to trust Postern's user certificates. */
@@ -69,13 +70,15 @@ export function registerSocket(program: Command, context: () => CliContext): voi
     .option('--tag <key=value>', 'a tag (repeatable)', collect)
     .option('--raw-paths', 'HTTP sockets: pass ambiguous paths (encoded /, \\, ;) as sent instead of refusing them')
     .option('--record-input', 'ssh sockets: recordings keep keystrokes too, not only the output')
+    .option('--database <name>', 'postgres sockets: the database a session opens when the client names none (which databases a person may open is the policy\'s what.database.names)')
     .option('--connector <id-or-name>', 'a connector that may serve it (repeatable); join tokens and tag selectors bind others', collect)
-    .action(async (options: { name: string; type: string; upstream?: string; description?: string; tag?: string[]; rawPaths?: boolean; recordInput?: boolean; connector?: string[] } & AuthFlags) => {
+    .action(async (options: { name: string; type: string; upstream?: string; description?: string; tag?: string[]; rawPaths?: boolean; recordInput?: boolean; database?: string; connector?: string[] } & AuthFlags) => {
       const ctx = context();
       const created = await ctx.client().post<SocketView>('/api/v1/sockets', {
         name: options.name, type: options.type, ...authBody(options),
         ...(options.rawPaths ? { raw_paths: true } : {}),
         ...(options.recordInput ? { record_input: true } : {}),
+        ...(options.database ? { database: options.database } : {}),
         ...(options.connector ? { connectors: options.connector } : {}),
         ...(options.upstream ? { upstream: options.upstream } : {}),
         ...(options.description ? { description: options.description } : {}),
@@ -89,7 +92,8 @@ export function registerSocket(program: Command, context: () => CliContext): voi
       const ctx = context();
       const { sockets } = await ctx.client().get<{ sockets: SocketView[] }>('/api/v1/sockets');
       if (ctx.json) return printJson(sockets);
-      printTable(sockets.map((s) => ({ ...s, online: s.online ? 'yes' : 'no' })), ['name', 'type', 'url', 'upstream', 'online']);
+      const databases = sockets.some((s) => s.database !== null);
+      printTable(sockets.map((s) => ({ ...s, online: s.online ? 'yes' : 'no' })), ['name', 'type', 'url', 'upstream', ...(databases ? ['database'] : []), 'online']);
     });
   socket.command('show <name>')
     .description('show one socket (for tls and ssh sockets also how sshd and ssh come to trust Postern\'s certificates)')
@@ -126,6 +130,7 @@ export function registerSocket(program: Command, context: () => CliContext): voi
     .option('--record-input', 'ssh sockets: recordings keep keystrokes too')
     .option('--no-record-input', 'ssh sockets: recordings keep the output only (the default)')
     .option('--forget-host-key', 'ssh sockets: drop the pinned upstream host key (after the upstream sshd was legitimately re-keyed); the next connection pins again')
+    .option('--database <name>', 'postgres sockets: the database a session opens when the client names none ("" clears it)')
     .option('--connector <id-or-name>', 'replace the connectors bound to it by name with these (repeatable)', collect)
     .option('--add-connector <id-or-name>', 'bind one more connector (repeatable)', collect)
     .option('--remove-connector <id-or-name>', 'unbind a connector (repeatable)', collect)
@@ -138,13 +143,14 @@ export function registerSocket(program: Command, context: () => CliContext): voi
       '  postern socket update grafana --connector office-nuc --connector conn_abc   # exactly these two',
       '  postern socket update grafana --add-connector conn_def --remove-connector office-nuc',
     ].join('\n'))
-    .action(async (name: string, options: { type?: string; upstream?: string; description?: string; tag?: string[]; connector?: string[]; addConnector?: string[]; removeConnector?: string[]; rawPaths?: boolean; recordInput?: boolean; forgetHostKey?: boolean } & AuthFlags) => {
+    .action(async (name: string, options: { type?: string; upstream?: string; description?: string; tag?: string[]; connector?: string[]; addConnector?: string[]; removeConnector?: string[]; rawPaths?: boolean; recordInput?: boolean; forgetHostKey?: boolean; database?: string } & AuthFlags) => {
       const ctx = context();
       const patch = {
         ...authBody(options),
         ...(options.rawPaths !== undefined ? { raw_paths: options.rawPaths } : {}),
         ...(options.recordInput !== undefined ? { record_input: options.recordInput } : {}),
         ...(options.forgetHostKey ? { upstream_host_key: null } : {}),
+        ...(options.database !== undefined ? { database: options.database || null } : {}),
         ...(options.cloudauth === false ? { cloudauth: false } : {}),
         ...(options.type ? { type: options.type } : {}),
         ...(options.upstream ? { upstream: options.upstream } : {}),
@@ -154,7 +160,7 @@ export function registerSocket(program: Command, context: () => CliContext): voi
         ...(options.addConnector ? { add_connectors: options.addConnector } : {}),
         ...(options.removeConnector ? { remove_connectors: options.removeConnector } : {}),
       };
-      if (Object.keys(patch).length === 0) throw new PosternError('bad_request', 'nothing to change: pass --type, --upstream, --description, --tag, --raw-paths, --record-input, --forget-host-key, --connector, --add-connector, --remove-connector or a sign-in flag');
+      if (Object.keys(patch).length === 0) throw new PosternError('bad_request', 'nothing to change: pass --type, --upstream, --description, --tag, --raw-paths, --record-input, --forget-host-key, --database, --connector, --add-connector, --remove-connector or a sign-in flag');
       showSocket(ctx, await ctx.client().patch<SocketView>(`/api/v1/sockets/${encodeURIComponent(name)}`, patch));
     });
   socket.command('delete <name>')

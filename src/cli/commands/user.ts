@@ -18,6 +18,12 @@ interface UserView {
 
 const list = (value: string) => value.split(',').map((item) => item.trim()).filter(Boolean);
 
+/** A live connection's activity as `sessions ls` lists it: the statement with its start, `idle since …`, or '' where the protocol reports none. */
+export function describeActivity(connection: { activity?: string; activitySince?: string | null }): string {
+  if (!connection.activitySince) return '';
+  return connection.activity ? `${connection.activity} (since ${connection.activitySince})` : `idle since ${connection.activitySince}`;
+}
+
 function showUser(ctx: CliContext, user: UserView): void {
   if (ctx.json) return printJson(user);
   printFields({ ...user, password: user.hasPassword ? 'set' : 'none', disabled: user.disabled ? 'yes' : 'no' }, ['email', 'name', 'groups', 'password', 'disabled', 'id', 'createdAt']);
@@ -105,7 +111,7 @@ export function registerUser(program: Command, context: () => CliContext): void 
       const connectionQuery = new URLSearchParams({ ...(options.user ? { user: options.user } : {}), ...(options.socket ? { socket: options.socket } : {}) }).toString();
       const [{ sessions: rows }, { connections }] = await Promise.all([
         ctx.client().get<{ sessions: (Record<string, unknown> & { id: string; active: boolean })[] }>(`/api/v1/sessions${query}`),
-        ctx.client().get<{ connections: (Record<string, unknown> & { sessionId: string })[] }>(`/api/v1/connections${connectionQuery ? `?${connectionQuery}` : ''}`),
+        ctx.client().get<{ connections: (Record<string, unknown> & { sessionId: string; activity?: string; activitySince?: string | null })[] }>(`/api/v1/connections${connectionQuery ? `?${connectionQuery}` : ''}`),
       ]);
       const bySession = new Map<string, Record<string, unknown>[]>();
       for (const c of connections) bySession.set(c.sessionId, [...(bySession.get(c.sessionId) ?? []), c]);
@@ -122,7 +128,7 @@ export function registerUser(program: Command, context: () => CliContext): void 
       printTable(shown.map((s) => ({ ...s, live: bySession.get(s.id)?.length ?? 0 })), ['id', 'user', 'kind', 'provider', 'clientIp', 'createdAt', 'lastSeenAt', 'expiresAt', 'live']);
       if (connections.length === 0) return;
       process.stdout.write('\nlive connections:\n');
-      printTable(connections, ['id', 'sessionId', 'email', 'socket', 'protocol', 'clientIp', 'country', 'startedAt', 'bytesUp', 'bytesDown', 'edgeId']);
+      printTable(connections.map((c) => ({ ...c, doing: describeActivity(c) })), ['id', 'sessionId', 'email', 'socket', 'protocol', 'clientIp', 'country', 'startedAt', 'bytesUp', 'bytesDown', 'doing', 'edgeId']);
     });
   registerSessionWatch(sessions, context);
   sessions.command('revoke [id]')

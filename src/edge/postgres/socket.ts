@@ -3,65 +3,67 @@
 // (the client's `user` and GUCs dropped, read-only pinned) and carried to the connector, which
 // logs in with its own credentials. Every statement is audited; a read-only session has each one
 // classified before it is forwarded. Sessions are registered live, so a kill or a policy change
-// ends them with a FATAL ErrorResponse the client prints.
+// ends them with a FATAL ErrorResponse the client prints. Each session is recorded as a
+// transcript (transcript.ts), shows its current statement in the live list, and hands the client a
+// cancel key of the edge's own (cancel-keys.ts), mapped to the upstream's. This file is the
+// session's flow; the decision is decide.ts, the statements' bookkeeping statements.ts.
 import type tls from 'node:tls';
-import { evaluate, requestContext } from '../../policy/index.js';
-import type { Decision } from '../../policy/index.js';
-import type { NewAuditEvent } from '../../reporting/index.js';
-import type { SocketRecord, UserRecord } from '../../store/index.js';
+import type { NewAuditEvent, RecordingSink } from '../../reporting/index.js';
+import type { SocketRecord } from '../../store/index.js';
 import { ResetCode, header } from '../../tunnel/index.js';
 import type { MuxStream } from '../../tunnel/index.js';
 import { isPosternError } from '../../errors.js';
-import { certificateFacts, decidingRule, denialDetail, newConnectionId } from '../access.js';
-import type { CertificateFacts, ConnectionHandlerOptions } from '../access.js';
+import { certificateFacts, newConnectionId } from '../access.js';
+import type { ConnectionHandlerOptions } from '../access.js';
 import type { Verdict } from '../live-registry.js';
-import { PgDecoder, PgProtocolError, SqlState, commandTagRows, decodeFrontend, encodeBackend, encodeFrontend, encodeStartup, errorResponse } from '../../pgwire/index.js';
+import { PgDecoder, PgProtocolError, SqlState, askedRole, decodeFrontend, encodeBackend, encodeFrontend, encodeStartup, errorResponse } from '../../pgwire/index.js';
 import type { PgPacket, StartupPacket, TransactionStatus } from '../../pgwire/index.js';
 import { readOnlyVerdict } from './classify.js';
 import type { StatementClass } from './classify.js';
+import { decideSession } from './decide.js';
+import type { SessionDecision, Who } from './decide.js';
+import { sessionDatabase, upstreamStartup } from './startup.js';
+import { StatementTracker, errorField } from './statements.js';
+import type { FinishedStatement } from './statements.js';
+import { CancelKeys } from './cancel-keys.js';
+import type { CancelKey } from './cancel-keys.js';
+import { startTranscript } from './transcript.js';
+import type { SessionTranscript } from './transcript.js';
 
-/** Client startup parameters carried upstream; `options` and every other GUC are dropped (they could lift read-only or pick a role). */
-const CARRIED_PARAMETERS = ['application_name', 'client_encoding', 'DateStyle', 'TimeZone', 'extra_float_digits'];
 const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
 
-interface Who {
-  readonly cert: CertificateFacts;
-  readonly email: string;
-  readonly clientIp: string;
-  readonly country: string;
+export interface PostgresSocketOptions extends ConnectionHandlerOptions {
+  /** Where session transcripts go (the same sink as SSH recordings). */
+  readonly recordings: RecordingSink;
+  readonly cancelKeys?: CancelKeys;
 }
 
-/** The upstream startup for an admitted session: database, the carried parameters, read-only pinned. */
-export function upstreamStartup(parameters: Readonly<Record<string, string>>, database: string, readOnly: boolean): StartupPacket {
-  const carried = Object.fromEntries(CARRIED_PARAMETERS.filter((name) => parameters[name] !== undefined).map((name) => [name, parameters[name]!]));
-  // `user` is a placeholder: the connector replaces it with the role its configuration logs in as.
-  return {
-    type: 'StartupMessage', major: 3, minor: 0,
-    parameters: { user: 'postern', database, ...carried, ...(readOnly ? { default_transaction_read_only: 'on' } : {}) },
-  };
-}
+type SessionOptions = PostgresSocketOptions & { readonly cancelKeys: CancelKeys };
 
 export class PostgresSockets {
-  constructor(private readonly options: ConnectionHandlerOptions) {}
+  readonly #options: SessionOptions;
+
+  constructor(options: PostgresSocketOptions) {
+    this.#options = { ...options, cancelKeys: options.cancelKeys ?? new CancelKeys() };
+  }
 
   /** Runs the PostgreSQL protocol on a verified TLS connection for `record`. */
   accept(socket: tls.TLSSocket, record: SocketRecord): void {
     const cert = certificateFacts(socket);
-    const clientIp = this.options.clientIp(socket);
-    const who: Who = { cert, email: cert.email ?? '', clientIp, country: this.options.geo?.country(clientIp) ?? '' };
-    new PostgresSession(this.options, socket, record.name, who).start();
+    const clientIp = this.#options.clientIp(socket);
+    const who: Who = { cert, email: cert.email ?? '', clientIp, country: this.#options.geo?.country(clientIp) ?? '' };
+    new PostgresSession(this.#options, socket, record.name, who).start();
   }
-}
 
-interface InFlight {
-  readonly sql: string;
-  readonly kind: 'query' | 'execute';
-  readonly started: number;
-  /** Finished by the ReadyForQuery with this ordinal at the latest. */
-  readonly sync: number;
-  rows?: number;
-  error?: string;
-  done?: boolean;
+  /**
+   * A CancelRequest that arrived in the clear on the edge's port (libpq sends it so, on a fresh
+   * connection, without TLS or SNI): the key alone says which session. Unknown keys are ignored,
+   * as PostgreSQL ignores them.
+   */
+  cancel(processId: number, secretKey: Buffer, clientIp: string): void {
+    const found = this.#options.cancelKeys.cancel(processId, secretKey);
+    if (!found) this.#options.logger.info({ clientIp }, 'postgres cancel request with an unknown key ignored');
+  }
 }
 
 class PostgresSession {
@@ -70,6 +72,13 @@ class PostgresSession {
   #stream: MuxStream | undefined;
   #database = '';
   #clientUser = '';
+  /** The role the client asked for (`-c postern.role=…`), the one policy decided, and the upstream session's own (its session_authorization). */
+  #askedRole: string | undefined;
+  #decidedRole: string | undefined;
+  #role = '';
+  /** Set at the upstream's first ReadyForQuery; until then an ErrorResponse is the login's refusal. */
+  #loggedIn = false;
+  #loginError: string | undefined;
   #readOnly = false;
   #rule = '';
   #userId = '';
@@ -78,21 +87,22 @@ class PostgresSession {
   #status: TransactionStatus = 'I';
   /** Client messages are handled one at a time, in order: classification is asynchronous. */
   #work: Promise<void> = Promise.resolve();
-  /** ReadyForQuery answers expected (the startup's, each Query's, each Sync's) and received. */
-  #syncsSent = 1;
-  #readyReceived = 0;
-  #whenIdle: (() => void)[] = [];
-  #inFlight: InFlight[] = [];
+  readonly #statements = new StatementTracker({ now: () => this.options.now(), finished: (statement) => this.#finished(statement) });
   /** Extended protocol: after a refused message, everything up to Sync is dropped, as PostgreSQL does. */
   #skipToSync = false;
   readonly #prepared = new Map<string, StatementClass>();
   readonly #statementText = new Map<string, string>();
   readonly #portalStatement = new Map<string, string>();
   #backendKey: Buffer | undefined;
+  /** The key this client was given instead of the upstream's. */
+  #edgeKey: CancelKey | undefined;
   #lastRefusal: { message: string; sqlstate: string } | undefined;
+  /** The upstream's is_superuser at login: psql's prompt in the transcript. */
+  #superuser = false;
+  #transcript: SessionTranscript | undefined;
 
   constructor(
-    private readonly options: ConnectionHandlerOptions,
+    private readonly options: SessionOptions,
     private readonly client: tls.TLSSocket,
     private readonly socketName: string,
     private readonly who: Who,
@@ -114,6 +124,8 @@ class PostgresSession {
         this.#fail(err);
       }
     });
+    // EOF from the client ends its session, as PostgreSQL reads it (psql killed mid-COPY sends no Terminate): #closed then resets the stream.
+    this.client.on('end', () => this.client.end());
     this.client.on('close', () => this.#closed('client closed'));
     this.client.on('error', () => this.client.destroy());
   }
@@ -121,16 +133,20 @@ class PostgresSession {
   #audit(event: Omit<NewAuditEvent, 'actor' | 'socket' | 'clientIp' | 'country' | 'sessionId'>): void {
     this.options.audit({
       actor: this.who.email, socket: this.socketName, clientIp: this.who.clientIp, country: this.who.country, sessionId: this.who.cert.sessionId ?? '', ...event,
-      details: { protocol: 'postgres', database: this.#database, user: this.#clientUser, ...event.details },
+      details: {
+        protocol: 'postgres', database: this.#database, user: this.#clientUser,
+        ...(this.#role ? { role: this.#role } : {}), ...(this.#askedRole !== undefined ? { askedRole: this.#askedRole } : {}), ...event.details,
+      },
     });
   }
 
   #onStartup(packet: StartupPacket): void {
     // Already inside TLS: a second encryption request is answered "no" and the client goes on.
     if (packet.type === 'SSLRequest' || packet.type === 'GSSENCRequest') return void this.client.write('N');
-    if (packet.type === 'CancelRequest') return void this.client.destroy();
+    if (packet.type === 'CancelRequest') return this.#cancelRequest(packet.processId, packet.secretKey);
     this.#clientUser = packet.parameters.user ?? '';
-    this.#database = packet.parameters.database ?? this.#clientUser;
+    this.#database = sessionDatabase(packet.parameters, this.options.view().socket(this.socketName)?.database ?? null);
+    this.#askedRole = askedRole(packet.parameters);
     const { verdict, user, decision, readOnly } = this.#decide();
     if (!verdict.keep || !user || !decision) {
       const reason = verdict.keep ? 'no active user' : verdict.reason;
@@ -142,32 +158,15 @@ class PostgresSession {
     this.#readOnly = readOnly;
     this.#rule = verdict.rule ?? '';
     this.#userId = user.id;
-    this.#open(encodeStartup(upstreamStartup(packet.parameters, this.#database, this.#readOnly)), verdict);
+    this.#decidedRole = decision.databaseRole;
+    this.#role = decision.databaseRole ?? '';
+    this.#open(encodeStartup(upstreamStartup(packet.parameters, this.#database, this.#readOnly, this.#decidedRole)), verdict);
   }
 
-  /** Decides this session against the current snapshot: active user, live sign-in, a policy allowing the database. */
-  #decide(): { verdict: Verdict; user?: UserRecord; decision?: Decision; readOnly: boolean } {
-    const { cert } = this.who;
-    const view = this.options.view();
-    const record = view.socket(this.socketName);
-    if (!record || record.type !== 'postgres') return { verdict: { keep: false, reason: `socket "${this.socketName}" no longer exists` }, readOnly: true };
-    if (!cert.email) return { verdict: { keep: false, reason: 'no user certificate' }, readOnly: true };
-    const user = view.userByEmail(cert.email);
-    if (!user || user.disabledAt) return { verdict: { keep: false, reason: `${cert.email} is not an active user` }, readOnly: true };
-    if (cert.sessionId !== undefined && !view.sessionLive(cert.sessionId)) {
-      return { verdict: { keep: false, reason: `the sign-in of ${cert.email} this certificate was issued under has ended` }, user, readOnly: true };
-    }
-    const policies = view.policies();
-    const contextFor = (write: boolean) => requestContext({ socket: record, user, clientIp: this.who.clientIp, country: this.who.country || undefined, at: this.options.now(), action: { protocol: 'database', database: this.#database, write } });
-    // A session may write when a rule allows writing; else it may read when a rule allows that (read-only rules included).
-    const writing = evaluate(contextFor(true), policies);
-    const context = contextFor(false);
-    const decision = writing.effect === 'allow' ? writing : evaluate(context, policies);
-    const rule = decidingRule(decision);
-    if (decision.effect === 'deny') return { verdict: { keep: false, reason: denialDetail(context, policies, decision), rule }, user, decision, readOnly: writing.effect !== 'allow' };
-    // A live session admitted read-write must not go on once a policy makes it read-only.
-    if (this.#stream && writing.effect === 'deny' && !this.#readOnly) return { verdict: { keep: false, reason: `${rule || 'a policy'} now makes ${this.#database} read-only`, rule }, user, decision, readOnly: true };
-    return { verdict: { keep: true, rule, ...(decision.recheckAt ? { recheckAt: decision.recheckAt } : {}) }, user, decision, readOnly: writing.effect !== 'allow' };
+  /** Decides this session against the current snapshot; once it runs, as what it was admitted as. */
+  #decide(): SessionDecision {
+    const admitted = this.#stream ? { admitted: { readOnly: this.#readOnly, role: this.#decidedRole } } : {};
+    return decideSession({ socket: this.socketName, who: this.who, database: this.#database, askedRole: this.#askedRole, ...admitted }, this.options.view(), this.options.now());
   }
 
   #open(startup: Buffer, verdict: Verdict): void {
@@ -204,17 +203,34 @@ class PostgresSession {
       if (stream.resetCode !== undefined && !this.#ended) this.client.destroy();
     });
     stream.write(startup);
-    this.#audit({ type: 'db.session.start', decision: 'allow', rule: this.#rule, connectionId: this.#id, details: { readOnly: this.#readOnly } });
     this.options.live.add({
       id: this.#id, protocol: 'postgres', socket: this.socketName, userId: this.#userId, email: this.who.email, sessionId: this.who.cert.sessionId ?? '',
       clientIp: this.who.clientIp, country: this.who.country, startedAt: this.#started, counters: this.#counters,
       decide: () => this.#decide().verdict,
+      activity: () => this.#statements.activity(this.#started),
       close: (reason) => this.#end(errorResponse({ severity: 'FATAL', code: SqlState.adminShutdown, message: `postern: session ended: ${reason}` }), true),
     }, verdict.keep ? verdict.recheckAt : undefined);
   }
 
   #forward(packet: PgPacket): void {
     this.#stream?.write(packet.raw);
+  }
+
+  /** A CancelRequest routed here by SNI (`postern client db` relays psql's): only a key of a session on this socket counts. */
+  #cancelRequest(processId: number, secretKey: Buffer): void {
+    this.#ended = true;
+    this.client.end();
+    if (!this.options.cancelKeys.cancel(processId, secretKey, this.socketName)) {
+      this.options.logger.info({ socket: this.socketName, clientIp: this.who.clientIp }, 'postgres cancel request with an unknown key ignored');
+    }
+  }
+
+  /** The statement `sql` is sent upstream: it is running, and the transcript shows its prompt line. */
+  #starting(sql: string, kind: 'query' | 'execute'): void {
+    if (kind === 'query') this.#statements.query(sql);
+    else this.#statements.execute(sql);
+    this.#transcript?.statement(sql, this.#status);
+    this.options.live.activityChanged(this.#id);
   }
 
   async #onClientMessage(packet: PgPacket): Promise<void> {
@@ -228,7 +244,7 @@ class PostgresSession {
     switch (message.type) {
       case 'Query': {
         if (!(await this.#allowed(message.sql))) return this.#answerRefusal();
-        this.#inFlight.push({ sql: message.sql, kind: 'query', started: performance.now(), sync: ++this.#syncsSent });
+        this.#starting(message.sql, 'query');
         break;
       }
       case 'Parse': {
@@ -240,19 +256,21 @@ class PostgresSession {
         this.#portalStatement.set(message.portal, message.statement);
         break;
       case 'Execute': {
-        const sql = this.#statementText.get(this.#portalStatement.get(message.portal) ?? '') ?? '';
-        this.#inFlight.push({ sql, kind: 'execute', started: performance.now(), sync: this.#syncsSent + 1 });
+        this.#starting(this.#statementText.get(this.#portalStatement.get(message.portal) ?? '') ?? '', 'execute');
         break;
       }
       case 'Sync':
-        this.#syncsSent++;
+        this.#statements.expectReady();
+        break;
+      case 'CopyData':
+        this.#transcript?.copyIn(message.data);
         break;
       case 'FunctionCall':
         if (this.#readOnly) {
           await this.#refuse(`function call by OID ${message.functionOid}`, 'a fast-path function call can write', SqlState.insufficientPrivilege);
           return this.#answer(encodeBackend({ type: 'ReadyForQuery', status: this.#status }));
         }
-        this.#syncsSent++;
+        this.#statements.expectReady();
         break;
       case 'Terminate':
         this.#forward(packet);
@@ -287,8 +305,12 @@ class PostgresSession {
   async #refuse(sql: string, reason: string, sqlstate: string, simpleQuery = false): Promise<void> {
     this.#audit({ type: 'db.query', decision: 'deny', rule: this.#rule, reason, connectionId: this.#id, details: { statement: sql, error: sqlstate } });
     this.#lastRefusal = { message: this.#refusal(reason), sqlstate };
+    this.#transcript?.statement(sql, this.#status);
     // Inside a transaction block the upstream itself fails the statement (below), so the block is aborted as PostgreSQL would abort it.
-    if (!simpleQuery || this.#status !== 'T') await this.#answer(errorResponse({ severity: 'ERROR', code: sqlstate, message: this.#refusal(reason) }));
+    if (!simpleQuery || this.#status !== 'T') {
+      this.#transcript?.refused({ V: 'ERROR', C: sqlstate, M: this.#refusal(reason) });
+      await this.#answer(errorResponse({ severity: 'ERROR', code: sqlstate, message: this.#refusal(reason) }));
+    }
   }
 
   /** Ends a refused simple Query: ReadyForQuery outside a transaction block; inside one, a DO that raises the refusal upstream. */
@@ -296,46 +318,40 @@ class PostgresSession {
     const refusal = this.#lastRefusal;
     if (this.#status !== 'T' || !refusal) return this.#answer(encodeBackend({ type: 'ReadyForQuery', status: this.#status }));
     const literal = refusal.message.replace(/\$/g, '').replace(/'/g, "''");
-    this.#syncsSent++;
+    this.#statements.expectReady();
     this.#stream?.write(encodeFrontend({ type: 'Query', sql: `DO $postern$BEGIN RAISE EXCEPTION USING ERRCODE = '${refusal.sqlstate}', MESSAGE = '${literal}'; END$postern$` }));
   }
 
   /** Writes the edge's own answer once every earlier message has been answered upstream, so replies stay in order. */
   async #answer(bytes: Buffer): Promise<void> {
-    if (this.#syncsSent > this.#readyReceived) await new Promise<void>((resolve) => this.#whenIdle.push(resolve));
+    if (this.#statements.pending) await this.#statements.answered();
     if (!this.#ended) this.client.write(bytes);
   }
 
   #onServerMessage(packet: PgPacket): void {
-    const head = this.#inFlight.find((q) => !q.done);
+    this.#transcript?.fromServer(packet);
     switch (packet.type) {
-      case 'K': this.#backendKey = packet.payload; break;
-      case 'C': {
-        const rows = commandTagRows(packet.payload.toString('utf8', 0, packet.payload.length - 1));
-        if (head && rows !== undefined) head.rows = (head.rows ?? 0) + rows;
-        if (head?.kind === 'execute') this.#finish(head);
+      case 'K': return this.#handOutKey(packet);
+      case 'S': {
+        const [name, value] = packet.payload.toString('utf8').split('\0');
+        if (name === 'session_authorization' && value) this.#role = value;
+        else if (name === 'is_superuser') this.#superuser = value === 'on';
         break;
       }
-      case 'E': {
-        if (head) {
-          head.error = errorCode(packet.payload);
-          if (head.kind === 'execute') this.#finish(head);
+      case 'E':
+        if (!this.#loggedIn) this.#loginError = errorField(packet.payload, 'M');
+        break;
+      case 'Z':
+        if (!this.#loggedIn) {
+          this.#loggedIn = true;
+          this.#audit({ type: 'db.session.start', decision: 'allow', rule: this.#rule, connectionId: this.#id, details: { readOnly: this.#readOnly } });
+          this.#record();
         }
-        break;
-      }
-      case 'I': case 's':
-        if (head?.kind === 'execute') this.#finish(head);
-        break;
-      case 'Z': {
-        this.#readyReceived++;
         this.#status = String.fromCharCode(packet.payload[0]!) as TransactionStatus;
-        for (const q of this.#inFlight) if (!q.done && q.sync <= this.#readyReceived) this.#finish(q);
-        this.#inFlight = this.#inFlight.filter((q) => !q.done);
-        if (this.#readyReceived >= this.#syncsSent) for (const resolve of this.#whenIdle.splice(0)) resolve();
         break;
-      }
       default: break;
     }
+    this.#statements.fromServer(packet);
     // Once ended (a kill), the client has its last words; what the cancelled upstream still says is not for it.
     if (this.#ended) return;
     if (!this.client.write(packet.raw)) {
@@ -344,11 +360,11 @@ class PostgresSession {
     }
   }
 
-  #finish(q: InFlight): void {
-    q.done = true;
+  #finished(statement: FinishedStatement): void {
+    this.options.live.activityChanged(this.#id);
     this.#audit({
       type: 'db.query', decision: 'allow', rule: this.#rule, connectionId: this.#id,
-      details: { statement: q.sql, durationMs: Math.round((performance.now() - q.started) * 1000) / 1000, ...(q.rows !== undefined ? { rows: q.rows } : {}), ...(q.error ? { error: q.error } : {}) },
+      details: { statement: statement.sql, durationMs: statement.durationMs, ...(statement.rows !== undefined ? { rows: statement.rows } : {}), ...(statement.error ? { error: statement.error } : {}) },
     });
   }
 
@@ -362,8 +378,11 @@ class PostgresSession {
   #end(lastWords: Buffer, cancel = false): void {
     if (this.#ended) return;
     this.#ended = true;
-    for (const resolve of this.#whenIdle.splice(0)) resolve();
-    if (cancel && this.#backendKey && this.#readyReceived < this.#syncsSent) this.#cancelUpstream(this.#backendKey);
+    // The transcript ends as the client's screen does: with the FATAL message it is sent.
+    this.#transcript?.fromServer({ type: 'E', payload: lastWords.subarray(5), raw: lastWords });
+    this.#transcript?.end(errorField(lastWords.subarray(5), 'M'));
+    this.#statements.release();
+    if (cancel && this.#backendKey && this.#statements.pending) this.#cancelUpstream(this.#backendKey);
     if (this.#stream && !this.#stream.destroyed) {
       this.#stream.write(TERMINATE);
       this.#stream.end();
@@ -371,6 +390,31 @@ class PostgresSession {
     this.client.end(lastWords);
     const timer = setTimeout(() => this.client.destroy(), 2_000);
     timer.unref();
+  }
+
+  /** The upstream's BackendKeyData stays here; the client gets a key of the edge's own (none when the table is full). */
+  #handOutKey(packet: PgPacket): void {
+    this.#backendKey = packet.payload;
+    if (this.#ended) return;
+    if (this.#edgeKey) this.options.cancelKeys.release(this.#edgeKey);
+    this.#edgeKey = this.options.cancelKeys.issue({ socket: this.socketName, cancel: () => this.#cancelRunning() });
+    if (!this.#edgeKey) return this.options.logger.warn({ socket: this.socketName }, 'postgres cancel keys exhausted: this session cannot be cancelled by its client');
+    this.client.write(encodeBackend({ type: 'BackendKeyData', ...this.#edgeKey }));
+  }
+
+  /** The client's CancelRequest matched this session's key: cancel upstream what runs now, as PostgreSQL would. */
+  #cancelRunning(): void {
+    if (this.#ended || !this.#backendKey) return;
+    this.#audit({ type: 'db.cancel', connectionId: this.#id, reason: 'cancel request from the client', details: { statement: this.#statements.running() ?? '' } });
+    this.#cancelUpstream(this.#backendKey);
+  }
+
+  /** Starts the session's transcript once the upstream login is done (its role is known then). */
+  #record(): void {
+    this.#transcript = startTranscript(this.options.recordings, {
+      connectionId: this.#id, sessionId: this.who.cert.sessionId, socket: this.socketName, email: this.who.email,
+      database: this.#database, role: this.#role, readOnly: this.#readOnly, superuser: this.#superuser, startedAt: this.options.now(),
+    });
   }
 
   /** A CancelRequest on a stream of its own; the connector passes it to the upstream as it is. */
@@ -385,20 +429,19 @@ class PostgresSession {
   }
 
   #closed(reason: string): void {
+    if (this.#edgeKey) this.options.cancelKeys.release(this.#edgeKey);
+    this.#transcript?.end(reason);
     if (this.#stream && !this.#stream.destroyed && !this.#stream.writableEnded) this.#stream.reset(ResetCode.cancel);
     if (!this.#stream) return;
-    this.#audit({ type: 'db.session.end', connectionId: this.#id, reason, details: { bytesUp: this.#counters.bytesUp, bytesDown: this.#counters.bytesDown, durationMs: this.options.now().getTime() - this.#started.getTime() } });
+    // Refused at the upstream login (a role the connector does not know, a wrong password): no session began.
+    if (!this.#loggedIn && this.#loginError !== undefined) {
+      this.#audit({ type: 'access.denied', decision: 'deny', rule: this.#rule, connectionId: this.#id, reason: `the upstream login failed: ${this.#loginError}` });
+      return this.options.live.closed(this.#id, reason);
+    }
+    this.#audit({
+      type: 'db.session.end', connectionId: this.#id, reason,
+      details: { bytesUp: this.#counters.bytesUp, bytesDown: this.#counters.bytesDown, durationMs: this.options.now().getTime() - this.#started.getTime(), ...(this.#transcript ? { recording: this.#transcript.id } : {}) },
+    });
     this.options.live.closed(this.#id, reason);
   }
-}
-
-/** The SQLSTATE (`C` field) of an ErrorResponse payload. */
-function errorCode(payload: Buffer): string {
-  for (let at = 0; at < payload.length && payload[at] !== 0;) {
-    const end = payload.indexOf(0, at + 1);
-    if (end < 0) break;
-    if (payload[at] === 0x43) return payload.toString('utf8', at + 1, end);
-    at = end + 1;
-  }
-  return '';
 }

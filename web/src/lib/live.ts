@@ -36,7 +36,7 @@ export function applyLiveEvent(state: LiveState, event: LiveEvent): LiveState {
     case 'updated':
       return {
         ...state,
-        connections: state.connections.map((c) => (c.id === event.id ? { ...c, bytesUp: event.bytesUp, bytesDown: event.bytesDown, updatedAt: event.updatedAt } : c)),
+        connections: state.connections.map((c) => (c.id === event.id ? { ...c, bytesUp: event.bytesUp, bytesDown: event.bytesDown, activity: event.activity, activitySince: event.activitySince, updatedAt: event.updatedAt } : c)),
       };
     case 'closed': {
       if (!state.connections.some((c) => c.id === event.id) && !state.killing.has(event.id)) return state;

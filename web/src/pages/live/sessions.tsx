@@ -124,7 +124,7 @@ function SessionBlock({ email, group, killing, onKilled }: { email: string; grou
         ) : null}
       </div>
       <table>
-        <thead><tr><th>User</th><th>Socket</th><th>Protocol</th><th>Client IP</th><th>Edge</th><th>Started</th><th class="num">Bytes up / down</th><th><span class="sr-only">Actions</span></th></tr></thead>
+        <thead><tr><th>User</th><th>Socket</th><th>Protocol</th><th>Client IP</th><th>Edge</th><th>Started</th><th>Doing</th><th class="num">Bytes up / down</th><th><span class="sr-only">Actions</span></th></tr></thead>
         <tbody>
           {group.connections.map((c) => <ConnectionRow key={c.id} connection={c} closing={killing.has(c.id)} onKilled={onKilled} />)}
         </tbody>
@@ -142,6 +142,9 @@ function ConnectionRow({ connection: c, closing, onKilled }: { connection: LiveC
       <td class="mono">{c.clientIp}{c.country ? ` (${c.country})` : ''}</td>
       <td class="mono">{c.edgeId}</td>
       <td title={formatTimestamp(c.startedAt)}>{formatRelative(c.startedAt, new Date())}</td>
+      <td class="mono" title={c.activitySince ? formatTimestamp(c.activitySince) : undefined}>
+        {c.activitySince ? `${c.activity || 'idle'} · ${formatRelative(c.activitySince, new Date())}` : ''}
+      </td>
       <td class="num">{formatBytes(c.bytesUp)} / {formatBytes(c.bytesDown)}</td>
       <td>
         {closing ? <span class="badge">closing…</span> : (

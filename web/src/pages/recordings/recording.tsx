@@ -45,7 +45,7 @@ function Details({ recording: r }: { recording: RecordingView }) {
       <dt>User</dt><dd>{r.email}</dd>
       <dt>Socket</dt><dd>{r.socket}</dd>
       <dt>Login</dt><dd>{r.login}</dd>
-      <dt>What</dt><dd class="mono">{r.kind === 'exec' ? r.command : 'shell'}</dd>
+      <dt>What</dt><dd class="mono">{r.kind === 'shell' ? 'shell' : r.kind === 'database' ? `database ${r.command}` : r.command}</dd>
       <dt>Started</dt><dd>{formatTimestamp(r.startedAt)}</dd>
       <dt>Length</dt><dd>{live ? <span class="badge live">LIVE</span> : formatDuration(Date.parse(r.endedAt!) - Date.parse(r.startedAt))}</dd>
       <dt>Size</dt><dd>{formatBytes(r.bytes)}{r.truncated ? ' (truncated)' : ''}</dd>

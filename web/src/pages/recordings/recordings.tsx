@@ -77,7 +77,7 @@ function RecordingTable({ filters }: { filters: RecordingFilters }) {
               <td>{r.email}</td>
               <td>{r.socket}</td>
               <td>{r.login}</td>
-              <td class="mono">{r.kind === 'exec' ? r.command : 'shell'}</td>
+              <td class="mono">{r.kind === 'shell' ? 'shell' : r.kind === 'database' ? `database ${r.command}` : r.command}</td>
               <td class="num">{lengthOf(r)}</td>
               <td class="num">{formatBytes(r.bytes)}</td>
             </tr>
