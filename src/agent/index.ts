@@ -1,8 +1,8 @@
-// Public face of src/agent: the `postern agent` process, its YAML config and host facts.
+// Public face of src/agent: the `postern agent` process, its YAML config, host facts, service identities and the mesh.
 export { Agent } from './agent.js';
 export type { AgentIdentity, AgentOptions } from './agent.js';
 export { agentConfigSchema, loadAgentConfig, parseAgentConfig } from './config.js';
-export type { AgentConfig } from './config.js';
+export type { AgentConfig, MeshConfig, MeshOutbound } from './config.js';
 export { agentTokenPin, createAttestor } from './attestors.js';
 export type { Attestor } from './attestors.js';
 export { gatherHostFacts } from './facts.js';
@@ -11,3 +11,12 @@ export { ServiceIdentities, agentServiceSchema, declarationOf, parseLabelsFile, 
 export type { AgentService, ServiceIdentitiesOptions, ServiceSvid } from './services.js';
 export { WorkloadApi, callerService, processMatches } from './workload-api.js';
 export type { WorkloadApiOptions } from './workload-api.js';
+export { Mesh } from './mesh.js';
+export type { MeshOptions } from './mesh.js';
+export { MESH_ALPN, SERVICE_HEADER, SVID_HEADER, meshServerName } from './mesh-core.js';
+export type { MeshIdentities } from './mesh-http.js';
+export type { AssertedUser, FlowLog, MeshAuthority, VerifiedService } from './mesh-types.js';
+export { MeshView, loadMeshView } from './mesh-view.js';
+export type { LoadedMeshView, MeshViewOptions } from './mesh-view.js';
+export { AgentFlowLog } from './flow-log.js';
+export type { AgentFlowLogOptions } from './flow-log.js';

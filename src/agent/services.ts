@@ -24,6 +24,8 @@ const RETRY = { baseMs: 1_000, capMs: 30_000 };
 export const agentServiceSchema = serviceDeclaration.extend({
   /** A scanner's labels (`vulnerable: false`), YAML or JSON; re-read at every renewal. */
   labels_file: z.string().min(1).optional(),
+  /** What the mesh (mesh.ts) speaks to `port`: bytes (decided per connection) or HTTP (decided per request). Local to the agent. */
+  protocol: z.enum(['tcp', 'http']).default('tcp'),
 }).strict();
 export type AgentService = z.infer<typeof agentServiceSchema>;
 
@@ -56,7 +58,8 @@ export function parseLabelsFile(text: string, source: string): Record<string, st
 }
 
 export async function declarationOf(service: AgentService): Promise<ServiceDeclaration> {
-  const { labels_file: file, ...declared } = service;
+  // The labels file's path and the mesh's protocol stay on this host: the control plane gets the declaration.
+  const { labels_file: file, protocol: _protocol, ...declared } = service;
   if (file === undefined) return declared;
   let text: string;
   try {

@@ -1,6 +1,7 @@
 // Payloads of the agent API (/api/v1/agents…), shared by the control plane (which validates
 // them) and `postern agent` and the CLI (which send and read them): one definition, zod only.
 import { z } from 'zod';
+import type { AuditEventType } from '../reporting/index.js';
 
 const attributeName = z.string().regex(/^[a-z][a-z0-9_.-]{0,99}$/i, 'must be a short name such as env or k8s.namespace');
 export const agentAttributes = z.record(attributeName, z.string().max(1000));
@@ -112,3 +113,52 @@ export const trustBundleView = z.object({
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }),
 });
 export type TrustBundle = z.infer<typeof trustBundleView>;
+
+// The agents' mesh: the control plane's view an agent decides with, and the events it reports.
+/** More than this many policies, services or revoked agents and the view is refused, never built unbounded. */
+export const MESH_VIEW_MAX_ITEMS = 10_000;
+const jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
+
+export const meshView = z.object({
+  /** The content's hash: the ETag (quoted), the same on every node that holds the same content. */
+  version: z.string(),
+  /** The store revision the content is at least as new as (not hashed): an agent ignores a view older than the one it holds. */
+  revision: z.number().int().min(0),
+  trustDomain: z.string(),
+  /** The CA certificates that sign SVIDs (the trust bundle's X.509 part). */
+  x509: z.array(z.string()).max(16),
+  policies: z.array(z.object({ document: z.record(z.string(), z.unknown()), version: z.number().int() })).max(MESH_VIEW_MAX_ITEMS),
+  /** The declarations the control plane accepted: the labels a verified X.509-SVID carries. */
+  services: z.array(z.object({ spiffeId: z.string(), agentId: z.string(), labels: z.record(z.string(), z.string()) })).max(MESH_VIEW_MAX_ITEMS),
+  revokedAgents: z.array(z.string()).max(MESH_VIEW_MAX_ITEMS),
+  /** The JWT-SVID keys. */
+  jwks,
+  /** What verifies a person's Postern assertion (`X-Postern-Jwt-Assertion`): its `iss` and the control plane's signing keys. */
+  assertion: z.object({ issuer: z.string(), jwks }),
+});
+export type MeshViewWire = z.infer<typeof meshView>;
+
+/** The audit event types an agent may report; anything else is the control plane's own to write. */
+export const AGENT_EVENT_TYPES = ['flow.open', 'flow.close', 'access.denied', 'access.would_deny', 'access.alarm', 'http.request'] as const satisfies readonly AuditEventType[];
+/** Events per POST /api/v1/agents/events. */
+export const AGENT_EVENTS_MAX = 500;
+const text = (max: number) => z.string().max(max);
+
+export const agentEvent = z.object({
+  type: z.enum(AGENT_EVENT_TYPES),
+  at: z.string().datetime({ offset: true }).optional(),
+  actor: text(1000).optional(),
+  socket: text(1000).optional(),
+  clientIp: text(64).optional(),
+  country: text(2).optional(),
+  decision: z.enum(['allow', 'deny']).optional(),
+  rule: text(500).optional(),
+  reason: text(2000).optional(),
+  connectionId: text(100).optional(),
+  sessionId: text(100).optional(),
+  details: z.record(z.string().max(100), z.unknown()).refine((d) => Object.keys(d).length <= 64, 'at most 64 details').optional(),
+}).strict();
+export type AgentEvent = z.infer<typeof agentEvent>;
+export const agentEventsBody = z.object({ events: z.array(agentEvent).min(1).max(AGENT_EVENTS_MAX) }).strict();
+export type AgentEventsBody = z.infer<typeof agentEventsBody>;
+export const agentEventsAnswer = z.object({ accepted: z.number().int() });

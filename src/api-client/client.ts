@@ -147,13 +147,26 @@ export class ApiClient {
     });
   }
 
-  private requestOnce<T>(method: string, path: string, body: unknown, token: string | undefined): Promise<T> {
+  /** A conditional GET: undefined when the server answers 304 to `etag` (If-None-Match), else the body and its ETag. */
+  async getIfChanged<T>(path: string, etag: string | undefined): Promise<{ body: T; etag: string | undefined } | undefined> {
+    const answer = await this.exchange('GET', path, undefined, this.options.token, etag === undefined ? {} : { 'if-none-match': etag });
+    if (answer.status === 304) return undefined;
+    return { body: answer.json as T, etag: typeof answer.headers.etag === 'string' ? answer.headers.etag : undefined };
+  }
+
+  private async requestOnce<T>(method: string, path: string, body: unknown, token: string | undefined): Promise<T> {
+    const answer = await this.exchange(method, path, body, token, {});
+    return (answer.status === 204 ? undefined : answer.json) as T;
+  }
+
+  /** One request; an error status rejects with the problem's code and detail. */
+  private exchange(method: string, path: string, body: unknown, token: string | undefined, extraHeaders: Record<string, string>): Promise<{ status: number; headers: IncomingMessage['headers']; json: unknown }> {
     const url = new URL(path, this.base);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: 'application/json', ...extraHeaders };
     if (payload) headers['content-type'] = 'application/json';
     if (token) headers.authorization = `Bearer ${token}`;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const req = https.request(url, {
         method,
         headers,
@@ -171,7 +184,7 @@ export class ApiClient {
             const problem = (json ?? {}) as Problem;
             return reject(new PosternError(problem.code ?? 'internal', problem.detail ?? problem.title ?? `HTTP ${res.statusCode} from ${url.host}`));
           }
-          resolve((res.statusCode === 204 ? undefined : json) as T);
+          resolve({ status: res.statusCode ?? 500, headers: res.headers, json });
         });
         res.on('error', reject);
       });

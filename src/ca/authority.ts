@@ -9,6 +9,11 @@ import type { SecretRepo } from '../store/index.js';
 
 const ROOT_SECRET = 'ca/root';
 const DAY = 24 * 60 * 60 * 1000;
+const EXTENDED_KEY_USAGES: Record<CsrSignRequest['usage'], x509.ExtendedKeyUsageType[]> = {
+  client: [x509.ExtendedKeyUsage.clientAuth],
+  server: [x509.ExtendedKeyUsage.serverAuth],
+  mutual: [x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth],
+};
 
 export interface IssuedCertificate {
   readonly certPem: string;
@@ -29,7 +34,8 @@ export interface CsrSignRequest {
   uris?: string[];
   emails?: string[];
   lifetimeMs: number;
-  usage: 'client' | 'server';
+  /** `mutual`: both EKUs, for a service's X.509-SVID, which the mesh presents as client and as server certificate. */
+  usage: 'client' | 'server' | 'mutual';
   /**
    * The address the edge takes as this client's (client-ip.ts): only the web terminal, dialing the
    * edge for a browser, asks for it, with a certificate of at most CLIENT_IP_CERT_LIFETIME_MS.
@@ -153,7 +159,7 @@ export class CertificateAuthority {
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([request.usage === 'client' ? x509.ExtendedKeyUsage.clientAuth : x509.ExtendedKeyUsage.serverAuth]),
+        new x509.ExtendedKeyUsageExtension(EXTENDED_KEY_USAGES[request.usage]),
         ...(altNames.length > 0 ? [new x509.SubjectAlternativeNameExtension(altNames)] : []),
         await x509.AuthorityKeyIdentifierExtension.create(this.root),
       ],

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ServerSettings } from './server-config.js';
 import { dataFiles } from './paths.js';
-import { ChangeFeed, SnapshotCache, openStore } from '../store/index.js';
+import { ChangeFeed, RevokedAgents, SnapshotCache, openStore } from '../store/index.js';
 import type { Store, Snapshot } from '../store/index.js';
 import { PosternError } from '../errors.js';
 import { CertificateAuthority, createKeyCipher, loadOrCreateMasterKey } from '../ca/index.js';
@@ -22,6 +22,7 @@ import {
   loadOrCreateSshHostCa,
   loadOrCreateSshHostKeySeed,
   firstAdminSetupUrl,
+  loadOrCreateJwtSvidSigner,
   SessionService,
   createTerminalUpgrade,
 } from '../control/index.js';
@@ -95,6 +96,10 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       feed.stop();
       snapshots.stop();
     });
+    // Revoked agents in memory, from the feed: what the mesh view carries and SVID checks on this node consult.
+    const revokedAgents = new RevokedAgents(store, feed);
+    await revokedAgents.start();
+    closers.push(async () => revokedAgents.stop());
 
     const { token: adminTokenCreated, file: adminTokenFile } = settings.role === 'edge'
       ? { token: false, file: '(none on an edge-only node)' }
@@ -163,6 +168,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     const sshHostCa = await loadOrCreateSshHostCa(store.secrets, cipher);
     const sshHostKeySeed = await loadOrCreateSshHostKeySeed(store.secrets, cipher);
     const assertions = new AssertionCache({ issuer: controlOrigin, keys: () => signingKeys });
+    const jwtSvidKeys = (await loadOrCreateJwtSvidSigner(store.secrets, cipher)).jwks();
     const sessions = new SessionService({
       store, sessionTtlMs: settings.sessionTtl, waitForRevision: (revision) => snapshots.waitForRevision(revision, 5_000), audit: (event) => audit.record(event),
     });
@@ -192,6 +198,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       connectorCertLifetimeMs: settings.connectorCertTtl, sessions, signingKeys: () => signingKeys, inviteKey, sshCa, sshHostCa, controlOrigin, cipher, adminGroup: settings.adminGroup,
       ...(settings.webRoot ? { webRoot: settings.webRoot } : {}),
       agents: { trustDomain: settings.agentTrustDomain ?? settings.domain, certLifetimeMs: settings.agentCertTtl },
+      mesh: { revokedAgents, revision: () => feed.revision },
       onSessionRevoked: (id) => assertions.forgetSession(id),
       audit: (event) => audit.record(event), flushAudit: () => audit.flush(), geo, metrics: () => metrics.render(),
       caughtUp: async () => {
@@ -205,6 +212,13 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     const policiesOf = (snapshot: Snapshot): PolicySet => {
       let set = compiled.get(snapshot);
       if (!set) compiled.set(snapshot, (set = compileWithSocketPolicies(snapshot.policies, snapshot.sockets.values())));
+      return set;
+    };
+    // Services asking through the authorize endpoint: the stored policies only, never a socket's "any signed-in user".
+    const storedCompiled = new WeakMap<Snapshot, PolicySet>();
+    const storedPoliciesOf = (snapshot: Snapshot): PolicySet => {
+      let set = storedCompiled.get(snapshot);
+      if (!set) storedCompiled.set(snapshot, (set = compileWithSocketPolicies(snapshot.policies, [])));
       return set;
     };
     const edge = new EdgeServer({
@@ -241,11 +255,16 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       },
       authorize: {
         signingKeys: () => signingKeys, issuer: controlOrigin, controlOrigin, socketOrigin,
+        services: {
+          trustDomain: settings.agentTrustDomain ?? settings.domain, jwks: () => jwtSvidKeys,
+          isAgentRevoked: (id) => revokedAgents.has(id), policies: () => storedPoliciesOf(snapshots.current()),
+        },
         sessions: () => {
           const current = snapshots.current();
           return { sessionBySecret: (hash) => current.sessionsBySecret.get(hash), session: (id) => current.sessionsById.get(id), user: (id) => current.users.get(id) };
         },
       },
+      recordings,
       ssh: {
         userCa: sshCa,
         hostKeys: new SshHostKeys(sshHostCa, sshHostKeySeed, settings.domain, () => new Date()),

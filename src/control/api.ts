@@ -41,6 +41,8 @@ import { registerSshHostCaApi } from './ssh-host-ca-api.js';
 import type { ControlHandler } from './client-ip.js';
 import { DEFAULT_AGENT_CERT_LIFETIME_MS, registerAgentApi } from './agent-api.js';
 import { registerServiceApi } from './service-api.js';
+import { registerMeshApi } from './mesh-api.js';
+import type { RevokedAgentIds } from './mesh-api.js';
 
 export interface ApiOptions {
   store: Store;
@@ -80,6 +82,8 @@ export interface ApiOptions {
   webRoot?: string;
   /** Agent identities: SPIFFE trust domain (default: the server's domain) and certificate lifetime (default 1 h). */
   agents?: { trustDomain?: string; certLifetimeMs?: number };
+  /** The agents' mesh view: this node's revoked agents and the change-feed revision it has delivered. */
+  mesh: { revokedAgents: RevokedAgentIds; revision: () => number };
 }
 
 /** The upstream a socket names must be one its connector could dial: http(s):// for HTTP sockets, tcp:// for tls and ssh ones. */
@@ -100,6 +104,11 @@ function checkSshFields(type: string, body: { record_input?: boolean; upstream_h
   if (type === 'ssh') return;
   const set = [body.record_input === true ? 'record_input' : '', typeof body.upstream_host_key === 'string' ? 'upstream_host_key' : ''].filter(Boolean);
   if (set.length > 0) throw new PosternError('bad_request', `${set.join(' and ')} ${set.length === 1 ? 'applies' : 'apply'} to ssh sockets only, not to a ${type} socket`);
+}
+
+/** A default database means something only on a postgres socket. */
+function checkDatabaseField(type: string, body: { database?: string | null }): void {
+  if (type !== 'postgres' && typeof body.database === 'string') throw new PosternError('bad_request', `database applies to postgres sockets only, not to a ${type} socket`);
 }
 
 /** The store's patch for the SSH fields the body sets. */
@@ -248,6 +257,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       const { cloudauth: _c, allowed_email_domains: _d, allowed_email_addresses: _a, connectors: _b, raw_paths: rawPaths, record_input: _r, upstream_host_key: _k, ...rest } = body;
       checkUpstream(body.type, body.upstream);
       checkSshFields(body.type, body);
+      checkDatabaseField(body.type, body);
       const auth = authFrom(body);
       const binding = await bindingPatch([], { connectors: body.connectors });
       return present(await store.sockets.create({ ...rest, ...binding, ...sshPatch(body), upstream: rest.upstream ?? null, ...(auth ? { auth } : {}), ...(rawPaths !== undefined ? { rawPaths } : {}) }), await store.connectors.list());
@@ -265,6 +275,7 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
       if (!current) throw new PosternError('not_found', `socket "${params.name}" does not exist`);
       checkUpstream(body.type ?? current.type, body.upstream === undefined ? (body.type ? current.upstream : undefined) : body.upstream);
       checkSshFields(body.type ?? current.type, body);
+      checkDatabaseField(body.type ?? current.type, body);
       const auth = authFrom(body, current.auth);
       const binding = await bindingPatch(current.connectors, body);
       return present(await store.sockets.update(params.name, { ...rest, ...binding, ...sshPatch(body), ...(auth ? { auth } : {}), ...(rawPaths !== undefined ? { rawPaths } : {}) }), await store.connectors.list());
@@ -353,6 +364,10 @@ export async function createApi(options: ApiOptions): Promise<{ app: FastifyInst
   registerLiveApi(routes, { store, audit: options.audit, flushAudit: options.flushAudit, logger, now, ...(options.hub ? { hub: options.hub } : {}), ...(options.onSessionRevoked ? { onSessionRevoked: options.onSessionRevoked } : {}) });
   registerAgentApi(routes, { store, ca, logger, now, trustDomain: options.agents?.trustDomain ?? new URL(options.controlOrigin).hostname, ...(options.agents?.certLifetimeMs !== undefined ? { certLifetimeMs: options.agents.certLifetimeMs } : {}) });
   registerServiceApi(routes, { store, ca, cipher: options.cipher, logger, now, trustDomain: options.agents?.trustDomain ?? new URL(options.controlOrigin).hostname, certLifetimeMs: options.agents?.certLifetimeMs ?? DEFAULT_AGENT_CERT_LIFETIME_MS });
+  registerMeshApi(routes, {
+    store, ca, cipher: options.cipher, trustDomain: options.agents?.trustDomain ?? new URL(options.controlOrigin).hostname, signingKeys: options.signingKeys, issuer: options.controlOrigin,
+    revokedAgents: options.mesh.revokedAgents, revision: options.mesh.revision, audit: options.audit,
+  });
   registerSshHostCaApi(routes, { sshHostCa: options.sshHostCa, domain: new URL(options.controlOrigin).hostname });
   routes.add({ method: 'GET', url: '/api/v1/tunnels', summary: 'Live tunnel connections on this node', auth: 'connectors:read',
     handler: async () => ({ tunnels: options.hub?.list() ?? [] }) });

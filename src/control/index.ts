@@ -9,6 +9,8 @@ export { applyConfiguredProviders } from './idp-api.js';
 export type { ConfiguredProvider } from './idp-api.js';
 export { DEFAULT_ADMIN_GROUP } from './roles.js';
 export { firstAdminSetupUrl } from './setup-routes.js';
+export { loadOrCreateJwtSvidSigner } from './svid.js';
 export { createTerminalUpgrade } from './terminal.js';
 export type { MeView, CsrfHeaderName } from './dashboard-types.js';
 export type { PolicyTestAnswer } from './policy-types.js';
+export type { AppList, AppView } from './portal-types.js';

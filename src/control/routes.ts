@@ -71,6 +71,8 @@ export function createRouteTable(app: FastifyInstance, authenticate: (request: F
           if (spec.change) {
             onChange?.({ request, entity: spec.change.entity, route: `${spec.method} ${request.url.split('?')[0]}`, before: redactSecrets(before ?? null), after: redactSecrets(result ?? null) });
           }
+          // A handler that answered itself (a 304, a hijacked stream) is left alone.
+          if (reply.sent) return reply;
           if (result === undefined) return reply.code(204).send();
           return reply.code(spec.status ?? 200).send(result);
         },

@@ -55,7 +55,7 @@ export function registerServiceApi(routes: RouteTable, options: ServiceApiOption
         throw new PosternError('forbidden', `the CSR asks for ${asked.length === 0 ? 'no name' : asked.join(', ')}; an SVID of ${service.namespace}/${service.name} has exactly one URI SAN, ${spiffeId}`);
       }
       // CN = the agent that speaks for the service: what a verifier checks against revocations.
-      const issued = await ca.signCsr({ csrPem: csr, commonName: agent.id, uris: [spiffeId], lifetimeMs: options.certLifetimeMs, usage: 'client' });
+      const issued = await ca.signCsr({ csrPem: csr, commonName: agent.id, uris: [spiffeId], lifetimeMs: options.certLifetimeMs, usage: 'mutual' });
       await store.agents.services.declare({
         namespace: service.namespace, name: service.name, spiffeId, agentId: agent.id, labels: service.labels,
         ...(service.port !== undefined ? { port: service.port } : {}), ...(service.process ? { process: service.process } : {}),

@@ -11,13 +11,10 @@ import type { NewAuditEvent, GeoLookup } from '../reporting/index.js';
 import type { TunnelHub } from '../tunnel/index.js';
 import type { LiveRegistry } from './live-registry.js';
 import type { EdgeView } from './view.js';
-import { explain, ruleLabel } from '../policy/index.js';
-import type { Decision, PolicySet, RequestContext } from '../policy/index.js';
+import { decidingRule, denialDetail, observedRecord } from '../policy/index.js';
+import type { Decision } from '../policy/index.js';
 
-/** The deciding rule's label for audit records, '' when no rule decided. */
-export function decidingRule(decision: Decision): string {
-  return decision.rule ? ruleLabel(decision.rule) : '';
-}
+export { decidingRule, denialDetail };
 
 /** The request path without its query, as HTTP rules match it. */
 export function requestPath(url: string | undefined): string {
@@ -25,31 +22,13 @@ export function requestPath(url: string | undefined): string {
   return path.startsWith('/') ? path : `/${path}`;
 }
 
-/** The summary and, for "no rule allows", why each allow rule did not match (a few). */
-export function denialDetail(context: RequestContext, policies: PolicySet, decision: Decision): string {
-  if (decision.reason !== 'no-rule-allowed') return decision.summary;
-  const misses = explain(context, policies).rules.filter((r) => r.effect === 'allow' && r.outcome !== 'matched').slice(0, 3);
-  return misses.length === 0 ? decision.summary : `${decision.summary}: ${misses.map((r) => `${ruleLabel(r)}: ${r.detail}`).join('; ')}`;
-}
-
 /** What an observe-mode event repeats of the request it is about. */
 export type ObservedBase = Pick<NewAuditEvent, 'actor' | 'socket' | 'clientIp' | 'country' | 'sessionId' | 'connectionId'> & { readonly details: Readonly<Record<string, unknown>> };
 
-/**
- * The events observe mode adds to a decision's usual record: `access.would_deny` when it was
- * let through only because what denies it observes, `access.alarm` when a policy that recently
- * left observe mode refuses it (`detail`: the refusal as the user sees it).
- */
+/** The events observe mode adds to a decision's usual record (observedRecord), as this request's audit events. */
 export function observedEvents(decision: Decision, base: ObservedBase, detail: string): NewAuditEvent[] {
-  if (decision.wouldDeny) {
-    const { wouldDeny } = decision;
-    return [{ ...base, type: 'access.would_deny', decision: 'allow', rule: wouldDeny.rule ? ruleLabel(wouldDeny.rule) : '', reason: wouldDeny.summary, details: { ...base.details, wouldDeny: wouldDeny.reason, allowedBy: decidingRule(decision) } }];
-  }
-  if (decision.alarm && decision.effect === 'deny') {
-    const policy = decision.alarm.namespace ? `${decision.alarm.namespace}/${decision.alarm.policy}` : decision.alarm.policy;
-    return [{ ...base, type: 'access.alarm', decision: 'deny', rule: decidingRule(decision), reason: `refused since ${policy} left observe mode: ${detail}`, details: { ...base.details, policy } }];
-  }
-  return [];
+  const record = observedRecord(decision, detail);
+  return record ? [{ ...base, ...record, details: { ...base.details, ...record.details } }] : [];
 }
 
 /** A process-wide tag keeps ids of different edges apart (kills travel to every edge by id). */

@@ -3,17 +3,22 @@
 // edge's own decision, not a twin: the original target made canonical by the same function, the
 // same identity (the socket host's cookie through the IdentityGate, or the control host's cookie,
 // a CLI token, a Postern assertion), the same policies from the in-memory snapshot, the same
-// identity headers, the same `http.request` log line. Only a trusted proxy may ask; no upstream
-// is dialed, and nothing is written to the store beyond the batched request log.
+// identity headers, the same `http.request` log line. A service may ask through its JWT-SVID
+// for the socket's origin; it is decided by the stored policies alone, since a socket's sign-in
+// settings speak of people. Only a trusted proxy may ask; no upstream is dialed, and nothing is
+// written to the store beyond the batched request log.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
-import type { JWTVerifyGetKey } from 'jose';
+import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import type { SessionRecord, SocketRecord, UserRecord } from '../store/index.js';
-import { canonicalTarget } from '../policy/index.js';
+import { verifyJwtSvid } from '../ca/index.js';
+import { canonicalTarget, decidingRule, denialDetail, evaluate, socketNamespace } from '../policy/index.js';
+import type { PolicySet, RequestContext } from '../policy/index.js';
 import { bearerToken, hashSessionSecret, hashToken, readSessionCookie } from '../identity/index.js';
 import type { SigningKeys } from '../identity/index.js';
 import type { CompiledCidrs } from '../reporting/index.js';
 import { canonicalIp, normalizeIp } from '../reporting/index.js';
+import { errorMessage } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import { observedEvents } from './access.js';
 import { identityHeaders } from './forwarding.js';
@@ -44,6 +49,18 @@ export interface AuthorizeSettings {
   controlOrigin: string;
   /** An assertion's audience: the socket host's origin. */
   socketOrigin: (name: string) => string;
+  /** Services' JWT-SVIDs (`Authorization: Bearer`, `aud` = the socket host's origin); without it only people are read. */
+  services?: ServiceCredentialSettings;
+}
+
+export interface ServiceCredentialSettings {
+  readonly trustDomain: string;
+  /** The JWT-SVID keys (the trust bundle's JWKS). */
+  readonly jwks: () => JSONWebKeySet;
+  /** RevokedAgents.has: a revoked agent's services are refused here within a feed poll. */
+  readonly isAgentRevoked: (agentId: string) => boolean;
+  /** The stored policies without the sockets' sign-in allow-lists ("any signed-in user" means a person). */
+  readonly policies: () => PolicySet;
 }
 
 export interface AuthorizeOptions extends AuthorizeSettings, Pick<HttpContext, 'view' | 'geo' | 'now' | 'logger' | 'audit'> {
@@ -55,8 +72,14 @@ export interface AuthorizeOptions extends AuthorizeSettings, Pick<HttpContext, '
   trustedProxies: CompiledCidrs | undefined;
 }
 
+/** A workload that presented its JWT-SVID for this socket. */
+interface ServiceCaller {
+  readonly service: { readonly id: string; readonly labels: Readonly<Record<string, string>> };
+}
+type Caller = Identity | ServiceCaller;
+
 /** Who a credential names, why it names nobody, or undefined: not this reader's kind of credential. */
-type Credential = Identity | { readonly reason: string } | undefined;
+type Credential = Caller | { readonly reason: string } | undefined;
 type CredentialReader = (req: IncomingMessage, record: SocketRecord) => Credential | Promise<Credential>;
 
 const CLI_TOKEN = /^pst1_[A-Za-z0-9_-]{43}$/;
@@ -74,10 +97,11 @@ function headerText(text: string): string {
 
 export class Authorizer {
   private readonly keySets = new WeakMap<SigningKeys, JWTVerifyGetKey>();
-  /** Tried in order; the first that recognises its kind of credential answers. Service JWT-SVIDs (the agent) join here. */
+  /** Tried in order; the first that recognises its kind of credential answers. */
   private readonly readers: readonly CredentialReader[] = [
     (req) => this.cliToken(req),
     (req, record) => this.assertion(req, record),
+    (req, record) => this.serviceToken(req, record),
     (req, record) => this.sessionCookie(req, record),
   ];
 
@@ -109,17 +133,33 @@ export class Authorizer {
     }
     const who = await this.identify(req, record);
     if ('reason' in who) return this.signInAnswer(req, record, target.target, who.reason);
-    const clientIp = this.originalClientIp(req);
-    const access = decideRequest(options, { clientIp, method: request.method, path: target.path }, record, who);
+    const facts = { clientIp: this.originalClientIp(req), method: request.method, path: target.path };
+    const access = 'service' in who ? this.decideService(facts, record, who.service) : decideRequest(options, facts, record, who);
     const denied = access.decision.effect === 'deny';
-    this.log(request, target.path, record, who, access, peer, denied ? 403 : 200);
+    this.log(request, target.path, record, 'service' in who ? { actor: who.service.id, sessionId: '' } : { actor: who.user.email, sessionId: who.session.id }, access, peer, denied ? 403 : 200);
     const ruleHeader: Record<string, string> = access.rule ? { 'x-postern-rule': headerText(access.rule) } : {};
     if (denied) return { status: 403, headers: { ...ruleHeader, 'x-postern-reason': headerText(access.detail) }, problem: { code: 'forbidden', detail: access.detail } };
+    // A service's identity is its JWT-SVID, which travels on to the upstream in Authorization and verifies against the trust bundle.
+    if ('service' in who) return { status: 200, headers: ruleHeader };
     return { status: 200, headers: { ...ruleHeader, ...identityHeaders(await upstreamIdentity(options.identity, who, record)) } };
   }
 
+  /** The edge's decision for a service, as decideRequest makes it for a person: same facts, same reasons. */
+  private decideService(facts: { clientIp: string; method: string; path: string }, record: SocketRecord, service: ServiceCaller['service']): ReturnType<typeof decideRequest> {
+    const { clientIp, method, path } = facts;
+    const country = this.options.geo?.country(clientIp);
+    const policies = this.options.services!.policies();
+    const request: RequestContext = {
+      socket: { name: record.name, namespace: socketNamespace(record), tags: record.tags },
+      principal: { service }, clientIp, ...(country === undefined ? {} : { country }), at: this.options.now(), action: { protocol: 'http', method, path },
+    };
+    const decision = evaluate(request, policies);
+    const detail = decision.effect === 'deny' ? denialDetail(request, policies, decision) : decision.summary;
+    return { clientIp, country, decision, detail, rule: decidingRule(decision) };
+  }
+
   /** The first credential a reader recognises decides; none at all is "not signed in". */
-  private async identify(req: IncomingMessage, record: SocketRecord): Promise<Identity | { reason: string }> {
+  private async identify(req: IncomingMessage, record: SocketRecord): Promise<Caller | { reason: string }> {
     for (const read of this.readers) {
       const found = await read(req, record);
       if (found) return found;
@@ -146,6 +186,30 @@ export class Authorizer {
       return this.live(session);
     } catch {
       return { reason: 'the assertion is not valid for this socket (signature, audience or expiry)' };
+    }
+  }
+
+  /** A service's JWT-SVID for this socket host (`sub` a SPIFFE id of our trust domain), as a bearer token. */
+  private async serviceToken(req: IncomingMessage, record: SocketRecord): Promise<Credential> {
+    const services = this.options.services;
+    const token = bearerToken(req.headers.authorization);
+    if (!services || !token || !this.namesService(token, services.trustDomain)) return undefined;
+    try {
+      const verified = await verifyJwtSvid(token, {
+        jwks: services.jwks(), audience: this.options.socketOrigin(record.name), trustDomain: services.trustDomain,
+        now: Math.floor(this.options.now().getTime() / 1000), isAgentRevoked: services.isAgentRevoked,
+      });
+      return { service: { id: verified.spiffeId, labels: verified.labels } };
+    } catch (err) {
+      return { reason: `the service token is not valid for this socket: ${errorMessage(err)}` };
+    }
+  }
+
+  private namesService(token: string, trustDomain: string): boolean {
+    try {
+      return decodeJwt(token).sub?.startsWith(`spiffe://${trustDomain}/`) === true;
+    } catch {
+      return false;
     }
   }
 
@@ -205,8 +269,8 @@ export class Authorizer {
   }
 
   /** The edge's request log line (and observe mode's events), marked as answered for a proxy. */
-  private log(request: ForwardedRequest, path: string, record: SocketRecord, who: Identity, access: ReturnType<typeof decideRequest>, peer: string, status: number): void {
-    const base = { actor: who.user.email, socket: record.name, clientIp: access.clientIp, country: access.country ?? '', sessionId: who.session.id };
+  private log(request: ForwardedRequest, path: string, record: SocketRecord, who: { actor: string; sessionId: string }, access: ReturnType<typeof decideRequest>, peer: string, status: number): void {
+    const base = { actor: who.actor, socket: record.name, clientIp: access.clientIp, country: access.country ?? '', sessionId: who.sessionId };
     this.options.audit({
       ...base, type: 'http.request', at: this.options.now().toISOString(), decision: access.decision.effect, rule: access.rule, reason: access.detail,
       details: { method: request.method, path, status, bytes: 0, durationMs: 0, via: 'authorize', proxy: peer, ...(request.host ? { host: request.host.slice(0, 253) } : {}) },

@@ -5,10 +5,10 @@
 import http from 'node:http';
 import type { Logger } from 'pino';
 import type { SocketRecord } from '../store/index.js';
-import { canonicalTarget, evaluate, requestContext } from '../policy/index.js';
+import { canonicalTarget, decidingRule, denialDetail, evaluate, requestContext } from '../policy/index.js';
 import type { CanonicalTarget } from '../policy/index.js';
 import type { NewAuditEvent, GeoLookup } from '../reporting/index.js';
-import { decidingRule, denialDetail, observedEvents, requestPath } from './access.js';
+import { observedEvents, requestPath } from './access.js';
 import { sendProblem, sendRawProblem } from './error-page.js';
 import type { EdgeProblem } from './error-page.js';
 import type { UpstreamIdentity } from './forwarding.js';

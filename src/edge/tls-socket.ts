@@ -2,12 +2,12 @@
 // names the person; the snapshot and the policies decide; an allowed stream is piped to the
 // connector, recorded when it opens and closes, and registered so it is decided again later.
 import type tls from 'node:tls';
-import { evaluate, requestContext } from '../policy/index.js';
+import { decidingRule, denialDetail, evaluate, requestContext } from '../policy/index.js';
 import type { Decision } from '../policy/index.js';
 import type { SocketRecord, UserRecord } from '../store/index.js';
 import { header, resetCodeName } from '../tunnel/index.js';
 import { isPosternError } from '../errors.js';
-import { certificateFacts, decidingRule, denialDetail, newConnectionId, observedEvents } from './access.js';
+import { certificateFacts, newConnectionId, observedEvents } from './access.js';
 import type { CertificateFacts, ConnectionHandlerOptions } from './access.js';
 import type { Verdict } from './live-registry.js';
 import { joinStreams } from './pipe.js';

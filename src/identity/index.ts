@@ -1,6 +1,6 @@
 // Public face of identity: bearer tokens, local passwords, invites, login throttling, browser session
 // cookies, safe redirects and login handoff, OIDC and GitHub sign-in, SAML, provider claims, account
-// linking, and upstream identity assertions.
+// linking, upstream identity assertions and the identity headers upstreams receive.
 export { generateApiToken, generateSecret, hashToken, sameHash, bearerToken } from './tokens.js';
 export {
   DEFAULT_SCRYPT_PARAMS,
@@ -19,6 +19,8 @@ export type { LoginRateLimiterOptions, RateLimitResult, SignInAttempt, SignInGat
 export { PKCE_CHALLENGE_SHAPE, PKCE_VERIFIER_SHAPE, newPkceVerifier, pkceCheckCode, pkceMatches, s256Challenge } from './pkce.js';
 export { AssertionCache, SigningKeys, generateSigningKey } from './assertion.js';
 export type { AssertionCacheOptions, AssertionSubject, SigningKeyMaterial } from './assertion.js';
+export { IDENTITY_HEADERS, headerKey, identityHeaders, isPosternCookie, isReservedHeader, upstreamRequestHeaders, withoutPosternCookies } from './upstream-headers.js';
+export type { ForwardingFacts, UpstreamIdentity } from './upstream-headers.js';
 export {
   SESSION_COOKIE_NAME,
   clearSessionCookie,

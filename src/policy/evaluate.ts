@@ -22,7 +22,7 @@ const rulesText = (n: number) => `${n} rule${n === 1 ? '' : 's'} checked`;
 
 export function evaluate(ctx: RequestContext, set: PolicySet): Decision {
   const { rules, byProtocol } = set.applicable(ctx.socket);
-  if (rules.length === 0) return { effect: 'deny', reason: 'no-policy', summary: `denied: no policy applies to socket ${ctx.socket.name}` };
+  if (rules.length === 0) return { effect: 'deny', reason: 'no-policy', summary: `denied: no policy applies to ${ctx.socket.kind === 'service' ? 'service' : 'socket'} ${ctx.socket.name}` };
   const facts = new Facts(ctx, ctx.action);
   const protocol = ctx.action.protocol;
   const lists = byProtocol[PROTOCOL_INDEX[protocol]]!;

@@ -16,6 +16,8 @@ export type { CanonicalTarget, TargetOptions, TargetRefusal } from './request-ta
 export type { NamedSocket, PolicyCoverage } from './coverage.js';
 export type { PolicySocket, SocketAuthSettings } from './socket-auth.js';
 export { ruleLabel } from './rule.js';
+export { decidingRule, denialDetail, observedRecord } from './decision-record.js';
+export type { ObservedRecord } from './decision-record.js';
 export { requestContext } from './context.js';
 export type { ContextFacts } from './context.js';
 export { EU_MEMBERS } from './countries.js';

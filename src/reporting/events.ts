@@ -15,6 +15,10 @@ export const AUDIT_EVENT_TYPES = [
   'connection.open',
   'connection.close',
   'connection.killed',
+  /** The agents' mesh: a service→service connection the receiving agent admitted (both identities, both agents, the rule); `details.agent` is the agent that reported it. */
+  'flow.open',
+  /** The end of a mesh flow: bytes each way, duration, and why it ended (a peer closed, re-decided and denied, agent revoked). */
+  'flow.close',
   'http.request',
   'admin.change',
   /** The edge refused to route a socket to a connector that announced it (not bound, unknown, wrong type). */
@@ -30,6 +34,8 @@ export const AUDIT_EVENT_TYPES = [
   'db.session.start',
   'db.session.end',
   'db.query',
+  /** A client's CancelRequest matched a session's cancel key: the statement it names was cancelled upstream. */
+  'db.cancel',
   /** A command ran (its exit status and recording). */
   'ssh.exec',
   /** Legacy scp (`scp -O`); modern scp shows as ssh.sftp.* operations. */

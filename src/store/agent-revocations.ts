@@ -30,6 +30,11 @@ export class RevokedAgents {
     return this.#revoked.has(agentId);
   }
 
+  /** Every revoked id known here, sorted (the agents' mesh view carries them). */
+  ids(): string[] {
+    return [...this.#revoked].sort();
+  }
+
   /** Resolves once the events delivered so far are applied (tests and callers that just revoked). */
   settled(): Promise<void> {
     return this.#loading;

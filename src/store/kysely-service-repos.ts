@@ -1,5 +1,7 @@
-// The agent-services repository of the Kysely store. A declaration is bookkeeping written at
-// every SVID issuance, so it records no change (no change-feed traffic per renewal).
+// The agent-services repository of the Kysely store. A declaration is written at every SVID
+// issuance; the same one again only refreshes its time, unlogged (no change-feed traffic per
+// renewal), while a new or changed one (labels, agent, selector) is a change: the agents' mesh
+// view carries the labels, and every node must see them change.
 
 import type { Selectable } from 'kysely';
 import { checkString, parseJsonObject } from './rows.js';
@@ -30,7 +32,7 @@ function toService(row: Selectable<AgentServicesTable>): ServiceRecord {
 class KyselyServiceRepo implements ServiceRepo {
   constructor(private readonly ctx: RepoContext) {}
 
-  declare(input: NewServiceDeclaration): Promise<ServiceRecord> {
+  async declare(input: NewServiceDeclaration): Promise<ServiceRecord> {
     const namespace = checkString(input.namespace, 'namespace', { nonEmpty: true, max: 63 });
     const name = checkString(input.name, 'name', { nonEmpty: true, max: 63 });
     const row = {
@@ -42,9 +44,20 @@ class KyselyServiceRepo implements ServiceRepo {
       labels: JSON.stringify(Object.fromEntries(Object.entries(input.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))),
       updated_at: this.ctx.now(),
     };
-    return this.ctx.writeUnlogged('declare service', async (tx) => {
+    const same = await this.ctx.writeUnlogged('refresh service', async (tx) => {
+      // Conditional on the content, so a change committed meanwhile is never overwritten unlogged.
+      let update = tx.updateTable('agent_services').set({ updated_at: row.updated_at }).where('id', '=', row.id)
+        .where('spiffe_id', '=', row.spiffe_id).where('agent_id', '=', row.agent_id).where('labels', '=', row.labels);
+      update = row.port === null ? update.where('port', 'is', null) : update.where('port', '=', row.port);
+      update = row.process === null ? update.where('process', 'is', null) : update.where('process', '=', row.process);
+      return (await update.executeTakeFirst()).numUpdatedRows > 0n;
+    });
+    if (same) return toService(row);
+    return this.ctx.write('declare service', async (tx, record) => {
       const { id: _id, ...changes } = row;
+      const existed = await tx.selectFrom('agent_services').select('id').where('id', '=', row.id).executeTakeFirst();
       await tx.insertInto('agent_services').values(row).onConflict((oc) => oc.column('id').doUpdateSet(changes)).execute();
+      await record('agent_service', row.id, existed ? 'update' : 'create');
       return toService(row);
     });
   }

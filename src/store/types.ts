@@ -41,6 +41,8 @@ export interface SocketRecord {
    * first edge that reached it; null until then, or after `socket update --forget-host-key`.
    */
   readonly upstreamHostKey: string | null;
+  /** postgres sockets: the database a session opens when the client names none; null = the client's choice (PostgreSQL's default: its user name). */
+  readonly database: string | null;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -59,6 +61,8 @@ export interface NewSocket {
   recordInput?: boolean;
   /** Default null; checked to be `<key type> <base64 blob>` (PosternError('bad_request') otherwise). */
   upstreamHostKey?: string | null;
+  /** Default null. */
+  database?: string | null;
 }
 
 export type SocketPatch = Partial<Omit<NewSocket, 'name'>>;
@@ -365,11 +369,15 @@ export interface LiveConnectionRecord {
   readonly startedAt: string;
   readonly bytesUp: number;
   readonly bytesDown: number;
+  /** What it is doing now where its protocol says (a database session's current statement, at most 200 characters); '' when idle. */
+  readonly activity: string;
+  /** Since when `activity` holds (a statement's start, or the moment the session went idle); null for protocols that report none. */
+  readonly activitySince: string | null;
   /** The edge's last heartbeat for this row; rows of an edge that died stop being refreshed. */
   readonly updatedAt: string;
 }
 
-export type ChangeEntity = 'socket' | 'connector' | 'join_token' | 'api_token' | 'secret' | 'user' | 'session' | 'session_grant' | 'identity_provider' | 'policy' | 'kill' | 'agent' | 'agent_join_token' | 'agent_issuer';
+export type ChangeEntity = 'socket' | 'connector' | 'join_token' | 'api_token' | 'secret' | 'user' | 'session' | 'session_grant' | 'identity_provider' | 'policy' | 'kill' | 'agent' | 'agent_join_token' | 'agent_issuer' | 'agent_service';
 export type ChangeOp = 'create' | 'update' | 'delete';
 
 export interface Change {

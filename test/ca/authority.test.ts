@@ -126,12 +126,14 @@ test('CA: signCsr issues a client certificate with the caller’s names and life
   assert.equal(later.verifiesIssued(issued.certPem), false, 'expired by then');
 });
 
-test('CA: signCsr for server usage, no SAN when none is asked; DN specials are escaped', async () => {
+test('CA: signCsr for server and mutual usage, no SAN when none is asked; DN specials are escaped', async () => {
   const ca = await caPromise;
   const { csrPem } = await createKeyAndCsr('x');
   const server = new X509Certificate((await ca.signCsr({ csrPem, commonName: 'svc', lifetimeMs: DAY, usage: 'server' })).certPem);
   assert.deepEqual(server.keyUsage, [SERVER_AUTH]);
   assert.equal(server.subjectAltName, undefined);
+  const mutual = new X509Certificate((await ca.signCsr({ csrPem, commonName: 'svc', lifetimeMs: DAY, usage: 'mutual' })).certPem);
+  assert.deepEqual(mutual.keyUsage, [CLIENT_AUTH, SERVER_AUTH], 'a service SVID serves as both ends of a mesh connection');
   const tricky = new X509Certificate((await ca.signCsr({ csrPem, commonName: 'a,O=Evil', lifetimeMs: DAY, usage: 'client' })).certPem);
   assert.doesNotMatch(tricky.subject, /^O=Evil$/m);
 });

@@ -4,6 +4,7 @@
 // pid, so leftovers of a crashed run are recognised (their pid is gone) and removed at start,
 // without touching a run that is still going.
 import { execFile, spawn, spawnSync } from 'node:child_process';
+import { connect, createServer } from 'node:net';
 import { CLI, Managed, baseEnv } from './processes.js';
 import type { CliResult } from './processes.js';
 import { withTimeout } from './util.js';
@@ -150,4 +151,30 @@ export async function createTwoHosts(): Promise<TwoHosts> {
     throw err;
   }
   return { a: host(nsA, `${SUBNET}.1`), b: host(nsB, `${SUBNET}.2`), cleanup };
+}
+
+/**
+ * Makes a root-namespace port (the test's server on 127.0.0.1) reachable inside `host` at the same
+ * 127.0.0.1 port, so an agent there uses the server's usual URL. Unix sockets are not namespaced:
+ * the root side listens on one and dials the port; the host side forwards its port to the socket.
+ */
+export async function bridgeToRoot(target: NetnsHost, port: number, socketPath: string): Promise<{ close(): Promise<void> }> {
+  const root = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1');
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((resolve, reject) => root.once('error', reject).listen(socketPath, resolve));
+  const script = `const net = require('net');
+net.createServer((c) => { const u = net.connect(process.argv[2]); c.pipe(u).pipe(c); c.on('error', () => u.destroy()); u.on('error', () => c.destroy()); })
+  .listen(Number(process.argv[1]), '127.0.0.1', () => console.log('bridged'));`;
+  const inside = target.spawn(`bridge :${port} into ${target.namespace}`, process.execPath, ['-e', script, String(port), socketPath]);
+  await inside.waitForOutput(/bridged/, { timeoutMs: 10_000 });
+  return {
+    async close() {
+      await inside.stop('SIGKILL');
+      await new Promise<void>((resolve) => root.close(() => resolve()));
+    },
+  };
 }

@@ -1,5 +1,6 @@
 // `postern agent --config FILE` runs a workload agent in the foreground (prints its SPIFFE id,
-// renews, stops on SIGTERM, exits non-zero when its identity is revoked); `agent ls`, `agent
+// renews, serves its services' identities and, with `mesh:`, their mutual-TLS mesh, stops on
+// SIGTERM, exits non-zero when its identity is revoked); `agent ls`, `agent
 // revoke`, `agent token create` and `agent issuer add|ls|rm` manage agents from the control plane.
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
@@ -8,7 +9,7 @@ import { parseDuration } from '../server-config.js';
 import { collect, parseTags } from '../list-flags.js';
 import { createLogger } from '../logger.js';
 import { onShutdownSignal } from '../signals.js';
-import { Agent, ServiceIdentities, WorkloadApi, loadAgentConfig } from '../../agent/index.js';
+import { Agent, AgentFlowLog, Mesh, MeshView, ServiceIdentities, WorkloadApi, loadAgentConfig } from '../../agent/index.js';
 import type { AgentConfig, AgentIdentity, ServiceSvid } from '../../agent/index.js';
 import type { AgentView } from '../../api-client/index.js';
 import { PosternError } from '../../errors.js';
@@ -34,14 +35,45 @@ async function runAgent(configPath: string, json: boolean): Promise<void> {
   });
   const identity = await agent.start();
   const services = config.services.length > 0 ? await startServices(config, agent, identity, logger, json) : undefined;
+  const mesh = config.mesh && services ? await startMesh(config, agent, services.identities, logger, json) : undefined;
   // The identity's timers are unref'd: this keeps the process up until a signal.
   const keepAlive = setInterval(() => undefined, 1 << 30);
   onShutdownSignal(async () => {
+    await mesh?.stop();
     agent.stop();
     services?.identities.stop();
     await services?.api.close();
     clearInterval(keepAlive);
   });
+}
+
+/** The control plane's view to decide with, the flow log, and the mesh's listeners. */
+async function startMesh(config: AgentConfig, agent: Agent, identities: ServiceIdentities, logger: ReturnType<typeof createLogger>, json: boolean) {
+  const view = new MeshView({ server: config.server, agentIdentity: () => agent.identity, logger });
+  await view.start();
+  const flowLog = new AgentFlowLog({ server: config.server, agentIdentity: () => agent.identity, logger });
+  const mesh = new Mesh({ config: config.mesh!, identities, authority: view, flowLog, agentId: () => agent.identity?.agentId, logger });
+  try {
+    await mesh.start();
+  } catch (err) {
+    view.stop();
+    await flowLog.stop();
+    throw err;
+  }
+  const say = (line: Record<string, unknown>, text: string) => process.stdout.write(json ? JSON.stringify(line) + '\n' : `${text}\n`);
+  const address = mesh.inboundAddress();
+  if (address) say({ event: 'mesh.listen', address: `${address.address}:${address.port}` }, `mesh: services reachable on ${address.address}:${address.port}`);
+  for (const o of config.mesh!.outbound) {
+    const local = `${o.listen.host}:${o.listen.port}`;
+    say({ event: 'mesh.outbound', address: local, to: o.to, protocol: o.protocol }, `mesh: ${local} → ${o.to} (${o.protocol})`);
+  }
+  return {
+    stop: async () => {
+      await mesh.stop();
+      view.stop();
+      await flowLog.stop();
+    },
+  };
 }
 
 /** The declared services' identities and the Workload API that hands them out. */
