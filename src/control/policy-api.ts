@@ -6,9 +6,10 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { stringify as toYaml } from 'yaml';
-import type { PolicyRecord, PolicyVersionRecord, Store } from '../store/index.js';
+import type { AuditRecord, PolicyRecord, PolicyVersionRecord, ServiceRecord, Store } from '../store/index.js';
 import type { RouteTable } from './routes.js';
 import { PosternError } from '../errors.js';
+import { parseServiceSpiffeId } from '../ca/index.js';
 import { canonicalTarget, checkPolicySource, compileWithSocketPolicies, describedSshAction, explain, explanationLines, outsideMessage, parseDuration, policyCoverage, requestContext, ruleLabel, socketNamespace, suggestPolicies, suggestionsYaml, validatePolicyDocument } from '../policy/index.js';
 import type { Action, NamedSocket, ObservedFlow, PolicyDocument, SourceProblem } from '../policy/index.js';
 import { pageQuery, policyApplyBody, policyCheckAnswer, policyCheckBody, policyListAnswer, policyTestAnswer, policyTestBody, policyVersionView, policyVersionsAnswer, policyVersionsQuery, policyView } from './policy-types.js';
@@ -94,16 +95,22 @@ function actionOf(body: z.infer<typeof policyTestBody>, socket: { rawPaths: bool
   return { protocol: 'tls' };
 }
 
-const duration = z.string().max(20).refine((v) => parseDuration(v) !== undefined, 'expected a duration such as 90s, 30m, 2h or 7d');
+/** An alarm window: a duration, or zero (`0s`, as the CLI documents) for none, which policy durations never are. */
+const NO_ALARM = /^0+[smhd]$/;
+const duration = z.string().max(20).refine((v) => NO_ALARM.test(v) || parseDuration(v) !== undefined, 'expected a duration such as 90s, 30m, 2h or 7d (0s: none)');
+const alarmMsOf = (value: string | undefined) => (value === undefined ? SEVEN_DAYS_MS : parseDuration(value) ?? 0);
 const suggestBody = z.object({
   namespace: z.string().max(300).optional(),
+  /** Only this socket (and no service). */
   socket: z.string().max(63).optional(),
+  /** Only the services of this name (and no socket). */
+  service: z.string().max(63).optional(),
   /** How far back to read: a duration (`7d`) or an ISO 8601 instant; default 7d. */
   since: z.string().max(40).optional(),
   min_flows: z.number().int().min(1).max(1_000_000).optional(),
   /** How long the suggestions' first denials raise alarms (default 7d; `0s` for none). */
   alarm_for: duration.optional(),
-}).strict();
+}).strict().refine((b) => b.socket === undefined || b.service === undefined, 'give socket or service, not both');
 const modeBody = z.object({
   ref: z.string().min(1).max(300).optional(),
   namespace: z.string().max(300).optional(),
@@ -113,31 +120,85 @@ const modeBody = z.object({
 }).strict().refine((b) => (b.ref === undefined) !== (b.namespace === undefined), 'give exactly one of ref or namespace');
 
 /** The audit events that are observed access, read per type in keyset batches. */
-const OBSERVED_TYPES = ['http.request', 'access.would_deny', 'connection.open', 'ssh.session.start'] as const;
+const OBSERVED_TYPES = ['http.request', 'access.would_deny', 'connection.open', 'ssh.session.start', 'flow.open'] as const;
 const AUDIT_BATCH = 1000;
 /** Bounds on one suggestion: events read (per type) and distinct flows kept; beyond them the answer says `truncated`. */
 const MAX_EVENTS_PER_TYPE = 250_000;
 const MAX_FLOWS = 100_000;
 const MAX_USERS = 100_000;
+const MAX_SERVICES = 100_000;
 /** The default look-back of a suggestion and alarm window after leaving observe mode. */
 const SEVEN_DAYS_MS = 7 * 24 * 3600_000;
 
 const underNamespace = (namespace: string, parent: string) => parent === '' || namespace === parent || namespace.startsWith(`${parent}/`);
 
+type ObservedEvent = Pick<AuditRecord, 'type' | 'actor' | 'socket' | 'decision' | 'details'>;
+type Flow = Omit<ObservedFlow, 'count'>;
+
+/** `spiffe://<td>/ns/<namespace>/svc/<name>` of whichever trust domain: what an agent names services by. */
+function serviceOfSpiffeId(id: string): { namespace: string; name: string } | undefined {
+  const trustDomain = /^spiffe:\/\/([^/]+)\//.exec(id)?.[1];
+  return trustDomain === undefined ? undefined : parseServiceSpiffeId(id, trustDomain);
+}
+
+/** The caller's labels as the receiving agent reported them (`details.caller.labels`), strings only. */
+function callerLabelsOf(details: Readonly<Record<string, unknown>>): Record<string, string> {
+  const caller = details.caller;
+  const labels = typeof caller === 'object' && caller !== null ? (caller as { labels?: unknown }).labels : undefined;
+  if (typeof labels !== 'object' || labels === null) return {};
+  return Object.fromEntries(Object.entries(labels).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+}
+
+/** A mesh event between two services (the callee's agent wrote it): its SPIFFE ids both parse, or it is no service flow. */
+function serviceFlowOf(event: ObservedEvent, action: Flow['action']): Flow | undefined {
+  if (!serviceOfSpiffeId(event.socket) || !serviceOfSpiffeId(event.actor)) return undefined;
+  return { kind: 'service', socket: event.socket, actor: event.actor, action, callerLabels: callerLabelsOf(event.details) };
+}
+
 /** An audit event as the flow it observed, or undefined when it is not one (a denial, a WebSocket refused…). */
-function flowOf(event: { type: string; actor: string; socket: string; decision: string; details: Readonly<Record<string, unknown>> }): Omit<ObservedFlow, 'count'> | undefined {
+function flowOf(event: ObservedEvent): Flow | undefined {
   const d = event.details;
   if (!event.actor || !event.socket) return undefined;
+  const mesh = event.socket.startsWith('spiffe://');
   if (event.type === 'http.request' && event.decision === 'allow' && typeof d.method === 'string' && typeof d.path === 'string') {
-    return { socket: event.socket, actor: event.actor, action: { protocol: 'http', method: d.method, path: d.path } };
+    const action = { protocol: 'http' as const, method: d.method, path: d.path };
+    return mesh ? serviceFlowOf(event, action) : { socket: event.socket, actor: event.actor, action };
   }
+  if (mesh) return event.type === 'flow.open' && event.decision === 'allow' ? serviceFlowOf(event, { protocol: 'tls' }) : undefined;
   if (event.type === 'connection.open' && d.protocol === 'tls') return { socket: event.socket, actor: event.actor, action: { protocol: 'tls' } };
   if (event.type === 'connection.open' && d.protocol === 'websocket' && typeof d.path === 'string') return { socket: event.socket, actor: event.actor, action: { protocol: 'http', method: 'GET', path: d.path } };
   if (event.type === 'ssh.session.start' && typeof d.login === 'string') return { socket: event.socket, actor: event.actor, action: { protocol: 'ssh', login: d.login } };
   return undefined;
 }
 
-const flowKey = (f: Omit<ObservedFlow, 'count'>) => JSON.stringify([f.socket, f.actor, f.action]);
+/**
+ * The flow an `access.would_deny` of an observing deny rule is about (an HTTP request, a TLS or
+ * mesh TCP connection), or undefined: only that verdict is kept out of learning, since "no rule
+ * allows" is what learning is for.
+ */
+function deniedFlowOf(event: ObservedEvent): Flow | undefined {
+  const d = event.details;
+  if (d.wouldDeny !== 'rule-denied' || !event.actor || !event.socket) return undefined;
+  const action: Flow['action'] | undefined = typeof d.method === 'string' && typeof d.path === 'string' ? { protocol: 'http', method: d.method, path: d.path }
+    : d.protocol === 'tls' || d.protocol === 'tcp' ? { protocol: 'tls' } : undefined;
+  if (!action) return undefined;
+  return event.socket.startsWith('spiffe://') ? serviceFlowOf(event, action) : { socket: event.socket, actor: event.actor, action };
+}
+
+/** The caller's labels are not part of what a flow is: the same call with relabelled callers is one flow. */
+const flowKey = (f: Flow) => JSON.stringify([f.kind ?? 'socket', f.socket, f.actor, f.action]);
+
+/** Every declared service, a page at a time, up to the bound (`truncated` past it). */
+async function declaredServices(store: Store): Promise<{ services: ServiceRecord[]; truncated: boolean }> {
+  const services: ServiceRecord[] = [];
+  for (let after: string | undefined, read = 0; read < MAX_SERVICES; read += AUDIT_BATCH) {
+    const page = await store.agents.services.list({ limit: AUDIT_BATCH, ...(after === undefined ? {} : { after }) });
+    services.push(...page);
+    if (page.length < AUDIT_BATCH) return { services, truncated: false };
+    after = page[page.length - 1]!.id;
+  }
+  return { services, truncated: true };
+}
 
 export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions): void {
   const { store } = options;
@@ -182,17 +243,27 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
       }
       return { policy: { ...result.record, ref: refOf(namespace, document.name) }, changed: result.changed, warnings };
     } });
-  routes.add({ method: 'POST', url: '/api/v1/policies/suggest', summary: 'Policies learned from the observed traffic in the audit trail (allowed and would-deny), with what enforcing them would refuse', auth: 'audit:read', body: suggestBody,
+  routes.add({ method: 'POST', url: '/api/v1/policies/suggest', summary: 'Policies learned from the observed traffic in the audit trail (people on sockets, services calling services; allowed and would-deny), with what enforcing them would refuse', auth: 'audit:read', body: suggestBody,
     handler: async ({ body }) => {
       const at = now();
       const sinceMs = body.since === undefined ? SEVEN_DAYS_MS : parseDuration(body.since);
       const since = sinceMs !== undefined ? new Date(at.getTime() - sinceMs).toISOString() : body.since!;
       if (sinceMs === undefined && Number.isNaN(Date.parse(since))) throw new PosternError('bad_request', `body.since: expected a duration such as 7d or an ISO 8601 instant, got ${JSON.stringify(body.since)}`);
-      const sockets = (await store.sockets.list()).filter((s) => (body.socket === undefined || s.name === body.socket) && (body.namespace === undefined || underNamespace(socketNamespace(s), body.namespace)));
-      const wanted = new Set(sockets.map((s) => s.name));
+      const inNamespace = (namespace: string) => body.namespace === undefined || underNamespace(namespace, body.namespace);
+      const sockets = body.service !== undefined ? [] : (await store.sockets.list()).filter((s) => (body.socket === undefined || s.name === body.socket) && inNamespace(socketNamespace(s)));
+      const wantedSockets = new Set(sockets.map((s) => s.name));
+      const serviceWanted = (s: { namespace: string; name: string }) => body.socket === undefined && (body.service === undefined || s.name === body.service) && inNamespace(s.namespace);
+      const declared = body.socket !== undefined ? { services: [], truncated: false } : await declaredServices(store);
+      const services = declared.services.filter(serviceWanted).map((s) => ({ kind: 'service' as const, spiffeId: s.spiffeId, name: s.name, namespace: s.namespace, labels: s.labels }));
+      // Services are chosen by what their SPIFFE id names, declared or not: flows to one no longer declared are reported.
+      const wanted = (socket: string) => {
+        if (!socket.startsWith('spiffe://')) return wantedSockets.has(socket);
+        const service = serviceOfSpiffeId(socket);
+        return service !== undefined && serviceWanted(service);
+      };
       const flows = new Map<string, ObservedFlow>();
       const denied = new Map<string, string>();
-      let truncated = false;
+      let truncated = declared.truncated;
       let events = 0;
       for (const type of OBSERVED_TYPES) {
         let afterId: number | undefined;
@@ -200,19 +271,18 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
           const batch = await store.audit.list({ type, since, limit: AUDIT_BATCH, ...(body.socket ? { socket: body.socket } : {}), ...(afterId === undefined ? {} : { afterId }) });
           events += batch.length;
           for (const event of batch) {
-            if (!wanted.has(event.socket)) continue;
+            if (!wanted(event.socket)) continue;
             if (type === 'access.would_deny') {
-              // Only an observing deny rule's verdict is kept out of learning; "no rule allows" is what learning is for.
-              if (event.details.wouldDeny === 'rule-denied' && typeof event.details.method === 'string' && typeof event.details.path === 'string') {
-                denied.set(flowKey({ socket: event.socket, actor: event.actor, action: { protocol: 'http', method: event.details.method, path: event.details.path } }), event.rule);
-              }
+              const flow = deniedFlowOf(event);
+              if (flow) denied.set(flowKey(flow), event.rule);
               continue;
             }
             const flow = flowOf(event);
             if (!flow) continue;
             const key = flowKey(flow);
             const seen = flows.get(key);
-            if (seen) flows.set(key, { ...seen, count: seen.count + 1 });
+            // The newest event's caller labels win: they are what the caller carries now.
+            if (seen) flows.set(key, { ...seen, ...flow, count: seen.count + 1 });
             else if (flows.size < MAX_FLOWS) flows.set(key, { ...flow, count: 1 });
             else truncated = true;
           }
@@ -228,9 +298,9 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
         if (page.length < AUDIT_BATCH) break;
         after = page[page.length - 1]!.email;
       }
-      const alarmMs = body.alarm_for === undefined ? SEVEN_DAYS_MS : parseDuration(body.alarm_for)!;
+      const alarmMs = alarmMsOf(body.alarm_for);
       const observed = [...flows.entries()].map(([key, f]) => (denied.has(key) ? { ...f, observedDeny: denied.get(key)! } : f));
-      const suggestion = suggestPolicies(observed, sockets, groupsOf, {
+      const suggestion = suggestPolicies(observed, [...sockets, ...services], groupsOf, {
         ...(body.min_flows ? { minFlows: body.min_flows } : {}),
         ...(alarmMs > 0 ? { alarmUntil: new Date(at.getTime() + alarmMs).toISOString() } : {}),
         description: `suggested by postern policy suggest from traffic observed since ${since}`,
@@ -242,7 +312,7 @@ export function registerPolicyApi(routes: RouteTable, options: PolicyApiOptions)
       const all = await store.policies.list();
       const targets = body.ref !== undefined ? [await find(body.ref)] : all.filter((p) => underNamespace(p.namespace, body.namespace!));
       if (targets.length === 0) throw new PosternError('not_found', `namespace "${body.namespace}" has no policies`);
-      const alarmMs = body.alarm_for === undefined ? SEVEN_DAYS_MS : parseDuration(body.alarm_for)!;
+      const alarmMs = alarmMsOf(body.alarm_for);
       const author = actorOf(request);
       const changed: { ref: string; version: number }[] = [];
       for (const record of targets) {

@@ -1,20 +1,28 @@
 // `policy suggest`: policies written from observed traffic. Flows (who did what on which socket,
-// counted) become allow rules generalised the way a person would write them: path prefixes
-// instead of thousands of paths (a trie over path segments), groups instead of long email
-// lists, methods grouped; each rule says how many flows it covers. Then every flow is decided
-// against the suggestions themselves, so the report of what enforcing them would deny is the
-// engine's own answer, not a second guess. Pure: the control plane hands in flows and users.
+// or which service called which service, counted) become allow rules generalised the way a
+// person would write them: path prefixes instead of thousands of paths (a trie over path
+// segments), groups instead of long email lists, a workload's `app` label instead of its
+// replicas' SPIFFE ids, methods grouped; each rule says how many flows it covers. Then every
+// flow is decided against the suggestions themselves, so the report of what enforcing them
+// would deny is the engine's own answer, not a second guess. Pure: the control plane hands in
+// flows, sockets, services and users.
 import { Document, isMap, isSeq } from 'yaml';
 import { compilePolicies } from './compile.js';
 import { evaluate } from './evaluate.js';
 import { validatePolicyDocument } from './document.js';
-import type { Action, PolicyDocument, Rule, WhoCondition } from './types.js';
+import { generaliseWho, groupedMethods, pathGeneraliser } from './generalise.js';
+import type { Action, PolicyDocument, Principal, RequestContext, Rule, WhoCondition } from './types.js';
 
-/** One kind of access observed, with how often it was seen. Services → services will add a `service` actor. */
+/** One kind of access observed, with how often it was seen. */
 export interface ObservedFlow {
+  /** What was reached: a socket's name, or for `kind: 'service'` the destination service's SPIFFE id. */
   readonly socket: string;
-  /** The person's email (lower-case). */
+  /** Absent = `socket`. */
+  readonly kind?: 'socket' | 'service';
+  /** The person's email (lower-case), or a calling service's SPIFFE id (always, in a service flow). */
   readonly actor: string;
+  /** A calling service's signed labels, as the deciding agent saw them. */
+  readonly callerLabels?: Readonly<Record<string, string>>;
   readonly action: Extract<Action, { protocol: 'http' }> | { readonly protocol: 'ssh'; readonly login: string } | { readonly protocol: 'tls' };
   readonly count: number;
   /** Set when an observing deny rule would refuse it: such flows are reported, never learned. */
@@ -50,9 +58,11 @@ export interface SuggestedPolicy {
 }
 
 export interface UncoveredFlow {
+  readonly kind: 'socket' | 'service';
+  /** The socket's name or the service's SPIFFE id, as the flow named it. */
   readonly socket: string;
   readonly actor: string;
-  /** `GET /admin/users`, `ssh login root`, `tls connect`. */
+  /** `GET /admin/users`, `ssh login root`, `tls connect`, `tcp connect` (a service flow). */
   readonly action: string;
   readonly count: number;
   /** Why enforcing the suggestions would refuse it. */
@@ -68,126 +78,24 @@ export interface Suggestion {
 }
 
 export interface SuggestSocket {
+  readonly kind?: 'socket';
   readonly name: string;
   readonly tags: Readonly<Record<string, string>>;
 }
 
-// ---- paths: a trie over segments ---------------------------------------------------------
-
-interface PathNode {
-  children: Map<string, PathNode>;
-  /** A path ended here. */
-  terminal: boolean;
-  /** Collapsed for having too many children: everything below is `/*`. */
-  wildTail: boolean;
+/** A service agents declared: flows name it by its SPIFFE id, policies by its name in its namespace. */
+export interface SuggestService {
+  readonly kind: 'service';
+  readonly spiffeId: string;
+  readonly name: string;
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
 }
 
-const node = (): PathNode => ({ children: new Map(), terminal: false, wildTail: false });
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Segments that name one thing among many: numbers, UUIDs, long hex (hashes, object ids). */
-export function isIdSegment(segment: string): boolean {
-  return /^\d+$/.test(segment) || UUID.test(segment) || /^[0-9a-f]{16,}$/i.test(segment);
-}
-
-function merge(into: PathNode, from: PathNode): void {
-  into.terminal ||= from.terminal;
-  into.wildTail ||= from.wildTail;
-  for (const [segment, child] of from.children) {
-    const existing = into.children.get(segment);
-    if (existing) merge(existing, child);
-    else into.children.set(segment, child);
-  }
-}
-
-function collapse(at: PathNode, segments: readonly string[]): void {
-  const star = at.children.get('*') ?? node();
-  for (const segment of segments) {
-    merge(star, at.children.get(segment)!);
-    at.children.delete(segment);
-  }
-  at.children.set('*', star);
-}
-
-function generalise(at: PathNode, maxChildren: number): void {
-  if (at.children.size > maxChildren) {
-    collapse(at, [...at.children.keys()].filter((s) => s !== '*'));
-    at.children.get('*')!.wildTail = true;
-    return;
-  }
-  const ids = [...at.children.keys()].filter(isIdSegment);
-  if (ids.length > 0) collapse(at, ids);
-  for (const child of at.children.values()) generalise(child, maxChildren);
-}
-
-const segmentsOf = (path: string) => (path === '/' ? [] : path.slice(1).split('/'));
-
-/** A function from each observed path to the glob that covers it. */
-export function pathGeneraliser(paths: Iterable<string>, maxChildren: number): (path: string) => string {
-  const root = node();
-  for (const path of paths) {
-    let at = root;
-    for (const segment of segmentsOf(path)) {
-      let next = at.children.get(segment);
-      if (!next) at.children.set(segment, (next = node()));
-      at = next;
-    }
-    at.terminal = true;
-  }
-  generalise(root, maxChildren);
-  return (path) => {
-    let at = root;
-    const out: string[] = [];
-    for (const segment of segmentsOf(path)) {
-      const literal = at.children.get(segment);
-      // A collapsed segment is `*` in a glob; a literal `*` in a path would read as one too.
-      const next = literal && segment !== '*' ? literal : at.children.get('*');
-      if (!next) return path;
-      out.push(next === literal && segment !== '*' ? segment : '*');
-      if (next.wildTail) break;
-      at = next;
-    }
-    return `/${out.join('/')}`;
-  };
-}
-
-// ---- who: groups instead of emails -------------------------------------------------------
-
-/**
- * Groups that stand for some of `actors`, and the emails left over. A group qualifies when at
- * least `minGroupMembers` of its members are among the actors and either every member of it seen
- * on the socket is (the group shares the access), or `groupQuorum` of them are. Biggest first;
- * a group is taken only when it covers someone not yet covered.
- */
-export function generaliseWho(actors: ReadonlySet<string>, seenOnSocket: ReadonlySet<string>, groupsOf: ReadonlyMap<string, readonly string[]>, options: Pick<SuggestOptions, 'minGroupMembers' | 'groupQuorum'>): { groups: string[]; emails: string[] } {
-  const members = new Map<string, string[]>();
-  for (const [email, groups] of groupsOf) for (const g of groups) (members.get(g) ?? members.set(g, []).get(g)!).push(email);
-  const candidates: { group: string; inside: string[] }[] = [];
-  for (const [group, all] of members) {
-    const inside = all.filter((e) => actors.has(e));
-    if (inside.length < options.minGroupMembers) continue;
-    const seen = all.filter((e) => seenOnSocket.has(e));
-    if (seen.every((e) => actors.has(e)) || inside.length >= options.groupQuorum) candidates.push({ group, inside });
-  }
-  candidates.sort((a, b) => b.inside.length - a.inside.length || (a.group < b.group ? -1 : 1));
-  const covered = new Set<string>();
-  const groups: string[] = [];
-  for (const c of candidates) {
-    if (c.inside.every((e) => covered.has(e))) continue;
-    groups.push(c.group);
-    for (const e of c.inside) covered.add(e);
-  }
-  return { groups: groups.sort(), emails: [...actors].filter((e) => !covered.has(e)).sort() };
-}
+/** What flows reach, and suggested policies attach to. */
+export type SuggestTarget = SuggestSocket | SuggestService;
 
 // ---- rules -------------------------------------------------------------------------------
-
-const METHOD_ORDER = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'];
-const byMethod = (a: string, b: string) => {
-  const ia = METHOD_ORDER.indexOf(a);
-  const ib = METHOD_ORDER.indexOf(b);
-  return (ia === -1 ? 99 : ia) - (ib === -1 ? 99 : ib) || (a < b ? -1 : a > b ? 1 : 0);
-};
 
 /** What one learned access is, before `who` is generalised: the same actors doing the same things. */
 interface Draft {
@@ -237,13 +145,6 @@ function httpDrafts(flows: readonly ObservedFlow[], options: SuggestOptions): Dr
   }));
 }
 
-/** Sorted, HEAD beside GET (a HEAD is a GET without its body); empty (= any) from `anyAt` distinct methods. */
-export function groupedMethods(methods: readonly string[], anyAt: number): string[] {
-  const set = new Set(methods.map((m) => m.toUpperCase()));
-  if (set.has('GET')) set.add('HEAD');
-  return set.size >= anyAt ? [] : [...set].sort(byMethod);
-}
-
 function sshDrafts(flows: readonly ObservedFlow[]): Draft[] {
   const byLogin = new Map<string, Map<string, number>>();
   for (const f of flows) if (f.action.protocol === 'ssh') addCount(byLogin.get(f.action.login) ?? byLogin.set(f.action.login, new Map()).get(f.action.login)!, f.actor, f.count);
@@ -266,103 +167,200 @@ function tlsDrafts(flows: readonly ObservedFlow[]): Draft[] {
 interface LearnedRule {
   readonly rule: Rule;
   readonly flows: number;
+  /** Whom the rule names, for its comment: `1 group`, `3 people`, `services with app=ui`. */
+  readonly callers: string;
 }
 
-/** A draft becomes one rule for its groups and one for the remaining emails (lists in `who` are ANDed, so they cannot share a rule). */
-function rulesOf(draft: Draft, seen: ReadonlySet<string>, groupsOf: ReadonlyMap<string, readonly string[]>, options: SuggestOptions): LearnedRule[] {
-  const { groups, emails } = generaliseWho(new Set(draft.actors.keys()), seen, groupsOf, options);
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+const flowsOf = (draft: Draft, pick: (actor: string) => boolean) => [...draft.actors].reduce((n, [actor, count]) => (pick(actor) ? n + count : n), 0);
+const allowRule = (draft: Draft, who: WhoCondition, flows: number, callers: string): LearnedRule => ({ rule: { effect: 'allow', who, what: draft.what }, flows, callers });
+
+/** People become one rule for their groups and one for the remaining emails (lists in `who` are ANDed, so they cannot share a rule). */
+function peopleRules(draft: Draft, people: ReadonlySet<string>, seen: ReadonlySet<string>, groupsOf: ReadonlyMap<string, readonly string[]>, options: SuggestOptions): LearnedRule[] {
+  if (people.size === 0) return [];
+  const { groups, emails } = generaliseWho(people, seen, groupsOf, options);
   const grouped = new Set(groups);
-  const inGroups = (email: string) => (groupsOf.get(email) ?? []).some((g) => grouped.has(g));
-  const flowsOf = (pick: (email: string) => boolean) => [...draft.actors].reduce((n, [email, count]) => (pick(email) ? n + count : n), 0);
+  const inGroups = (email: string) => people.has(email) && (groupsOf.get(email) ?? []).some((g) => grouped.has(g));
+  const listed = new Set(emails);
   const out: LearnedRule[] = [];
-  const add = (who: WhoCondition, flows: number) => out.push({ rule: { effect: 'allow', who, what: draft.what }, flows });
-  if (groups.length > 0) add({ group: groups }, flowsOf(inGroups));
-  if (emails.length > 0) add({ email: emails }, flowsOf((e) => emails.includes(e)));
+  if (groups.length > 0) out.push(allowRule(draft, { group: groups }, flowsOf(draft, inGroups), plural(groups.length, 'group')));
+  if (emails.length > 0) out.push(allowRule(draft, { email: emails }, flowsOf(draft, (e) => listed.has(e)), plural(emails.length, 'person', 'people')));
   return out;
 }
 
-function describeAction(action: ObservedFlow['action']): string {
-  if (action.protocol === 'http') return `${action.method} ${action.path}`;
-  if (action.protocol === 'ssh') return `ssh login ${action.login}`;
-  return 'tls connect';
+/** The label that says what a workload is: its replicas and versions share it, while their SPIFFE ids differ. */
+const WORKLOAD_LABEL = 'app';
+
+/** A caller's `app` label, when it has one a policy can name. */
+function workloadOf(labels: Readonly<Record<string, string>> | undefined): string | undefined {
+  const value = labels?.[WORKLOAD_LABEL];
+  return value !== undefined && value.trim() !== '' ? value : undefined;
 }
 
-function commentFor(rule: Rule, flows: number): string {
-  const who = rule.who?.group ? `${rule.who.group.length} group${rule.who.group.length === 1 ? '' : 's'}` : `${rule.who?.email?.length ?? 0} ${rule.who?.email?.length === 1 ? 'person' : 'people'}`;
-  return ` covers ${flows} observed flow${flows === 1 ? '' : 's'} (${who})`;
+/** Calling services become one rule for those with an `app` label (by its values) and one for the others (by SPIFFE id). */
+function serviceRules(draft: Draft, callers: readonly string[], labelsOf: ReadonlyMap<string, Readonly<Record<string, string>>>): LearnedRule[] {
+  const appOf = new Map(callers.map((c) => [c, workloadOf(labelsOf.get(c))]));
+  const apps = [...new Set([...appOf.values()].filter((a): a is string => a !== undefined))].sort();
+  const ids = new Set(callers.filter((c) => appOf.get(c) === undefined));
+  const out: LearnedRule[] = [];
+  if (apps.length > 0) out.push(allowRule(draft, { service: { [WORKLOAD_LABEL]: apps } }, flowsOf(draft, (c) => appOf.get(c) !== undefined), `services with ${WORKLOAD_LABEL}=${apps.join('|')}`));
+  if (ids.size > 0) out.push(allowRule(draft, { spiffe: [...ids].sort() }, flowsOf(draft, (c) => ids.has(c)), plural(ids.size, 'service')));
+  return out;
+}
+
+const kindOf = (f: Pick<ObservedFlow, 'kind'>) => f.kind ?? 'socket';
+const targetKey = (kind: 'socket' | 'service', id: string) => `${kind}\u0000${id}`;
+const keyOfTarget = (t: SuggestTarget) => (t.kind === 'service' ? targetKey('service', t.spiffeId) : targetKey('socket', t.name));
+const keyOfFlow = (f: ObservedFlow) => targetKey(kindOf(f), f.socket);
+/** Whether the caller is a workload: every caller in the mesh, and a service a socket admitted by its JWT-SVID (its SPIFFE id is the actor). */
+const serviceCaller = (f: Pick<ObservedFlow, 'kind' | 'actor'>) => kindOf(f) === 'service' || f.actor.startsWith('spiffe://');
+/** A caller a rule may name: a `*` would make `spiffe` a prefix of many. */
+const oneIdentity = (id: string) => !id.includes('*');
+const decidable = (f: ObservedFlow) => f.actor !== '' && (!serviceCaller(f) || oneIdentity(f.actor));
+const learnable = (f: ObservedFlow) => f.observedDeny === undefined && decidable(f);
+
+/** Each calling service's labels, the last flow's when they changed over the window. */
+function callerLabels(flows: readonly ObservedFlow[]): Map<string, Readonly<Record<string, string>>> {
+  const labels = new Map<string, Readonly<Record<string, string>>>();
+  for (const f of flows) if (f.callerLabels) labels.set(f.actor, f.callerLabels);
+  return labels;
+}
+
+function describeAction(flow: ObservedFlow): string {
+  const { action } = flow;
+  if (action.protocol === 'http') return `${action.method} ${action.path}`;
+  if (action.protocol === 'ssh') return `ssh login ${action.login}`;
+  return kindOf(flow) === 'service' ? 'tcp connect' : 'tls connect';
 }
 
 /** YAML with a comment above each rule counting the flows it covers. */
-function yamlOf(document: PolicyDocument, ruleFlows: readonly number[]): string {
+function yamlOf(document: PolicyDocument, learned: readonly LearnedRule[]): string {
   const doc = new Document(document);
   const rules = isMap(doc.contents) ? doc.contents.get('rules', true) : undefined;
-  if (isSeq(rules)) rules.items.forEach((item, i) => { (item as { commentBefore?: string }).commentBefore = commentFor(document.rules[i]!, ruleFlows[i]!); });
+  if (isSeq(rules)) {
+    rules.items.forEach((item, i) => {
+      const { flows, callers } = learned[i]!;
+      (item as { commentBefore?: string }).commentBefore = ` covers ${plural(flows, 'observed flow')} (${callers})`;
+    });
+  }
   return doc.toString();
 }
 
-/** A slug of at most 63 characters. */
-function policyName(socket: string): string {
-  return `suggested-${socket}`.slice(0, 63).replace(/[-._]+$/, '');
+const MAX_NAME = 63;
+
+/** FNV-1a (32 bits) in hex: a short stable tag that keeps apart names cut to the same prefix. */
+function shortHash(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, '0');
+}
+
+/** A slug of at most 63 characters: a longer one is cut and tagged, and so is one already taken (socket `svc-x` beside service `x`). */
+function policyName(base: string, key: string, taken: (name: string) => boolean): string {
+  const cut = (tag: string) => `${base.slice(0, MAX_NAME - 9).replace(/[-._]+$/, '')}-${shortHash(tag)}`;
+  const name = base.length <= MAX_NAME ? base : cut(base);
+  return taken(name) ? cut(key) : name;
+}
+
+/** Where a target's policy lives and how it attaches: sockets by name in their `namespace` tag, services by name in theirs. */
+function attachmentOf(target: SuggestTarget): { namespace: string; base: string; attach: { sockets: string[] } | { services: string[] } } {
+  return target.kind === 'service'
+    ? { namespace: target.namespace, base: `suggested-svc-${target.name}`, attach: { services: [target.name] } }
+    : { namespace: target.tags.namespace ?? '', base: `suggested-${target.name}`, attach: { sockets: [target.name] } };
+}
+
+const refOf = (namespace: string, name: string) => (namespace ? `${namespace}/${name}` : name);
+
+function policyOf(target: SuggestTarget, learned: readonly LearnedRule[], options: SuggestOptions, refs: ReadonlySet<string>): SuggestedPolicy {
+  const { namespace, base, attach } = attachmentOf(target);
+  const raw = {
+    name: policyName(base, keyOfTarget(target), (name) => refs.has(refOf(namespace, name))),
+    ...(namespace ? { namespace } : {}),
+    ...(options.description ? { description: options.description } : {}),
+    ...attach,
+    ...(options.alarmUntil ? { alarm_until: options.alarmUntil } : {}),
+    rules: learned.map((r, i) => ({ name: `learned-${i + 1}`, ...r.rule })),
+  };
+  // Through the schema like any applied file: what is suggested is what `policy apply` stores.
+  const document = validatePolicyDocument(JSON.parse(JSON.stringify(raw)));
+  return { ref: refOf(namespace, document.name), document, ruleFlows: learned.map((r) => r.flows), yaml: yamlOf(document, learned) };
 }
 
 const ruleKindOrder: Record<string, number> = { http: 0, ssh: 1, tls: 2 };
+/** Sockets by name, then services by SPIFFE id. */
+const targetOrder = (a: ObservedFlow, b: ObservedFlow) => (kindOf(a) === kindOf(b) ? (a.socket < b.socket ? -1 : a.socket > b.socket ? 1 : 0) : kindOf(a) === 'socket' ? -1 : 1);
 
 /**
- * Policies that allow the observed flows, one per socket (in the socket's namespace, attached
- * by name), and the flows enforcing them would refuse: those an observing deny rule denies
- * (never learned) and those of rules under `minFlows`.
+ * Policies that allow the observed flows, one per socket (in the socket's namespace, attached by
+ * name) and one per destination service (in its namespace, attached by `services`), and the flows
+ * enforcing them would refuse: those an observing deny rule denies (never learned), those of
+ * rules under `minFlows`, and those to sockets or services that are gone.
  */
-export function suggestPolicies(flows: readonly ObservedFlow[], sockets: readonly SuggestSocket[], groupsOf: ReadonlyMap<string, readonly string[]>, given: Partial<SuggestOptions> = {}): Suggestion {
+export function suggestPolicies(flows: readonly ObservedFlow[], targets: readonly SuggestTarget[], groupsOf: ReadonlyMap<string, readonly string[]>, given: Partial<SuggestOptions> = {}): Suggestion {
   const options = { ...SUGGEST_DEFAULTS, ...given };
-  const bySocket = new Map<string, ObservedFlow[]>();
-  for (const f of flows) if (f.actor !== '' && f.observedDeny === undefined) (bySocket.get(f.socket) ?? bySocket.set(f.socket, []).get(f.socket)!).push(f);
-  const known = new Map(sockets.map((s) => [s.name, s]));
+  const known = new Map(targets.map((t) => [keyOfTarget(t), t]));
+  const labelsOf = callerLabels(flows);
+  const byTarget = new Map<string, ObservedFlow[]>();
+  for (const f of [...flows].sort(targetOrder)) if (learnable(f)) (byTarget.get(keyOfFlow(f)) ?? byTarget.set(keyOfFlow(f), []).get(keyOfFlow(f))!).push(f);
   const policies: SuggestedPolicy[] = [];
-  for (const [name, socketFlows] of [...bySocket].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const socket = known.get(name);
-    if (!socket) continue;
-    const seen = new Set(socketFlows.map((f) => f.actor));
-    const drafts = [...httpDrafts(socketFlows, options), ...sshDrafts(socketFlows), ...tlsDrafts(socketFlows)];
-    const learned = drafts.flatMap((d) => rulesOf(d, seen, groupsOf, options))
+  const refs = new Set<string>();
+  for (const [key, targetFlows] of byTarget) {
+    const target = known.get(key);
+    if (!target) continue;
+    const seen = new Set(targetFlows.map((f) => f.actor));
+    const drafts = [...httpDrafts(targetFlows, options), ...sshDrafts(targetFlows), ...tlsDrafts(targetFlows)];
+    const services = new Set(targetFlows.filter(serviceCaller).map((f) => f.actor));
+    // People by groups and emails, workloads by label and SPIFFE id: one draft may have both.
+    const rulesFor = (d: Draft) => {
+      const callers = [...d.actors.keys()];
+      return [...peopleRules(d, new Set(callers.filter((a) => !services.has(a))), seen, groupsOf, options), ...serviceRules(d, callers.filter((a) => services.has(a)), labelsOf)];
+    };
+    const learned = drafts.flatMap(rulesFor)
       .filter((r) => r.flows >= options.minFlows)
       .sort((a, b) => ruleKindOrder[Object.keys(a.rule.what!)[0]!]! - ruleKindOrder[Object.keys(b.rule.what!)[0]!]! || b.flows - a.flows);
     if (learned.length === 0) continue;
-    const namespace = socket.tags.namespace ?? '';
-    const raw = {
-      name: policyName(name),
-      ...(namespace ? { namespace } : {}),
-      ...(options.description ? { description: options.description } : {}),
-      sockets: [name],
-      ...(options.alarmUntil ? { alarm_until: options.alarmUntil } : {}),
-      rules: learned.map((r, i) => ({ name: `learned-${i + 1}`, ...r.rule })),
-    };
-    // Through the schema like any applied file: what is suggested is what `policy apply` stores.
-    const document = validatePolicyDocument(JSON.parse(JSON.stringify(raw)));
-    const ruleFlows = learned.map((r) => r.flows);
-    policies.push({ ref: namespace ? `${namespace}/${document.name}` : document.name, document, ruleFlows, yaml: yamlOf(document, ruleFlows) });
+    const policy = policyOf(target, learned, options, refs);
+    refs.add(policy.ref);
+    policies.push(policy);
   }
-  return { policies, ...uncoveredBy(policies, flows, known, groupsOf) };
+  return { policies, ...uncoveredBy(policies, flows, known, groupsOf, labelsOf) };
+}
+
+/** The request the engine decides for a flow: a person on a socket, or a calling service on a destination service. */
+function contextOf(f: ObservedFlow, target: SuggestTarget, groupsOf: ReadonlyMap<string, readonly string[]>, labelsOf: ReadonlyMap<string, Readonly<Record<string, string>>>): RequestContext {
+  const action: Action = f.action.protocol === 'ssh' ? { protocol: 'ssh', login: f.action.login } : f.action;
+  const socket: RequestContext['socket'] = target.kind === 'service'
+    ? { kind: 'service', name: target.name, namespace: target.namespace, tags: target.labels }
+    : { name: target.name, namespace: target.tags.namespace ?? '', tags: target.tags };
+  const principal: Principal = serviceCaller(f)
+    ? { service: { id: f.actor, labels: labelsOf.get(f.actor) ?? {} } }
+    : { user: { id: f.actor, email: f.actor, groups: groupsOf.get(f.actor) ?? [] } };
+  return { socket, principal, clientIp: '0.0.0.0', at: new Date(0), action };
+}
+
+function whyRefused(f: ObservedFlow, target: SuggestTarget | undefined): string {
+  if (f.observedDeny) return `an observing rule denies it: ${f.observedDeny}`;
+  const service = kindOf(f) === 'service';
+  if (!target) return service ? 'the service is no longer declared' : 'the socket no longer exists';
+  if (f.actor === '') return service ? 'no calling service identified' : 'nobody signed in';
+  if (serviceCaller(f) && !oneIdentity(f.actor)) return 'the caller is not one service identity';
+  return 'no suggested rule covers it (fewer than the minimum flows)';
 }
 
 /** Every flow decided against the suggestions alone (nothing else allowing). */
-function uncoveredBy(policies: readonly SuggestedPolicy[], flows: readonly ObservedFlow[], sockets: ReadonlyMap<string, SuggestSocket>, groupsOf: ReadonlyMap<string, readonly string[]>): { uncovered: UncoveredFlow[]; flows: number; covered: number } {
+function uncoveredBy(policies: readonly SuggestedPolicy[], flows: readonly ObservedFlow[], targets: ReadonlyMap<string, SuggestTarget>, groupsOf: ReadonlyMap<string, readonly string[]>, labelsOf: ReadonlyMap<string, Readonly<Record<string, string>>>): { uncovered: UncoveredFlow[]; flows: number; covered: number } {
   const set = compilePolicies(policies.map((p) => ({ document: p.document, version: 1 })));
   const uncovered: UncoveredFlow[] = [];
   let total = 0;
   let covered = 0;
   for (const f of flows) {
     total += f.count;
-    const socket = sockets.get(f.socket);
-    const action: Action = f.action.protocol === 'ssh' ? { protocol: 'ssh', login: f.action.login } : f.action;
-    const decision = socket && f.actor !== ''
-      ? evaluate({ socket: { name: socket.name, namespace: socket.tags.namespace ?? '', tags: socket.tags }, principal: { user: { id: f.actor, email: f.actor, groups: groupsOf.get(f.actor) ?? [] } }, clientIp: '0.0.0.0', at: new Date(0), action }, set)
-      : undefined;
-    if (decision?.effect === 'allow') {
+    const target = targets.get(keyOfFlow(f));
+    if (target && decidable(f) && evaluate(contextOf(f, target, groupsOf, labelsOf), set).effect === 'allow') {
       covered += f.count;
       continue;
     }
-    const why = f.observedDeny ? `an observing rule denies it: ${f.observedDeny}` : !socket ? 'the socket no longer exists' : f.actor === '' ? 'nobody signed in' : `no suggested rule covers it (fewer than the minimum flows)`;
-    uncovered.push({ socket: f.socket, actor: f.actor, action: describeAction(f.action), count: f.count, why });
+    uncovered.push({ kind: kindOf(f), socket: f.socket, actor: f.actor, action: describeAction(f), count: f.count, why: whyRefused(f, target) });
   }
   uncovered.sort((a, b) => b.count - a.count || (a.socket < b.socket ? -1 : a.socket > b.socket ? 1 : 0));
   return { uncovered, flows: total, covered };

@@ -1,15 +1,17 @@
 // Observe mode in the evaluator (which denials an observing policy owns, alarms after it leaves
 // observe mode) and `policy suggest`'s pure core: path and group generalisation, counts, the
-// report, and the round trip (the YAML parses with the document schema and allows what it claims).
+// report, and the round trip (the YAML parses with the document schema and allows what it claims),
+// for people on sockets and for services calling services.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse as parseYaml } from 'yaml';
 import { evaluate } from '../../src/policy/evaluate.js';
 import { compilePolicies } from '../../src/policy/compile.js';
 import { parsePolicyDocument, validatePolicyDocument } from '../../src/policy/document.js';
-import { generaliseWho, groupedMethods, isIdSegment, pathGeneraliser, suggestPolicies } from '../../src/policy/suggest.js';
-import type { ObservedFlow, SuggestSocket } from '../../src/policy/suggest.js';
-import type { PolicyDocument } from '../../src/policy/types.js';
+import { generaliseWho, groupedMethods, isIdSegment, pathGeneraliser } from '../../src/policy/generalise.js';
+import { suggestPolicies } from '../../src/policy/suggest.js';
+import type { ObservedFlow, SuggestService, SuggestSocket, SuggestTarget } from '../../src/policy/suggest.js';
+import type { Action, PolicyDocument } from '../../src/policy/types.js';
 import { MONDAY_10Z, anonymous, ctx, setOf } from './helpers.js';
 
 const http = (method: string, path: string) => ({ protocol: 'http' as const, method, path });
@@ -232,4 +234,134 @@ describe('policy suggest: whole suggestions', () => {
     assert.deepEqual(s.uncovered.map((u) => u.why).sort(), ['nobody signed in', 'the socket no longer exists']);
   });
 
+});
+
+const TD = 'corp.test';
+const svc = (namespace: string, name: string) => `spiffe://${TD}/ns/${namespace}/svc/${name}`;
+const UI = svc('shop', 'ui');
+const CANARY = svc('shop', 'ui-canary');
+const BATCH = svc('shop', 'batch');
+const CRON = svc('ops', 'cron');
+const LEGACY = svc('shop', 'legacy');
+const ORDERS = svc('shop', 'orders');
+const LEDGER = svc('shop', 'ledger');
+const CALLER_LABELS: Record<string, Record<string, string>> = {
+  [UI]: { app: 'ui', env: 'prod' }, [CANARY]: { app: 'ui', track: 'canary' }, [BATCH]: { app: 'batch' }, [CRON]: { env: 'prod' }, [LEGACY]: { app: ' ' }, [ORDERS]: { app: 'orders' },
+};
+const services: SuggestService[] = [
+  { kind: 'service', spiffeId: ORDERS, name: 'orders', namespace: 'shop', labels: { app: 'orders', env: 'prod' } },
+  { kind: 'service', spiffeId: LEDGER, name: 'ledger', namespace: 'shop', labels: { app: 'ledger' } },
+];
+const call = (caller: string, callee: string, action: ObservedFlow['action'], count: number, observedDeny?: string): ObservedFlow => ({
+  kind: 'service', socket: callee, actor: caller, callerLabels: CALLER_LABELS[caller] ?? {}, action, count, ...(observedDeny ? { observedDeny } : {}),
+});
+
+/** Mesh traffic: two ui replicas and cron reading orders by id, batch writing, a legacy health check, orders and cron on the ledger's TCP port. */
+function serviceFlows(): ObservedFlow[] {
+  const flows: ObservedFlow[] = [];
+  for (const caller of [UI, CANARY, CRON]) for (let id = 1; id <= 30; id++) flows.push(call(caller, ORDERS, http('GET', `/api/orders/${id}`), caller === CRON ? 1 : 3));
+  flows.push(call(BATCH, ORDERS, http('POST', '/api/orders'), 4), call(LEGACY, ORDERS, http('GET', '/health'), 2));
+  flows.push(call(ORDERS, LEDGER, { protocol: 'tls' }, 7), call(CRON, LEDGER, { protocol: 'tls' }, 1));
+  flows.push(call(BATCH, ORDERS, http('DELETE', '/api/orders/9'), 1, 'shop/design#no-deletes'));
+  flows.push(call(UI, svc('shop', 'gone'), { protocol: 'tls' }, 5));
+  flows.push(call(`spiffe://${TD}/ns/shop/*`, ORDERS, http('GET', '/api/orders/1'), 1));
+  return flows;
+}
+
+const serviceCtx = (service: SuggestService, caller: string, labels: Record<string, string>, action: Action) => ({
+  socket: { kind: 'service' as const, name: service.name, namespace: service.namespace, tags: service.labels },
+  principal: { service: { id: caller, labels } }, clientIp: '10.0.0.1', at: MONDAY_10Z, action,
+});
+
+describe('policy suggest: services calling services', () => {
+  const flows = serviceFlows();
+  const suggestion = suggestPolicies(flows, [...sockets, ...services], new Map());
+  const byRef = new Map(suggestion.policies.map((p) => [p.ref, p]));
+  const orders = byRef.get('shop/suggested-svc-orders')!;
+  const ledger = byRef.get('shop/suggested-svc-ledger')!;
+
+  test('one policy per destination service, in its namespace, attached by `services`', () => {
+    assert.deepEqual(suggestion.policies.map((p) => p.ref), ['shop/suggested-svc-ledger', 'shop/suggested-svc-orders']);
+    assert.deepEqual([orders.document.name, orders.document.namespace, orders.document.services, orders.document.sockets], ['suggested-svc-orders', 'shop', ['orders'], undefined]);
+  });
+
+  test('callers with an app label are named by it, one rule for all of them; the others by SPIFFE id', () => {
+    assert.deepEqual(orders.document.rules.map((r) => [r.who, r.what]), [
+      [{ service: { app: ['ui'] } }, { http: { methods: ['GET', 'HEAD'], paths: ['/api/orders/*'] } }],
+      [{ spiffe: [CRON] }, { http: { methods: ['GET', 'HEAD'], paths: ['/api/orders/*'] } }],
+      [{ service: { app: ['batch'] } }, { http: { methods: ['POST'], paths: ['/api/orders'] } }],
+      [{ spiffe: [LEGACY] }, { http: { methods: ['GET', 'HEAD'], paths: ['/health'] } }],
+    ], 'a blank app label is no label');
+    assert.deepEqual(orders.ruleFlows, [2 * 30 * 3, 30, 4, 2]);
+    assert.deepEqual(ledger.document.rules.map((r) => [r.who, r.what]), [[{ service: { app: ['orders'] } }, { tls: {} }], [{ spiffe: [CRON] }, { tls: {} }]]);
+    assert.match(orders.yaml, /# covers 180 observed flows \(services with app=ui\)\n\s*- name: learned-1/);
+    assert.match(ledger.yaml, /# covers 1 observed flow \(1 service\)\n\s*- name: learned-2/);
+  });
+
+  test('several apps calling the same way share one rule', () => {
+    const s = suggestPolicies([call(UI, LEDGER, { protocol: 'tls' }, 2), call(BATCH, LEDGER, { protocol: 'tls' }, 3)], services, new Map());
+    assert.deepEqual(s.policies[0]!.document.rules.map((r) => [r.who, s.policies[0]!.ruleFlows]), [[{ service: { app: ['batch', 'ui'] } }, [5]]]);
+  });
+
+  test('the report: observed denials, services no longer declared and wildcard callers are not learned', () => {
+    assert.deepEqual(suggestion.uncovered.map((u) => [u.kind, u.socket, u.actor, u.action, u.count, u.why]), [
+      ['service', svc('shop', 'gone'), UI, 'tcp connect', 5, 'the service is no longer declared'],
+      ['service', ORDERS, BATCH, 'DELETE /api/orders/9', 1, 'an observing rule denies it: shop/design#no-deletes'],
+      ['service', ORDERS, `spiffe://${TD}/ns/shop/*`, 'GET /api/orders/1', 1, 'the caller is not one service identity'],
+    ]);
+    assert.equal(suggestion.covered, suggestion.flows - 7);
+    assert.deepEqual(suggestion.policies.flatMap((p) => p.document.rules.flatMap((r) => r.who?.spiffe ?? [])).filter((id) => id.includes('*')), [], 'no caller id with a star in any rule');
+  });
+
+  test('round trip: the YAML validates and compiles; the engine allows every learned flow and refuses a new caller, path or socket', () => {
+    const parsed = suggestion.policies.map((p) => parsePolicyDocument(p.yaml));
+    assert.deepEqual(parsed, suggestion.policies.map((p) => p.document));
+    assert.deepEqual(parsed.map((d) => validatePolicyDocument(JSON.parse(JSON.stringify(d)))), parsed);
+    const set = compilePolicies(parsed.map((document) => ({ document, version: 1 })));
+    for (const f of flows.filter((x) => x.observedDeny === undefined && !x.actor.includes('*'))) {
+      const service = services.find((s) => s.spiffeId === f.socket);
+      if (!service) continue;
+      const d = evaluate(serviceCtx(service, f.actor, f.callerLabels ?? {}, f.action.protocol === 'http' ? f.action : { protocol: 'tls' }), set);
+      assert.equal(d.effect, 'allow', `${f.actor} ${JSON.stringify(f.action)} on ${f.socket}`);
+    }
+    const [ordersService, ledgerService] = services as [SuggestService, SuggestService];
+    const decide = (caller: string, labels: Record<string, string>, action: Action, to = ordersService) => evaluate(serviceCtx(to, caller, labels, action), set);
+    assert.equal(decide(svc('shop', 'ui-v2'), { app: 'ui' }, http('GET', '/api/orders/77')).effect, 'allow', 'a new replica of ui carries its label');
+    assert.deepEqual([decide(svc('shop', 'intruder'), { app: 'intruder' }, http('GET', '/api/orders/1')).effect, decide(svc('shop', 'intruder'), {}, { protocol: 'tls' }, ledgerService).effect], ['deny', 'deny']);
+    assert.equal(decide(UI, CALLER_LABELS[UI]!, http('DELETE', '/api/orders/1')).reason, 'no-rule-allowed');
+    assert.equal(decide(UI, CALLER_LABELS[UI]!, { protocol: 'tls' }, ledgerService).effect, 'deny', 'ui never opened the ledger');
+    const person = evaluate(ctx({ socket: 'orders', namespace: 'shop', tags: { namespace: 'shop' }, principal: { user: { id: 'a', email: 'a@corp.example', groups: [] }, service: { id: UI, labels: { app: 'ui' } } }, action: http('GET', '/api/orders/1') }), set);
+    assert.equal(person.reason, 'no-policy', 'a socket of the same name is not governed by a service policy');
+  });
+
+  test('a service a socket admitted by its JWT-SVID is learned as a service beside the people', () => {
+    const groupsOf = new Map<string, readonly string[]>([['a@corp.example', ['ops']], ['b@corp.example', ['ops']]]);
+    const s = suggestPolicies([
+      { socket: 'app', actor: 'a@corp.example', action: http('GET', '/status'), count: 2 },
+      { socket: 'app', actor: 'b@corp.example', action: http('GET', '/status'), count: 1 },
+      { socket: 'app', actor: UI, action: http('GET', '/status'), count: 4 },
+    ], sockets, groupsOf);
+    const app = s.policies[0]!;
+    assert.deepEqual(app.document.rules.map((r) => r.who), [{ spiffe: [UI] }, { group: ['ops'] }]);
+    assert.deepEqual([app.document.sockets, app.ruleFlows, s.covered, s.flows], [['app'], [4, 3], 7, 7]);
+  });
+
+  test('names: at most 63 characters, distinct when cut to the same prefix or taken by a socket', () => {
+    const long = (tail: string) => `${'a'.repeat(55)}-${tail}`;
+    const targets: SuggestTarget[] = [
+      { name: 'svc-orders', tags: { namespace: 'shop' } },
+      ...['one', 'two'].map((t): SuggestService => ({ kind: 'service', spiffeId: svc('shop', long(t)), name: long(t), namespace: 'shop', labels: {} })),
+      ...services,
+    ];
+    const s = suggestPolicies([
+      { socket: 'svc-orders', actor: 'a@corp.example', action: { protocol: 'tls' }, count: 1 },
+      call(UI, ORDERS, { protocol: 'tls' }, 1), call(UI, svc('shop', long('one')), { protocol: 'tls' }, 1), call(UI, svc('shop', long('two')), { protocol: 'tls' }, 1),
+    ], targets, new Map());
+    const names = s.policies.map((p) => p.document.name);
+    assert.equal(new Set(names).size, 4, names.join(' '));
+    assert.ok(names.every((n) => n.length <= 63), names.join(' '));
+    assert.equal(names[0], 'suggested-svc-orders', 'the socket came first');
+    assert.match(names.find((n) => n !== 'suggested-svc-orders' && n.startsWith('suggested-svc-orders'))!, /^suggested-svc-orders-[0-9a-f]{8}$/);
+    assert.deepEqual(s.uncovered, []);
+  });
 });

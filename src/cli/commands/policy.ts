@@ -23,7 +23,7 @@ interface StoredPolicy {
 
 interface SuggestAnswer {
   policies: { ref: string; yaml: string; document: { rules: unknown[] } }[];
-  uncovered: { socket: string; actor: string; action: string; count: number; why: string }[];
+  uncovered: { kind: 'socket' | 'service'; socket: string; actor: string; action: string; count: number; why: string }[];
   flows: number;
   covered: number;
   yaml: string;
@@ -117,20 +117,23 @@ export function registerPolicy(program: Command, context: () => CliContext): voi
     else process.stdout.write(`deleted policy ${ref}\n`);
   });
   policy.command('suggest')
-    .description('write policies from the traffic observed (allowed and would-deny), and report what enforcing them would refuse')
-    .option('--namespace <namespace>', 'only sockets in this namespace (and below)')
-    .option('--socket <name>', 'only this socket')
+    .description('write policies from the traffic observed (people on sockets, services calling services; allowed and would-deny), and report what enforcing them would refuse')
+    .option('--namespace <namespace>', 'only sockets and services in this namespace (and below)')
+    .option('--socket <name>', 'only this socket (no services)')
+    .option('--service <name>', 'only the services of this name (no sockets)')
     .option('--since <when>', 'how far back: a duration (7d, 12h) or an ISO 8601 instant', '7d')
     .option('--min-flows <n>', 'leave out rules covering fewer flows (they show in the report)')
     .option('--alarm-for <duration>', 'the suggestions\' denials raise access.alarm this long after they are applied (0s: never)', '7d')
     .option('--out <dir>', 'write each policy to <dir>/<namespace-name>.yaml, ready for `policy apply -f`')
-    .action(async (options: { namespace?: string; socket?: string; since: string; minFlows?: string; alarmFor: string; out?: string }) => {
+    .action(async (options: { namespace?: string; socket?: string; service?: string; since: string; minFlows?: string; alarmFor: string; out?: string }) => {
+      if (options.socket && options.service) throw new PosternError('bad_request', 'policy suggest: give --socket or --service, not both');
       const ctx = context();
       const minFlows = options.minFlows === undefined ? undefined : Number(options.minFlows);
       if (minFlows !== undefined && (!Number.isInteger(minFlows) || minFlows < 1)) throw new PosternError('bad_request', `--min-flows: expected a whole number of at least 1, got ${options.minFlows}`);
       const answer = await ctx.client().post<SuggestAnswer>('/api/v1/policies/suggest', {
         since: options.since, alarm_for: options.alarmFor,
-        ...(options.namespace !== undefined ? { namespace: options.namespace } : {}), ...(options.socket ? { socket: options.socket } : {}), ...(minFlows ? { min_flows: minFlows } : {}),
+        ...(options.namespace !== undefined ? { namespace: options.namespace } : {}), ...(options.socket ? { socket: options.socket } : {}), ...(options.service ? { service: options.service } : {}),
+        ...(minFlows ? { min_flows: minFlows } : {}),
       });
       if (options.out) {
         await mkdir(options.out, { recursive: true });
@@ -140,8 +143,8 @@ export function registerPolicy(program: Command, context: () => CliContext): voi
       if (!options.out) process.stdout.write(answer.yaml || '# nothing observed to learn from\n');
       else for (const p of answer.policies) process.stdout.write(`wrote ${join(options.out, `${p.ref.replaceAll('/', '-')}.yaml`)} (${p.document.rules.length} rules)\n`);
       // The report goes to stderr so the YAML on stdout stays a file `policy apply` reads.
-      const report = [`# ${answer.covered} of ${answer.flows} observed flows allowed by the suggestions${answer.truncated ? ' (the audit read was cut at its bound: narrow --since or --socket)' : ''}`];
-      if (answer.uncovered.length > 0) report.push('# enforcing them would deny:', ...answer.uncovered.map((u) => `#   ${u.actor} ${u.action} on ${u.socket} (${u.count}×): ${u.why}`));
+      const report = [`# ${answer.covered} of ${answer.flows} observed flows allowed by the suggestions${answer.truncated ? ' (the audit read was cut at its bound: narrow --since, --socket or --service)' : ''}`];
+      if (answer.uncovered.length > 0) report.push('# enforcing them would deny:', ...answer.uncovered.map((u) => `#   ${u.actor} ${u.action} on ${u.kind === 'service' ? 'service ' : ''}${u.socket} (${u.count}×): ${u.why}`));
       process.stderr.write(`${report.join('\n')}\n`);
     });
   const setMode = (mode: 'enforce' | 'observe') => async (ref: string | undefined, options: { namespace?: string; alarmFor?: string }) => {
