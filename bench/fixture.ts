@@ -73,6 +73,21 @@ switch (kind) {
     listen(tls.createServer({ key: readFileSync(keyFile), cert: readFileSync(certFile), ...mutual }, (client) => relayPair(client, net.connect(target, '127.0.0.1'))));
     break;
   }
+  case 'tls-client-relay': {
+    // The dialing half of a mutual-TLS relay pair: every plain connection is carried over TLS with a client certificate to 127.0.0.1:<port>.
+    const [target, servername, caFile, certFile, keyFile] = [Number(args[0]), String(args[1]), String(args[2]), String(args[3]), String(args[4])];
+    const secureContext = tls.createSecureContext({ ca: readFileSync(caFile), cert: readFileSync(certFile), key: readFileSync(keyFile) });
+    listen(net.createServer((client) => {
+      client.pause();
+      const upstream = tls.connect({ host: '127.0.0.1', port: target, servername, secureContext }, () => {
+        relayPair(client, upstream);
+        client.resume();
+      });
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    }));
+    break;
+  }
   case 'echo': {
     listen(net.createServer((socket) => {
       socket.setNoDelay(true);

@@ -116,20 +116,41 @@ function cli(env: NodeJS.ProcessEnv, args: string[], input?: string): string {
   return r.stdout;
 }
 
-export async function startPostern(sockets: SocketSpec[], extraNodeArgs: string[] = []): Promise<Postern> {
+/** A Postern server alone (control plane and edge on one port), with the admin token in its data dir. */
+export interface PosternServer {
+  port: number;
+  dataDir: string;
+  env: NodeJS.ProcessEnv;
+  server: Child;
+  stop(): Promise<void>;
+}
+
+export async function startPosternServer(extraNodeArgs: string[] = []): Promise<PosternServer> {
   const dataDir = makeTempDir('postern-bench-');
   const port = await freePort();
   const env = { ...process.env, POSTERN_DATA_DIR: dataDir, POSTERN_LOG_LEVEL: 'warn', POSTERN_SERVER: `https://localhost:${port}` };
-  let server: Child | undefined;
-  let connector: Child | undefined;
+  const server = start('postern server', process.execPath, [...NODE_ARGS, ...extraNodeArgs, CLI, 'server', '--listen', `127.0.0.1:${port}`], { env, raiseNofile: true });
   const stop = async () => {
-    await connector?.stop(5_000);
-    await server?.stop(5_000);
+    await server.stop(5_000);
     removeTempDir(dataDir);
   };
   try {
-    server = start('postern server', process.execPath, [...NODE_ARGS, ...extraNodeArgs, CLI, 'server', '--listen', `127.0.0.1:${port}`], { env, raiseNofile: true });
     await server.waitFor(/Postern is running at https:\/\/localhost:(\d+)/, 30_000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { port, dataDir, env, server, stop };
+}
+
+export async function startPostern(sockets: SocketSpec[], extraNodeArgs: string[] = []): Promise<Postern> {
+  const { port, dataDir, env, server, stop: stopServer } = await startPosternServer(extraNodeArgs);
+  let connector: Child | undefined;
+  const stop = async () => {
+    await connector?.stop(5_000);
+    await stopServer();
+  };
+  try {
     for (const s of sockets) cli(env, ['socket', 'create', '--name', s.name, '--type', s.type, '--upstream', s.upstream, ...(s.signIn ? ['--allowed-email-domains', BENCH_USER.split('@')[1]!] : [])]);
     const token = cli(env, ['connector', 'token', 'create', '--name', 'bench', ...sockets.flatMap((s) => ['--socket', s.name])]).trim().split(/\s+/)[0] ?? '';
     if (!token.startsWith('pjt')) throw new Error(`unexpected join token output: ${token}`);

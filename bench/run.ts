@@ -1,6 +1,7 @@
 // Entry point of `npm run bench`: runs the bench groups on loopback and prints each figure beside its baselines.
 import { Report } from './report.js';
 import { installCleanup, nofileLimits, run, setSpawnPrefix, stopAll, which } from './proc.js';
+import { benchAgent } from './group-agent.js';
 import { benchBulk } from './group-bulk.js';
 import { benchHttp } from './group-http.js';
 import { benchConnections, benchMemory } from './group-conns.js';
@@ -9,7 +10,7 @@ import { benchPolicy } from './group-policy.js';
 import { benchSsh } from './group-ssh.js';
 import { benchStreams } from './group-streams.js';
 
-const GROUPS = ['bulk', 'http', 'connections', 'memory', 'streams', 'ssh', 'db', 'policy'] as const;
+const GROUPS = ['bulk', 'http', 'connections', 'memory', 'streams', 'ssh', 'db', 'agent', 'policy'] as const;
 type Group = (typeof GROUPS)[number];
 const WATCHDOG_MS = 12 * 60_000;
 const IDLE_CONNECTIONS = 1_000;
@@ -112,6 +113,7 @@ async function main(): Promise<number> {
       else if (group === 'streams') await benchStreams(report, cleanups, args.rounds, streamCount);
       else if (group === 'ssh') await benchSsh(report, cleanups, args.rounds);
       else if (group === 'db') await benchDb(report, cleanups, args.rounds);
+      else if (group === 'agent') await benchAgent(report, cleanups, args.rounds);
       else await benchPolicy(report);
     } catch (err) {
       failures++;

@@ -171,6 +171,7 @@ export class MeshHttpSender {
     const upstream = https.request({
       agent: this.#agentFor(svid), host: address.host, port: address.port, method: req.method, path: req.url, headers: senderHeaders(req.headers, jwt.token),
     });
+    upstream.once('socket', (socket) => socket.setNoDelay(true));
     upstream.on('response', (answer) => {
       res.writeHead(answer.statusCode ?? 502, stripHopByHop(answer.headers));
       answer.pipe(res);
@@ -288,6 +289,7 @@ export class MeshHttpReceiver {
   #forward(req: http.IncomingMessage, res: http.ServerResponse, connection: InboundConnection, admitted: Admitted): void {
     const headers = receiverHeaders(req.headers, { clientIp: connection.clientIp, caller: admitted.caller, jwtSvid: admitted.jwtSvid, ...(admitted.user ? { user: admitted.user, assertion: admitted.assertion! } : {}) });
     const upstream = http.request({ host: '127.0.0.1', port: connection.port, method: req.method, path: admitted.target, headers });
+    upstream.once('socket', (socket) => socket.setNoDelay(true));
     upstream.on('response', (answer) => {
       res.writeHead(answer.statusCode ?? 502, stripHopByHop(answer.headers));
       answer.pipe(res);

@@ -312,6 +312,8 @@ export class Mesh {
 
   #receive(socket: tls.TLSSocket): void {
     socket.on('error', () => undefined);
+    // Requests and answers are small writes: Nagle would hold each one back for the peer's ACK.
+    socket.setNoDelay(true);
     const service = typeof socket.servername === 'string' ? this.#receivers.get(socket.servername.toLowerCase()) : undefined;
     const svid = service && this.#options.identities.svid(serviceKey(service));
     if (!service || !svid || socket.alpnProtocol !== MESH_ALPN) return void socket.destroy();

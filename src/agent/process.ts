@@ -28,6 +28,8 @@ export interface TcpSocketEntry {
   uid: number;
   /** 0 for sockets no file refers to any more (TIME_WAIT, orphans). */
   inode: number;
+  /** From `ss -p`: the (pid, fd) pairs it says hold the socket; to be checked, never believed (a process name is free text). */
+  holders?: { pid: number; fd: number }[];
 }
 
 /** An address in one spelling, so `::ffff:127.0.0.1`, `::FFFF:7f00:1` and `127.0.0.1` compare equal. */
@@ -202,6 +204,38 @@ const gone = (err: unknown) => {
   return code === 'ENOENT' || code === 'ESRCH' || code === 'EACCES' || code === 'EPERM' || code === 'ENOTDIR';
 };
 
+/** `127.0.0.1:5432`, `[::1]:5432` as ss prints them. */
+function splitSsAddress(text: string): { address: string; port: number } | undefined {
+  const colon = text.lastIndexOf(':');
+  const port = Number(text.slice(colon + 1));
+  const host = text.slice(0, colon).replace(/^\[(.*)\]$/, '$1').replace(/%[^%]*$/, '');
+  if (colon < 1 || !Number.isInteger(port) || port < 0 || port > 65535) return undefined;
+  try {
+    return { address: canonicalAddress(host), port };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The rows of `ss -t -n -e -p -H state …` (`0 0 127.0.0.1:5 127.0.0.1:7 users:(("node",pid=9,fd=3)) uid:0 ino:12 …`); rows without an inode are skipped. */
+export function parseSsTcp(text: string): TcpSocketEntry[] {
+  const entries: TcpSocketEntry[] = [];
+  for (const line of text.split('\n')) {
+    const all = line.trim().split(/\s+/);
+    // With several states asked for, ss prints the state first (ESTAB, FIN-WAIT-2, …).
+    const fields = /^\d+$/.test(all[0] ?? '') ? all : all.slice(1);
+    if (fields.length < 5) continue;
+    const local = splitSsAddress(fields[2]!);
+    const remote = splitSsAddress(fields[3]!);
+    const inode = Number(/(?:^|\s)ino:(\d+)/.exec(line)?.[1]);
+    const uid = Number(/(?:^|\s)uid:(\d+)/.exec(line)?.[1] ?? 0);
+    if (!local || !remote || !Number.isInteger(inode) || inode <= 0) continue;
+    const holders = [...line.matchAll(/pid=(\d+),fd=(\d+)/g)].map((m) => ({ pid: Number(m[1]), fd: Number(m[2]) }));
+    entries.push({ localAddress: local.address, localPort: local.port, remoteAddress: remote.address, remotePort: remote.port, state: /^\d+$/.test(all[0] ?? '') ? 'ESTABLISHED' : all[0]!, uid, inode, ...(holders.length > 0 ? { holders } : {}) });
+  }
+  return entries;
+}
+
 function requireLinux(): void {
   if (process.platform !== 'linux') {
     throw new PosternError('config_invalid', `finding the process behind a connection needs Linux /proc (this is ${process.platform})`);
@@ -222,13 +256,9 @@ export async function socketHolders(inode: number, options: ProcessLookupOptions
   const walkOne = async (pid: string) => {
     const fdDir = `${procRoot}/${pid}/fd`;
     const fds = await readdir(fdDir).catch((err: unknown) => (gone(err) ? [] : Promise.reject(err)));
-    for (const fd of fds) {
-      const link = await readlink(`${fdDir}/${fd}`).catch((err: unknown) => (gone(err) ? '' : Promise.reject(err)));
-      if (link === target) {
-        holders.push(Number(pid));
-        return;
-      }
-    }
+    // All of a process's links at once: one at a time, a process with a thousand fds costs a thousand thread-pool round trips in a row.
+    const links = await Promise.all(fds.map((fd) => readlink(`${fdDir}/${fd}`).catch((err: unknown) => (gone(err) ? '' : Promise.reject(err)))));
+    if (links.includes(target)) holders.push(Number(pid));
   };
   // A few at a time: enough to overlap the syscalls, not so many that a big host floods the thread pool.
   const parallel = 8;
@@ -256,9 +286,22 @@ async function holderFacts(pid: number, procRoot: string): Promise<HolderFacts |
 
 const sameFile = (a: Stats, b: Stats) => a.dev === b.dev && a.ino === b.ino;
 
-async function describeHolders(inode: number, what: string, options: ProcessLookupOptions): Promise<LocalProcess> {
+/**
+ * The holders `ss -p` reported, each checked in /proc (its fd must be this socket): a process can
+ * name itself `x",pid=1,fd=3` to add a line, so one that does not check out refuses the lookup.
+ * Without a report, the whole /proc walk.
+ */
+async function checkedHolders(inode: number, reported: readonly { pid: number; fd: number }[] | undefined, options: ProcessLookupOptions): Promise<number[]> {
+  if (!reported) return socketHolders(inode, options);
   const procRoot = options.procRoot ?? '/proc';
-  const pids = await socketHolders(inode, options);
+  const links = await Promise.all(reported.map(({ pid, fd }) => readlink(`${procRoot}/${pid}/fd/${fd}`).catch(() => '')));
+  if (links.some((link) => link !== `socket:[${inode}]`)) throw new PosternError('identity_invalid', `socket ${inode}: ss reported holders that do not hold it`);
+  return [...new Set(reported.map((r) => r.pid))].sort((a, b) => a - b);
+}
+
+async function describeHolders(inode: number, what: string, options: ProcessLookupOptions, reported?: readonly { pid: number; fd: number }[]): Promise<LocalProcess> {
+  const procRoot = options.procRoot ?? '/proc';
+  const pids = await checkedHolders(inode, reported, options);
   if (pids.length === 0) {
     const hint = process.getuid?.() === 0 ? '' : ' (not root: other users\' processes are not readable)';
     throw new PosternError('not_found', `${what}: no process holds socket ${inode}${hint}`);
@@ -272,17 +315,38 @@ async function describeHolders(inode: number, what: string, options: ProcessLook
   };
 }
 
+/**
+ * The connected TCP sockets from `localPort` to `remotePort`: asked of the kernel with a filter
+ * (`ss`, sock_diag), so the cost does not grow with the host's other sockets — /proc/net/tcp lists
+ * every one, TIME_WAIT included, and a busy host has tens of thousands. Without iproute2, or with a
+ * custom proc root (tests), the /proc tables are read instead.
+ */
+async function tcpSockets(localPort: number, remotePort: number, procRoot: string, options: ProcessLookupOptions): Promise<TcpSocketEntry[]> {
+  if (procRoot === '/proc') {
+    const filtered = await new Promise<string | undefined>((resolve, reject) => {
+      // Connected, not only established: a caller that wrote and half-closed at once is in FIN-WAIT by now.
+      execFile('ss', ['-t', '-n', '-e', '-p', '-H', 'state', 'connected', `( sport = :${localPort} and dport = :${remotePort} )`], { timeout: options.timeoutMs ?? 2_000 }, (err, stdout) => {
+        if ((err as NodeJS.ErrnoException | null)?.code === 'ENOENT') resolve(undefined);
+        else if (err) reject(new PosternError('internal', `ss -t (iproute2) failed: ${err.message}`, { cause: err }));
+        else resolve(stdout);
+      });
+    });
+    if (filtered !== undefined) return parseSsTcp(filtered);
+  }
+  const tables = await Promise.all(['tcp', 'tcp6'].map((name) => readFile(`${procRoot}/net/${name}`, 'utf8').catch((err: unknown) => (gone(err) ? '' : Promise.reject(err)))));
+  return tables.flatMap(parseProcNetTcp);
+}
+
 /** The process that opened a TCP connection on this host (in this network namespace). */
 export async function processOfLocalConnection(localPort: number, remotePort: number, options: Omit<ConnectionSelector, 'localPort' | 'remotePort'> & ProcessLookupOptions = {}): Promise<LocalProcess> {
   requireLinux();
   const procRoot = options.procRoot ?? '/proc';
-  const tables = await Promise.all(['tcp', 'tcp6'].map((name) => readFile(`${procRoot}/net/${name}`, 'utf8').catch((err: unknown) => (gone(err) ? '' : Promise.reject(err)))));
   const selector = { localPort, remotePort, ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }), ...(options.remoteAddress === undefined ? {} : { remoteAddress: options.remoteAddress }) };
   const what = `connection ${options.localAddress ?? '*'}:${localPort} → ${options.remoteAddress ?? '*'}:${remotePort}`;
-  const matches = findTcpSocket(tables.flatMap(parseProcNetTcp), selector);
+  const matches = findTcpSocket(await tcpSockets(localPort, remotePort, procRoot, options), selector);
   if (matches.length === 0) throw new PosternError('not_found', `${what}: no such socket in ${procRoot}/net/tcp{,6}`);
   if (matches.length > 1) throw new PosternError('identity_invalid', `${what}: ${matches.length} sockets match; give the addresses`);
-  return describeHolders(matches[0]!.inode, what, options);
+  return describeHolders(matches[0]!.inode, what, options, matches[0]!.holders);
 }
 
 /** The inode of a connected socket of this process (Node keeps the fd on its handle, unexposed in the types). */

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
   agreeingHolder, canonicalAddress, decodeProcAddress, findTcpSocket, parseExeLink, parseProcNetTcp, parseProcStatusIds,
-  parseSsUnixPairs, socketInodeOfLink, unixPeerInode,
+  parseSsTcp, parseSsUnixPairs, socketInodeOfLink, unixPeerInode,
 } from '../../src/agent/process.js';
 import type { HolderFacts } from '../../src/agent/process.js';
 import { isPosternError } from '../../src/errors.js';
@@ -101,4 +101,17 @@ describe('ss -x pairs', () => {
     const forged = `u_str ESTAB 0 0 /tmp/evil\nu_str ESTAB 0 0 /run/agent.sock 502617 * 471881\n 502616 * 502617\n${fixture('ss-unix.txt')}`;
     assert.throws(() => unixPeerInode(parseSsUnixPairs(forged), 502617), (err) => isPosternError(err, 'identity_invalid') && /more than once/.test(err.message));
   });
+});
+
+test('parseSsTcp: addresses, uid, inode and the holders ss reports, with or without the state column; TIME-WAIT rows have no inode', () => {
+  const text = [
+    '0      0      127.0.0.1:45740 127.0.0.1:7001  users:(("node",pid=2970,fd=18)) uid:0 ino:5990 sk:25b cgroup:/ <->',
+    'FIN-WAIT-2 0  0      [::ffff:127.0.0.1]:40000 [::1]:7001 users:(("x\\",pid=1,fd=3)",pid=77,fd=4)) uid:1000 ino:6914 sk:25c <->',
+    'TIME-WAIT 0      0      127.0.0.1:36361 127.0.0.1:53374 timer:(timewait,50sec,0) ino:0 sk:3a3',
+  ].join('\n');
+  assert.deepEqual(parseSsTcp(text), [
+    { localAddress: '127.0.0.1', localPort: 45740, remoteAddress: '127.0.0.1', remotePort: 7001, state: 'ESTABLISHED', uid: 0, inode: 5990, holders: [{ pid: 2970, fd: 18 }] },
+    // A process name can add a pair: every reported holder is checked against /proc before it is believed.
+    { localAddress: '127.0.0.1', localPort: 40000, remoteAddress: '::1', remotePort: 7001, state: 'FIN-WAIT-2', uid: 1000, inode: 6914, holders: [{ pid: 1, fd: 3 }, { pid: 77, fd: 4 }] },
+  ]);
 });
