@@ -114,12 +114,16 @@ export function servePostgres(socket: ConnectorSocket, url: URL, stream: MuxStre
     message: (packet) => (loggedIn ? upstream?.write(packet.raw) : early.push(packet.raw)),
   });
   stream.on('data', (chunk: Buffer) => {
+    // The messages of one chunk (Parse, Bind, Execute, Sync) reach the upstream in one write.
+    upstream?.cork();
     try {
       decoder.push(chunk);
     } catch (err) {
       logger.info({ err, socket: socket.name }, 'postgres stream from the edge broke the protocol');
       stream.reset(ResetCode.internal);
       upstream?.destroy();
+    } finally {
+      upstream?.uncork();
     }
   });
   stream.on('end', () => {

@@ -188,10 +188,14 @@ class PostgresSession {
     stream.on('data', (chunk: Buffer) => {
       if (failure !== undefined) return void (failure += chunk.toString('utf8'));
       this.#counters.bytesDown += chunk.length;
+      // The messages of one chunk (RowDescription, DataRows, CommandComplete, ReadyForQuery) leave in one TLS write, not one each.
+      this.client.cork();
       try {
         backend.push(chunk);
       } catch (err) {
         this.#fail(err);
+      } finally {
+        this.client.uncork();
       }
     });
     stream.on('end', () => {
