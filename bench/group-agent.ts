@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { connectionRate, downloadTcp } from './clients.js';
 import type { Download, RateResult } from './clients.js';
 import { selfSignedCertificate } from './baselines.js';
-import { CLI, startPosternServer } from './postern.js';
+import { CLI, NODE_ARGS, startPosternServer } from './postern.js';
 import type { PosternServer } from './postern.js';
 import { fixture, freePort, makeTempDir, removeTempDir, run, start } from './proc.js';
 import type { Child } from './proc.js';
@@ -36,7 +36,7 @@ async function startAgent(postern: PosternServer, dir: string, name: string, lin
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, [`server: https://localhost:${postern.port}`, `attestation: { method: join_token, token: ${token} }`, 'facts: false',
     `workload_api: { socket: ${join(dir, `${name}.sock`)} }`, ...lines, ''].join('\n'));
-  const agent = start(`postern agent ${name}`, process.execPath, ['--max-semi-space-size=32', CLI, 'agent', '--config', file], { env: { ...process.env, POSTERN_LOG_LEVEL: 'warn' }, raiseNofile: true });
+  const agent = start(`postern agent ${name}`, process.execPath, [...NODE_ARGS, CLI, 'agent', '--config', file], { env: { ...process.env, POSTERN_LOG_LEVEL: 'warn' }, raiseNofile: true });
   await agent.waitFor(ready, 30_000);
   return agent;
 }

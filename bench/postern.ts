@@ -13,8 +13,8 @@ export const BENCH_USER = 'bench@bench.localhost';
 const BENCH_PASSWORD = 'bench: correct horse battery staple';
 
 export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-/** Node flags for the server and connector: the same young-generation size as bin/postern.js, plus extras, e.g. BENCH_POSTERN_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
-const NODE_ARGS = ['--max-semi-space-size=32', ...(process.env.BENCH_POSTERN_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)];
+/** Node flags for Postern's processes (server, connector, agents): the same young-generation size as bin/postern.js, plus extras, e.g. BENCH_POSTERN_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
+export const NODE_ARGS = ['--max-semi-space-size=32', ...(process.env.BENCH_POSTERN_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)];
 
 export interface SocketSpec {
   name: string;

@@ -63,11 +63,19 @@ export interface VerifiedJwtSvid {
   readonly expiresAt: number;
 }
 
+/** One key set per trust bundle object: importing its keys for every token would cost more than verifying it. */
+const keySets = new WeakMap<JwtSvidVerifyOptions['jwks'], ReturnType<typeof createLocalJWKSet>>();
+function keySetOf(jwks: JwtSvidVerifyOptions['jwks']): ReturnType<typeof createLocalJWKSet> {
+  let keys = keySets.get(jwks);
+  if (!keys) keySets.set(jwks, (keys = createLocalJWKSet(jwks)));
+  return keys;
+}
+
 /** Verifies a JWT-SVID; refusals are PosternError token_expired or token_invalid, classified by jose's error types. */
 export async function verifyJwtSvid(token: string, options: JwtSvidVerifyOptions): Promise<VerifiedJwtSvid> {
   let payload;
   try {
-    ({ payload } = await jwtVerify(token, createLocalJWKSet(options.jwks), {
+    ({ payload } = await jwtVerify(token, keySetOf(options.jwks), {
       algorithms: [ALG], audience: options.audience, typ: TYP, requiredClaims: ['sub', 'exp', 'aud'], currentDate: new Date(options.now * 1000),
     }));
   } catch (err) {
