@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { connectionRate, downloadTcp } from './clients.js';
 import type { Download, RateResult } from './clients.js';
 import { selfSignedCertificate } from './baselines.js';
-import { CLI, NODE_ARGS, startPosternServer } from './postern.js';
+import { CLI, NODE_ARGS, posternCli, startPosternServer } from './postern.js';
 import type { PosternServer } from './postern.js';
 import { fixture, freePort, makeTempDir, removeTempDir, run, start } from './proc.js';
 import type { Child } from './proc.js';
@@ -24,15 +24,10 @@ const RATE_SECONDS = 5;
 const REQUESTS = 2_000;
 const NAMESPACE = 'bench';
 
-function cli(postern: PosternServer, args: string[]): string {
-  const r = run(process.execPath, [CLI, ...args], { env: { ...process.env, POSTERN_DATA_DIR: postern.dataDir, POSTERN_SERVER: `https://localhost:${postern.port}` } });
-  if (r.code !== 0) throw new Error(`postern ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
-  return r.stdout;
-}
 
 /** Starts `postern agent` from YAML lines (after server and attestation) and waits for `ready`. */
 async function startAgent(postern: PosternServer, dir: string, name: string, lines: readonly string[], ready: RegExp): Promise<Child> {
-  const token = cli(postern, ['agent', 'token', 'create', '--name', name, '--attr', `namespace=${NAMESPACE}`]).trim();
+  const token = posternCli(postern.env, ['agent', 'token', 'create', '--name', name, '--attr', `namespace=${NAMESPACE}`]).trim();
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, [`server: https://localhost:${postern.port}`, `attestation: { method: join_token, token: ${token} }`, 'facts: false',
     `workload_api: { socket: ${join(dir, `${name}.sock`)} }`, ...lines, ''].join('\n'));
@@ -80,7 +75,7 @@ export async function benchAgent(report: Report, cleanups: (() => Promise<void>)
   const policy = join(dir, 'policy.yaml');
   writeFileSync(policy, [`name: bench-mesh`, `namespace: ${NAMESPACE}`, 'services: [sink, echo, web, webtcp]', 'rules:',
     '  - effect: allow', '    who: { service: { app: client } }', '    what: { tls: {}, http: {} }', ''].join('\n'));
-  cli(postern, ['policy', 'apply', '-f', policy]);
+  posternCli(postern.env, ['policy', 'apply', '-f', policy]);
   const meshPort = await freePort();
   const receiver = await startAgent(postern, dir, 'receiver', ['services:',
     `  - { name: sink, namespace: ${NAMESPACE}, port: ${source.port}, labels: { app: sink } }`,

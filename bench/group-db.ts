@@ -4,7 +4,7 @@
 // takes `postgres` without a password (POSTERN_BENCH_PG, default 127.0.0.1:5432) and pgbench.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BENCH_USER, CLI, startPostern } from './postern.js';
+import { BENCH_USER, posternCli, startPostern } from './postern.js';
 import type { Postern } from './postern.js';
 import { makeTempDir, removeTempDir, run, runAsync, which } from './proc.js';
 import type { Report } from './report.js';
@@ -76,9 +76,7 @@ export async function benchDb(report: Report, cleanups: (() => Promise<void>)[],
   cleanups.push(async () => removeTempDir(work));
   const policy = join(work, 'policy.yaml');
   writeFileSync(policy, `name: bench-db\nsockets: [pg]\nrules:\n  - effect: allow\n    what: { database: { names: [${DATABASE}] } }\n`);
-  const env = { ...process.env, POSTERN_DATA_DIR: postern.dataDir, POSTERN_SERVER: `https://localhost:${postern.port}` };
-  const applied = run(process.execPath, [CLI, 'policy', 'apply', '-f', policy], { env, timeoutMs: 30_000 });
-  if (applied.code !== 0) throw new Error(`policy apply failed: ${applied.stderr.trim()}`);
+  posternCli(postern.env, ['policy', 'apply', '-f', policy]);
   const targets: Record<'direct' | 'tls_socket' | 'postgres_socket', Target> = {
     direct: { PGHOST: server.host, PGPORT: String(server.port), PGUSER: 'postgres', PGSSLMODE: 'disable' },
     // TLS beside TLS: the same libpq handshake with the same certificate; the tls socket relays bytes to the server.

@@ -5,7 +5,7 @@ import { closeSync, openSync, readFileSync, rmSync, statSync, writeFileSync, wri
 import https from 'node:https';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { CLI, startPostern } from './postern.js';
+import { posternCli, startPostern } from './postern.js';
 import type { Postern } from './postern.js';
 import { freePort, makeTempDir, removeTempDir, run, runAsync, start, waitListening, which } from './proc.js';
 import type { Report } from './report.js';
@@ -55,11 +55,6 @@ async function startSshd(port: number, userCaKey: string): Promise<{ dir: string
   return { dir, key: join(dir, 'user_key'), stop };
 }
 
-function cli(postern: Postern, args: string[]): string {
-  const r = run(process.execPath, [CLI, ...args], { env: { ...process.env, POSTERN_DATA_DIR: postern.dataDir, POSTERN_SERVER: `https://localhost:${postern.port}` } });
-  if (r.code !== 0) throw new Error(`postern ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
-  return r.stdout;
-}
 
 /** `GET /api/v1/ssh/host-ca` (no auth): the known_hosts line that trusts every socket's host certificate. */
 function hostCaKnownHosts(postern: Postern): Promise<string> {
@@ -134,14 +129,14 @@ export async function benchSsh(report: Report, cleanups: (() => Promise<void>)[]
   // The connector dials the upstream per connection, so the sshd may start after it, once it knows the user CA.
   const postern = await startPostern([{ name: 'sshtls', type: 'tls', upstream }, { name: 'sshm', type: 'ssh', upstream }]);
   cleanups.push(postern.stop);
-  const shown = JSON.parse(cli(postern, ['socket', 'show', 'sshm', '--json'])) as { ssh: { publicKey: string } };
+  const shown = JSON.parse(posternCli(postern.env, ['socket', 'show', 'sshm', '--json'])) as { ssh: { publicKey: string } };
   const sshd = await startSshd(sshdPort, shown.ssh.publicKey);
   cleanups.push(sshd.stop);
   const work = makeTempDir('postern-bench-scp-');
   cleanups.push(async () => removeTempDir(work));
   const policy = join(work, 'policy.yaml');
   writeFileSync(policy, `name: bench-ssh\nsockets: [sshm]\nrules:\n  - effect: allow\n    what: { ssh: { logins: [${LOGIN}], shell: true, exec: true, sftp: true, scp: true } }\n`);
-  cli(postern, ['policy', 'apply', '-f', policy]);
+  posternCli(postern.env, ['policy', 'apply', '-f', policy]);
   const knownHosts = join(work, 'known_hosts');
   writeFileSync(knownHosts, `${(await hostCaKnownHosts(postern)).trim()}\n`);
 

@@ -31,6 +31,8 @@ export interface Postern {
   dataDir: string;
   caPem: string;
   caFile: string;
+  /** What the CLI needs to act as this server's admin (posternCli). */
+  env: NodeJS.ProcessEnv;
   server: Child;
   connector: Child;
   /** A user certificate for `tls` sockets (PEMs, and the same as files for fixtures). */
@@ -100,7 +102,7 @@ export async function assertSignedIn(postern: Postern, socket: string, cookie: s
 
 /** A bench user and a client certificate for it, written beside the data dir's other files. */
 async function issueClientCertificate(env: NodeJS.ProcessEnv, port: number, dataDir: string, caPem: string): Promise<{ client: Postern['client']; clientFiles: Postern['clientFiles'] }> {
-  cli(env, ['user', 'create', '--email', BENCH_USER, '--password-stdin'], `${BENCH_PASSWORD}\n`);
+  posternCli(env, ['user', 'create', '--email', BENCH_USER, '--password-stdin'], `${BENCH_PASSWORD}\n`);
   const { keyPem, csrPem } = await createKeyAndCsr(BENCH_USER);
   const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
   const issued = await postApi(port, caPem, token, '/api/v1/certificates/tls', { csr: csrPem, email: BENCH_USER, ttl_seconds: 6 * 3600 });
@@ -110,7 +112,8 @@ async function issueClientCertificate(env: NodeJS.ProcessEnv, port: number, data
   return { client: { key: keyPem, cert: String(issued.certificate) }, clientFiles };
 }
 
-function cli(env: NodeJS.ProcessEnv, args: string[], input?: string): string {
+/** Runs the Postern CLI against a bench server (its env: data dir with the admin token, server URL); throws with its stderr on failure. */
+export function posternCli(env: NodeJS.ProcessEnv, args: string[], input?: string): string {
   const r = run(process.execPath, [CLI, ...args], { env, timeoutMs: 30_000, ...(input === undefined ? {} : { input }) });
   if (r.code !== 0) throw new Error(`postern ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
   return r.stdout;
@@ -151,8 +154,8 @@ export async function startPostern(sockets: SocketSpec[], extraNodeArgs: string[
     await stopServer();
   };
   try {
-    for (const s of sockets) cli(env, ['socket', 'create', '--name', s.name, '--type', s.type, '--upstream', s.upstream, ...(s.signIn ? ['--allowed-email-domains', BENCH_USER.split('@')[1]!] : [])]);
-    const token = cli(env, ['connector', 'token', 'create', '--name', 'bench', ...sockets.flatMap((s) => ['--socket', s.name])]).trim().split(/\s+/)[0] ?? '';
+    for (const s of sockets) posternCli(env, ['socket', 'create', '--name', s.name, '--type', s.type, '--upstream', s.upstream, ...(s.signIn ? ['--allowed-email-domains', BENCH_USER.split('@')[1]!] : [])]);
+    const token = posternCli(env, ['connector', 'token', 'create', '--name', 'bench', ...sockets.flatMap((s) => ['--socket', s.name])]).trim().split(/\s+/)[0] ?? '';
     if (!token.startsWith('pjt')) throw new Error(`unexpected join token output: ${token}`);
     const yaml = [
       `server: https://localhost:${port}`,
@@ -170,7 +173,7 @@ export async function startPostern(sockets: SocketSpec[], extraNodeArgs: string[
     await waitTunnels(env, sockets.length > 0 ? 2 : 0);
     const caFile = join(dataDir, 'ca.pem');
     const caPem = readFileSync(caFile, 'utf8');
-    return { port, dataDir, caPem, caFile, server, connector, stop, ...(await issueClientCertificate(env, port, dataDir, caPem)) };
+    return { port, dataDir, env, caPem, caFile, server, connector, stop, ...(await issueClientCertificate(env, port, dataDir, caPem)) };
   } catch (err) {
     await stop();
     throw err;
@@ -182,7 +185,7 @@ async function waitTunnels(env: NodeJS.ProcessEnv, want: number): Promise<void> 
   const deadline = Date.now() + 15_000;
   let seen = 0;
   while (Date.now() < deadline) {
-    const list = JSON.parse(cli(env, ['connector', 'ls', '--json'])) as { tunnels?: { sockets: string[]; draining: boolean }[] }[];
+    const list = JSON.parse(posternCli(env, ['connector', 'ls', '--json'])) as { tunnels?: { sockets: string[]; draining: boolean }[] }[];
     seen = list.flatMap((c) => c.tunnels ?? []).filter((t) => !t.draining && t.sockets.length > 0).length;
     if (seen >= want) return;
     await sleep(250);
